@@ -1,0 +1,55 @@
+# dtrun's developer entry points. `make test` and `make demo` work on a fresh machine: they create the
+# virtual environment, make sure a Docker daemon answers, and build the local base image if missing.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+BASE_IMAGE  ?= dtrun-local/base:bookworm
+TEST_IMAGE  ?= dtrun-local/busybox:latest
+PYTEST_ARGS ?=
+
+export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
+export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
+
+.PHONY: help setup venv docker base-image lint typecheck test test-unit demo bench clean
+
+help:
+	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
+	@echo "make test   set everything up, then ruff, mypy and the whole pytest suite"
+	@echo "make bench  measure dtrun's overhead against raw docker"
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,s3]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+docker:
+	@scripts/ensure-docker
+
+base-image: docker
+	@images/base/build-base.sh $(BASE_IMAGE)
+	@images/base/build-busybox.sh $(TEST_IMAGE)
+
+setup: venv base-image
+
+lint: venv
+	$(BIN)/ruff check dtrun tests benchmarks examples
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+demo: setup
+	cd examples/digits && ../../$(BIN)/dtrun run evaluate
+
+bench: setup
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from dtrun.cli import main
+
+main()

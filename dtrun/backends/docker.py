@@ -1,0 +1,216 @@
+"""The Docker backend: a job as a container on a local or remote daemon, through the API only.
+
+Code goes in and outputs come out as tar streams (`put_archive`/`get_archive`) through named
+volumes, never bind mounts of client paths: the daemon may be on another machine (design principle 1).
+Everything created is labelled and named from the run and job, so a later command can find it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from dtrun.errors import DtrunError, ResourceError
+
+LABEL = "dev.dtrun"
+CA_PATH = "/etc/dtrun/ca.crt"
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    command: list[str] | None
+    entrypoint: list[str] | None
+    env: dict[str, str]
+    working_dir: str
+    labels: dict[str, str]
+    mounts: list[VolumeMount] = field(default_factory=list)
+    gpus: int = 0
+    memory: int | None = None
+    shm_size: int | None = None
+    cpus: float | None = None
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+    oom_killed: bool = False
+
+
+class DockerBackend:
+    def __init__(self, client: Any, host: str) -> None:
+        self.client = client
+        self.host = host
+        self._info: dict[str, Any] | None = None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self.client.info()
+        return self._info
+
+    # -- checks before anything starts ------------------------------------------------------------
+    def check_gpus(self, workflow: str, count: int) -> None:
+        if count <= 0:
+            return
+        runtimes = self.info.get("Runtimes") or {}
+        if "nvidia" not in runtimes:
+            raise ResourceError(
+                f"workflow '{workflow}' asks for {count} GPU{'s' if count > 1 else ''}, but the Docker host "
+                f"{self.host} has no NVIDIA runtime (runtimes: {', '.join(sorted(runtimes)) or 'none'})",
+                hint="install the NVIDIA Container Toolkit there (`nvidia-ctk runtime configure --runtime=docker`, "
+                "then restart dockerd), or run on a GPU host: DOCKER_HOST=ssh://me@gpu-box dtrun run ...",
+            )
+
+    # -- volumes --------------------------------------------------------------------------------------
+    def create_volume(self, name: str, labels: dict[str, str]) -> str:
+        import docker.errors
+
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            self.client.volumes.create(name=name, labels=labels)
+        return name
+
+    def remove_volume(self, name: str) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            self.client.volumes.get(name).remove(force=True)
+
+    def materialize(self, volume: str, image: str, labels: dict[str, str],
+                    open_tar: Callable[[], IO[bytes]]) -> bool:
+        """Fill `volume` once with a stored artifact; False if it was already there (nothing copied).
+
+        A volume is complete when no fill container for it is left: the fill container is created
+        together with the volume (one API call) and removed only after the copy succeeded.
+        """
+        import docker.errors
+        from docker.types import Mount
+
+        filler = f"{volume}-fill"
+        try:
+            self.client.volumes.get(volume)
+            try:
+                self.client.containers.get(filler).remove(force=True)
+            except docker.errors.NotFound:
+                return False
+            self.client.volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        container = self.client.containers.create(
+            image, command=["true"], entrypoint=[], name=filler, labels=labels, network_disabled=True,
+            mounts=[Mount(target="/data", source=volume, type="volume", labels=labels)])
+        with open_tar() as data:
+            container.put_archive("/data", data)
+        container.remove(force=True)
+        return True
+
+    # -- containers -----------------------------------------------------------------------------------
+    def create(self, spec: ContainerSpec) -> Any:
+        import docker.errors
+        from docker.types import DeviceRequest, Mount
+
+        mounts = [Mount(target=m.target, source=m.volume, type="volume", read_only=m.read_only)
+                  for m in spec.mounts]
+        kwargs: dict[str, Any] = {}
+        if spec.gpus:
+            kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+        if spec.memory:
+            kwargs["mem_limit"] = spec.memory
+        if spec.shm_size:
+            kwargs["shm_size"] = spec.shm_size
+        if spec.cpus:
+            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+        try:
+            return self.client.containers.create(
+                spec.image, command=spec.command, entrypoint=spec.entrypoint, environment=spec.env,
+                working_dir=spec.working_dir, labels=spec.labels, name=spec.name, mounts=mounts,
+                init=True, detach=True, **kwargs)
+        except docker.errors.APIError as exc:
+            raise DtrunError(f"Docker refused to create the container {spec.name}: {exc.explanation or exc}") \
+                from None
+
+    def put_archive(self, container: Any, path: str, data: IO[bytes] | bytes) -> None:
+        if not container.put_archive(path, data):
+            raise DtrunError(f"copying files into {container.name}:{path} failed")
+
+    def put_file(self, container: Any, path: str, content: bytes, mode: int = 0o444) -> None:
+        """One file into the container's filesystem (e.g. the CA bundle), read-only by its mode."""
+        import posixpath
+
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts)):
+                info = tarfile.TarInfo("/".join(parts[:i]))
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            info = tarfile.TarInfo(posixpath.join(*parts))
+            info.size, info.mode = len(content), mode
+            tar.addfile(info, io.BytesIO(content))
+        self.put_archive(container, "/", buffer.getvalue())
+
+    def start(self, container: Any) -> None:
+        import docker.errors
+
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            text = str(exc.explanation or exc)
+            if "could not select device driver" in text:
+                raise ResourceError(f"the Docker host {self.host} cannot give this job a GPU: {text}",
+                                    hint="install the NVIDIA Container Toolkit on that host") from None
+            raise DtrunError(f"starting {container.name} failed: {text}") from None
+
+    def logs(self, container: Any, *, follow: bool = True, since: float | None = None) -> Iterator[bytes]:
+        kwargs: dict[str, Any] = {"stream": True, "follow": follow, "stdout": True, "stderr": True}
+        if since is not None:
+            kwargs["since"] = since
+        yield from self.client.api.logs(container.id, **kwargs)
+
+    def wait(self, container: Any) -> Exit:
+        result = container.wait()
+        state = self.client.api.inspect_container(container.id)["State"]
+        return Exit(code=int(result.get("StatusCode", state.get("ExitCode", 1))),
+                    oom_killed=bool(state.get("OOMKilled")))
+
+    def get_archive(self, container: Any, path: str) -> Iterator[bytes] | None:
+        """The tar stream of `path` in the container, or None if the path does not exist."""
+        import docker.errors
+
+        try:
+            stream, _ = container.get_archive(path, chunk_size=1 << 20)
+            return stream  # type: ignore[no-any-return]
+        except docker.errors.NotFound:
+            return None
+
+    def stop(self, container: Any, grace: int = 10) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            container.stop(timeout=grace)
+
+    def kill(self, container: Any) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            container.kill()
+
+    def remove(self, container: Any) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)

@@ -1,0 +1,57 @@
+"""The `dtrun` command. Each command group lives in its own module and registers itself on `app`.
+
+Errors the user can fix (`DtrunError`) are printed as one clear message with a hint and exit non-zero;
+no traceback reaches the user for them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from dtrun.cli import config_cmd, run_cmd
+from dtrun.cli.app import app
+
+__all__ = ["app", "main"]
+
+_COMMAND_MODULES = (run_cmd, config_cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import click
+
+    from dtrun.errors import DtrunError
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="dtrun",
+                            standalone_mode=False)
+    except DtrunError as exc:
+        _print_error(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(exc: Exception) -> None:
+    from rich.markup import escape
+
+    from dtrun.ui import console
+
+    errors = getattr(exc, "errors", None) or [exc]
+    for error in errors:
+        position = getattr(error, "position", None)
+        where = f"{position}: " if position else ""
+        console().print(f"[bold red]error:[/bold red] {escape(where + error.message)}")
+        hint = getattr(error, "hint", None)
+        if hint:
+            console().print(f"  [dim]hint:[/dim] {escape(hint)}")

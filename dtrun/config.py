@@ -1,0 +1,106 @@
+"""User settings: a YAML file under the XDG config folder, overridden by `DTRUN_*` environment variables.
+
+Kept deliberately small and import-light: every command reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from dtrun.errors import DtrunError
+
+#: Settings a user may set with `dtrun config set KEY VALUE`, with what each means.
+KEYS: dict[str, str] = {
+    "store": "where runs, logs, artifacts and tags live: a folder or any fsspec URL (s3://bucket/prefix)",
+    "base_image": "base image for CPU jobs (air-gapped sites bring their own)",
+    "gpu_base_image": "base image for GPU jobs",
+    "ca_bundle": "CA bundle passed to builds as a secret and to jobs as a read-only file",
+    "host": "Docker endpoint (unix://, tcp://, ssh://user@host); default: DOCKER_HOST, context, socket",
+    "python_install": "how images get Python: auto, system, conda or uv",
+    "max_parallel": "how many jobs of one run may run at the same time",
+}
+
+_ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
+
+
+def config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "dtrun"
+
+
+def data_home() -> Path:
+    return Path(os.environ.get("DTRUN_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME")
+                or Path.home() / ".local" / "share") / "dtrun")
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("DTRUN_CONFIG") or config_home() / "config.yaml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str
+    base_image: str | None = None
+    gpu_base_image: str | None = None
+    ca_bundle: str | None = None
+    host: str | None = None
+    python_install: str | None = None
+    max_parallel: str | None = None
+
+    @property
+    def ca_bundle_path(self) -> Path | None:
+        """The CA bundle to trust: the setting, else the one pip, OpenSSL or requests are told to use."""
+        for candidate in (self.ca_bundle, os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
+                          os.environ.get("REQUESTS_CA_BUNDLE")):
+            if candidate and Path(candidate).is_file():
+                return Path(candidate)
+        return None
+
+
+def read_file_settings() -> dict[str, str]:
+    path = config_file()
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DtrunError(f"{path}: invalid YAML: {exc}", hint="fix or delete the file") from None
+    if not isinstance(data, dict):
+        raise DtrunError(f"{path}: expected a mapping of settings", hint="fix or delete the file")
+    return {str(k): str(v) for k, v in data.items() if v is not None}
+
+
+def write_file_setting(key: str, value: str | None) -> None:
+    if key not in KEYS:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(KEYS), n=1)
+        raise DtrunError(f"unknown setting '{key}'",
+                         hint=(f"did you mean '{close[0]}'? " if close else "") + f"settings: {', '.join(KEYS)}")
+    import yaml
+
+    data: dict[str, Any] = dict(read_file_settings())
+    if value is None:
+        data.pop(key, None)
+    else:
+        data[key] = value
+    path = config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=True))
+    tmp.replace(path)
+
+
+def load_settings() -> Settings:
+    """Settings from the file, then the environment (which wins)."""
+    values: dict[str, Any] = {"store": str(data_home() / "store")}
+    values.update(read_file_settings())
+    for key, env in _ENV.items():
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+    names = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in names})

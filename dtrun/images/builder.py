@@ -1,0 +1,159 @@
+"""Choosing a builder that works against the daemon at hand, and running builds.
+
+In order of preference: `docker buildx build --load`; a docker client that builds with BuildKit under
+`DOCKER_BUILDKIT=1` (clients before 23.0 have BuildKit built in; later ones need buildx); the legacy
+builder through the Engine API, with templates rendered without `RUN --mount`. Probing runs a few
+`docker` subprocesses, so the verdict is cached per client binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dtrun.config import data_home
+from dtrun.errors import BuildError
+
+Output = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Builder:
+    """How to build: a docker CLI invocation (BuildKit), or the Engine API (legacy)."""
+
+    name: str
+    buildkit: bool
+    argv: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return self.name
+
+
+def _client_candidates() -> list[str]:
+    seen: dict[str, str] = {}
+    for folder in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin", "/usr/local/bin"]:
+        path = Path(folder) / "docker"
+        if path.is_file() and os.access(path, os.X_OK):
+            seen.setdefault(str(path.resolve()), str(path))
+    return list(seen.values())
+
+
+def _probe_client(path: str) -> str | None:
+    """'buildx', 'classic' (BuildKit built in) or None for a client that cannot build with BuildKit."""
+    env = {**os.environ, "DOCKER_CLI_HINTS": "false"}
+    try:
+        buildx = subprocess.run([path, "buildx", "version"], capture_output=True, env=env, timeout=20)
+        if buildx.returncode == 0:
+            return "buildx"
+        version = subprocess.run([path, "version", "--format", "{{.Client.Version}}"], capture_output=True,
+                                 text=True, env=env, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        major = int(version.stdout.strip().split(".")[0])
+    except ValueError:
+        return None
+    return "classic" if major < 23 else None
+
+
+def _cached_probe(path: str) -> str | None:
+    cache_file = data_home() / "cache" / "docker-clients.json"
+    stat = Path(path).stat()
+    key = f"{Path(path).resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key not in cache:
+        cache[key] = _probe_client(path)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_file)
+    verdict = cache[key]
+    return verdict if isinstance(verdict, str) else None
+
+
+def pick_builder() -> Builder:
+    forced = os.environ.get("DTRUN_BUILDER")
+    verdicts = [(path, _cached_probe(path)) for path in _client_candidates()]
+    if forced != "legacy":
+        for path, verdict in verdicts:
+            if verdict == "buildx":
+                return Builder(f"docker buildx ({path})", True, (path, "buildx", "build", "--load"))
+        for path, verdict in verdicts:
+            if verdict == "classic":
+                return Builder(f"BuildKit via {path}", True, (path, "build"), {"DOCKER_BUILDKIT": "1"})
+    return Builder("legacy builder (Engine API, no BuildKit)", False)
+
+
+def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, bytes], tag: str,
+          labels: dict[str, str], build_args: dict[str, str], secrets: dict[str, Path],
+          docker_host: str | None, output: Output) -> None:
+    """Build `tag`; on failure raise `BuildError` carrying the end of the log."""
+    with tempfile.TemporaryDirectory(prefix="dtrun-build-") as tmp:
+        folder = Path(tmp)
+        (folder / "Dockerfile").write_text(dockerfile)
+        for name, data in context.items():
+            (folder / name).write_bytes(data)
+        tail: deque[str] = deque(maxlen=60)
+
+        def emit(line: str) -> None:
+            tail.append(line)
+            output(line)
+
+        if builder.argv:
+            argv = [*builder.argv, "--progress=plain", "-t", tag, "-f", str(folder / "Dockerfile")]
+            for key, value in sorted(labels.items()):
+                argv += ["--label", f"{key}={value}"]
+            for key, value in sorted(build_args.items()):
+                argv += ["--build-arg", f"{key}={value}"]
+            for key, path in sorted(secrets.items()):
+                argv += ["--secret", f"id={key},src={path}"]
+            argv.append(str(folder))
+            env = {**os.environ, **builder.env, "DOCKER_CLI_HINTS": "false"}
+            if docker_host:
+                env["DOCKER_HOST"] = docker_host
+            code = _stream(argv, env, emit)
+            if code != 0:
+                raise BuildError(f"building {tag} failed (exit {code}); the end of the build log:\n"
+                                 + "\n".join(tail), hint="fix the failing step above, then run again")
+        else:
+            _build_legacy(client, folder, tag, labels, build_args, emit, tail)
+
+
+def _stream(argv: list[str], env: dict[str, str], emit: Output) -> int:
+    if not shutil.which(argv[0]):
+        raise BuildError(f"{argv[0]} is not executable")
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, text=True, errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            emit(line.rstrip("\n"))
+        return proc.wait()
+
+
+def _build_legacy(client: Any, folder: Path, tag: str, labels: dict[str, str], build_args: dict[str, str],
+                  emit: Output, tail: deque[str]) -> None:
+    import docker.errors
+
+    try:
+        for chunk in client.api.build(path=str(folder), tag=tag, labels=labels, buildargs=build_args,
+                                      decode=True, rm=True, forcerm=True):
+            if "stream" in chunk:
+                for line in str(chunk["stream"]).splitlines():
+                    emit(line)
+            if "error" in chunk:
+                raise BuildError(f"building {tag} failed: {chunk['error']}\n" + "\n".join(tail),
+                                 hint="fix the failing step above, then run again")
+    except docker.errors.APIError as exc:
+        raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from None

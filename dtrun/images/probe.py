@@ -1,0 +1,62 @@
+"""What a base image already has (python3 and its version, conda), probed once per image id.
+
+Principle 7 of the design: images adapt to their base. The probe is one short container run; its
+result is cached on disk by the image id, so it is paid once per base, not once per build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dtrun.config import data_home
+
+_SCRIPT = (
+    "command -v conda >/dev/null 2>&1 && echo conda=yes; "
+    "command -v python3 >/dev/null 2>&1 && python3 -c "
+    "'import sys; print(\"python=%d.%d\" % sys.version_info[:2])'; "
+    "python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && echo venv=yes; "
+    "command -v apt-get >/dev/null 2>&1 && echo apt=yes; true"
+)
+
+
+@dataclass(frozen=True)
+class BaseInfo:
+    image_id: str
+    python: str | None = None
+    conda: bool = False
+    venv: bool = False
+    apt: bool = False
+
+
+def _cache_file() -> Path:
+    return data_home() / "cache" / "base-probes.json"
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_file().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def probe_base(client: Any, image_ref: str, image_id: str) -> BaseInfo:
+    cache = _read_cache()
+    if image_id in cache:
+        return BaseInfo(**cache[image_id])
+    output = client.containers.run(image_ref, ["sh", "-c", _SCRIPT], remove=True, entrypoint=[],
+                                   labels={"dev.dtrun.probe": "1"}, network_disabled=True)
+    values = dict(line.split("=", 1) for line in output.decode().split() if "=" in line)
+    info = BaseInfo(image_id=image_id, python=values.get("python"), conda=values.get("conda") == "yes",
+                    venv=values.get("venv") == "yes", apt=values.get("apt") == "yes")
+    cache[image_id] = asdict(info)
+    path = _cache_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(cache, indent=1))
+    tmp.replace(path)
+    return info

@@ -1,0 +1,46 @@
+"""Locating and rendering the Dockerfile templates of the top-level `images/` folder."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import jinja2
+
+#: Bumped whenever a template changes meaning; part of every image hash.
+TEMPLATE_VERSION = "1"
+
+
+def templates_dir() -> Path:
+    """`images/` in a source checkout, `dtrun/_images` in an installed wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_images", here.parent / "images"):
+        if (candidate / "Dockerfile.j2").is_file():
+            return candidate
+    raise FileNotFoundError("dtrun's Dockerfile templates (images/Dockerfile.j2) are missing from the install")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(name: str, **context: Any) -> str:
+    text = environment().get_template(name).render(**context)
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"

@@ -1,0 +1,12 @@
+"""Providers: each maps one workflow to its image, command and extras. One module per provider."""
+
+from __future__ import annotations
+
+from dtrun.providers.base import JobShape, Provider, ProviderContext
+from dtrun.providers.bash import BashProvider
+from dtrun.providers.docker import DockerProvider
+from dtrun.providers.python import PythonProvider
+
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (BashProvider(), PythonProvider(), DockerProvider())}
+
+__all__ = ["PROVIDERS", "JobShape", "Provider", "ProviderContext"]

@@ -1,0 +1,113 @@
+"""YAML loading that remembers where every value came from.
+
+pydantic reports errors by location path (``("workflows", 0, "provider")``); this loader records the
+file position of every path so that any validation error can be reported as ``file:line:col``. Float
+scalars keep their source text, so ``python: 3.10`` can mean "3.10" and not 3.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dtrun.errors import Position, SpecError
+
+PathKey = tuple[str | int, ...]
+
+
+class RawFloat(float):
+    """A float that remembers how it was written (``3.10`` stays ``"3.10"``)."""
+
+    raw: str
+
+    def __new__(cls, value: float, raw: str) -> RawFloat:
+        obj = super().__new__(cls, value)
+        obj.raw = raw
+        return obj
+
+
+@dataclass
+class Document:
+    """One loaded file: its plain data and the position of every value in it."""
+
+    file: Path
+    data: Any
+    positions: dict[PathKey, Position] = field(default_factory=dict)
+
+    def position(self, path: Iterable[str | int]) -> Position:
+        """The position of `path`, or of its nearest ancestor that has one."""
+        key = tuple(path)
+        while key:
+            if key in self.positions:
+                return self.positions[key]
+            key = key[:-1]
+        return self.positions.get((), Position(self.file, 1, 1))
+
+
+def _position(file: Path, node: yaml.Node) -> Position:
+    mark = node.start_mark
+    return Position(file, mark.line + 1, mark.column + 1)
+
+
+def load_yaml(file: Path, text: str | None = None) -> Document:
+    """Parse one YAML file into a `Document`; syntax errors become a `SpecError` with the line."""
+    if text is None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"cannot read {file}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"{file} is not UTF-8 text", position=Position(file)) from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        doc = Document(file, None)
+        if root is not None:
+            doc.data = _convert(loader, root, (), doc, set())
+        return doc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            f"YAML syntax error: {problem}",
+            position=pos,
+            hint="check the indentation and quoting on this line and the one before it",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"YAML error: {exc}", position=Position(file)) from None
+    finally:
+        loader.dispose()
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: Document, active: set[int]) -> Any:
+    doc.positions.setdefault(path, _position(doc.file, node))
+    if id(node) in active:
+        raise SpecError("recursive YAML alias", position=_position(doc.file, node))
+    if isinstance(node, yaml.MappingNode):
+        active.add(id(node))
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise SpecError("a mapping key must be a plain value", position=_position(doc.file, key_node))
+            key = str(key) if not isinstance(key, str) else key
+            if key in result:
+                raise SpecError(f"duplicate key '{key}'", position=_position(doc.file, key_node))
+            result[key] = _convert(loader, value_node, (*path, key), doc, active)
+        active.discard(id(node))
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        active.add(id(node))
+        items = [_convert(loader, item, (*path, i), doc, active) for i, item in enumerate(node.value)]
+        active.discard(id(node))
+        return items
+    value = loader.construct_object(node, deep=True)
+    if isinstance(value, float) and isinstance(node, yaml.ScalarNode):
+        return RawFloat(value, node.value)
+    return value

@@ -1,0 +1,98 @@
+"""The records a run leaves in the store. Secrets never enter them."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class State(str, Enum):
+    SUBMITTED = "SUBMITTED"
+    BUILDING = "BUILDING"
+    RUNNING = "RUNNING"
+    UPLOADING = "UPLOADING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    ABORTING = "ABORTING"
+    ABORTED = "ABORTED"
+    CACHED = "CACHED"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (State.DONE, State.CACHED)
+
+
+FINISHED = frozenset({State.DONE, State.FAILED, State.STOPPED, State.ABORTED, State.CACHED})
+
+
+class Transition(BaseModel):
+    state: State
+    at: float
+
+
+class ArtifactRecord(BaseModel):
+    """One saved output folder: `path` as declared, stored as one tar object plus a manifest."""
+
+    path: str
+    container_path: str
+    key: str
+    digest: str
+    files: int
+    size: int
+
+
+class JobRecord(BaseModel):
+    id: str
+    run: str
+    workflow: str
+    provider: str
+    state: State = State.SUBMITTED
+    history: list[Transition] = Field(default_factory=list)
+    exit_code: int | None = None
+    message: str | None = None
+    image: str | None = None
+    host: str | None = None
+    container: str | None = None
+    cache_key: str | None = None
+    needs: list[str] = Field(default_factory=list)
+    deps: list[str] = Field(default_factory=list)
+    artifacts: list[ArtifactRecord] = Field(default_factory=list)
+    declared_artifacts: list[str] = Field(default_factory=list)
+    submitted_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def move(self, state: State, message: str | None = None) -> None:
+        self.state = state
+        now = time.time()
+        self.history.append(Transition(state=state, at=now))
+        if message:
+            self.message = message
+        if state.finished:
+            self.finished_at = now
+
+
+class RunRecord(BaseModel):
+    name: str
+    repo: str
+    workflow: str
+    jobs: list[str] = Field(default_factory=list)
+    variables: dict[str, str] = Field(default_factory=dict)
+    args: list[str] = Field(default_factory=list)
+    tag: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool = False
+    state: State = State.SUBMITTED
+    exit_code: int | None = None
+    submitted_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+    host: str | None = None
+    user: str | None = None
