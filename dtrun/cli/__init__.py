@@ -1,4 +1,5 @@
-"""The `dtrun` command. Each command group lives in its own module and registers itself on `app`.
+"""The `dtrun` command. Each command group lives in its own `*_cmd.py` module and registers itself on
+`app` when imported; adding a command is adding a module.
 
 Errors the user can fix (`DtrunError`) are printed as one clear message with a hint and exit non-zero;
 no traceback reaches the user for them.
@@ -6,16 +7,18 @@ no traceback reaches the user for them.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import typer
 
-from dtrun.cli import config_cmd, run_cmd
 from dtrun.cli.app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (run_cmd, config_cmd)
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")):
+    importlib.import_module(f"{__name__}.{_module}")
 
 
 def main(argv: list[str] | None = None) -> None:
