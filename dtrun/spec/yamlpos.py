@@ -62,8 +62,9 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
             raise SpecError(f"cannot read {file}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise SpecError(f"{file} is not UTF-8 text", position=Position(file)) from exc
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
         doc = Document(file, None)
         if root is not None:
@@ -78,10 +79,14 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
             position=pos,
             hint="check the indentation and quoting on this line and the one before it",
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise SpecError(f"the file holds a character YAML does not allow ({exc.reason})",
+                        position=Position(file), hint="remove control characters from the file") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", position=Position(file)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: Document, active: set[int]) -> Any:
