@@ -400,6 +400,7 @@ class FlowEngine:
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         record.exit_code = sr.exit_code = exit_info.code
         sr.outputs.update(self._read_outputs(container))
+        sr.outputs = {k: self._mask(v) for k, v in sr.outputs.items()}
         if timed_out.is_set():
             sr.outcome, sr.message = "failure", "job timed out; the step was killed"
             record.move(State.FAILED, sr.message)
@@ -417,11 +418,15 @@ class FlowEngine:
         found = parse_stdout_line(text)
         if found:
             sr.outputs[found[0]] = found[1]
-        for secret in self.secrets.values():
+        with self._lock:
+            self.hooks.line(prefix, self._mask(text))
+
+    def _mask(self, text: str) -> str:
+        """Secrets never reach the terminal, the log or the summary (design principle 6)."""
+        for secret in sorted(self.secrets.values(), key=len, reverse=True):
             if secret:
                 text = text.replace(secret, "***")
-        with self._lock:
-            self.hooks.line(prefix, text)
+        return text
 
     def _read_outputs(self, container: Any) -> dict[str, str]:
         import io

@@ -91,7 +91,7 @@ def test_action_from_a_git_repository_at_a_tag(tmp_path: Path, dtrun: DtrunRunne
 
 def test_builtin_python_and_download_actions(tmp_path: Path, dtrun: DtrunRunner) -> None:
     write_files(tmp_path, {
-        "flow.yaml": f"""
+        "flow.yaml": """
             name: builtins
             jobs:
               data:
@@ -112,8 +112,8 @@ def test_builtin_python_and_download_actions(tmp_path: Path, dtrun: DtrunRunner)
                         import os, sys
                         rows = open(sys.argv[1]).read().splitlines()
                         print("rows:", len(rows), "args:", sys.argv[1:])
-                        open(os.environ["DTRUN_OUTPUT"], "a").write(f"rows={{len(rows)}}\\n")
-                      args: ["${{{{ steps.fetch.outputs.path }}}}", 2]
+                        open(os.environ["DTRUN_OUTPUT"], "a").write(f"rows={len(rows)}\\n")
+                      args: ["${{ steps.fetch.outputs.path }}", 2]
             """,
     })
     summary = tmp_path / "s.json"
@@ -143,3 +143,39 @@ def test_action_init_then_build(tmp_path: Path, dtrun: DtrunRunner, docker_clien
     out = docker_client.containers.run(image, remove=True,  # type: ignore[attr-defined]
                                        environment={"INPUT_GREETING": "hi", "DTRUN_OUTPUT": "/tmp/o"})
     assert out.decode().strip() == "hi from hello"
+
+
+def test_dockerfile_action_is_built_and_run(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    write_files(tmp_path, {
+        "actions/img/action-datatorch.yaml": """
+            name: img
+            inputs:
+              n: {type: integer, default: 2}
+            runs:
+              using: docker
+              dockerfile: Dockerfile
+              args: ["--times", "${{ inputs.n }}"]
+            """,
+        "actions/img/Dockerfile": f"""
+            FROM {BUSYBOX_IMAGE}
+            COPY bin/entry.sh /entry.sh
+            ENTRYPOINT ["sh", "/entry.sh"]
+            """,
+        "actions/img/bin/entry.sh": """
+            echo "args: $* input: $INPUT_N"
+            echo "done=yes" >> "$DTRUN_OUTPUT"
+            """,
+        "flow.yaml": """
+            name: docker-action
+            jobs:
+              j:
+                steps:
+                  - id: a
+                    action: ./actions/img
+                    inputs: {n: 5}
+            """,
+    })
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", "-")
+    assert result.code == 0, result.output
+    assert "[j/a] args: --times 5 input: 5" in result.stdout
+    assert '"done": "yes"' in result.stdout

@@ -38,7 +38,7 @@ def test_needs_outputs_workspace_and_parallel_jobs(tmp_path: Path, dtrun: DtrunR
               other:
                 image: {BUSYBOX_IMAGE}
                 steps:
-                  - run: echo independent
+                  - run: echo independent; cat notes/hello.txt
               train:
                 needs: [prepare, other]
                 image: {BUSYBOX_IMAGE}
@@ -50,7 +50,9 @@ def test_needs_outputs_workspace_and_parallel_jobs(tmp_path: Path, dtrun: DtrunR
                     env:
                       ROWS: ${{{{ jobs.prepare.outputs.rows }}}}
             """,
+        "notes/hello.txt": "code from the repository\n",
     })
+    git(tmp_path, "init", "-q")  # the repository's files are in every job's workspace
     summary = tmp_path / "summary.json"
     result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", str(summary))
     assert result.code == 0, result.output
@@ -58,7 +60,7 @@ def test_needs_outputs_workspace_and_parallel_jobs(tmp_path: Path, dtrun: DtrunR
     assert "[prepare/look] sees 1 2 3 4 5 and LEAK=unset hello" in out  # shared workspace, fresh process
     assert "[prepare/look] label=from stdout" in out  # a ::key:: line became an output
     assert "[train/fit] training on 5 rows" in out
-    assert "[other/1] independent" in out
+    assert "[other/1] independent" in out and "[other/1] code from the repository" in out
     assert out.index("[prepare/make]") < out.index("[train/fit]")
     assert out.index("[other/1]") < out.index("[train/fit]")
     assert "\x1b[" not in result.output  # no terminal: no colours
@@ -189,3 +191,44 @@ def test_flow_file_extension_and_missing_manifest(tmp_path: Path, dtrun: DtrunRu
     result = dtrun("flow", "run", str(tmp_path / "flow.yaml"))
     assert result.code == 2 and "has no action-datatorch.yaml" in result.stderr
     assert f"{tmp_path / 'flow.yaml'}:5:" in result.stderr
+
+
+def test_timeout_and_gpu_requests(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    write_files(tmp_path, {
+        "slow.yaml": f"""
+            name: slow
+            jobs:
+              wait:
+                timeout: 1s
+                image: {BUSYBOX_IMAGE}
+                steps:
+                  - run: echo started; sleep 30
+                  - run: echo after
+            """,
+        "gpu.yaml": f"""
+            name: gpu
+            jobs:
+              cpu:
+                image: {BUSYBOX_IMAGE}
+                steps:
+                  - run: echo SHOULD-NOT-RUN
+              train:
+                resources:
+                  gpu: 1
+                image: {BUSYBOX_IMAGE}
+                steps:
+                  - run: nvidia-smi
+            """,
+    })
+    result = dtrun("flow", "run", str(tmp_path / "slow.yaml"))
+    assert result.code == 1, result.output
+    assert "[wait/1] started" in result.stdout and "after" not in result.stdout
+    assert "[wait/1] failed: job timed out; the step was killed" in result.stderr
+
+    result = dtrun("flow", "run", str(tmp_path / "gpu.yaml"))
+    if "nvidia" in result.stdout:  # a GPU host: the step ran
+        assert result.code == 0
+        return
+    assert result.code == 2, result.output
+    assert "asks for 1 GPU" in result.stderr and "NVIDIA runtime" in result.stderr
+    assert "SHOULD-NOT-RUN" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -81,11 +82,8 @@ def test_publish_then_use_by_image_reference(tmp_path: Path, dtrun: DtrunRunner,
         bad = dtrun("flow", "run", str(tmp_path / "bad.yaml"))
         assert bad.code == 2 and "input 'factor' must be a float, got 'lots'" in bad.stderr
     finally:
-        for image in (ref,):
-            try:
-                docker_client.images.remove(image)
-            except Exception:  # noqa: BLE001
-                pass
+        with contextlib.suppress(Exception):
+            docker_client.images.remove(ref)
 
 
 def test_publish_needs_a_registry_and_a_password(tmp_path: Path, dtrun: DtrunRunner) -> None:
