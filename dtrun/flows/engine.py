@@ -121,6 +121,7 @@ class FlowEngine:
         self.snapshot = snapshot
         self.hooks = hooks or FlowHooks()
         self._lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()  # the packed snapshot is one file, read by parallel jobs
 
     def labels(self, **extra: str) -> dict[str, str]:
         from dtrun.engine.runner import store_label
@@ -355,7 +356,8 @@ class FlowEngine:
         self.hooks.status(prefix, f"start ({sr.action})")
         try:
             if first and self.snapshot is not None:
-                self.backend.put_archive(container, WORKSPACE, self.snapshot.pack()[0])
+                with self._snapshot_lock:
+                    self.backend.put_archive(container, WORKSPACE, self.snapshot.pack()[0])
             if action is not None and action.folder is not None:
                 self.backend.put_archive(container, "/", _under(ACTION_DIR, folder_tar(action.folder)))
             self.backend.put_file(container, OUTPUT_FILE, b"", mode=0o666)
