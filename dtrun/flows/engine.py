@@ -122,6 +122,8 @@ class FlowEngine:
         self.hooks = hooks or FlowHooks()
         self._lock = threading.Lock()
         self._snapshot_lock = threading.Lock()  # the packed snapshot is one file, read by parallel jobs
+        self._cancel = threading.Event()
+        self._active: dict[str, Any] = {}
 
     def labels(self, **extra: str) -> dict[str, str]:
         from dtrun.engine.runner import store_label
@@ -226,37 +228,56 @@ class FlowEngine:
         limit = int(wanted) if wanted.isdigit() else len(flow.jobs)
         pending = dict(flow.jobs)
         running: dict[Future[None], str] = {}
+        interrupted = False
         with ThreadPoolExecutor(max_workers=max(1, limit)) as pool:
-            while pending or running:
-                for job_id in list(pending):
-                    job = pending[job_id]
-                    states = [result.jobs[n].outcome for n in job.needs]
-                    if any(s in ("failure", "skipped") for s in states):
-                        failed = [n for n in job.needs if result.jobs[n].outcome in ("failure", "skipped")]
-                        result.jobs[job_id].outcome = "skipped"
-                        result.jobs[job_id].message = f"not run: {', '.join(failed)} did not succeed"
-                        self.hooks.status(job_id, result.jobs[job_id].message or "")
-                        del pending[job_id]
-                    elif all(s == "success" for s in states) and len(running) < limit:
-                        del pending[job_id]
-                        running[pool.submit(self._job, run, loaded, job_id, prepared[job_id], result)] = job_id
-                if not running:
-                    continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    job_id = running.pop(future)
-                    error = future.exception()
-                    if error is not None:
-                        result.jobs[job_id].outcome = "failure"
-                        result.jobs[job_id].message = str(error)
-                        self.hooks.status(job_id, f"failed: {error}")
+            try:
+                self._schedule(run, loaded, prepared, result, pool, pending, running, limit)
+            except KeyboardInterrupt:
+                # Ctrl+C: kill the steps that run now; the jobs' threads then record them and end.
+                interrupted = True
+                self._cancel.set()
+                self.hooks.status("", "interrupted: stopping the running steps")
+                with self._lock:
+                    containers = list(self._active.values())
+                for container in containers:
+                    self.backend.kill(container)
         run.jobs = [s.job_record for j in result.jobs.values() for s in j.steps if s.job_record]
-        run.state = State.DONE if result.succeeded else State.FAILED
-        run.exit_code = 0 if result.succeeded else 1
+        run.state = State.STOPPED if interrupted else State.DONE if result.succeeded else State.FAILED
+        run.exit_code = 130 if interrupted else 0 if result.succeeded else 1
         run.finished_at = time.time()
         self.store.save_run(run)
         self.store.write_json(self.store.repo_path("flows", f"{run.name}.json"), result.summary())
+        if interrupted:
+            raise KeyboardInterrupt
         return result
+
+    def _schedule(self, run: RunRecord, loaded: LoadedFlow, prepared: dict[str, list[PreparedStep]],
+                  result: FlowResult, pool: ThreadPoolExecutor, pending: dict[str, Job],
+                  running: dict[Future[None], str], limit: int) -> None:
+        """Start every job whose needs succeeded, skip those whose needs did not, until all are done."""
+        while pending or running:
+            for job_id in list(pending):
+                job = pending[job_id]
+                states = [result.jobs[n].outcome for n in job.needs]
+                if any(s in ("failure", "skipped") for s in states):
+                    failed = [n for n in job.needs if result.jobs[n].outcome in ("failure", "skipped")]
+                    result.jobs[job_id].outcome = "skipped"
+                    result.jobs[job_id].message = f"not run: {', '.join(failed)} did not succeed"
+                    self.hooks.status(job_id, result.jobs[job_id].message or "")
+                    del pending[job_id]
+                elif all(s == "success" for s in states) and len(running) < limit:
+                    del pending[job_id]
+                    running[pool.submit(self._job, run, loaded, job_id, prepared[job_id], result)] = job_id
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                job_id = running.pop(future)
+                error = future.exception()
+                if error is not None:
+                    result.jobs[job_id].outcome = "failure"
+                    result.jobs[job_id].message = str(error)
+                    self.hooks.status(job_id, f"failed: {error}")
 
     def _scope(self, loaded: LoadedFlow, result: FlowResult, job_id: str, steps: dict[str, dict[str, str]],
                env: dict[str, str], status: str = "success") -> Scope:
@@ -293,6 +314,9 @@ class FlowEngine:
                 cond = prepared.step.if_ if prepared.step.if_ is not None else "success()"
                 if not _condition(cond, scope):
                     sr.outcome = "skipped"
+                    continue
+                if self._cancel.is_set():
+                    sr.outcome, sr.message, status = "failure", "interrupted", "failure"
                     continue
                 if deadline is not None and time.monotonic() >= deadline:
                     sr.outcome, sr.message = "failure", f"job timed out after {job.timeout:g}s"
@@ -354,6 +378,8 @@ class FlowEngine:
         container = self.backend.create(spec)
         record.container = container.name
         self.hooks.status(prefix, f"start ({sr.action})")
+        with self._lock:
+            self._active[record.id] = container
         try:
             if first and self.snapshot is not None:
                 with self._snapshot_lock:
@@ -365,6 +391,8 @@ class FlowEngine:
                 self.backend.put_file(container, CA_PATH, ca.read_bytes())
             self._execute(container, record, sr, prefix, deadline)
         finally:
+            with self._lock:
+                self._active.pop(record.id, None)
             self.backend.remove(container)
             self.store.save_job(record)
 
@@ -372,6 +400,8 @@ class FlowEngine:
                  deadline: float | None) -> None:
         timed_out = threading.Event()
         timer: threading.Timer | None = None
+        if self._cancel.is_set():
+            raise DtrunError("interrupted before it started")
         with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
             self.backend.start(container)
             record.move(State.RUNNING)

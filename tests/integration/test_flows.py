@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import BUSYBOX_IMAGE, DtrunRunner, git, write_files
 
@@ -232,3 +236,34 @@ def test_timeout_and_gpu_requests(tmp_path: Path, dtrun: DtrunRunner) -> None:
     assert result.code == 2, result.output
     assert "asks for 1 GPU" in result.stderr and "NVIDIA runtime" in result.stderr
     assert "SHOULD-NOT-RUN" not in result.output
+
+
+def test_ctrl_c_stops_the_running_steps(tmp_path: Path, dtrun: DtrunRunner, docker_client: Any) -> None:
+    write_files(tmp_path, {"flow.yaml": f"""
+        name: long
+        jobs:
+          a:
+            image: {BUSYBOX_IMAGE}
+            steps:
+              - run: echo waiting; sleep 60
+          b:
+            needs: a
+            image: {BUSYBOX_IMAGE}
+            steps:
+              - run: echo SHOULD-NOT-RUN
+        """})
+    proc = subprocess.Popen([sys.executable, "-m", "dtrun", "flow", "run", str(tmp_path / "flow.yaml")],
+                            env=dtrun.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "[a/1] waiting\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "SHOULD-NOT-RUN" not in out
+    selector = {"label": f"dev.dtrun.store={dtrun.store_label}"}
+    assert docker_client.containers.list(all=True, filters=selector) == []
+    assert docker_client.volumes.list(filters=selector) == []
