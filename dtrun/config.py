@@ -21,6 +21,7 @@ KEYS: dict[str, str] = {
     "host": "Docker endpoint (unix://, tcp://, ssh://user@host); default: DOCKER_HOST, context, socket",
     "python_install": "how images get Python: auto, system, conda or uv",
     "max_parallel": "how many jobs of one run may run at the same time",
+    "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
@@ -48,6 +49,7 @@ class Settings:
     host: str | None = None
     python_install: str | None = None
     max_parallel: str | None = None
+    actions_git_base: str | None = None
 
     @property
     def ca_bundle_path(self) -> Path | None:

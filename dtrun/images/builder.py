@@ -104,6 +104,7 @@ def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, 
         folder = Path(tmp)
         (folder / "Dockerfile").write_text(dockerfile)
         for name, data in context.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
         tail: deque[str] = deque(maxlen=60)
 
