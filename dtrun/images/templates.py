@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import jinja2
 
 #: Bumped whenever a template changes meaning; part of every image hash.
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "2"
 
 
 def templates_dir() -> Path:
