@@ -144,12 +144,13 @@ def last_used() -> dict[str, float]:
 
 def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
                  output: Output, rebuild: str = "", driver_version: str | None = None,
-                 step: Output | None = None) -> tuple[str, bool]:
+                 step: Output | None = None, say: Output | None = None) -> tuple[str, bool]:
     """Return (image reference, whether it was built now).
 
     `driver_version` is the Docker host's NVIDIA driver when known (the backend reads it); a GPU image
     whose CUDA is newer than that driver runs is refused before anything is built. `rebuild` (any new
-    value) forces a build under the same tag. `step` hears the title of each build step as it starts.
+    value) forces a build under the same tag. `step` hears the title of each build step as it starts;
+    `say` (default: `output`) hears what is built from what base with which builder.
     """
     if spec.user_image:
         _get_or_pull(client, spec.user_image, "image")
@@ -179,7 +180,7 @@ def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_hos
         except docker.errors.ImageNotFound:
             pass
     why = f", {choice.reason}" if choice.reason else ""
-    output(f"building {plan.tag} from {choice.ref}{why} with {builder.describe()}"
+    (say or output)(f"building {plan.tag} from {choice.ref}{why} with {builder.describe()}"
            + (" (forced rebuild)" if rebuild else ""))
     secrets = {}
     ca = settings.ca_bundle_path
