@@ -6,6 +6,7 @@ and the module removes exactly those images at the end.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -42,10 +43,8 @@ def built_tags(docker_client: Any) -> Iterator[set[str]]:
     tags: set[str] = set()
     yield tags
     for tag in tags:
-        try:
+        with contextlib.suppress(Exception):  # cleanup must never mask a test's result
             docker_client.images.remove(tag, force=True)
-        except Exception:  # noqa: BLE001 - cleanup must never mask a test's result
-            pass
 
 
 def image_tag(output: str) -> str:
