@@ -43,20 +43,33 @@ def base_image(spec: ImageSpec, settings: Settings) -> BaseChoice:
 
     GPU images get the CUDA of the workflow, else of the torch pinned in the requirements, else the
     default; the nvidia/cuda tag for it comes from `data/cuda.json` (cudnn-devel for torch images, which
-    may compile extensions; runtime otherwise). `gpu_base_image`, then `base_image` (DTRUN_BASE_IMAGE),
-    replace it at air-gapped sites.
+    may compile extensions; runtime otherwise). At air-gapped sites, a base for one provider
+    (`base_image.<provider>` / `gpu_base_image.<provider>` in the config, or `DTRUN_BASE_IMAGE_<PROVIDER>` /
+    `DTRUN_GPU_BASE_IMAGE_<PROVIDER>`), then `gpu_base_image`, then `base_image` (`DTRUN_BASE_IMAGE`)
+    replace it.
     """
     if spec.base:
         return BaseChoice(spec.base, None, "workflow")
     if not spec.gpu:
-        return BaseChoice(settings.base_image or DEFAULT_CPU_BASE)
+        return BaseChoice(provider_base(spec.provider, False) or settings.base_image or DEFAULT_CPU_BASE)
     choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements)
-    override = settings.gpu_base_image or settings.base_image
+    override = provider_base(spec.provider, True) or settings.gpu_base_image or settings.base_image
     if override:
         return BaseChoice(override, choice.version, f"CUDA {choice.version} ({choice.source})")
     flavour = "cudnn-devel" if "torch" in spec.tools else "runtime"
     return BaseChoice(cuda_table.base_for(choice.version, flavour), choice.version,
                       f"CUDA {choice.version} ({choice.source})")
+
+
+def provider_base(provider: str, gpu: bool) -> str | None:
+    """The base configured for one provider's CPU or GPU images, if any (environment first)."""
+    name = "gpu_base_image" if gpu else "base_image"
+    from_env = os.environ.get(f"DTRUN_{name.upper()}_{provider.upper()}")
+    if from_env:
+        return from_env
+    from dtrun.config import read_file_settings
+
+    return read_file_settings().get(f"{name}.{provider}")
 
 
 def _get_or_pull(client: Any, ref: str, what: str) -> Any:

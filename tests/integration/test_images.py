@@ -193,3 +193,17 @@ def test_images_list_and_prune_touch_only_dtrun_images(dtrun: DtrunRunner, make_
     assert BASE_IMAGE not in everything.stdout and "dtrun-local/" not in everything.stdout
     bad = dtrun("images", "prune", "--older-than", "soon")
     assert bad.code == 2 and "'soon' is not a duration" in bad.stderr
+
+
+def test_without_buildkit_the_legacy_builder_builds_the_mountless_variant(
+        dtrun: DtrunRunner, make_project: Any, docker_client: Any, built_tags: set[str]) -> None:
+    # Only a comment in the requirements: the legacy builder has no CA secret, so nothing is downloaded.
+    project = make_project({".dtrun/workflows.yaml": WORKFLOWS, "requirements.txt": f"# {SESSION} legacy\n"})
+    result = dtrun("images", "build", "hello", cwd=project, env={"DTRUN_BUILDER": "legacy"})
+    assert result.code == 0, result.output
+    tag = image_tag(result.stderr)
+    built_tags.add(tag)
+    assert "with legacy builder (Engine API, no BuildKit)" in result.stderr
+    assert "Step 1/" in result.stderr
+    labels = docker_client.images.get(tag).labels
+    assert labels["dev.dtrun.python-install"] == "system" and labels["dev.dtrun.provider"] == "bash"

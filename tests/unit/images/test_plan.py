@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from dtrun.config import Settings
-from dtrun.errors import BuildError
+from dtrun.errors import BuildError, DtrunError
 from dtrun.images.builder import BuildLog
 from dtrun.images.dockerfile import plan_build, resolve_python_install
 from dtrun.images.manager import base_image
@@ -82,6 +83,24 @@ def test_base_selection_cpu_gpu_and_overrides() -> None:
     assert base_image(ImageSpec("bash", gpu=True), airgapped).ref == "site/base:1"
     assert base_image(ImageSpec("bash", gpu=True), Settings(store="s", gpu_base_image="site/gpu")).cuda == "12.4"
     assert base_image(ImageSpec("bash", base="mine:1"), airgapped).ref == "mine:1"
+
+
+def test_a_base_per_provider_from_the_environment_or_the_config(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    from dtrun.config import write_file_setting
+
+    monkeypatch.setenv("DTRUN_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.delenv("DTRUN_BASE_IMAGE_LAB", raising=False)
+    settings = Settings(store="s", base_image="site/base:1")
+    write_file_setting("base_image.lab", "site/lab:1")
+    write_file_setting("gpu_base_image.torchrun", "site/torch:cuda")
+    assert base_image(ImageSpec("lab"), settings).ref == "site/lab:1"
+    assert base_image(ImageSpec("bash"), settings).ref == "site/base:1"
+    assert base_image(ImageSpec("torchrun", gpu=True), settings).ref == "site/torch:cuda"
+    monkeypatch.setenv("DTRUN_BASE_IMAGE_LAB", "env/lab:2")
+    assert base_image(ImageSpec("lab"), settings).ref == "env/lab:2"
+    with pytest.raises(DtrunError, match="unknown setting"):
+        write_file_setting("base_image.", "x")
 
 
 BUILDKIT_FAILURE = """\
