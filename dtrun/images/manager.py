@@ -25,7 +25,7 @@ from dtrun.images.builder import Builder, Output, build, pick_builder
 from dtrun.images.dockerfile import plan_build
 from dtrun.images.probe import probe_base
 from dtrun.images.spec import ImageSpec
-from dtrun.images.templates import TEMPLATE_VERSION
+from dtrun.images.templates import fingerprint
 
 DEFAULT_CPU_BASE = "debian:bookworm-slim"
 PLATFORM = "linux/amd64"
@@ -111,7 +111,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def lookup_key(spec: ImageSpec, base_ref: str, builder: Builder, host: str | None) -> str:
     """What determines the tag besides the base id: spec, base reference, builder kind, templates, host."""
-    data = {"spec": spec.key(), "base": base_ref, "buildkit": builder.buildkit, "template": TEMPLATE_VERSION,
+    data = {"spec": spec.key(), "base": base_ref, "buildkit": builder.buildkit, "templates": fingerprint(),
             "platform": PLATFORM, "host": host or ""}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -23,6 +23,24 @@ def templates_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A hash of every template and data file, so that a remembered tag never outlives an edit of them
+    (even one made without bumping `TEMPLATE_VERSION`, as happens while developing)."""
+    import hashlib
+
+    digest = hashlib.sha256(TEMPLATE_VERSION.encode())
+    data = Path(__file__).resolve().parent / "data"
+    for folder in (templates_dir(), data):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    from dtrun import __version__
+
+    digest.update(__version__.encode())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     import jinja2
 
