@@ -70,7 +70,10 @@ def _build_one(backend: Any, settings: Any, name: str, spec: Any, endpoint: str 
     def line(text: str) -> None:
         console().print(f"[dim]  | {escape(text)}[/dim]")
 
+    # The host's NVIDIA driver, where the backend knows it (None: no GPU there, nothing to check).
     driver = getattr(backend, "driver_version", None)
+    if callable(driver):
+        driver = driver()
     if not interactive():
         return ensure_image(backend.client, spec, settings, docker_host=endpoint, output=line, rebuild=force,
                             driver_version=driver, say=say)

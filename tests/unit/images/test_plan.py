@@ -136,3 +136,12 @@ def test_the_failing_legacy_step_is_reported() -> None:
     for line in ["Step 1/2 : FROM base", " ---> abc", "Step 2/2 : RUN false", " ---> Running in 1"]:
         log.feed(line)
     assert log.failure() == "failing step: Step 2/2 : RUN false\n   ---> Running in 1"
+
+
+def test_a_cuda_the_host_driver_cannot_run_is_refused_before_any_docker_call() -> None:
+    from dtrun.errors import ResourceError
+    from dtrun.images.manager import ensure_image
+
+    spec = ImageSpec("torchrun", gpu=True, requirements=b"torch==2.7.1\n", tools=("torch",))
+    with pytest.raises(ResourceError, match=r"CUDA 12\.6 needs NVIDIA driver 560\.28\.03"):
+        ensure_image(None, spec, Settings(store="s"), docker_host=None, output=print, driver_version="550.54.14")
