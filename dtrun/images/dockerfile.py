@@ -77,7 +77,8 @@ def plan_build(spec: ImageSpec, base_ref: str, base: BaseInfo, *, buildkit: bool
             f"the base image {base_ref} has no {missing} and no apt-get to install it",
             hint="use a base image with python3 (or conda), e.g. `make base-image` builds one offline",
         )
-    python = spec.python or (base.python if install == "system" else DEFAULT_PYTHON)
+    # No version asked for: the base's python3 where the mode can use it, else the default.
+    python = spec.python or (base.python if install in ("system", "uv") and base.python else DEFAULT_PYTHON)
     context: dict[str, bytes] = {}
     if spec.requirements is not None:
         context["requirements.txt"] = spec.requirements
@@ -104,6 +105,7 @@ def plan_build(spec: ImageSpec, base_ref: str, base: BaseInfo, *, buildkit: bool
         base_has_venv=base.venv,
         base_has_curl=base.curl,
         conda_from_base=install == "conda" and base.conda,
+        uv_python_from_base=install == "uv" and base.python is not None and base.venv and python == base.python,
         miniforge_version=data["miniforge"],
         pip_packages=list(spec.pip_packages),
         tools=list(spec.tools),

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import jinja2
 
 #: Bumped whenever a template changes meaning; part of every image hash.
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"
 
 
 def templates_dir() -> Path:

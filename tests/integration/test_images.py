@@ -207,3 +207,20 @@ def test_without_buildkit_the_legacy_builder_builds_the_mountless_variant(
     assert "Step 1/" in result.stderr
     labels = docker_client.images.get(tag).labels
     assert labels["dev.dtrun.python-install"] == "system" and labels["dev.dtrun.provider"] == "bash"
+
+
+def test_uv_install_with_the_bases_python_needs_only_pypi(dtrun: DtrunRunner, make_project: Any,
+                                                          docker_client: Any, built_tags: set[str]) -> None:
+    """uv comes from PyPI; the base's python3 is the requested 3.11, so no Python is downloaded."""
+    workflows = WORKFLOWS.replace("python_install: system", "python: 3.11\n    python_install: uv")
+    project = make_project({".dtrun/workflows.yaml": workflows, "requirements.txt": requirements("six==1.16.0")})
+    result = dtrun("images", "build", "hello", cwd=project)
+    assert result.code == 0, result.output
+    tag = image_tag(result.stderr)
+    built_tags.add(tag)
+    assert "uv pip install --python /opt/dtrun/venv/bin/python -r /opt/dtrun/requirements.txt" in result.stderr
+    out = docker_client.containers.run(
+        tag, ["sh", "-c", "uv --version && python -c 'import sys, six; print(sys.prefix, sys.version_info[:2], "
+                          "six.__version__)'"], remove=True, labels={"dev.dtrun.test": SESSION}).decode()
+    assert out.startswith("uv ") and "/opt/dtrun/venv (3, 11) 1.16.0" in out
+    assert docker_client.images.get(tag).labels["dev.dtrun.python-install"] == "uv"

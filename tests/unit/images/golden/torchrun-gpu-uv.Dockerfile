@@ -15,7 +15,7 @@ ENV UV_PYTHON_INSTALL_DIR=/opt/dtrun/python \
     UV_LINK_MODE=copy
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/.cache/uv if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; set -eu; \
     uv python install 3.11; \
-    uv venv --seed --python 3.11 /opt/dtrun/venv
+    uv venv --seed --python-preference only-managed --python 3.11 /opt/dtrun/venv
 ENV VIRTUAL_ENV=/opt/dtrun/venv \
     PATH=/opt/dtrun/venv/bin:$PATH
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/.cache/uv if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; uv pip install --python /opt/dtrun/venv/bin/python "torch==2.6.*" --index-url https://download.pytorch.org/whl/cu124
