@@ -100,6 +100,12 @@ def pick_builder() -> Builder:
 _BUILDKIT_LINE = re.compile(r"^#(\d+) (.*)$")
 _BUILDKIT_STEP = re.compile(r"^\[(?:[\w.-]+ )?\d+/\d+\] ")
 _LEGACY_STEP = re.compile(r"^Step \d+/\d+ : ")
+_NOISE = re.compile(r"--mount=\S+ |if \[ -f /run/secrets/dtrun-ca \]; then export [^;]*; fi; ")
+
+
+def step_title(text: str) -> str:
+    """A step as a person wants to read it: without the cache/secret mounts and the CA set-up."""
+    return _NOISE.sub("", text)
 
 
 class BuildLog:
@@ -127,7 +133,7 @@ class BuildLog:
                 self.titles[vertex] = text
                 self.lines[vertex] = []
                 if self.step and _BUILDKIT_STEP.match(text):
-                    self.step(text)
+                    self.step(step_title(text))
             else:
                 self.lines[vertex].append(text)
                 if text.startswith("ERROR"):
@@ -138,7 +144,7 @@ class BuildLog:
             self.titles[self.current] = line
             self.lines[self.current] = []
             if self.step:
-                self.step(line)
+                self.step(step_title(line))
         elif self.current is not None:
             self.lines[self.current].append(line)
 
@@ -148,7 +154,7 @@ class BuildLog:
         if vertex is None:
             return "\n".join(self.tail)
         body = self.lines[vertex][-80:]
-        return "\n".join([f"failing step: {self.titles[vertex]}", *("  " + line for line in body)])
+        return "\n".join([f"failing step: {step_title(self.titles[vertex])}", *("  " + line for line in body)])
 
 
 def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, bytes], tag: str,

@@ -108,7 +108,9 @@ BUILDKIT_FAILURE = """\
 #5 CACHED
 #6 [2/3] RUN python3 -m venv /opt/dtrun/venv
 #6 DONE 2.1s
-#7 [3/3] RUN pip install -r /opt/dtrun/requirements.txt
+#7 [3/3] RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip \
+if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca; fi; \
+pip install -r /opt/dtrun/requirements.txt
 #7 0.812 Collecting nosuchpackage
 #7 1.532 ERROR: No matching distribution found for nosuchpackage
 #7 ERROR: process "/bin/sh -c pip install" did not complete successfully: exit code: 1
