@@ -153,7 +153,7 @@ class BuildLog:
         vertex = self.failed or (self.current if self.current in self.lines else None)
         if vertex is None:
             return "\n".join(self.tail)
-        body = self.lines[vertex][-80:]
+        body = [step_title(line) for line in self.lines[vertex] if not line.startswith("sha256:")][-80:]
         return "\n".join([f"failing step: {step_title(self.titles[vertex])}", *("  " + line for line in body)])
 
 
