@@ -10,6 +10,7 @@ full path: base, probe, render, hash, build.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -155,6 +156,23 @@ def last_used() -> dict[str, float]:
             if isinstance(v, (int, float))}
 
 
+def _image_id(client: Any, ref: str) -> str | None:
+    import docker.errors
+
+    try:
+        return str(client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _remove_untagged(client: Any, image_id: str) -> None:
+    """The image a forced rebuild replaced, unless a container still uses it (then Docker refuses)."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.APIError):
+        client.images.remove(image_id, noprune=False)
+
+
 def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
                  output: Output, rebuild: str = "", driver_version: str | None = None,
                  step: Output | None = None, say: Output | None = None) -> tuple[str, bool]:
@@ -199,8 +217,11 @@ def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_hos
     ca = settings.ca_bundle_path
     if ca and builder.buildkit:
         secrets["dtrun-ca"] = ca
+    previous = _image_id(client, plan.tag) if rebuild else None
     build(builder, client, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
           build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output, step=step)
+    if previous and previous != _image_id(client, plan.tag):
+        _remove_untagged(client, previous)
     remember(key, plan.tag, base.id)
     record_use(plan.tag)
     return plan.tag, True

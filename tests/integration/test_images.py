@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from tests.conftest import BASE_IMAGE, SESSION, DtrunRunner, write_files
@@ -133,6 +134,8 @@ def test_forced_rebuild_keeps_the_tag_and_the_caches(dtrun: DtrunRunner, make_pr
     assert forced.code == 0, forced.output
     assert f"hello: {tag} (built)" in forced.stderr and "(forced rebuild)" in forced.stderr
     assert docker_client.images.get(tag).id != before
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(before)  # the replaced image is not left behind, untagged
     # The build argument, not --no-cache, forced it: every RUN step ran again.
     venv_step = next(line for line in forced.stderr.splitlines() if "RUN python3 -m venv" in line)
     vertex = venv_step.split("|", 1)[1].split()[0]
