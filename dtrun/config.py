@@ -27,6 +27,12 @@ KEYS: dict[str, str] = {
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
 
 
+def is_provider_base_key(key: str) -> bool:
+    """`base_image.<provider>` / `gpu_base_image.<provider>`: a base for one provider's images only."""
+    name, dot, provider = key.partition(".")
+    return bool(dot) and name in ("base_image", "gpu_base_image") and provider.isidentifier()
+
+
 def config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "dtrun"
 
@@ -77,7 +83,7 @@ def read_file_settings() -> dict[str, str]:
 
 
 def write_file_setting(key: str, value: str | None) -> None:
-    if key not in KEYS:
+    if key not in KEYS and not is_provider_base_key(key):
         import difflib
 
         close = difflib.get_close_matches(key, list(KEYS), n=1)
