@@ -1,0 +1,73 @@
+"""What the run-managing commands (status, logs, stop, resume) share: the repository's store, a
+reconcile before reading, and finding a run or a job by the name a user typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker import DockerBackend
+    from dtrun.cli.context import Context
+    from dtrun.store import JobRecord, RunRecord, Store
+
+
+@dataclass
+class Repo:
+    context: Context
+    store: Store
+    _backend: DockerBackend | None = None
+
+    @classmethod
+    def here(cls, host: str | None = None) -> Repo:
+        from dtrun.cli.context import Context
+        from dtrun.snapshot import _repo_id
+
+        context = Context.here(host=host)
+        return cls(context, context.store(_repo_id(context.project.git_root, None)))
+
+    def backend(self) -> DockerBackend:
+        if self._backend is None:
+            self._backend = self.context.backend()
+        return self._backend
+
+    def secret_values(self) -> list[str]:
+        from dtrun.secrets import SecretStore
+
+        return list(SecretStore(self.store.repo).values().values())
+
+    def reconcile(self) -> None:
+        from dtrun.engine.reconcile import reconcile
+        from dtrun.ui import say
+
+        reconcile(self.store, self.backend, self.secret_values, status=say)
+
+    def find(self, name: str) -> tuple[RunRecord | None, list[JobRecord]]:
+        """A run name or a job id (or a unique prefix of one) -> (the run, if a run was named; its jobs)."""
+        from dtrun.errors import NotFound
+
+        if self.store.exists(self.store.run_path(name)):
+            run = self.store.load_run(name)
+            return run, [self.store.load_job(j) for j in run.jobs]
+        if self.store.exists(self.store.job_path(name, "job.json")):
+            return None, [self.store.load_job(name)]
+        matches = [j for j in self.store.listdir(self.store.repo_path("jobs")) if j.startswith(name)]
+        if len(name) >= 4 and len(matches) == 1:
+            return None, [self.store.load_job(matches[0])]
+        raise NotFound(f"no run or job named '{name}'" + (" (the prefix is ambiguous)" if len(matches) > 1 else ""),
+                       hint="`dtrun status --last 10` lists recent runs and their job ids")
+
+
+def display_state(store: Store, job: JobRecord) -> str:
+    """A job's state as users should see it: an unfinished job asked to stop shows STOPPING/ABORTING."""
+    if job.state.finished:
+        return job.state.value
+    from dtrun.engine import control
+
+    action = control.requested(store, job.id)
+    if action == control.ABORT:
+        return "ABORTING"
+    if action == control.STOP:
+        return "STOPPING"
+    return job.state.value
