@@ -71,6 +71,7 @@ class _RunState:
     records: dict[str, JobRecord]
     no_cache: bool = False
     restore: dict[str, list[ArtifactRecord]] = field(default_factory=dict)
+    earlier_logs: dict[str, bytes] = field(default_factory=dict)
     containers: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -135,6 +136,9 @@ class Engine:
         records = {r.workflow: r for r in (self.store.load_job(j) for j in run.jobs)}
         records[job.workflow] = record
         state = _RunState(run, records, no_cache=True, restore={job.workflow: saved})
+        logs = self.store.job_path(record.id, "logs.txt")
+        if self.store.exists(logs):  # the resumed job's log continues the stopped one's
+            state.earlier_logs[job.workflow] = self.store.read_bytes(logs)
         self._drive([job], state, done={name: records[name].state.succeeded for name in job.needs if name in records})
         return RunResult(run, [record])
 
@@ -325,6 +329,7 @@ class Engine:
     def _execute(self, job: Job, record: JobRecord, container: Any, declared: list[Declared],
                  state: _RunState) -> None:
         with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
+            log.write(state.earlier_logs.get(job.workflow, b""))
             sink = LogSink(log, self.hooks.job_output, Masker(self.masker_values))
             try:
                 self.backend.start(container)
