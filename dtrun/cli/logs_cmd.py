@@ -34,7 +34,11 @@ def logs(
     start = parse_since(since) if since else None
     repo = Repo.here(host)
     repo.reconcile()
-    _, jobs = repo.find(target)
+    run, jobs = repo.find(target)
+    while follow and run is not None and not run.jobs and not run.state.finished:
+        time.sleep(0.3)  # a detached run whose process has not recorded its jobs yet
+        run = repo.store.load_run(run.name)
+        jobs = [repo.store.load_job(j) for j in run.jobs]
     for job in jobs:
         show_job(repo, job, start, follow)
 

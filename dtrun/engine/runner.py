@@ -88,6 +88,7 @@ class Engine:
         self.secrets = secrets or {}
         self.masker_values = list(self.secrets.values())
         self.admit = admit
+        self._code_lock = threading.Lock()
 
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.repo": self.store.repo, f"{LABEL}.store": store_label(self.store), **extra}
@@ -272,7 +273,8 @@ class Engine:
         record.container = container.name
         try:
             skip = [m.target for m in mounts[1:]]
-            self.backend.put_archive(container, WORKSPACE, self._code(skip))
+            with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
+                self.backend.put_archive(container, WORKSPACE, self._code(skip))
             if ca:
                 self.backend.put_file(container, CA_PATH, ca.read_bytes())
             for saved in state.restore.get(job.workflow, []):
