@@ -23,7 +23,8 @@ workflows:
     commands:
       - mkdir -p ckpt
       - 'n=$(cat ckpt/step 2>/dev/null || echo 0); echo "start at $n"'
-      - 'trap "echo got term; exit 0" TERM; while [ $n -lt $STEPS ]; do n=$((n+1)); echo $n > ckpt/step; echo step $n; sleep 0.3 & wait $!; done'
+      - trap "echo got term; exit 0" TERM
+      - 'while [ $n -lt $STEPS ]; do n=$((n+1)); echo $n > ckpt/step; echo step $n; sleep 0.3 & wait $!; done'
     env:
       - STEPS
     artifacts:
