@@ -15,21 +15,46 @@ if TYPE_CHECKING:
 
 @dataclass
 class Repo:
-    context: Context
+    """The store of the repository the current folder is in; the Docker backend and the project's spec
+    are loaded only by the commands that need them (`dtrun status` reads the store and nothing else)."""
+
     store: Store
+    host: str | None = None
     _backend: DockerBackend | None = None
+    _context: Context | None = None
 
     @classmethod
     def here(cls, host: str | None = None) -> Repo:
-        from dtrun.cli.context import Context
-        from dtrun.snapshot import _repo_id
+        from pathlib import Path
 
-        context = Context.here(host=host)
-        return cls(context, context.store(_repo_id(context.project.git_root, None)))
+        from dtrun.config import load_settings
+        from dtrun.errors import ProjectError
+        from dtrun.snapshot import _repo_id
+        from dtrun.store import Store
+
+        here = Path.cwd().resolve()
+        git_root = next((f for f in (here, *here.parents) if (f / ".git").exists()), None)
+        if git_root is None:
+            raise ProjectError(f"{here} is not inside a git repository",
+                               hint="run dtrun inside your project's repository: runs are kept per repository")
+        return cls(Store(load_settings().store, _repo_id(git_root, None)), host)
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            from dtrun.cli.context import Context
+
+            self._context = Context.here(host=self.host)
+        return self._context
 
     def backend(self) -> DockerBackend:
         if self._backend is None:
-            self._backend = self.context.backend()
+            from dtrun.backends.connection import connect, docker_host
+            from dtrun.backends.docker import DockerBackend
+            from dtrun.config import load_settings
+
+            endpoint = docker_host(self.host or load_settings().host)
+            self._backend = DockerBackend(connect(endpoint), endpoint or "unix:///var/run/docker.sock")
         return self._backend
 
     def secret_values(self) -> list[str]:

@@ -7,11 +7,14 @@ command returns at once with the run's name.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dtrun.cli.app import app
+
+if TYPE_CHECKING:
+    from dtrun.store import Store
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -60,7 +63,7 @@ def run(
     return result.exit_code
 
 
-def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: list[str], store: object) -> None:
+def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: list[str], store: Store) -> None:
     """The background process: this command again, attached to the recorded run."""
     import os
     import subprocess
@@ -68,9 +71,7 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: lis
 
     from dtrun.config import data_home
     from dtrun.engine import control
-    from dtrun.store import Store
 
-    assert isinstance(store, Store)
     command = [sys.executable, "-m", "dtrun", "run", workflow, "--attached-run", name]
     if host:
         command += ["--host", host]

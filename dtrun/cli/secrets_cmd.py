@@ -6,24 +6,26 @@ land in shell history and in the process list.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dtrun.cli.app import app
+
+if TYPE_CHECKING:
+    from dtrun.secrets import SecretStore
 
 secrets_app = typer.Typer(help="Manage the repository's secrets (passed to jobs as environment variables).",
                           no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 
 
-def _store() -> object:
-    from dtrun.cli.context import Context
+def _store() -> SecretStore:
+    """The secrets of the repository the current folder is in."""
+    from dtrun.cli.lifecycle import Repo
     from dtrun.secrets import SecretStore
-    from dtrun.snapshot import _repo_id
 
-    project = Context.here().project
-    return SecretStore(_repo_id(project.git_root, None))
+    return SecretStore(Repo.here().store.repo)
 
 
 @secrets_app.command("add")
@@ -31,7 +33,7 @@ def add(name: Annotated[str, typer.Argument(help="The environment variable name,
     """Add or replace a secret; the value is read from a hidden prompt or from stdin."""
     import sys
 
-    from dtrun.secrets import SecretStore, check_name
+    from dtrun.secrets import check_name
 
     check_name(name)
     if sys.stdin.isatty():
@@ -42,29 +44,19 @@ def add(name: Annotated[str, typer.Argument(help="The environment variable name,
             value = value[:-1]
         if value.endswith("\r"):
             value = value[:-1]
-    store = _store()
-    assert isinstance(store, SecretStore)
-    replaced = store.add(name, value)
+    replaced = _store().add(name, value)
     typer.echo(f"{'replaced' if replaced else 'added'} secret {name}")
 
 
 @secrets_app.command("list")
 def list_() -> None:
     """List the secrets' names (never their values)."""
-    from dtrun.secrets import SecretStore
-
-    store = _store()
-    assert isinstance(store, SecretStore)
-    names = store.names()
+    names = _store().names()
     typer.echo("\n".join(names) if names else "no secrets (add one with `dtrun secrets add NAME`)")
 
 
 @secrets_app.command("delete")
 def delete(name: Annotated[str, typer.Argument(help="The secret to delete.")]) -> None:
     """Delete a secret."""
-    from dtrun.secrets import SecretStore
-
-    store = _store()
-    assert isinstance(store, SecretStore)
-    store.delete(name)
+    _store().delete(name)
     typer.echo(f"deleted secret {name}")

@@ -17,10 +17,7 @@ from typing import Any
 
 from dtrun.backends.docker import LABEL, DockerBackend, Exit
 from dtrun.engine import control
-from dtrun.engine.collect import WORKSPACE_LABEL, declared_from_labels, finish_job, finish_run
-from dtrun.engine.logs import LogSink
 from dtrun.errors import NotFound
-from dtrun.masking import Masker
 from dtrun.store import JobRecord, State, Store
 
 #: A run without an owner record this young may be a detached run whose process is just starting.
@@ -51,6 +48,7 @@ def reconcile(store: Store, backend: Callable[[], DockerBackend], secrets: Calla
         return []
     docker = backend()
     values = secrets()
+    from dtrun.engine.collect import WORKSPACE_LABEL, finish_run
     from dtrun.engine.runner import store_label
 
     for name in runs:
@@ -93,6 +91,10 @@ def adopt(store: Store, backend: DockerBackend, container: Any, job: JobRecord, 
           status: Callable[[str], None]) -> bool:
     """Collect one exited container; False if another process is already collecting it."""
     import docker.errors
+
+    from dtrun.engine.collect import declared_from_labels, finish_job
+    from dtrun.engine.logs import LogSink
+    from dtrun.masking import Masker
 
     try:  # a rename is atomic on the daemon: only one reconciling process wins the container
         container.rename(f"{container.name}-collecting")
