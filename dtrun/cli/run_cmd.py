@@ -49,6 +49,10 @@ def run(
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))
     secrets = SecretStore(snapshot.repo_id).values()
+    if not attached_run:  # runs of this repository whose client is gone are settled first (cheap if none)
+        from dtrun.engine.reconcile import reconcile
+
+        reconcile(store, lambda: backend, lambda: list(secrets.values()), status=say)
     engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
         record = engine.submit(plan, args=list(ctx.args))

@@ -45,8 +45,10 @@ def finish_job(store: Store, backend: DockerBackend, container: Any, record: Job
     """Record the exit, save the outputs (unless aborted), settle the final state, clean up."""
     record.exit_code = exit_info.code
     action = control.requested(store, record.id)
-    if action is not None and record.state not in (State.STOPPING, State.ABORTING):
-        _move_at(record, State.ABORTING if action == control.ABORT else State.STOPPING, store)
+    if action is not None:
+        asked = State.ABORTING if action == control.ABORT else State.STOPPING
+        if record.state != asked:
+            _move_at(record, asked, store)
     try:
         if action == control.ABORT:
             record.move(State.ABORTED, "aborted: outputs were not saved")

@@ -183,6 +183,9 @@ class Engine:
             for record in state.records.values():
                 if not record.state.finished:
                     control.request(self.store, record.id, action)
+                if record.id in state.containers:  # running: its thread has not begun collecting it
+                    record.move(State.ABORTING if action == control.ABORT else State.STOPPING)
+                    self.store.save_job(record)
             containers = list(state.containers.values())
         for container in containers:
             signal_container(self.backend, container, action)

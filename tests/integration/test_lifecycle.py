@@ -37,6 +37,19 @@ workflows:
       - cat ckpt/step
 """
 
+STUBBORN = f"""
+workflows:
+  - name: stubborn
+    provider: docker
+    image: {BUSYBOX_IMAGE}
+    commands:
+      - mkdir -p out
+      - trap "echo ignoring term" TERM
+      - 'while true; do date > out/t; echo tick; sleep 0.3 & wait $! || true; done'
+    artifacts:
+      - path: out
+"""
+
 PARALLEL = f"""
 workflows:
   - name: a
@@ -219,3 +232,36 @@ def test_independent_jobs_run_in_parallel(dtrun: DtrunRunner, make_project: Call
     jobs = {j["workflow"]: j for j in runs_json(dtrun, root)[0]["jobs"]}
     first, second = sorted((jobs["a"], jobs["b"]), key=lambda j: at(j, "RUNNING"))
     assert at(second, "RUNNING") >= at(first, "DONE")
+
+
+def interrupt(dtrun: DtrunRunner, root: Path, workflow: str, times: int, env: dict[str, str]) -> tuple[int, str]:
+    """Run in the foreground and press Ctrl+C `times` times once the job runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", workflow], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**dtrun.env, **env},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout is not None
+    output = b""
+    while b"tick" not in output and b"step 1" not in output:
+        output += proc.stdout.read1(4096)  # type: ignore[attr-defined]
+    for _ in range(times):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.8)
+    output += proc.stdout.read()
+    return proc.wait(timeout=60), output.decode()
+
+
+def test_ctrl_c_stops_and_a_second_ctrl_c_aborts(dtrun: DtrunRunner, make_project: Callable[..., Path]) -> None:
+    root = make_project({".dtrun/workflows.yaml": CKPT + STUBBORN.replace("workflows:\n", "")})
+    code, output = interrupt(dtrun, root, "ckpt", 1, {"STEPS": "40"})
+    assert code == 130 and "stopping (SIGTERM" in output and "STOPPED ckpt" in output, output
+    job = runs_json(dtrun, root)[0]["jobs"][0]
+    assert [h["state"] for h in job["history"]][-3:] == ["STOPPING", "UPLOADING", "STOPPED"]
+    assert [a["path"] for a in job["artifacts"]] == ["ckpt"]
+
+    code, output = interrupt(dtrun, root, "stubborn", 2, {})
+    assert code == 130 and "ignoring term" in output and "ABORTED stubborn" in output, output
+    run = runs_json(dtrun, root)[0]
+    job = run["jobs"][0]
+    assert run["state"] == "ABORTED" and job["artifacts"] == []
+    assert [h["state"] for h in job["history"]][-3:] == ["STOPPING", "ABORTING", "ABORTED"]
+    assert stored_files(dtrun, job["id"]) == []
