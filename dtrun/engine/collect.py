@@ -112,8 +112,10 @@ def finish_run(store: Store, run: Any, jobs: list[JobRecord]) -> None:
 
     order = (State.FAILED, State.ABORTED, State.STOPPED)
     worst = next((j for s in order for j in jobs if j.state == s), None)
-    run.state = worst.state if worst else State.DONE
-    if worst is None:
+    run.state = worst.state if worst else State.DONE if jobs else State.FAILED
+    if not jobs:  # the process that was to run it ended before recording any job
+        run.exit_code = 1
+    elif worst is None:
         run.exit_code = 0
     elif worst.state == State.FAILED:
         run.exit_code = worst.exit_code if worst.exit_code not in (None, 0) else 1
