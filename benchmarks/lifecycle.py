@@ -81,6 +81,17 @@ def containers_created(label: str, since: float) -> int:
     return sum(1 for _ in events)
 
 
+def remove_labelled(label: str) -> None:
+    """What this benchmark's store made on the shared daemon (artifact volumes), and only that."""
+    import docker
+
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": f"dev.dtrun.store={label}"}):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters={"label": f"dev.dtrun.store={label}"}):
+        volume.remove(force=True)
+
+
 def fill_store(store_url: str, repo: str, count: int) -> None:
     """`count` finished runs of two jobs each, written as the engine writes them."""
     from dtrun.engine.control import mark_finished
@@ -133,6 +144,7 @@ def main() -> None:
         status = [timed([*dtrun, "status"], root, env) for _ in range(args.repeat)]
         last = [timed([*dtrun, "status", "--last", "20"], root, env) for _ in range(args.repeat)]
         help_ = [timed([*dtrun, "--help"], root, env) for _ in range(args.repeat)]
+        remove_labelled(label)
 
     def row(name: str, values: list[float], target: str = "", key: str = "") -> str:
         median = statistics.median(values)
