@@ -36,8 +36,9 @@ def active_runs(store: Store) -> list[str]:
 
 def claim(store: Store, run: str, pid: int | None = None) -> None:
     """Record this process (or the background process `pid`) as the one running `run`."""
+    pid = pid or os.getpid()
     store.write_json(store.repo_path("owners", f"{run}.json"),
-                     {"pid": pid or os.getpid(), "host": socket.gethostname(), "at": time.time()})
+                     {"pid": pid, "started": _started(pid), "host": socket.gethostname(), "at": time.time()})
 
 
 def owner_alive(store: Store, run: str) -> bool:
@@ -58,15 +59,29 @@ def owner_alive(store: Store, run: str) -> bool:
         return False
     except PermissionError:
         return True
+    started = data.get("started")
+    if started is not None and _started(pid) not in (None, started):
+        return False  # the pid now belongs to another process
     return not _zombie(pid)
 
 
-def _zombie(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (Linux); None elsewhere."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return None
+
+
+def _started(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def _zombie(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and bool(fields) and fields[0] == "Z"
 
 
 def request(store: Store, job: str, action: str) -> None:
