@@ -26,7 +26,7 @@ def status(
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
 ) -> None:
-    """Show runs and their jobs: the unfinished ones, else the last finished one."""
+    """Show runs and their jobs: the unfinished ones, else the last finished one (alias: ps)."""
     from dtrun.cli.lifecycle import Repo, display_state
 
     repo = Repo.here(host)
