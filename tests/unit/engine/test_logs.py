@@ -17,7 +17,8 @@ def test_frames_are_split_into_time_and_text() -> None:
 
 
 def test_sink_masks_both_outputs_and_stamps_each_stored_line() -> None:
-    stored, shown = io.BytesIO(), []
+    stored = io.BytesIO()
+    shown: list[bytes] = []
     sink = LogSink(stored, shown.append, Masker(["topsecret"]))
     sink.frame(b"2026-01-01T00:00:00Z key=top")
     sink.frame(b"2026-01-01T00:00:01Z secret\nnext\n")

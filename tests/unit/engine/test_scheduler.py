@@ -49,7 +49,7 @@ def test_limit_and_failed_upstream() -> None:
         peak[0] = max(peak[0], active[0])
         time.sleep(0.05)
         active[0] -= 1
-        return job.workflow != "a"
+        return bool(job.workflow != "a")
 
     scheduler = Scheduler(jobs, run, lambda j, why: skipped.append((j.workflow, why)), limit=1)
     drive(scheduler)
