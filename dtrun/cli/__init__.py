@@ -21,11 +21,26 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.e
     importlib.import_module(f"{__name__}.{_module}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(usage errors, aborts) of click, and of the copy of click that newer typer releases vendor."""
     import click
 
+    modules = [click.exceptions]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found,unused-ignore]
+
+        modules.append(vendored)
+    except ImportError:
+        pass
+    candidates = [getattr(m, "Abort", None) for m in modules] + [getattr(typer, "Abort", None)]
+    aborts = tuple({a for a in candidates if isinstance(a, type) and issubclass(a, BaseException)})
+    return tuple(m.ClickException for m in modules), aborts
+
+
+def main(argv: list[str] | None = None) -> None:
     from dtrun.errors import DtrunError
 
+    usage_errors, aborts = _click_exceptions()
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="dtrun",
@@ -33,12 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     except DtrunError as exc:
         _print_error(exc)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         sys.stderr.write("aborted\n")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except usage_errors as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
