@@ -1,9 +1,14 @@
 """Tar streams in and out of containers, checked member by member.
 
-Outputs come out of a container as the Docker API's tar stream. `repack` rewrites that stream into
-the stored form (names relative to the artifact's folder) while checking every member, so a hostile
-or broken job cannot plant an absolute path, a `..`, a link leading outside, a hard link or a device
-file in anybody's store or download folder. `extract` applies the same rules when writing to disk.
+Outputs come out of a container as the Docker API's tar stream (or, on the daemon's own host, straight
+from a volume's folder). `repack` and `pack_folder` rewrite either into the stored form (names relative
+to the artifact's folder) while checking every member, so a hostile or broken job cannot plant an
+absolute path, a `..`, a link leading outside, a hard link or a device file in anybody's store or
+download folder. `extract` applies the same rules again when writing to disk, and also refuses to
+write through a symlink that leads out of the target.
+
+Accepted: regular files (with their modes), folders (empty ones too) and symlinks whose target stays
+inside the artifact.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import hashlib
 import io
 import os
 import posixpath
+import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -23,6 +29,10 @@ from dtrun.errors import DtrunError
 
 class UnsafeArchive(DtrunError):
     """An archive holds members that would escape the folder it is extracted into."""
+
+
+class NotAFolder(DtrunError):
+    """An artifact path names a single file; artifacts are folders (they are mounted as folders)."""
 
 
 @dataclass
@@ -41,7 +51,7 @@ class ChunkReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -49,7 +59,7 @@ class ChunkReader(io.RawIOBase):
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._buffer:
             try:
-                self._buffer = next(self._chunks)
+                self._buffer = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
         n = min(len(target), len(self._buffer))
@@ -58,14 +68,14 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
-def _check_member(member: tarfile.TarInfo, name: str) -> str | None:
+def check_member(member: tarfile.TarInfo, name: str) -> str | None:
     """Why `member` (already renamed to `name`) is refused, or None if it is safe."""
     if name.startswith("/") or os.path.isabs(name):
         return "absolute path"
     if ".." in name.split("/"):
         return "path with '..'"
     if member.islnk():
-        return "hard link"
+        return f"hard link (to {member.linkname})"
     if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
         return "device or special file"
     if member.issym():
@@ -80,43 +90,121 @@ def _check_member(member: tarfile.TarInfo, name: str) -> str | None:
     return None
 
 
+Member = tuple[tarfile.TarInfo, "IO[bytes] | None"]
+
+
+def tar_members(source: IO[bytes]) -> Iterator[Member]:
+    """The members of a tar stream, each with its data (valid until the next member is taken)."""
+    with tarfile.open(fileobj=source, mode="r|") as src:
+        for member in src:
+            yield member, (src.extractfile(member) if member.isreg() else None)
+
+
+def folder_members(folder: Path, arcname: str) -> Iterator[Member]:
+    """A folder on disk as tar members named `arcname/...`, as the Docker API would stream it.
+
+    A second path to an inode already seen becomes a hard-link member, devices stay devices: the
+    checks then treat a folder read directly exactly like the daemon's tar stream of it.
+    """
+    seen: dict[tuple[int, int], str] = {}
+
+    def info(path: Path, name: str) -> tarfile.TarInfo:
+        st = path.lstat()
+        item = tarfile.TarInfo(name)
+        item.mode, item.mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
+        if stat.S_ISDIR(st.st_mode):
+            item.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(st.st_mode):
+            item.type, item.linkname = tarfile.SYMTYPE, os.readlink(path)
+        elif stat.S_ISREG(st.st_mode):
+            inode = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and inode in seen:
+                item.type, item.linkname = tarfile.LNKTYPE, seen[inode]
+            else:
+                seen[inode] = name
+                item.size = st.st_size
+        elif stat.S_ISFIFO(st.st_mode):
+            item.type = tarfile.FIFOTYPE
+        elif stat.S_ISCHR(st.st_mode):
+            item.type = tarfile.CHRTYPE
+        elif stat.S_ISBLK(st.st_mode):
+            item.type = tarfile.BLKTYPE
+        else:
+            item.type = b"?"
+        return item
+
+    top = info(folder, arcname)
+    yield top, (open(folder, "rb") if top.isreg() else None)  # noqa: SIM115 - closed by the consumer
+    if not top.isdir():
+        return
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, folder)
+        prefix = arcname if rel == "." else f"{arcname}/{rel}"
+        for entry in [*sorted(filenames), *dirnames]:
+            path = Path(dirpath) / entry
+            item = info(path, f"{prefix}/{entry}")
+            yield item, (open(path, "rb") if item.isreg() else None)  # noqa: SIM115
+
+
 def repack(source: IO[bytes], target: IO[bytes], *, strip_first: bool = True) -> Manifest:
     """Copy a tar stream to `target`, names made relative to its top folder, refusing unsafe members."""
+    return write_members(tar_members(source), target, strip_first=strip_first)
+
+
+def pack_folder(folder: Path, target: IO[bytes]) -> Manifest:
+    """Pack a local folder into the stored form, with the same checks as a container's outputs."""
+    return write_members(folder_members(folder, folder.name or "root"), target, strip_first=True)
+
+
+def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: bool = True) -> Manifest:
+    """Write checked members to `target` as a tar; raise `UnsafeArchive` naming every refused member.
+
+    The manifest lists every member (path, type, mode, size, sha256) and its digest is the artifact's
+    content key: two artifacts with the same digest have the same names, modes, links and bytes.
+    """
     manifest = Manifest()
     digest = hashlib.sha256()
     problems: list[str] = []
-    with tarfile.open(fileobj=source, mode="r|") as src, \
-            tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as dst:
-        for member in src:
-            name = member.name
-            if strip_first:
-                _, _, name = name.partition("/")
+    first = True
+    with tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as dst:
+        for member, data in members:
+            try:
+                name = member.name
+                if strip_first:
+                    if first and not member.isdir() and "/" not in name.strip("/"):
+                        raise NotAFolder(f"'{name}' is a file; an artifact is a folder",
+                                         hint="put the file in a folder and declare the folder as the artifact")
+                    _, _, name = name.partition("/")
+                first = False
+                name = name.rstrip("/")
                 if not name:
                     continue
-            name = name.rstrip("/")
-            reason = _check_member(member, name)
-            if reason:
-                problems.append(f"{member.name}: {reason}")
-                continue
-            member.name = name
-            member.uid = member.gid = 0
-            member.uname = member.gname = ""
-            entry: dict[str, object] = {"path": name, "mode": member.mode}
-            if member.isreg():
-                data = src.extractfile(member)
-                hasher = hashlib.sha256()
-                wrapped = _HashingReader(data, hasher) if data else None
-                dst.addfile(member, wrapped)
-                entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
-                manifest.size += member.size
-            elif member.isdir():
-                dst.addfile(member)
-                entry["type"] = "dir"
-            else:
-                dst.addfile(member)
-                entry.update(type="symlink", target=member.linkname)
-            digest.update(repr(sorted(entry.items())).encode())
-            manifest.files.append(entry)
+                reason = check_member(member, name)
+                if reason:
+                    problems.append(f"{member.name}: {reason}")
+                    continue
+                member.name = name
+                member.uid = member.gid = 0
+                member.uname = member.gname = ""
+                member.pax_headers = {}
+                entry: dict[str, object] = {"path": name, "mode": member.mode}
+                if member.isreg():
+                    hasher = hashlib.sha256()
+                    dst.addfile(member, _HashingReader(data, hasher) if data else None)
+                    entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
+                    manifest.size += member.size
+                elif member.isdir():
+                    dst.addfile(member)
+                    entry["type"] = "dir"
+                else:
+                    dst.addfile(member)
+                    entry.update(type="symlink", target=member.linkname)
+                digest.update(repr(sorted(entry.items())).encode())
+                manifest.files.append(entry)
+            finally:
+                if data is not None:
+                    data.close()
     if problems:
         raise UnsafeArchive("refused unsafe members in the archive:\n  " + "\n  ".join(problems),
                             hint="outputs may hold only regular files, folders and symlinks that stay inside")
@@ -131,8 +219,8 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._inner.read(size)
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._inner.read(-1 if size is None else size)
         self._hasher.update(data)
         return data
 
@@ -142,8 +230,15 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
-def extract(source: IO[bytes], dest: Path) -> list[Path]:
-    """Extract a stored artifact into `dest`, with the same checks as `repack`; nothing lands outside."""
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Extract a stored artifact into `dest`, with the same checks as `repack`; nothing lands outside.
+
+    Every refused member is named in the error; the safe ones are still written (inside `dest`).
+    """
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -151,10 +246,18 @@ def extract(source: IO[bytes], dest: Path) -> list[Path]:
     with tarfile.open(fileobj=source, mode="r|") as tar:
         for member in tar:
             name = member.name.rstrip("/")
-            reason = _check_member(member, name)
-            path = (dest / name)
-            if not reason and not str(path.parent.resolve()).startswith(str(dest)):
-                reason = "path leads outside through a symlink"
+            if name in ("", "."):
+                continue
+            reason = check_member(member, name)
+            path = dest / name
+            if not reason:
+                parent = path.parent.resolve()
+                if not _inside(parent, dest):
+                    reason = "path leads outside through a symlink"
+                elif member.issym() and not _inside(Path(os.path.normpath(parent / member.linkname)), dest):
+                    reason = f"symlink pointing outside the target ({member.linkname})"
+                elif path.is_symlink() and not member.issym():
+                    reason = "would replace a symlink"
             if reason:
                 problems.append(f"{member.name}: {reason}")
                 continue
@@ -163,20 +266,22 @@ def extract(source: IO[bytes], dest: Path) -> list[Path]:
                 path.chmod(member.mode | 0o700)
             elif member.issym():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                if path.is_symlink() or path.exists():
+                if path.is_symlink() or path.is_file():
                     path.unlink()
                 path.symlink_to(member.linkname)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 data = tar.extractfile(member)
-                if path.is_symlink():
-                    path.unlink()
-                with open(path, "wb") as fh:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                with os.fdopen(fd, "wb") as fh:
                     while data and (chunk := data.read(1 << 20)):
                         fh.write(chunk)
+                        if progress:
+                            progress(len(chunk))
                 path.chmod(member.mode)
                 os.utime(path, (member.mtime, member.mtime))
             written.append(path)
     if problems:
-        raise UnsafeArchive("refused unsafe members while extracting:\n  " + "\n  ".join(problems))
+        raise UnsafeArchive("refused unsafe members while extracting:\n  " + "\n  ".join(problems),
+                            hint="nothing was written outside the target folder")
     return written

@@ -15,6 +15,8 @@ def run(
     workflow: Annotated[str, typer.Argument(help="The workflow to run (see `dtrun list`).")],
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
+    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Tag the run with TAG when it succeeds.",
+                                            metavar="TAG")] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers."""
     from rich.markup import escape
@@ -31,9 +33,13 @@ def run(
     plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
+    if tag:
+        from dtrun.store.tags import check_tag_free
+
+        check_tag_free(store, tag)
     backend = context.backend()
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))
-    result = Engine(context.settings, store, backend, snapshot, hooks).run(plan, args=list(ctx.args))
+    result = Engine(context.settings, store, backend, snapshot, hooks).run(plan, args=list(ctx.args), tag=tag)
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code

@@ -15,7 +15,8 @@ from typing import IO, Any
 
 from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
-from dtrun.engine.artifacts import InputArtifact, export_artifact, mount_inputs
+from dtrun.engine.artifacts import InputArtifact, mount_inputs, save_outputs
+from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.images.manager import ensure_image
 from dtrun.names import new_run_name, sanitize
@@ -103,6 +104,10 @@ class Engine:
 
             run.finished_at = time.time()
             self.store.save_run(run)
+        if tag and run.state == State.DONE:
+            from dtrun.store.tags import tag_run
+
+            self.hooks.status(f"tagged run {run.name} as [bold]{tag_run(self.store, tag, run.name).name}[/bold]")
         return result
 
     def _new_job(self, run: RunRecord, job: Job) -> JobRecord:
@@ -175,10 +180,15 @@ class Engine:
             self.backend.start(container)
             record.move(State.RUNNING)
             self.store.save_job(record)
+            checkpoints = start_checkpoints(self.backend, self.store, record.id, [
+                (a.path, container_path(job.working_dir, a.path), a.mount) for a in job.artifacts],
+                container, self.hooks.status)
             try:
                 self._stream(container, log)
             except KeyboardInterrupt:
                 interrupted = self._interrupt(record, container, log)
+            finally:
+                checkpoints.stop()
             exit_info = self.backend.wait(container)
             record.exit_code = exit_info.code
             log.flush()
@@ -188,8 +198,10 @@ class Engine:
                 return
             record.move(State.UPLOADING)
             self.store.save_job(record)
-            self._save_outputs(job, record, container)
-            if interrupted == State.STOPPING:
+            refused = self._save_outputs(job, record, container)
+            if refused:
+                record.move(State.FAILED, "; ".join(refused))
+            elif interrupted == State.STOPPING:
                 record.move(State.STOPPED, "stopped by the user; outputs saved")
             elif exit_info.code == 0:
                 record.move(State.DONE)
@@ -231,17 +243,13 @@ class Engine:
         if len(full) > seen:
             self.hooks.job_output(full[seen:])
 
-    def _save_outputs(self, job: Job, record: JobRecord, container: Any) -> None:
-        saved = []
-        for artifact in job.artifacts:
-            cpath = container_path(job.working_dir, artifact.path)
-            item = export_artifact(self.backend, container, self.store, record.id, artifact.path, cpath)
-            if item is None:
-                self.hooks.status(f"  [yellow]artifact {artifact.path} was not created by the job[/yellow]")
-                continue
-            saved.append(item)
-            self.hooks.status(f"  saved artifact {artifact.path}: {item.files} files, {_size(item.size)}")
-        record.artifacts = saved
+    def _save_outputs(self, job: Job, record: JobRecord, container: Any) -> list[str]:
+        """Export the declared artifacts; returns why any was refused (unsafe members, not a folder)."""
+        result = save_outputs(self.backend, self.store, record.id,
+                              [(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts],
+                              container, self.hooks.status)
+        record.artifacts = result.saved
+        return result.refused
 
 
 def _summary(workflow: str, record: JobRecord) -> str:
