@@ -68,12 +68,21 @@ class ChunkReader(io.RawIOBase):
         return n
 
 
-def check_member(member: tarfile.TarInfo, name: str) -> str | None:
-    """Why `member` (already renamed to `name`) is refused, or None if it is safe."""
-    if name.startswith("/") or os.path.isabs(name):
+def check_member(member: tarfile.TarInfo, name: str, links: set[str] | None = None) -> str | None:
+    """Why `member` (already renamed to `name`) is refused, or None if it is safe.
+
+    `links` are the symlinks met so far in the same archive: a member below one of them would be
+    written wherever that link leads, so it is refused too.
+    """
+    if name.startswith("/") or os.path.isabs(name) or member.name.startswith("/"):
         return "absolute path"
-    if ".." in name.split("/"):
+    if ".." in name.split("/") or ".." in member.name.split("/"):
         return "path with '..'"
+    if links:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in links:
+                return f"path through the symlink {'/'.join(parts[:i])}"
     if member.islnk():
         return f"hard link (to {member.linkname})"
     if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
@@ -166,6 +175,7 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
     manifest = Manifest()
     digest = hashlib.sha256()
     problems: list[str] = []
+    links: set[str] = set()
     first = True
     with tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as dst:
         for member, data in members:
@@ -180,10 +190,12 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
                 name = name.rstrip("/")
                 if not name:
                     continue
-                reason = check_member(member, name)
+                reason = check_member(member, name, links)
                 if reason:
                     problems.append(f"{member.name}: {reason}")
                     continue
+                if member.issym():
+                    links.add(name)
                 member.name = name
                 member.uid = member.gid = 0
                 member.uname = member.gname = ""
@@ -243,12 +255,13 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     problems: list[str] = []
+    links: set[str] = set()
     with tarfile.open(fileobj=source, mode="r|") as tar:
         for member in tar:
             name = member.name.rstrip("/")
             if name in ("", "."):
                 continue
-            reason = check_member(member, name)
+            reason = check_member(member, name, links)
             path = dest / name
             if not reason:
                 parent = path.parent.resolve()
@@ -265,6 +278,7 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(member.mode | 0o700)
             elif member.issym():
+                links.add(name)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if path.is_symlink() or path.is_file():
                     path.unlink()
