@@ -170,7 +170,8 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
     """Write checked members to `target` as a tar; raise `UnsafeArchive` naming every refused member.
 
     The manifest lists every member (path, type, mode, size, sha256) and its digest is the artifact's
-    content key: two artifacts with the same digest have the same names, modes, links and bytes.
+    content key: two artifacts with the same digest have the same names, modes, links and bytes,
+    whatever order the members came in (the daemon's tar and a folder walk differ).
     """
     manifest = Manifest()
     digest = hashlib.sha256()
@@ -197,6 +198,7 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
                 if member.issym():
                     links.add(name)
                 member.name = name
+                member.mode &= 0o7777
                 member.uid = member.gid = 0
                 member.uname = member.gname = ""
                 member.pax_headers = {}
@@ -212,7 +214,6 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
                 else:
                     dst.addfile(member)
                     entry.update(type="symlink", target=member.linkname)
-                digest.update(repr(sorted(entry.items())).encode())
                 manifest.files.append(entry)
             finally:
                 if data is not None:
@@ -220,6 +221,8 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
     if problems:
         raise UnsafeArchive("refused unsafe members in the archive:\n  " + "\n  ".join(problems),
                             hint="outputs may hold only regular files, folders and symlinks that stay inside")
+    for entry in sorted(manifest.files, key=lambda e: str(e["path"])):
+        digest.update(repr(sorted(entry.items())).encode())
     manifest.digest = digest.hexdigest()
     return manifest
 

@@ -97,7 +97,7 @@ class Engine:
             run.state = final.state if final else State.DONE
             if failed is None and run.state.succeeded:
                 run.state = State.DONE
-            run.exit_code = (failed.exit_code if failed and failed.exit_code is not None
+            run.exit_code = (failed.exit_code if failed and failed.exit_code
                              else (EXIT_INTERRUPTED if failed and failed.state in (State.STOPPED, State.ABORTED)
                                    else (1 if failed else 0)))
             import time
