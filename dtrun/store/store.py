@@ -39,14 +39,15 @@ class Store:
         import fsspec
 
         try:
-            self.fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
+            fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
         except (ImportError, ValueError) as exc:
             hint = "install dtrun[s3] for S3 stores" if "s3" in url else "use a folder or an fsspec URL"
             raise DtrunError(f"cannot open the store {url}: {exc}", hint=hint) from None
         self.url = url
+        self.fs = _Guarded(fs, url)
         self.root = root.rstrip("/")
         self.repo = repo
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
     # -- paths ------------------------------------------------------------------------------------
     def repo_path(self, *parts: str, repo: str | None = None) -> str:
@@ -249,3 +250,40 @@ def storage_options(url: str) -> dict[str, Any]:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         return {"endpoint_url": endpoint} if endpoint else {}
     return {}
+
+
+class _Guarded:
+    """The fsspec filesystem, with the store's failures (unreachable endpoint, no credentials, no
+    permission) turned into one clear `DtrunError`. A missing object stays `FileNotFoundError`."""
+
+    def __init__(self, fs: Any, url: str) -> None:
+        self._fs, self._url = fs, url
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._fs, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except (FileNotFoundError, DtrunError):
+                raise
+            except Exception as exc:
+                if not _is_storage_error(exc):
+                    raise
+                raise DtrunError(f"the store {self._url} failed: {type(exc).__name__}: {exc}",
+                                 hint=_STORE_HINT) from None
+
+        return call
+
+
+_STORE_HINT = ("check `dtrun config get store` (or DTRUN_STORE); for S3 the AWS credentials and, for a "
+               "non-AWS server, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL")
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    return module in ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "gcsfs", "adlfs")
