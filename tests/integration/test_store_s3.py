@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,17 +32,15 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("s3fs", reason="the s3 extra (s3fs) is not installed")
     port = free_port()
     state = tmp_path_factory.mktemp("services")
-    env = {**os.environ, "DTRUN_SERVICES_DIR": str(state), "VENV": str(Path(os.sys.executable).parent.parent)}
+    env = {**os.environ, "DTRUN_SERVICES_DIR": str(state), "VENV": str(Path(sys.executable).parent.parent)}
     subprocess.run([str(REPO_ROOT / "scripts" / "start-moto"), str(port)], check=True, env=env, cwd=REPO_ROOT)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         pid_file = state / f"moto-{port}" / "pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 @pytest.fixture
