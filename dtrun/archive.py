@@ -26,6 +26,9 @@ from typing import IO
 
 from dtrun.errors import DtrunError
 
+#: Read and write in large blocks: tarfile's default (10 KiB) makes Python the bottleneck on big files.
+BUFSIZE = 1 << 20
+
 
 class UnsafeArchive(DtrunError):
     """An archive holds members that would escape the folder it is extracted into."""
@@ -47,25 +50,45 @@ class Manifest:
 
 
 class ChunkReader(io.RawIOBase):
-    """A file-like view of an iterator of byte chunks (what docker-py's `get_archive` returns)."""
+    """A file-like view of an iterator of byte chunks (what docker-py's `get_archive` returns).
+
+    `read` hands out the chunks themselves (sliced only when asked for less): the generic
+    `RawIOBase.read` would allocate and zero a buffer of the requested size for every small chunk.
+    """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
-        self._buffer = memoryview(b"")
+        self._buffer = b""
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+    def _fill(self) -> bool:
         while not self._buffer:
             try:
-                self._buffer = memoryview(next(self._chunks))
+                self._buffer = bytes(next(self._chunks))
             except StopIteration:
-                return 0
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
+                return False
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._fill():
+            return b""
+        if size is None or size < 0:
+            parts = [self._buffer]
+            self._buffer = b""
+            parts.extend(bytes(c) for c in self._chunks)
+            return b"".join(parts)
+        if size >= len(self._buffer):
+            out, self._buffer = self._buffer, b""
+            return out
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
 
 
 def check_member(member: tarfile.TarInfo, name: str, links: set[str] | None = None) -> str | None:
@@ -104,7 +127,7 @@ Member = tuple[tarfile.TarInfo, "IO[bytes] | None"]
 
 def tar_members(source: IO[bytes]) -> Iterator[Member]:
     """The members of a tar stream, each with its data (valid until the next member is taken)."""
-    with tarfile.open(fileobj=source, mode="r|") as src:
+    with tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE) as src:
         for member in src:
             yield member, (src.extractfile(member) if member.isreg() else None)
 
@@ -166,7 +189,8 @@ def pack_folder(folder: Path, target: IO[bytes]) -> Manifest:
     return write_members(folder_members(folder, folder.name or "root"), target, strip_first=True)
 
 
-def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: bool = True) -> Manifest:
+def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *,
+                  strip_first: bool = True) -> Manifest:
     """Write checked members to `target` as a tar; raise `UnsafeArchive` naming every refused member.
 
     The manifest lists every member (path, type, mode, size, sha256) and its digest is the artifact's
@@ -178,7 +202,11 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
     problems: list[str] = []
     links: set[str] = set()
     first = True
-    with tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as dst:
+    # Plain "w" mode writes headers and data straight to `target` (which only has to tell its
+    # position); the stream mode would copy every block once more through its own buffer.
+    sink = target if _can_tell(target) else _Counting(target)
+    with tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
+                         copybufsize=BUFSIZE) as dst:
         for member, data in members:
             try:
                 name = member.name
@@ -227,6 +255,33 @@ def write_members(members: Iterable[Member], target: IO[bytes], *, strip_first: 
     return manifest
 
 
+def _can_tell(target: IO[bytes] | io.RawIOBase) -> bool:
+    try:
+        target.tell()
+        return True
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+class _Counting(io.RawIOBase):
+    """A write-only file that knows its position, for targets that cannot `tell()` (pipes, sockets)."""
+
+    def __init__(self, inner: IO[bytes] | io.RawIOBase) -> None:
+        super().__init__()
+        self._inner, self._pos = inner, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._inner.write(data)
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+
 class _HashingReader(io.RawIOBase):
     def __init__(self, inner: IO[bytes], hasher: hashlib._Hash) -> None:
         self._inner, self._hasher = inner, hasher
@@ -259,7 +314,7 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
     written: list[Path] = []
     problems: list[str] = []
     links: set[str] = set()
-    with tarfile.open(fileobj=source, mode="r|") as tar:
+    with tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE) as tar:
         for member in tar:
             name = member.name.rstrip("/")
             if name in ("", "."):
@@ -302,3 +357,94 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
         raise UnsafeArchive("refused unsafe members while extracting:\n  " + "\n  ".join(problems),
                             hint="nothing was written outside the target folder")
     return written
+
+
+class Prefetch:
+    """Iterate `chunks` in a background thread, up to `depth` ahead: the socket read of the next chunk
+    overlaps with checking and writing this one (both release the GIL while they wait on I/O)."""
+
+    _END = object()
+
+    def __init__(self, chunks: Iterable[bytes], depth: int = 16) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(chunks,), daemon=True, name="dtrun-prefetch")
+        self._thread.start()
+
+    def _run(self, chunks: Iterable[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                if self._stop.is_set():
+                    return
+                self._queue.put(chunk)
+        except BaseException as exc:  # handed to the consumer
+            self._error = exc
+        finally:
+            self._queue.put(self._END)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop early (the consumer failed): drain so the producer thread can finish."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except Exception:  # queue.Empty
+                continue
+
+
+class BackgroundWriter(io.RawIOBase):
+    """Writes to `target` from a background thread, so disk writes overlap with reading and hashing."""
+
+    def __init__(self, target: IO[bytes], depth: int = 16) -> None:
+        import queue
+        import threading
+
+        super().__init__()
+        self._target = target
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._pos = 0
+        self._thread = threading.Thread(target=self._run, daemon=True, name="dtrun-writer")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._target.write(chunk)
+                except BaseException as exc:  # reported by the next write or by finish()
+                    self._error = exc
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(data))
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def finish(self) -> None:
+        """Wait until everything is written; raise what went wrong on the way."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dtrun.archive import Manifest, NotAFolder, UnsafeArchive, folder_members, tar_members, write_members
+from dtrun.archive import (
+    BackgroundWriter,
+    Manifest,
+    NotAFolder,
+    Prefetch,
+    UnsafeArchive,
+    folder_members,
+    tar_members,
+    write_members,
+)
 from dtrun.backends.docker import DockerBackend, VolumeMount
 from dtrun.errors import DtrunError
 from dtrun.store import ArtifactRecord, Store
@@ -55,7 +64,11 @@ def save_members(store: Store, job_id: str, path: str, container_path: str, memb
         tmp_name = ""
         out = tempfile.TemporaryFile()  # noqa: SIM115
     try:
-        manifest = write_members(members, out)
+        writer = BackgroundWriter(out)
+        try:
+            manifest = write_members(members, writer)
+        finally:
+            writer.finish()
         final = posixpath.join(folder, tar_name(key, manifest.digest))
         if store.local:
             out.close()
@@ -108,7 +121,12 @@ def export_artifact(backend: DockerBackend, container: object, store: Store, job
         return None
     from dtrun.archive import ChunkReader
 
-    return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)))  # type: ignore[arg-type]
+    chunks = Prefetch(stream)
+    try:
+        return save_members(store, job_id, path, container_path,
+                            tar_members(ChunkReader(chunks)))  # type: ignore[arg-type]
+    finally:
+        chunks.close()
 
 
 def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_path: str) -> ArtifactRecord:

@@ -91,7 +91,8 @@ def test_chain_over_a_tag_with_the_store_on_s3(make_project: Any, s3_dtrun: Any,
 
 def test_a_wrong_endpoint_is_a_clear_error(make_project: Any, s3_dtrun: Any) -> None:
     project = make_project(workflows(DOWNLOAD))
-    result = s3_dtrun("tags", cwd=project, env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    result = s3_dtrun("tags", cwd=project, env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+                                                "AWS_MAX_ATTEMPTS": "1"})
     assert result.code != 0
     assert "Traceback" not in result.output, result.output[-2000:]
     assert f"the store {s3_dtrun.s3_url} failed" in result.stderr and "AWS_ENDPOINT_URL" in result.stderr
