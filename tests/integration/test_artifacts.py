@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,20 @@ def wf(name: str, commands: list[str], extra: str = "") -> str:
             + "".join(f"    {line}\n" for line in extra.strip("\n").splitlines()))
 
 
-DOWNLOAD = wf("download", [
-    "mkdir -p output/sub output/empty",
-    "echo hello > output/hello.txt",
-    "chmod 750 output/hello.txt",
-    "printf '#!/bin/sh\\necho ran\\n' > output/tool.sh && chmod 4755 output/tool.sh",
-    "ln -s hello.txt output/link",
-    "ln -s ../hello.txt output/sub/up",
-    "ln -s sub output/dirlink",
-], "artifacts: [output]")
+def download() -> str:
+    """The upstream workflow; each call gets its own token so that no two tests share an artifact's
+    content key (dep volumes are shared per daemon by content, and tests clean up in parallel)."""
+    return wf("download", [
+        "mkdir -p output/sub output/empty",
+        f"echo {uuid.uuid4().hex} > output/sub/token",
+        "echo hello > output/hello.txt",
+        "chmod 750 output/hello.txt",
+        "printf '#!/bin/sh\\necho ran\\n' > output/tool.sh && chmod 4755 output/tool.sh",
+        "ln -s hello.txt output/link",
+        "ln -s ../hello.txt output/sub/up",
+        "ln -s sub output/dirlink",
+    ], "artifacts: [output]")
+
 
 TRAIN = wf("train", [
     "cat output/hello.txt",
@@ -55,7 +61,7 @@ def jobs_of(store: Path) -> dict[str, dict[str, Any]]:
 
 def test_depends_on_chain_round_trips_modes_symlinks_and_empty_folders(
         make_project: Any, dtrun: DtrunRunner, tmp_path: Path) -> None:
-    project = make_project(workflows(DOWNLOAD, TRAIN))
+    project = make_project(workflows(download(), TRAIN))
     result = dtrun("run", "train", cwd=project)
     assert result.code == 0, result.output
     out = result.stdout
@@ -76,7 +82,7 @@ def test_depends_on_chain_round_trips_modes_symlinks_and_empty_folders(
     totals = dtrun("artifacts", "-t", run_name(result), cwd=project)
     assert totals.code == 0
     rows = [line.split() for line in totals.stdout.splitlines()[1:]]
-    assert sorted((r[1], r[2], r[3]) for r in rows) == [("download", "output", "2"), ("train", "model", "1")]
+    assert sorted((r[1], r[2], r[3]) for r in rows) == [("download", "output", "3"), ("train", "model", "1")]
 
     target = tmp_path / "dl"
     got = dtrun("artifacts", run_name(result), "--output", str(target), cwd=project)
@@ -92,7 +98,7 @@ def test_depends_on_chain_round_trips_modes_symlinks_and_empty_folders(
 
 def test_the_api_path_gives_the_same_artifact_as_the_local_fast_path(
         make_project: Any, dtrun: DtrunRunner) -> None:
-    project = make_project(workflows(DOWNLOAD))
+    project = make_project(workflows(download()))
     fast = dtrun("run", "download", cwd=project)
     slow = dtrun("run", "download", cwd=project, env={"DTRUN_NO_LOCAL_VOLUMES": "1"})
     assert fast.code == 0 and slow.code == 0, fast.output + slow.output
@@ -109,7 +115,7 @@ def run_name(result: Any) -> str:
 
 
 def test_deps_are_materialised_once_and_reused(make_project: Any, dtrun: DtrunRunner, docker_client: Any) -> None:
-    project = make_project(workflows(DOWNLOAD, wf("train", ["cat output/hello.txt"], "deps: [':data']")))
+    project = make_project(workflows(download(), wf("train", ["cat output/hello.txt"], "deps: [':data']")))
     assert dtrun("run", "download", "-t", "data", cwd=project).code == 0
     first = dtrun("run", "train", cwd=project)
     second = dtrun("run", "train", cwd=project)

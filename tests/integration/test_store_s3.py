@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SESSION, DtrunRunner, remove_labelled
-from tests.integration.test_artifacts import DOWNLOAD, run_name, workflows
+from tests.integration.test_artifacts import download, run_name, workflows
 from tests.integration.test_tags import TRAIN_ON_TAG
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def s3_dtrun(dtrun: DtrunRunner, moto: str) -> Iterator[DtrunRunner]:
 
 
 def test_chain_over_a_tag_with_the_store_on_s3(make_project: Any, s3_dtrun: Any, tmp_path: Path) -> None:
-    project = make_project(workflows(DOWNLOAD, TRAIN_ON_TAG))
+    project = make_project(workflows(download(), TRAIN_ON_TAG))
     downloaded = s3_dtrun("run", "download", "-t", "data", cwd=project)
     assert downloaded.code == 0, downloaded.output
     trained = s3_dtrun("run", "train", cwd=project)
@@ -90,7 +90,7 @@ def test_chain_over_a_tag_with_the_store_on_s3(make_project: Any, s3_dtrun: Any,
 
 
 def test_a_wrong_endpoint_is_a_clear_error(make_project: Any, s3_dtrun: Any) -> None:
-    project = make_project(workflows(DOWNLOAD))
+    project = make_project(workflows(download()))
     result = s3_dtrun("tags", cwd=project, env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
                                                 "AWS_MAX_ATTEMPTS": "1"})
     assert result.code != 0

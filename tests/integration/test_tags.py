@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import DtrunRunner, git
-from tests.integration.test_artifacts import DOWNLOAD, run_name, wf, workflows
+from tests.integration.test_artifacts import download, run_name, wf, workflows
 
 TRAIN_ON_TAG = wf("train", ["cat output/hello.txt", "mkdir -p model", "echo m > model/m"],
                   "deps: [':data']\nartifacts: [model]")
 
 
 def test_download_then_train_over_a_tag(make_project: Any, dtrun: DtrunRunner) -> None:
-    project = make_project(workflows(DOWNLOAD, TRAIN_ON_TAG))
+    project = make_project(workflows(download(), TRAIN_ON_TAG))
     missing = dtrun("run", "train", cwd=project)
     assert missing.code != 0 and "no tag 'data'" in missing.stderr and "Traceback" not in missing.output
 
@@ -87,7 +87,7 @@ def test_tag_commands_reject_bad_input_clearly(make_project: Any, dtrun: DtrunRu
 
 def test_a_tag_and_a_workflow_of_another_repository_in_the_same_store(
         make_project: Any, dtrun: DtrunRunner) -> None:
-    alice = make_project(workflows(DOWNLOAD), name="alice-data")
+    alice = make_project(workflows(download()), name="alice-data")
     git(alice, "remote", "add", "origin", "git@github.com:alice/data.git")
     bob = make_project(workflows(
         wf("train", ["cat output/hello.txt"], "deps: [':alice/data/mnist']"),
