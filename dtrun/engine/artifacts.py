@@ -201,7 +201,7 @@ def mount_inputs(backend: DockerBackend, store: Store, inputs: list[InputArtifac
         targets.add(item.record.container_path)
         volume = input_volume(item)
         source = tar_path(store, item.job_id, item.record, repo=item.repo)
-        backend.materialize(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest},
+        backend.materialize_once(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest},
                             lambda p=source: store.open(p, "rb"))  # type: ignore[misc]
         mounts.append(VolumeMount(volume=volume, target=item.record.container_path, read_only=True))
     return mounts

@@ -203,3 +203,54 @@ def test_mount_artifacts_are_checkpointed_while_the_job_runs(make_project: Any, 
     job = next(iter(jobs_of(dtrun.store)))
     listing = dtrun("artifacts", job, cwd=project)
     assert "ckpt/state" in listing.stdout, listing.output
+
+
+def test_concurrent_jobs_materialise_a_dep_once(tmp_path: Path, docker_client: Any) -> None:
+    """Two clients mounting the same new dep at once: one copies, the other waits and reuses it."""
+    import threading
+
+    from dtrun.backends.docker import DockerBackend
+    from dtrun.engine.artifacts import InputArtifact, input_volume, mount_inputs, upload_folder
+    from dtrun.store import Store
+    from tests.conftest import SESSION, remove_labelled
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.bin").write_bytes(os.urandom(3 << 20))
+    (data / "id").write_text(uuid.uuid4().hex)
+    store = Store(str(tmp_path / "store"), "local/concurrency")
+    record = upload_folder(store, "j1", data, "data", "/workspace/data")
+    item = InputArtifact(repo=store.repo, job_id="j1", record=record)
+    labels = {"dev.dtrun.store": f"test-{SESSION}-conc"}
+    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    copied: list[bool] = []
+    errors: list[BaseException] = []
+    real = backend.materialize_once
+
+    def counting(*args: Any, **kwargs: Any) -> bool:
+        result = real(*args, **kwargs)
+        copied.append(result)
+        return result
+
+    backend.materialize_once = counting  # type: ignore[method-assign]
+
+    def mount() -> None:
+        try:
+            mount_inputs(backend, store, [item], BUSYBOX_IMAGE, labels)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=mount) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(copied) == [False, False, True]
+        out = docker_client.containers.run(
+            BUSYBOX_IMAGE, ["sh", "-c", "cat /d/id; echo; wc -c < /d/x.bin"], entrypoint=[], remove=True,
+            labels=labels, volumes={input_volume(item): {"bind": "/d", "mode": "ro"}})
+        assert out.decode().split() == [(data / "id").read_text(), str(3 << 20)]
+    finally:
+        remove_labelled("dev.dtrun.store", labels["dev.dtrun.store"])
