@@ -32,6 +32,7 @@ def last_successful_job(store: Store, workflow: str, repo: str | None = None) ->
 
 def resolve_dep(store: Store, dep: Dep) -> list[InputArtifact]:
     """A tag or a workflow's last successful run (maybe of another repository) -> its artifacts."""
+    dep = _split_repo(dep)
     repo = store.resolve_repo(dep.repo) if dep.repo else store.repo
     where = f" in {repo}" if dep.repo else ""
     if dep.tag:
@@ -52,3 +53,16 @@ def resolve_dep(store: Store, dep: Dep) -> list[InputArtifact]:
         raise NotFound(f"dependency {dep}: workflow '{dep.workflow}' has no successful run{where}",
                        hint=f"run it first: dtrun run {dep.workflow}")
     return job_inputs(store, repo, last)
+
+
+def _split_repo(dep: Dep) -> Dep:
+    """The mapping form `{tag: owner/repo/name}` (seed 000) names the repository inside the tag."""
+    if dep.repo:
+        return dep
+    if dep.tag and "/" in dep.tag:
+        repo, _, tag = dep.tag.rpartition("/")
+        return dep.model_copy(update={"repo": repo, "tag": tag})
+    if dep.workflow and "/" in dep.workflow:
+        repo, _, workflow = dep.workflow.rpartition("/")
+        return dep.model_copy(update={"repo": repo, "workflow": workflow})
+    return dep

@@ -98,6 +98,8 @@ def test_upload_becomes_a_tag_that_a_dep_resolves(tmp_path: Path) -> None:
     assert store.exists(tar_path(store, job.id, inputs[0].record))
     other = store_at(tmp_path, "github.com/bob/train")
     assert resolve_dep(other, Dep.model_validate(":alice/data/raw"))[0].record.digest == inputs[0].record.digest
+    as_mapping = Dep.model_validate({"tag": "alice/data/raw"})
+    assert resolve_dep(other, as_mapping)[0].record.digest == inputs[0].record.digest
     with pytest.raises(NotFound, match="no tag 'nope'"):
         resolve_dep(store, Dep.model_validate(":nope"))
 
