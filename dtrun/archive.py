@@ -129,7 +129,37 @@ def tar_members(source: IO[bytes]) -> Iterator[Member]:
     """The members of a tar stream, each with its data (valid until the next member is taken)."""
     with tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE) as src:
         for member in src:
-            yield member, (src.extractfile(member) if member.isreg() else None)
+            if member.isreg() and not member.issparse():
+                # Straight from the stream: tarfile's own file object adds two layers of copies.
+                yield member, _MemberData(src.fileobj, member.size)  # type: ignore[arg-type,misc]
+            else:
+                yield member, (src.extractfile(member) if member.isreg() else None)
+
+
+class _MemberData(io.RawIOBase):
+    """The `size` data bytes of the current member of a stream-mode tarfile, read from its stream."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        super().__init__()
+        self._stream, self._left = stream, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        if want <= 0:
+            return b""
+        data = self._stream.read(want)
+        if len(data) < want:
+            raise tarfile.ReadError("unexpected end of data")
+        self._left -= len(data)
+        return data
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
 
 
 def folder_members(folder: Path, arcname: str) -> Iterator[Member]:
@@ -357,52 +387,6 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
         raise UnsafeArchive("refused unsafe members while extracting:\n  " + "\n  ".join(problems),
                             hint="nothing was written outside the target folder")
     return written
-
-
-class Prefetch:
-    """Iterate `chunks` in a background thread, up to `depth` ahead: the socket read of the next chunk
-    overlaps with checking and writing this one (both release the GIL while they wait on I/O)."""
-
-    _END = object()
-
-    def __init__(self, chunks: Iterable[bytes], depth: int = 16) -> None:
-        import queue
-        import threading
-
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(chunks,), daemon=True, name="dtrun-prefetch")
-        self._thread.start()
-
-    def _run(self, chunks: Iterable[bytes]) -> None:
-        try:
-            for chunk in chunks:
-                if self._stop.is_set():
-                    return
-                self._queue.put(chunk)
-        except BaseException as exc:  # handed to the consumer
-            self._error = exc
-        finally:
-            self._queue.put(self._END)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                if self._error is not None:
-                    raise self._error
-                return
-            yield item  # type: ignore[misc]
-
-    def close(self) -> None:
-        """Stop early (the consumer failed): drain so the producer thread can finish."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except Exception:  # queue.Empty
-                continue
 
 
 class BackgroundWriter(io.RawIOBase):

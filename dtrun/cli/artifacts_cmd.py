@@ -42,12 +42,15 @@ def select_jobs(store: Store, name: str) -> list[JobRecord]:
 def artifacts(
     items: Annotated[list[str], typer.Argument(
         help="RUN, JOB or TAG to list; or `upload TAG PATH...` to upload local folders as a tag.",
-        metavar="RUN|JOB|TAG | upload TAG PATH...")],
+        metavar="RUN|JOB|TAG", show_default=False)],
     total: Annotated[bool, typer.Option("--total", "-t", help="Show the total size of each artifact.")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Download the artifacts into DIR.",
                                                 metavar="DIR")] = None,
 ) -> None:
-    """List the files of a run's or job's artifacts with their sizes, or download them."""
+    """List the files of a run's or job's artifacts with their sizes, or download them.
+
+    `dtrun artifacts upload TAG PATH...` uploads local folders as the tag TAG instead.
+    """
     from dtrun.errors import DtrunError
 
     if items[0] == "upload":

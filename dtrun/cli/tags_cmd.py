@@ -38,7 +38,7 @@ def show(ctx: typer.Context,
 
 @tags_app.command("add")
 def add(
-    tag: Annotated[str, typer.Argument(help="The new tag's name.")],
+    tag: Annotated[str, typer.Argument(help="The new tag's name.", metavar="TAG")],
     run: Annotated[list[str] | None, typer.Argument(help="The run to tag (or, with -a, more local paths).",
                                                     metavar="[RUN]")] = None,
     artifact: Annotated[list[Path] | None, typer.Option("--artifact", "-a",
@@ -66,7 +66,7 @@ def add(
 
 
 @tags_app.command("delete")
-def delete(tag: Annotated[str, typer.Argument(help="The tag to delete.")]) -> None:
+def delete(tag: Annotated[str, typer.Argument(help="The tag to delete.", metavar="TAG")]) -> None:
     """Delete a tag (its run and artifacts stay)."""
     from dtrun.cli.artifacts_cmd import open_store
     from dtrun.ui import say

@@ -25,7 +25,6 @@ from dtrun.archive import (
     BackgroundWriter,
     Manifest,
     NotAFolder,
-    Prefetch,
     UnsafeArchive,
     folder_members,
     tar_members,
@@ -121,12 +120,7 @@ def export_artifact(backend: DockerBackend, container: object, store: Store, job
         return None
     from dtrun.archive import ChunkReader
 
-    chunks = Prefetch(stream)
-    try:
-        return save_members(store, job_id, path, container_path,
-                            tar_members(ChunkReader(chunks)))  # type: ignore[arg-type]
-    finally:
-        chunks.close()
+    return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)))  # type: ignore[arg-type]
 
 
 def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_path: str) -> ArtifactRecord:
