@@ -263,7 +263,8 @@ class DockerBackend:
         """Where `path` of the container lies on this machine, if it is in a volume this client can read.
 
         Only for a daemon on a local unix socket; only through a path without symlinks (a link the
-        job planted must not lead the client to its own files). Callers fall back to `get_archive`.
+        job planted must not lead the client to its own files); only when no other mount lies inside
+        the path. Callers fall back to `get_archive`.
         """
         if not self.host.startswith("unix://") or os.environ.get("DTRUN_NO_LOCAL_VOLUMES"):
             return None
@@ -279,6 +280,8 @@ class DockerBackend:
                 best = (dest, str(mount["Source"]))
         if best is None:
             return None
+        if any(str(m.get("Destination", "")).startswith(path.rstrip("/") + "/") for m in mounts):
+            return None  # another mount inside `path`: only the daemon sees the merged tree
         dest, source = best
         root = Path(source)
         if not (os.access(root, os.R_OK | os.X_OK) and root.is_dir()):

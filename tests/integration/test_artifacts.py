@@ -254,3 +254,15 @@ def test_concurrent_jobs_materialise_a_dep_once(tmp_path: Path, docker_client: A
         assert out.decode().split() == [(data / "id").read_text(), str(3 << 20)]
     finally:
         remove_labelled("dev.dtrun.store", labels["dev.dtrun.store"])
+
+
+def test_an_artifact_holding_a_mounted_dep_includes_it(make_project: Any, dtrun: DtrunRunner) -> None:
+    """The fast path sees only the volume's own folder; with a dep mounted inside, the daemon's view wins."""
+    project = make_project(workflows(
+        wf("raw", ["mkdir -p data/raw", f"echo {uuid.uuid4().hex} > data/raw/r.txt"], "artifacts: [data/raw]"),
+        wf("prep", ["echo extra > data/extra.txt"], "depends-on: [raw]\nartifacts: [data]")))
+    result = dtrun("run", "prep", cwd=project)
+    assert result.code == 0, result.output
+    listing = dtrun("artifacts", run_name(result), cwd=project).stdout
+    prep_files = sorted(line.split()[2] for line in listing.splitlines()[1:] if line.split()[1] == "prep")
+    assert prep_files == ["data/extra.txt", "data/raw/r.txt"], listing
