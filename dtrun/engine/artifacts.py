@@ -114,7 +114,10 @@ def export_artifact(backend: DockerBackend, container: object, store: Store, job
     if local is not None:
         if not os.path.lexists(local):
             return None
-        return save_members(store, job_id, path, container_path, folder_members(local, local.name))
+        try:
+            return save_members(store, job_id, path, container_path, folder_members(local, local.name))
+        except PermissionError:
+            pass  # a file this user may not read: the daemon can, through the API
     stream = backend.get_archive(container, container_path)
     if stream is None:
         return None
