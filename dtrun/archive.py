@@ -1,9 +1,14 @@
 """Tar streams in and out of containers, checked member by member.
 
-Outputs come out of a container as the Docker API's tar stream. `repack` rewrites that stream into
-the stored form (names relative to the artifact's folder) while checking every member, so a hostile
-or broken job cannot plant an absolute path, a `..`, a link leading outside, a hard link or a device
-file in anybody's store or download folder. `extract` applies the same rules when writing to disk.
+Outputs come out of a container as the Docker API's tar stream (or, on the daemon's own host, straight
+from a volume's folder). `repack` and `pack_folder` rewrite either into the stored form (names relative
+to the artifact's folder) while checking every member, so a hostile or broken job cannot plant an
+absolute path, a `..`, a link leading outside, a hard link or a device file in anybody's store or
+download folder. `extract` applies the same rules again when writing to disk, and also refuses to
+write through a symlink that leads out of the target.
+
+Accepted: regular files (with their modes), folders (empty ones too) and symlinks whose target stays
+inside the artifact.
 """
 
 from __future__ import annotations
@@ -12,17 +17,25 @@ import hashlib
 import io
 import os
 import posixpath
+import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from dtrun.errors import DtrunError
 
+#: Read and write in large blocks: tarfile's default (10 KiB) makes Python the bottleneck on big files.
+BUFSIZE = 1 << 20
+
 
 class UnsafeArchive(DtrunError):
     """An archive holds members that would escape the folder it is extracted into."""
+
+
+class NotAFolder(DtrunError):
+    """An artifact path names a single file; artifacts are folders (they are mounted as folders)."""
 
 
 @dataclass
@@ -37,7 +50,11 @@ class Manifest:
 
 
 class ChunkReader(io.RawIOBase):
-    """A file-like view of an iterator of byte chunks (what docker-py's `get_archive` returns)."""
+    """A file-like view of an iterator of byte chunks (what docker-py's `get_archive` returns).
+
+    `read` hands out the chunks themselves (sliced only when asked for less): the generic
+    `RawIOBase.read` would allocate and zero a buffer of the requested size for every small chunk.
+    """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
@@ -46,26 +63,51 @@ class ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+    def _fill(self) -> bool:
         while not self._buffer:
             try:
-                self._buffer = next(self._chunks)
+                self._buffer = bytes(next(self._chunks))
             except StopIteration:
-                return 0
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
+                return False
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._fill():
+            return b""
+        if size is None or size < 0:
+            parts = [self._buffer]
+            self._buffer = b""
+            parts.extend(bytes(c) for c in self._chunks)
+            return b"".join(parts)
+        if size >= len(self._buffer):
+            out, self._buffer = self._buffer, b""
+            return out
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
 
 
-def _check_member(member: tarfile.TarInfo, name: str) -> str | None:
-    """Why `member` (already renamed to `name`) is refused, or None if it is safe."""
-    if name.startswith("/") or os.path.isabs(name):
+def check_member(member: tarfile.TarInfo, name: str, links: set[str] | None = None) -> str | None:
+    """Why `member` (already renamed to `name`) is refused, or None if it is safe.
+
+    `links` are the symlinks met so far in the same archive: a member below one of them would be
+    written wherever that link leads, so it is refused too.
+    """
+    if name.startswith("/") or os.path.isabs(name) or member.name.startswith("/"):
         return "absolute path"
-    if ".." in name.split("/"):
+    if ".." in name.split("/") or ".." in member.name.split("/"):
         return "path with '..'"
+    if links:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in links:
+                return f"path through the symlink {'/'.join(parts[:i])}"
     if member.islnk():
-        return "hard link"
+        return f"hard link (to {member.linkname})"
     if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
         return "device or special file"
     if member.issym():
@@ -80,48 +122,194 @@ def _check_member(member: tarfile.TarInfo, name: str) -> str | None:
     return None
 
 
+Member = tuple[tarfile.TarInfo, "IO[bytes] | None"]
+
+
+def tar_members(source: IO[bytes]) -> Iterator[Member]:
+    """The members of a tar stream, each with its data (valid until the next member is taken)."""
+    with tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE) as src:
+        for member in src:
+            if member.isreg() and not member.issparse():
+                # Straight from the stream: tarfile's own file object adds two layers of copies.
+                yield member, _MemberData(src.fileobj, member.size)  # type: ignore[arg-type,misc]
+            else:
+                yield member, (src.extractfile(member) if member.isreg() else None)
+
+
+class _MemberData(io.RawIOBase):
+    """The `size` data bytes of the current member of a stream-mode tarfile, read from its stream."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        super().__init__()
+        self._stream, self._left = stream, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        if want <= 0:
+            return b""
+        data = self._stream.read(want)
+        if len(data) < want:
+            raise tarfile.ReadError("unexpected end of data")
+        self._left -= len(data)
+        return data
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def folder_members(folder: Path, arcname: str) -> Iterator[Member]:
+    """A folder on disk as tar members named `arcname/...`, as the Docker API would stream it.
+
+    A second path to an inode already seen becomes a hard-link member, devices stay devices: the
+    checks then treat a folder read directly exactly like the daemon's tar stream of it.
+    """
+    seen: dict[tuple[int, int], str] = {}
+
+    def info(path: Path, name: str) -> tarfile.TarInfo:
+        st = path.lstat()
+        item = tarfile.TarInfo(name)
+        item.mode, item.mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
+        if stat.S_ISDIR(st.st_mode):
+            item.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(st.st_mode):
+            item.type, item.linkname = tarfile.SYMTYPE, os.readlink(path)
+        elif stat.S_ISREG(st.st_mode):
+            inode = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and inode in seen:
+                item.type, item.linkname = tarfile.LNKTYPE, seen[inode]
+            else:
+                seen[inode] = name
+                item.size = st.st_size
+        elif stat.S_ISFIFO(st.st_mode):
+            item.type = tarfile.FIFOTYPE
+        elif stat.S_ISCHR(st.st_mode):
+            item.type = tarfile.CHRTYPE
+        elif stat.S_ISBLK(st.st_mode):
+            item.type = tarfile.BLKTYPE
+        else:
+            item.type = b"?"
+        return item
+
+    top = info(folder, arcname)
+    yield top, (open(folder, "rb") if top.isreg() else None)  # noqa: SIM115 - closed by the consumer
+    if not top.isdir():
+        return
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, folder)
+        prefix = arcname if rel == "." else f"{arcname}/{rel}"
+        for entry in [*sorted(filenames), *dirnames]:
+            path = Path(dirpath) / entry
+            item = info(path, f"{prefix}/{entry}")
+            yield item, (open(path, "rb") if item.isreg() else None)  # noqa: SIM115
+
+
 def repack(source: IO[bytes], target: IO[bytes], *, strip_first: bool = True) -> Manifest:
     """Copy a tar stream to `target`, names made relative to its top folder, refusing unsafe members."""
+    return write_members(tar_members(source), target, strip_first=strip_first)
+
+
+def pack_folder(folder: Path, target: IO[bytes]) -> Manifest:
+    """Pack a local folder into the stored form, with the same checks as a container's outputs."""
+    return write_members(folder_members(folder, folder.name or "root"), target, strip_first=True)
+
+
+def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *,
+                  strip_first: bool = True) -> Manifest:
+    """Write checked members to `target` as a tar; raise `UnsafeArchive` naming every refused member.
+
+    The manifest lists every member (path, type, mode, size, sha256) and its digest is the artifact's
+    content key: two artifacts with the same digest have the same names, modes, links and bytes,
+    whatever order the members came in (the daemon's tar and a folder walk differ).
+    """
     manifest = Manifest()
     digest = hashlib.sha256()
     problems: list[str] = []
-    with tarfile.open(fileobj=source, mode="r|") as src, \
-            tarfile.open(fileobj=target, mode="w|", format=tarfile.PAX_FORMAT) as dst:
-        for member in src:
-            name = member.name
-            if strip_first:
-                _, _, name = name.partition("/")
+    links: set[str] = set()
+    first = True
+    # Plain "w" mode writes headers and data straight to `target` (which only has to tell its
+    # position); the stream mode would copy every block once more through its own buffer.
+    sink = target if _can_tell(target) else _Counting(target)
+    with tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
+                         copybufsize=BUFSIZE) as dst:
+        for member, data in members:
+            try:
+                name = member.name
+                if strip_first:
+                    if first and not member.isdir() and "/" not in name.strip("/"):
+                        raise NotAFolder(f"'{name}' is a file; an artifact is a folder",
+                                         hint="put the file in a folder and declare the folder as the artifact")
+                    _, _, name = name.partition("/")
+                first = False
+                name = name.rstrip("/")
                 if not name:
                     continue
-            name = name.rstrip("/")
-            reason = _check_member(member, name)
-            if reason:
-                problems.append(f"{member.name}: {reason}")
-                continue
-            member.name = name
-            member.uid = member.gid = 0
-            member.uname = member.gname = ""
-            entry: dict[str, object] = {"path": name, "mode": member.mode}
-            if member.isreg():
-                data = src.extractfile(member)
-                hasher = hashlib.sha256()
-                wrapped = _HashingReader(data, hasher) if data else None
-                dst.addfile(member, wrapped)
-                entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
-                manifest.size += member.size
-            elif member.isdir():
-                dst.addfile(member)
-                entry["type"] = "dir"
-            else:
-                dst.addfile(member)
-                entry.update(type="symlink", target=member.linkname)
-            digest.update(repr(sorted(entry.items())).encode())
-            manifest.files.append(entry)
+                reason = check_member(member, name, links)
+                if reason:
+                    problems.append(f"{member.name}: {reason}")
+                    continue
+                if member.issym():
+                    links.add(name)
+                member.name = name
+                member.mode &= 0o7777
+                member.uid = member.gid = 0
+                member.uname = member.gname = ""
+                member.pax_headers = {}
+                entry: dict[str, object] = {"path": name, "mode": member.mode}
+                if member.isreg():
+                    hasher = hashlib.sha256()
+                    dst.addfile(member, _HashingReader(data, hasher) if data else None)
+                    entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
+                    manifest.size += member.size
+                elif member.isdir():
+                    dst.addfile(member)
+                    entry["type"] = "dir"
+                else:
+                    dst.addfile(member)
+                    entry.update(type="symlink", target=member.linkname)
+                manifest.files.append(entry)
+            finally:
+                if data is not None:
+                    data.close()
     if problems:
         raise UnsafeArchive("refused unsafe members in the archive:\n  " + "\n  ".join(problems),
                             hint="outputs may hold only regular files, folders and symlinks that stay inside")
+    for entry in sorted(manifest.files, key=lambda e: str(e["path"])):
+        digest.update(repr(sorted(entry.items())).encode())
     manifest.digest = digest.hexdigest()
     return manifest
+
+
+def _can_tell(target: IO[bytes] | io.RawIOBase) -> bool:
+    try:
+        target.tell()
+        return True
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+class _Counting(io.RawIOBase):
+    """A write-only file that knows its position, for targets that cannot `tell()` (pipes, sockets)."""
+
+    def __init__(self, inner: IO[bytes] | io.RawIOBase) -> None:
+        super().__init__()
+        self._inner, self._pos = inner, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._inner.write(data)
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
 
 
 class _HashingReader(io.RawIOBase):
@@ -131,8 +319,8 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._inner.read(size)
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._inner.read(-1 if size is None else size)
         self._hasher.update(data)
         return data
 
@@ -142,19 +330,35 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
-def extract(source: IO[bytes], dest: Path) -> list[Path]:
-    """Extract a stored artifact into `dest`, with the same checks as `repack`; nothing lands outside."""
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Extract a stored artifact into `dest`, with the same checks as `repack`; nothing lands outside.
+
+    Every refused member is named in the error; the safe ones are still written (inside `dest`).
+    """
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     problems: list[str] = []
-    with tarfile.open(fileobj=source, mode="r|") as tar:
+    links: set[str] = set()
+    with tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE) as tar:
         for member in tar:
             name = member.name.rstrip("/")
-            reason = _check_member(member, name)
-            path = (dest / name)
-            if not reason and not str(path.parent.resolve()).startswith(str(dest)):
-                reason = "path leads outside through a symlink"
+            if name in ("", "."):
+                continue
+            reason = check_member(member, name, links)
+            path = dest / name
+            if not reason:
+                parent = path.parent.resolve()
+                if not _inside(parent, dest):
+                    reason = "path leads outside through a symlink"
+                elif member.issym() and not _inside(Path(os.path.normpath(parent / member.linkname)), dest):
+                    reason = f"symlink pointing outside the target ({member.linkname})"
+                elif path.is_symlink() and not member.issym():
+                    reason = "would replace a symlink"
             if reason:
                 problems.append(f"{member.name}: {reason}")
                 continue
@@ -162,21 +366,69 @@ def extract(source: IO[bytes], dest: Path) -> list[Path]:
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(member.mode | 0o700)
             elif member.issym():
+                links.add(name)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                if path.is_symlink() or path.exists():
+                if path.is_symlink() or path.is_file():
                     path.unlink()
                 path.symlink_to(member.linkname)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 data = tar.extractfile(member)
-                if path.is_symlink():
-                    path.unlink()
-                with open(path, "wb") as fh:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                with os.fdopen(fd, "wb") as fh:
                     while data and (chunk := data.read(1 << 20)):
                         fh.write(chunk)
+                        if progress:
+                            progress(len(chunk))
                 path.chmod(member.mode)
                 os.utime(path, (member.mtime, member.mtime))
             written.append(path)
     if problems:
-        raise UnsafeArchive("refused unsafe members while extracting:\n  " + "\n  ".join(problems))
+        raise UnsafeArchive("refused unsafe members while extracting:\n  " + "\n  ".join(problems),
+                            hint="nothing was written outside the target folder")
     return written
+
+
+class BackgroundWriter(io.RawIOBase):
+    """Writes to `target` from a background thread, so disk writes overlap with reading and hashing."""
+
+    def __init__(self, target: IO[bytes], depth: int = 16) -> None:
+        import queue
+        import threading
+
+        super().__init__()
+        self._target = target
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._pos = 0
+        self._thread = threading.Thread(target=self._run, daemon=True, name="dtrun-writer")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._target.write(chunk)
+                except BaseException as exc:  # reported by the next write or by finish()
+                    self._error = exc
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(data))
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def finish(self) -> None:
+        """Wait until everything is written; raise what went wrong on the way."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error

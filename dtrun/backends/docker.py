@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from dtrun.errors import DtrunError, ResourceError
@@ -118,6 +120,66 @@ class DockerBackend:
         container.remove(force=True)
         return True
 
+    def materialize_once(self, volume: str, image: str, labels: dict[str, str],
+                         open_tar: Callable[[], IO[bytes]], *, stale_after: float = 600.0) -> bool:
+        """Like `materialize`, safe when several clients fill the same volume at the same time.
+
+        The fill container's name is the lock: creating it fails with a conflict while another
+        client fills the volume, and this one then waits for it to finish instead of destroying its
+        work. A fill container older than `stale_after` seconds belongs to a client that died; its
+        half-filled volume is replaced. True if this call copied the data, False if it was there.
+        """
+        import time
+
+        import docker.errors
+        from docker.types import Mount
+
+        filler = f"{volume}-fill"
+        while True:
+            try:
+                self.client.volumes.get(volume)
+                exists = True
+            except docker.errors.NotFound:
+                exists = False
+            try:
+                holder = self.client.containers.get(filler)
+            except docker.errors.NotFound:
+                holder = None
+            if holder is None and exists:
+                return False
+            if holder is not None:
+                created = holder.attrs.get("Created", "")
+                age = time.time() - _parse_created(created) if created else stale_after + 1
+                if age <= stale_after:
+                    time.sleep(0.2)
+                    continue
+                with contextlib.suppress(docker.errors.APIError):
+                    holder.remove(force=True)
+                with contextlib.suppress(docker.errors.APIError):
+                    self.client.volumes.get(volume).remove(force=True)
+                continue
+            try:
+                container = self.client.containers.create(
+                    image, command=["true"], entrypoint=[], name=filler, labels=labels, network_disabled=True,
+                    mounts=[Mount(target="/data", source=volume, type="volume", labels=labels)])
+            except docker.errors.APIError as exc:
+                if getattr(exc, "status_code", None) == 409:  # another client took the lock just now
+                    continue
+                raise DtrunError(f"cannot prepare the dependency volume {volume}: {exc.explanation or exc}") \
+                    from None
+            try:
+                with open_tar() as data:
+                    if not container.put_archive("/data", data):
+                        raise DtrunError(f"copying a dependency into the volume {volume} failed")
+            except BaseException:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.remove(force=True)
+                with contextlib.suppress(docker.errors.APIError):
+                    self.client.volumes.get(volume).remove(force=True)
+                raise
+            container.remove(force=True)
+            return True
+
     # -- containers -----------------------------------------------------------------------------------
     def create(self, spec: ContainerSpec) -> Any:
         import docker.errors
@@ -197,6 +259,44 @@ class DockerBackend:
         except docker.errors.NotFound:
             return None
 
+    def local_path(self, container: Any, path: str) -> Path | None:
+        """Where `path` of the container lies on this machine, if it is in a volume this client can read.
+
+        Only for a daemon on a local unix socket; only through a path without symlinks (a link the
+        job planted must not lead the client to its own files); only when no other mount lies inside
+        the path. Callers fall back to `get_archive`.
+        """
+        if not self.host.startswith("unix://") or os.environ.get("DTRUN_NO_LOCAL_VOLUMES"):
+            return None
+        try:
+            mounts = self.client.api.inspect_container(container.id).get("Mounts") or []
+        except Exception:  # any doubt means: use the API
+            return None
+        best: tuple[str, str] | None = None
+        for mount in mounts:
+            dest = str(mount.get("Destination", "")).rstrip("/")
+            if mount.get("Type") == "volume" and mount.get("Source") and (path == dest or path.startswith(dest + "/")) \
+                    and (best is None or len(dest) > len(best[0])):
+                best = (dest, str(mount["Source"]))
+        if best is None:
+            return None
+        if any(str(m.get("Destination", "")).startswith(path.rstrip("/") + "/") for m in mounts):
+            return None  # another mount inside `path`: only the daemon sees the merged tree
+        dest, source = best
+        root = Path(source)
+        if not (os.access(root, os.R_OK | os.X_OK) and root.is_dir()):
+            return None
+        rel = os.path.relpath(path, dest) if path != dest else "."
+        local = root / rel
+        try:
+            if os.path.lexists(local) and local.resolve() != root.resolve() / rel:
+                return None
+            if not os.path.lexists(local) and local.parent.resolve() != (root.resolve() / rel).parent:
+                return None
+        except OSError:
+            return None
+        return Path(os.path.normpath(local))
+
     def stop(self, container: Any, grace: int = 10) -> None:
         import docker.errors
 
@@ -214,3 +314,11 @@ class DockerBackend:
 
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
+
+
+def _parse_created(text: str) -> float:
+    """Docker's `Created` (RFC 3339 with nanoseconds) -> epoch seconds."""
+    from datetime import datetime, timezone
+
+    stamp = text.rstrip("Z").split(".")[0].split("+")[0]
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()

@@ -23,6 +23,8 @@ def run(
     workflow: Annotated[str, typer.Argument(help="The workflow to run (see `dtrun list`).")],
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
+    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Tag the run with TAG when it succeeds.",
+                                            metavar="TAG")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return at once; the run goes on in the "
                                          "background (see `dtrun status`, `dtrun logs`).")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every job even if an identical one ran "
@@ -45,6 +47,10 @@ def run(
     plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
+    if tag:
+        from dtrun.store.tags import check_tag_free
+
+        check_tag_free(store, tag)
     backend = context.backend()
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))
@@ -55,14 +61,14 @@ def run(
         reconcile(store, lambda: backend, lambda: list(secrets.values()), status=say)
     engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
-        record = engine.submit(plan, args=list(ctx.args))
+        record = engine.submit(plan, args=list(ctx.args), tag=tag)
         _spawn(record.name, workflow, host, no_cache, list(ctx.args), store)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
         return 0
     submitted = store.load_run(attached_run) if attached_run else None
-    result = engine.run(plan, args=list(ctx.args), no_cache=no_cache, submitted=submitted)
+    result = engine.run(plan, args=list(ctx.args), no_cache=no_cache, submitted=submitted, tag=tag)
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code
 

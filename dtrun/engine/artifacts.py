@@ -1,15 +1,40 @@
-"""Moving artifacts between containers and the store: export at the end of a job, mount into the next."""
+"""Moving artifacts between containers, the store and the user: export, upload, mount, download.
+
+One stored form for every artifact, however it was made: a tar of the folder's contents (names
+relative to the folder, checked by `dtrun.archive`) under `jobs/<job>/artifacts/<key>-<digest>.tar`,
+then the manifest `<key>.json` naming that tar. The manifest is written last and is the completion
+marker; because each tar is named by its content digest, a reader holding a manifest always finds the
+matching tar, even while a checkpoint of the same artifact is being written.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import posixpath
 import re
 import tempfile
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
-from dtrun.archive import ChunkReader, repack
+from dtrun.archive import (
+    BackgroundWriter,
+    Manifest,
+    NotAFolder,
+    UnsafeArchive,
+    folder_members,
+    tar_members,
+    write_members,
+)
 from dtrun.backends.docker import DockerBackend, VolumeMount
+from dtrun.errors import DtrunError
 from dtrun.store import ArtifactRecord, Store
+
+Members = Iterable[tuple[Any, Any]]
 
 
 def artifact_key(path: str) -> str:
@@ -18,28 +43,131 @@ def artifact_key(path: str) -> str:
     return f"{slug}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
 
 
+def tar_name(key: str, digest: str) -> str:
+    return f"{key}-{digest[:16]}.tar"
+
+
+def tar_path(store: Store, job_id: str, record: ArtifactRecord, repo: str | None = None) -> str:
+    return store.job_path(job_id, "artifacts", tar_name(record.key, record.digest), repo=repo)
+
+
+def save_members(store: Store, job_id: str, path: str, container_path: str, members: Members) -> ArtifactRecord:
+    """Check and store one artifact; the manifest (completion marker) is written only at the very end."""
+    key = artifact_key(path)
+    folder = store.job_path(job_id, "artifacts")
+    if store.local:
+        os.makedirs(folder, exist_ok=True)
+        tmp_name = os.path.join(folder, f".{key}.{uuid.uuid4().hex[:8]}.tmp")
+        out: IO[bytes] = open(tmp_name, "wb")  # noqa: SIM115 - closed below
+    else:
+        tmp_name = ""
+        out = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        writer = BackgroundWriter(out)
+        try:
+            manifest = write_members(members, writer)
+        finally:
+            writer.finish()
+        final = posixpath.join(folder, tar_name(key, manifest.digest))
+        if store.local:
+            out.close()
+            os.replace(tmp_name, final)
+        else:
+            out.flush()
+            out.seek(0)
+            with store.open(final, "wb") as remote:
+                while chunk := out.read(1 << 23):
+                    remote.write(chunk)
+    except BaseException:
+        out.close()
+        if tmp_name:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        raise
+    finally:
+        out.close()
+    return _commit(store, job_id, key, path, container_path, manifest)
+
+
+def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
+            manifest: Manifest) -> ArtifactRecord:
+    record = ArtifactRecord(path=path, container_path=container_path, key=key, digest=manifest.digest,
+                            files=manifest.count, size=manifest.size)
+    manifest_path = store.job_path(job_id, "artifacts", f"{key}.json")
+    previous = None
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        previous = ArtifactRecord.model_validate(store.read_json(manifest_path)["artifact"])
+    store.write_json(manifest_path, {"artifact": record.model_dump(), "files": manifest.files})
+    if previous and previous.digest != record.digest:
+        store.delete(tar_path(store, job_id, previous))
+    return record
+
+
 def export_artifact(backend: DockerBackend, container: object, store: Store, job_id: str, path: str,
-                    container_path: str) -> ArtifactRecord | None:
-    """Save one output folder of a finished container; None when the job never created it."""
+                    container_path: str, *, running: bool = False) -> ArtifactRecord | None:
+    """Save one output folder of a container; None when the job never created it.
+
+    Through the Docker API (works on a remote daemon); on the daemon's own host a stopped container's
+    volume folder is read directly instead, which skips the daemon's tar stream (same checks).
+    """
+    local = None if running else backend.local_path(container, container_path)
+    if local is not None:
+        if not os.path.lexists(local):
+            return None
+        try:
+            return save_members(store, job_id, path, container_path, folder_members(local, local.name))
+        except PermissionError:
+            pass  # a file this user may not read: the daemon can, through the API
     stream = backend.get_archive(container, container_path)
     if stream is None:
         return None
-    key = artifact_key(path)
-    with tempfile.TemporaryFile() as tmp:
-        manifest = repack(ChunkReader(stream), tmp)  # type: ignore[arg-type]
-        tmp.flush()
-        tmp.seek(0)
-        with store.open(store.job_path(job_id, "artifacts", f"{key}.tar.tmp"), "wb") as out:
-            while chunk := tmp.read(1 << 22):
-                out.write(chunk)
-    tar_path = store.job_path(job_id, "artifacts", f"{key}.tar")
-    store.fs.mv(store.job_path(job_id, "artifacts", f"{key}.tar.tmp"), tar_path)
-    record = ArtifactRecord(path=path, container_path=container_path, key=key, digest=manifest.digest,
-                            files=manifest.count, size=manifest.size)
-    # The manifest is the completion marker: it is written last, only once the archive is in place.
-    store.write_json(store.job_path(job_id, "artifacts", f"{key}.json"),
-                     {"artifact": record.model_dump(), "files": manifest.files})
-    return record
+    from dtrun.archive import ChunkReader
+
+    return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)))  # type: ignore[arg-type]
+
+
+def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_path: str) -> ArtifactRecord:
+    """Local data (`dtrun tags add TAG -a PATH`) into the store, checked like a job's outputs."""
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise DtrunError(f"{folder} {what}", hint="upload folders; put single files in a folder")
+    return save_members(store, job_id, path, container_path, folder_members(folder, folder.name or "data"))
+
+
+@dataclass
+class SaveResult:
+    saved: list[ArtifactRecord]
+    refused: list[str]
+
+
+def save_outputs(backend: DockerBackend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
+                 container: object, say: Callable[[str], None]) -> SaveResult:
+    """Export every declared artifact of a finished job; an unsafe or malformed one is refused by name."""
+    result = SaveResult([], [])
+    for path, cpath in artifacts:
+        try:
+            item = export_artifact(backend, container, store, job_id, path, cpath)
+        except (UnsafeArchive, NotAFolder) as exc:
+            from rich.markup import escape
+
+            say(f"  [red]artifact {escape(path)} refused:[/red] {escape(exc.message)}")
+            result.refused.append(f"artifact {path}: {exc.message}")
+            continue
+        if item is None:
+            say(f"  [yellow]artifact {path} was not created by the job[/yellow]")
+            continue
+        result.saved.append(item)
+        say(f"  saved artifact {path}: {item.files} files, {human_size(item.size)}")
+    return result
+
+
+def human_size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
 
 
 @dataclass(frozen=True)
@@ -51,14 +179,31 @@ class InputArtifact:
     record: ArtifactRecord
 
 
+def input_volume(item: InputArtifact) -> str:
+    return f"dtrun-art-{item.record.digest[:32]}"
+
+
 def mount_inputs(backend: DockerBackend, store: Store, inputs: list[InputArtifact], image: str,
                  labels: dict[str, str]) -> list[VolumeMount]:
-    """Materialise each input once per daemon (volumes keyed by content) and return the mounts."""
+    """Materialise each input once per daemon (volumes keyed by content) and return the mounts.
+
+    A volume that is already complete is reused as it is: mounting it costs two API calls, no copy.
+    """
     mounts: list[VolumeMount] = []
+    targets: set[str] = set()
     for item in inputs:
-        volume = f"dtrun-art-{item.record.digest[:32]}"
-        tar_path = store.job_path(item.job_id, "artifacts", f"{item.record.key}.tar", repo=item.repo)
-        backend.materialize(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest},
-                            lambda p=tar_path: store.open(p, "rb"))  # type: ignore[misc]
+        if item.record.container_path in targets:
+            raise DtrunError(f"two dependencies both provide {item.record.container_path}",
+                             hint="a job can receive only one artifact per path; drop one of the deps")
+        targets.add(item.record.container_path)
+        volume = input_volume(item)
+        source = tar_path(store, item.job_id, item.record, repo=item.repo)
+        backend.materialize_once(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest},
+                            lambda p=source: store.open(p, "rb"))  # type: ignore[misc]
         mounts.append(VolumeMount(volume=volume, target=item.record.container_path, read_only=True))
     return mounts
+
+
+def stored_artifacts(store: Store, job_id: str, repo: str | None = None) -> list[dict[str, Any]]:
+    """The saved artifacts of a job as their manifests (artifact record + file list)."""
+    return store.manifests(job_id, repo)

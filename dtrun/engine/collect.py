@@ -13,7 +13,7 @@ from typing import Any
 
 from dtrun.backends.docker import LABEL, DockerBackend, Exit
 from dtrun.engine import cache, control
-from dtrun.engine.artifacts import export_artifact
+from dtrun.engine.artifacts import save_outputs as export_outputs
 from dtrun.store import JobRecord, State, Store
 
 ARTIFACTS_LABEL = f"{LABEL}.artifacts"
@@ -55,8 +55,10 @@ def finish_job(store: Store, backend: DockerBackend, container: Any, record: Job
             return
         record.move(State.UPLOADING)
         store.save_job(record)
-        record.artifacts = save_outputs(store, backend, container, record, declared, status)
-        if action == control.STOP:
+        refused = save_outputs(store, backend, container, record, declared, status)
+        if refused:  # a job whose outputs were refused did not produce what it declared
+            record.move(State.FAILED, "; ".join(refused))
+        elif action == control.STOP:
             record.move(State.STOPPED, "stopped by the user; outputs saved")
         elif exit_info.code == 0:
             record.move(State.DONE)
@@ -75,16 +77,12 @@ def finish_job(store: Store, backend: DockerBackend, container: Any, record: Job
 
 
 def save_outputs(store: Store, backend: DockerBackend, container: Any, record: JobRecord,
-                 declared: list[Declared], status: Callable[[str], None]) -> list[Any]:
-    saved = []
-    for item in declared:
-        artifact = export_artifact(backend, container, store, record.id, item.path, item.container_path)
-        if artifact is None:
-            status(f"  [yellow]artifact {item.path} was not created by the job[/yellow]")
-            continue
-        saved.append(artifact)
-        status(f"  saved artifact {item.path}: {artifact.files} files, {_size(artifact.size)}")
-    return saved
+                 declared: list[Declared], status: Callable[[str], None]) -> list[str]:
+    """Export the declared artifacts into the record; returns why any was refused (unsafe, not a folder)."""
+    result = export_outputs(backend, store, record.id, [(d.path, d.container_path) for d in declared],
+                            container, status)
+    record.artifacts = result.saved
+    return result.refused
 
 
 def _move_at(record: JobRecord, state: State, store: Store) -> None:
@@ -95,15 +93,6 @@ def _move_at(record: JobRecord, state: State, store: Store) -> None:
         record.history[-1].at = min(at, time.time())
     except (FileNotFoundError, ValueError, KeyError):
         pass
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def finish_run(store: Store, run: Any, jobs: list[JobRecord]) -> None:

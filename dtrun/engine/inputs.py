@@ -1,4 +1,8 @@
-"""Resolving a job's dependencies to the stored artifacts it will receive."""
+"""Resolving a job's dependencies to the stored artifacts it will receive.
+
+A dep names a tag (`:data`, `:owner/repo/data`) or a workflow (`prepare`, `owner/repo/prepare`,
+`prepare:tag`). Another repository is found in the same store by its id or by its `owner/name` tail.
+"""
 
 from __future__ import annotations
 
@@ -28,26 +32,37 @@ def last_successful_job(store: Store, workflow: str, repo: str | None = None) ->
 
 def resolve_dep(store: Store, dep: Dep) -> list[InputArtifact]:
     """A tag or a workflow's last successful run (maybe of another repository) -> its artifacts."""
-    repo = dep.repo or store.repo
+    dep = _split_repo(dep)
+    repo = store.resolve_repo(dep.repo) if dep.repo else store.repo
+    where = f" in {repo}" if dep.repo else ""
     if dep.tag:
-        tag_path = store.repo_path("tags", f"{dep.tag}.json", repo=repo)
-        if not store.exists(tag_path):
-            raise NotFound(f"dependency {dep}: no tag '{dep.tag}'" + (f" in {repo}" if dep.repo else ""),
-                           hint="`dtrun tags` lists tags; `dtrun tags add TAG RUN` creates one")
-        import json
-
-        data = json.loads(store.read_bytes(tag_path))
+        tag = store.load_tag(dep.tag, repo)
         out: list[InputArtifact] = []
-        for job_id in data.get("jobs", []):
+        for job_id in tag.jobs:
             job = store.load_job(job_id, repo)
             if dep.workflow and job.workflow != dep.workflow:
                 continue
             out.extend(job_inputs(store, repo, job))
+        if dep.workflow and not out:
+            raise NotFound(f"dependency {dep}: tag '{dep.tag}'{where} has no artifacts of workflow "
+                           f"'{dep.workflow}'", hint="`dtrun tags` shows which workflow each tag holds")
         return out
     assert dep.workflow
     last = last_successful_job(store, dep.workflow, repo)
     if last is None:
-        raise NotFound(f"dependency {dep}: workflow '{dep.workflow}' has no successful run"
-                       + (f" in {repo}" if dep.repo else ""),
+        raise NotFound(f"dependency {dep}: workflow '{dep.workflow}' has no successful run{where}",
                        hint=f"run it first: dtrun run {dep.workflow}")
     return job_inputs(store, repo, last)
+
+
+def _split_repo(dep: Dep) -> Dep:
+    """The mapping form `{tag: owner/repo/name}` (seed 000) names the repository inside the tag."""
+    if dep.repo:
+        return dep
+    if dep.tag and "/" in dep.tag:
+        repo, _, tag = dep.tag.rpartition("/")
+        return dep.model_copy(update={"repo": repo, "tag": tag})
+    if dep.workflow and "/" in dep.workflow:
+        repo, _, workflow = dep.workflow.rpartition("/")
+        return dep.model_copy(update={"repo": repo, "workflow": workflow})
+    return dep

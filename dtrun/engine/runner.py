@@ -26,7 +26,8 @@ from typing import IO, Any
 from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
 from dtrun.engine import cache, control
-from dtrun.engine.artifacts import InputArtifact, mount_inputs
+from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
+from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job, finish_run
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.logs import LogSink
@@ -119,6 +120,10 @@ class Engine:
                           f"  (commit {(run.commit or 'none')[:8]}{', dirty' if run.dirty else ''})")
         state = _RunState(run, records, no_cache=no_cache)
         self._drive(plan.jobs, state)
+        if run.tag and run.state == State.DONE:
+            from dtrun.store.tags import tag_run
+
+            self.hooks.status(f"tagged run {run.name} as [bold]{tag_run(self.store, run.tag, run.name).name}[/bold]")
         return RunResult(run, list(records.values()))
 
     def resume(self, plan: Plan, run: RunRecord, record: JobRecord) -> RunResult:
@@ -317,7 +322,7 @@ class Engine:
     def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
         from dtrun.engine.restore import prefixed_tar
 
-        source = self.store.job_path(record.id, "artifacts", f"{saved.key}.tar")
+        source = tar_path(self.store, record.id, saved)
         with self.store.open(source, "rb") as data:
             self.backend.put_archive(container, "/", prefixed_tar(data, saved.container_path))
         self.hooks.status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
@@ -349,11 +354,16 @@ class Engine:
             action = control.requested(self.store, record.id)
             if action:  # asked to stop while the container was being started
                 signal_container(self.backend, container, action)
+            checkpoints = start_checkpoints(self.backend, self.store, record.id,
+                                            [(d.path, d.container_path, a.mount)
+                                             for d, a in zip(declared, job.artifacts, strict=True)],
+                                            container, self.hooks.status)
             try:
                 for frame in self.backend.client.api.logs(container.id, stream=True, follow=True, stdout=True,
                                                           stderr=True, timestamps=True):
                     sink.frame(frame)
             finally:
+                checkpoints.stop()
                 sink.close()
             exit_info = self.backend.wait(container)
             with state.lock:

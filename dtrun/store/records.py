@@ -98,3 +98,20 @@ class RunRecord(BaseModel):
     finished_at: float | None = None
     host: str | None = None
     user: str | None = None
+
+
+class TagRecord(BaseModel):
+    """A name for the artifacts of a finished run (or of uploaded local data), reusable as a dep.
+
+    `jobs` are the jobs whose artifacts the tag stands for, in the repository `repo` of the store.
+    An upload has no run and no workflow: its one job holds the uploaded folders.
+    """
+
+    name: str
+    repo: str
+    run: str | None = None
+    workflow: str | None = None
+    jobs: list[str] = Field(default_factory=list)
+    artifacts: list[str] = Field(default_factory=list)
+    created_at: float = Field(default_factory=time.time)
+    user: str | None = None

@@ -6,14 +6,22 @@ Layout, one namespace per repository so many users and projects can share one bu
     <root>/repos/<repo-id>/jobs/<job>/job.json, logs.txt, artifacts/<n>.tar, artifacts/<n>.json
     <root>/repos/<repo-id>/tags/<tag>.json
 
-Records are written atomically (a temporary object, then a rename), and an artifact's manifest is
-its completion marker: an artifact whose manifest is missing was never saved.
+Records are written atomically (locally a temporary file, then a rename; on S3 one PUT, which is
+atomic there), and an artifact's manifest is its completion marker: an artifact whose manifest is
+missing was never saved.
+
+An S3 store is `s3://bucket/prefix`; credentials, region and endpoint come from the standard AWS
+settings (`AWS_ACCESS_KEY_ID`, `~/.aws/credentials`, `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` for
+MinIO, moto or any other S3-compatible server), which botocore reads itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import posixpath
+import re
 import uuid
 from collections.abc import Iterator
 from typing import IO, Any, TypeVar
@@ -21,7 +29,7 @@ from typing import IO, Any, TypeVar
 from pydantic import BaseModel
 
 from dtrun.errors import DtrunError, NotFound
-from dtrun.store.records import JobRecord, RunRecord
+from dtrun.store.records import JobRecord, RunRecord, TagRecord
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,14 +39,15 @@ class Store:
         import fsspec
 
         try:
-            self.fs, root = fsspec.core.url_to_fs(url)
+            fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
         except (ImportError, ValueError) as exc:
             hint = "install dtrun[s3] for S3 stores" if "s3" in url else "use a folder or an fsspec URL"
             raise DtrunError(f"cannot open the store {url}: {exc}", hint=hint) from None
         self.url = url
+        self.fs = _Guarded(fs, url)
         self.root = root.rstrip("/")
         self.repo = repo
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
     # -- paths ------------------------------------------------------------------------------------
     def repo_path(self, *parts: str, repo: str | None = None) -> str:
@@ -74,6 +83,13 @@ class Store:
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(path))
+
+    def delete(self, path: str, recursive: bool = False) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(path, recursive=recursive)
+
+    def size(self, path: str) -> int:
+        return int(self.fs.size(path))
 
     def open(self, path: str, mode: str = "rb") -> IO[bytes]:
         if "w" in mode and self.local:
@@ -126,3 +142,148 @@ class Store:
 
     def write_json(self, path: str, data: Any) -> None:
         self.write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+    def read_json(self, path: str) -> Any:
+        return json.loads(self.read_bytes(path))
+
+    # -- repositories ----------------------------------------------------------------------------------
+    def repos(self) -> list[str]:
+        """Every repository id with records in this store (`github.com/owner/name`, `local/...`).
+
+        Ids are 2 to 4 segments deep; one glob per depth keeps S3 listings to the top of the tree.
+        """
+        base = posixpath.join(self.root, "repos")
+        found: set[str] = set()
+        for depth in range(1, 5):
+            for leaf in ("runs", "tags"):
+                pattern = posixpath.join(base, *["*"] * depth, leaf)
+                try:
+                    found.update(posixpath.dirname(p.rstrip("/")) for p in self.fs.glob(pattern))
+                except FileNotFoundError:
+                    continue
+        prefix = base.rstrip("/") + "/"
+        return sorted(p.split(prefix, 1)[1] for p in found if prefix in p)
+
+    def resolve_repo(self, name: str) -> str:
+        """`owner/name` (as written in a dep) -> the full id it has in this store (`github.com/owner/name`).
+
+        An exact id wins; otherwise the one stored repository whose id is `<host>/name`.
+        """
+        name = name.strip("/").lower()
+        if name == self.repo or self.exists(self.repo_path(repo=name)):
+            return name
+        prefix = posixpath.join(self.root, "repos").rstrip("/") + "/"
+        matches = sorted(p.split(prefix, 1)[1] for p in self.fs.glob(posixpath.join(prefix, "*", name))
+                         if prefix in p)
+        if len(matches) == 1:
+            return str(matches[0])
+        if len(matches) > 1:
+            raise DtrunError(f"'{name}' matches several repositories in the store: {', '.join(matches)}",
+                             hint="write the full id, e.g. " + matches[0])
+        known = self.repos()
+        raise NotFound(f"no repository '{name}' in the store {self.url}",
+                       hint="repositories here: " + (", ".join(known) or "none") +
+                       "; is DTRUN_STORE the store the other project uses?")
+
+    # -- tags ------------------------------------------------------------------------------------------
+    def tag_path(self, name: str, repo: str | None = None) -> str:
+        return self.repo_path("tags", f"{name}.json", repo=repo)
+
+    def save_tag(self, tag: TagRecord) -> None:
+        check_tag_name(tag.name)
+        self.write_model(self.tag_path(tag.name, tag.repo), tag)
+
+    def load_tag(self, name: str, repo: str | None = None) -> TagRecord:
+        try:
+            return self.read_model(self.tag_path(name, repo), TagRecord)
+        except FileNotFoundError:
+            where = f" in {repo}" if repo and repo != self.repo else ""
+            raise NotFound(f"no tag '{name}'{where}",
+                           hint="`dtrun tags` lists tags; `dtrun tags add TAG RUN` creates one") from None
+
+    def tags(self, repo: str | None = None) -> list[TagRecord]:
+        out = []
+        for entry in self.listdir(self.repo_path("tags", repo=repo)):
+            if entry.endswith(".json"):
+                try:
+                    out.append(self.load_tag(entry[:-5], repo))
+                except (NotFound, ValueError):
+                    continue
+        return sorted(out, key=lambda t: t.created_at)
+
+    def delete_tag(self, name: str, repo: str | None = None) -> None:
+        path = self.tag_path(name, repo)
+        if not self.exists(path):
+            raise NotFound(f"no tag '{name}'", hint="`dtrun tags` lists tags")
+        self.delete(path)
+
+    # -- artifacts -------------------------------------------------------------------------------------
+    def artifact_path(self, job_id: str, key: str, suffix: str, repo: str | None = None) -> str:
+        return self.job_path(job_id, "artifacts", f"{key}{suffix}", repo=repo)
+
+    def manifests(self, job_id: str, repo: str | None = None) -> list[dict[str, Any]]:
+        """The saved artifacts of a job: only those whose manifest (the completion marker) exists."""
+        folder = self.job_path(job_id, "artifacts", repo=repo)
+        out = []
+        for entry in self.listdir(folder):
+            if entry.endswith(".json"):
+                try:
+                    out.append(self.read_json(posixpath.join(folder, entry)))
+                except (FileNotFoundError, ValueError):
+                    continue
+        return sorted(out, key=lambda m: str(m["artifact"]["path"]))
+
+
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_tag_name(name: str) -> None:
+    if not _TAG.match(name) or len(name) > 128:
+        raise DtrunError(f"'{name}' is not a valid tag name",
+                         hint="use letters, digits, '.', '_' and '-' (a '/' separates another repository)")
+
+
+def storage_options(url: str) -> dict[str, Any]:
+    """fsspec options for `url`. For S3 an explicit endpoint from the AWS variables, so that even an
+    s3fs/botocore too old to read `AWS_ENDPOINT_URL` itself reaches MinIO or moto."""
+    if url.startswith(("s3://", "s3a://")):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        return {"endpoint_url": endpoint} if endpoint else {}
+    return {}
+
+
+class _Guarded:
+    """The fsspec filesystem, with the store's failures (unreachable endpoint, no credentials, no
+    permission) turned into one clear `DtrunError`. A missing object stays `FileNotFoundError`."""
+
+    def __init__(self, fs: Any, url: str) -> None:
+        self._fs, self._url = fs, url
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._fs, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except (FileNotFoundError, DtrunError):
+                raise
+            except Exception as exc:
+                if not _is_storage_error(exc):
+                    raise
+                raise DtrunError(f"the store {self._url} failed: {type(exc).__name__}: {exc}",
+                                 hint=_STORE_HINT) from None
+
+        return call
+
+
+_STORE_HINT = ("check `dtrun config get store` (or DTRUN_STORE); for S3 the AWS credentials and, for a "
+               "non-AWS server, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL")
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    return module in ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "gcsfs", "adlfs")

@@ -1,0 +1,80 @@
+"""Saving `mount: true` artifacts while the job runs, so a checkpoint survives an interruption.
+
+A background thread exports each such artifact from the running container every `interval` seconds
+(`DTRUN_CHECKPOINT_INTERVAL`, default 60) through the Docker API, the same way the final export does.
+Each save is atomic in the store (tar named by content, manifest last), so a client killed mid-save
+leaves the previous checkpoint intact. The final export at the end of the job replaces the last one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from dtrun.backends.docker import DockerBackend
+from dtrun.store import Store
+
+DEFAULT_INTERVAL = 60.0
+
+
+def interval() -> float:
+    try:
+        return max(0.2, float(os.environ.get("DTRUN_CHECKPOINT_INTERVAL") or DEFAULT_INTERVAL))
+    except ValueError:
+        return DEFAULT_INTERVAL
+
+
+class Checkpointer:
+    """Periodic saves of a running container's `mount: true` artifacts; `stop()` before the final export."""
+
+    def __init__(self, backend: DockerBackend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
+                 container: object, say: Callable[[str], None], every: float | None = None) -> None:
+        self.backend, self.store, self.job_id = backend, store, job_id
+        self.artifacts, self.container, self.say = artifacts, container, say
+        self.every = every if every is not None else interval()
+        self.saves = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"dtrun-checkpoints-{job_id}", daemon=True)
+
+    def start(self) -> Checkpointer:
+        if self.artifacts:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> Checkpointer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def save_once(self) -> None:
+        from dtrun.engine.artifacts import export_artifact
+
+        for path, cpath in self.artifacts:
+            if self._stop.is_set():
+                return
+            try:
+                item = export_artifact(self.backend, self.container, self.store, self.job_id, path, cpath,
+                                       running=True)
+            except Exception as exc:  # a failed checkpoint must not kill the job
+                self.say(f"  [yellow]checkpoint of {path} failed: {exc}[/yellow]")
+                continue
+            if item is not None:
+                self.saves += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.save_once()
+
+
+def start_checkpoints(backend: DockerBackend, store: Store, job_id: str, artifacts: list[tuple[str, str, bool]],
+                      container: object, say: Callable[[str], None]) -> Checkpointer:
+    """Start saving the `mount: true` ones among (path, container path, mount) while the job runs."""
+    mounted = [(path, cpath) for path, cpath, mount in artifacts if mount]
+    return Checkpointer(backend, store, job_id, mounted, container, say).start()
