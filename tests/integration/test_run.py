@@ -114,12 +114,13 @@ def test_artifacts_and_untracked_files(dtrun: DtrunRunner, project: Path) -> Non
     assert result.code == 0, result.output
     assert result.stdout.strip() == "hello artifact"  # read saw write's output, mounted read-only
     tars = list(dtrun.store.glob("repos/**/jobs/*/artifacts/*.tar"))
-    assert len(tars) == 1
+    manifests = list(dtrun.store.glob("repos/**/jobs/*/artifacts/*.json"))
+    assert len(tars) == 1 and len(manifests) == 1
     with tarfile.open(tars[0]) as tar:
         assert sorted(tar.getnames()) == ["copied.txt", "hello.txt", "nested"]
         assert tar.extractfile("copied.txt").read() == b"not committed\n"  # type: ignore[union-attr]
         assert tar.getmember("nested").isdir()
-    manifest = json.loads(tars[0].with_suffix(".json").read_text())
+    manifest = json.loads(manifests[0].read_text())
     assert manifest["artifact"]["path"] == "output" and manifest["artifact"]["files"] == 2
 
 
