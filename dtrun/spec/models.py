@@ -17,6 +17,14 @@ from dtrun.spec.yamlpos import RawFloat
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
+#: Every provider the workflow language knows, whether or not its module is installed in this build.
+PROVIDER_NAMES = ("bash", "python", "docker", "torchrun", "lab", "notebook", "code")
+ProviderName = Literal["bash", "python", "docker", "torchrun", "lab", "notebook", "code"]
+
+#: Workflow names appear in deps (`download:latest`, `owner/repo/download`) and on the command line.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 def parse_size(value: Any) -> int | None:
     """`64GB`, `512MiB`, `1.5G` or a plain number of bytes -> bytes. Decimal and binary units."""
@@ -92,7 +100,11 @@ class Resources(Strict):
 
 
 class Dep(Strict):
-    """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository."""
+    """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository.
+
+    Written as a string (`:tag`, `:owner/repo/tag`, `workflow`, `workflow:tag`, `owner/repo/workflow`) or
+    as a mapping (`{tag: name}`, `{workflow: name}`, where the name may carry `owner/repo/` too).
+    """
 
     workflow: str | None = None
     tag: str | None = None
@@ -101,28 +113,35 @@ class Dep(Strict):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if not text:
-            raise ValueError("a dependency cannot be empty")
-        if text.startswith(":"):
-            repo, _, tag = text[1:].rpartition("/")
-            return {"tag": tag, "repo": repo or None}
-        repo, _, rest = text.rpartition("/")
-        workflow, _, tag = rest.partition(":")
-        return {"workflow": workflow, "tag": tag or None, "repo": repo or None}
+        if isinstance(value, str):
+            return _parse_dep(value)
+        if isinstance(value, dict):
+            known = {k: value[k] for k in ("workflow", "tag", "repo") if k in value}
+            if isinstance(known.get("tag"), str) and "repo" not in known and "/" in known["tag"]:
+                repo, _, known["tag"] = known["tag"].rpartition("/")
+                known["repo"] = repo
+            if isinstance(known.get("workflow"), str) and "repo" not in known and \
+                    ("/" in known["workflow"] or ":" in known["workflow"]):
+                parsed = _parse_dep(known["workflow"])
+                if known.get("tag") and parsed.get("tag"):
+                    raise ValueError("the tag is given twice (in 'workflow' and in 'tag')")
+                known.update({k: v for k, v in parsed.items() if v is not None})
+            return {**value, **known}
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Dep:
         if not self.workflow and not self.tag:
             raise ValueError("a dependency names a workflow or a tag")
+        for part, what in ((self.workflow, "workflow"), (self.tag, "tag")):
+            if part is not None and not re.match(NAME_PATTERN, part):
+                raise ValueError(f"'{part}' is not a valid {what} name (letters, digits, '.', '-', '_')")
+        if self.repo is not None:
+            segments = self.repo.split("/")
+            if len(segments) < 2 or not all(segments):
+                raise ValueError(f"'{self.repo}' is not a repository; another repository is written "
+                                 "owner/repo, as in owner/repo/workflow or :owner/repo/tag")
         return self
-
-    @property
-    def is_runtime(self) -> bool:
-        """A workflow of this repository without a tag: it runs (or is reused) as part of this run."""
-        return bool(self.workflow) and not self.tag and not self.repo
 
     def __str__(self) -> str:
         prefix = f"{self.repo}/" if self.repo else ""
@@ -131,12 +150,26 @@ class Dep(Strict):
         return f":{prefix}{self.tag}"
 
 
+def _parse_dep(value: str) -> dict[str, Any]:
+    text = value.strip()
+    if not text or text == ":":
+        raise ValueError("a dependency cannot be empty; write :tag, workflow, workflow:tag or owner/repo/workflow")
+    if text.startswith(":"):
+        repo, _, tag = text[1:].rpartition("/")
+        return {"tag": tag, "repo": repo or None}
+    repo, _, rest = text.rpartition("/")
+    workflow, sep, tag = rest.partition(":")
+    if sep and not tag:
+        raise ValueError(f"'{text}' names no tag after ':'; write {workflow}:TAG or just {workflow}")
+    return {"workflow": workflow, "tag": tag or None, "repo": repo or None}
+
+
 PythonInstall = Literal["auto", "system", "conda", "uv"]
 
 
 class Workflow(Strict):
-    name: str = Field(min_length=1)
-    provider: str
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
+    provider: ProviderName
     help: str | None = None
     deps: list[Dep] = Field(default_factory=list)
     depends_on: list[Dep] = Field(default_factory=list, alias="depends-on")
@@ -191,16 +224,32 @@ class Workflow(Strict):
                 if not isinstance(item, str):
                     raise ValueError("env entries are NAME=value or NAME")
                 name, sep, val = item.partition("=")
-                env[name.strip()] = val if sep else None
+                env[_env_name(name.strip())] = val if sep else None
             return env
         if isinstance(value, dict):
-            return {k: None if v is None else str(_text(v)).lower() if isinstance(v, bool) else str(_text(v))
+            return {_env_name(k): None if v is None else str(v).lower() if isinstance(v, bool) else str(_text(v))
                     for k, v in value.items()}
         return value
 
     @property
     def all_deps(self) -> list[Dep]:
         return [*self.deps, *self.depends_on]
+
+    @property
+    def runtime_deps(self) -> list[str]:
+        """`depends-on` workflows of this repository without a tag: they run (or are reused) in this run."""
+        return [d.workflow for d in self.depends_on if d.workflow and not d.tag and not d.repo]
+
+    @property
+    def input_deps(self) -> list[Dep]:
+        """Every other dependency: a tag, a workflow's last successful run, another repository's artifacts."""
+        return [*self.deps, *(d for d in self.depends_on if not (d.workflow and not d.tag and not d.repo))]
+
+
+def _env_name(name: str) -> str:
+    if not _ENV_NAME.match(name):
+        raise ValueError(f"'{name}' is not an environment variable name (letters, digits and _, not first a digit)")
+    return name
 
 
 class WorkflowsFile(Strict):
