@@ -22,10 +22,9 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.e
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
-
     from dtrun.errors import DtrunError
 
+    aborts, click_errors = _click_exceptions()
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="dtrun",
@@ -33,16 +32,28 @@ def main(argv: list[str] | None = None) -> None:
     except DtrunError as exc:
         _print_error(exc)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except aborts:
         sys.stderr.write("aborted\n")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except click_errors as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """Abort and ClickException as typer raises them: typer >= 0.29 vendors its own click (typer._click)."""
+    import click
+
+    aborts: list[type[Exception]] = [click.exceptions.Abort, typer.Abort]
+    errors: list[type[Exception]] = [click.ClickException]
+    vendored = sys.modules.get("typer._click.exceptions")
+    if vendored is not None:
+        errors.append(vendored.ClickException)
+    return tuple(aborts), tuple(errors)
 
 
 def _print_error(exc: Exception) -> None:

@@ -64,10 +64,10 @@ class Engine:
 
     # -- a whole run -----------------------------------------------------------------------------------
     def run(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
-            tag: str | None = None) -> RunResult:
+            tag: str | None = None, name: str | None = None) -> RunResult:
         for job in plan.jobs:
             self.backend.check_gpus(job.workflow, job.resources.gpu_count)
-        run = RunRecord(name=new_run_name(self.store.run_names()), repo=self.store.repo, workflow=plan.target,
+        run = RunRecord(name=name or new_run_name(self.store.run_names()), repo=self.store.repo, workflow=plan.target,
                         variables=variables or {}, args=args or [], tag=tag, commit=self.snapshot.commit,
                         branch=self.snapshot.branch, dirty=self.snapshot.dirty, host=self.backend.host,
                         user=_user())
