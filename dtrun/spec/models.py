@@ -168,7 +168,7 @@ PythonInstall = Literal["auto", "system", "conda", "uv"]
 
 
 class Workflow(Strict):
-    name: str = Field(min_length=1, pattern=NAME_PATTERN)
+    name: str
     provider: ProviderName
     help: str | None = None
     deps: list[Dep] = Field(default_factory=list)
@@ -197,6 +197,14 @@ class Workflow(Strict):
     def _older_forms(cls, value: Any) -> Any:
         if isinstance(value, dict) and "provider" not in value and "image" in value:
             return {**value, "provider": "docker"}
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(NAME_PATTERN, value):
+            raise ValueError(f"'{value}' is not a valid workflow name: use letters, digits, '.', '-' and '_' "
+                             "(no spaces, ':' or '/', which dependencies use)")
         return value
 
     @field_validator("commands", mode="before")
