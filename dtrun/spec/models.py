@@ -83,6 +83,8 @@ class Gpu(Strict):
     def _from_count(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("expected a GPU count or {name, count, memory}")
+        if isinstance(value, str) and value.strip().isdigit():  # `gpu: ${{ gpus }}` substituted
+            value = int(value)
         return {"count": value} if isinstance(value, int) else value
 
 

@@ -73,7 +73,10 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
             raise SpecError(f"cannot read {file}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise SpecError(f"{file} is not UTF-8 text", position=Position(file)) from exc
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(file, text, exc) from None
     try:
         root = loader.get_single_node()
         doc = Document(file, None)
@@ -89,10 +92,22 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
             position=pos,
             hint="check the indentation and quoting on this line and the one before it",
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(file, text, exc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", position=Position(file)) from None
     finally:
         loader.dispose()
+
+
+def _reader_error(file: Path, text: str, exc: yaml.reader.ReaderError) -> SpecError:
+    """A character YAML does not allow (a control character, say): point at it."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return SpecError(f"YAML does not allow the character #x{code:04x} here", position=Position(file, line, column),
+                     hint="remove it, or write it as an escape (\\x..) inside double quotes")
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: Document, active: set[int]) -> Any:

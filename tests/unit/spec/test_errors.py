@@ -5,9 +5,11 @@ Positions are `file:line:col` relative to the fixture project; the hint follows 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.unit.spec.helpers import errors_of, fixture
+from tests.unit.spec.helpers import errors_of, fixture, project
 
 EXPECTED: dict[str, list[str]] = {
     'bad_deps': [
@@ -124,3 +126,9 @@ EXPECTED: dict[str, list[str]] = {
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_error_messages(case: str) -> None:
     assert errors_of(fixture(f"errors/{case}")) == EXPECTED[case]
+
+
+def test_a_control_character_is_reported_where_it_is(tmp_path: Path) -> None:
+    proj = project(tmp_path, {".dtrun/workflows.yaml": "workflows:\n  - name: a\x01b\n"})
+    assert errors_of(proj) == [".dtrun/workflows.yaml:2:12: YAML does not allow the character #x0001 here\n"
+                               "  hint: remove it, or write it as an escape (\\x..) inside double quotes"]
