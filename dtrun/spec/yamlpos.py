@@ -87,11 +87,10 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
         mark = exc.problem_mark or exc.context_mark
         pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(
-            f"YAML syntax error: {problem}",
-            position=pos,
-            hint="check the indentation and quoting on this line and the one before it",
-        ) from None
+        line = text.splitlines()[pos.line - 1] if 0 < pos.line <= len(text.splitlines()) else ""
+        hint = ("inside [ ] or { }, a value with ${{ ... }} must be quoted: [\"echo ${{ name }}\"]"
+                if "${{" in line else "check the indentation and quoting on this line and the one before it")
+        raise SpecError(f"YAML syntax error: {problem}", position=pos, hint=hint) from None
     except yaml.reader.ReaderError as exc:
         raise _reader_error(file, text, exc) from None
     except yaml.YAMLError as exc:
