@@ -40,6 +40,8 @@ class Job:
     needs: list[str] = field(default_factory=list)
     inputs: list[Dep] = field(default_factory=list)
     secrets: list[str] | None = None
+    #: Paths (relative to the working directory, or absolute) kept between runs of this workflow.
+    cache: list[str] = field(default_factory=list)
 
     def secret_references(self) -> list[str]:
         """The secrets this job needs when it starts: those it declares (`secrets:`, passed as
@@ -140,4 +142,5 @@ def _job(workflow: Workflow, ctx: ProviderContext, variables: dict[str, str]) ->
         needs=workflow.runtime_deps,
         inputs=workflow.input_deps,
         secrets=workflow.secrets,
+        cache=list(workflow.cache),
     )
