@@ -15,7 +15,8 @@ def list_() -> None:
     spec = Context.here().spec()
     rows = [("WORKFLOW", "PROVIDER", "DEPENDS ON", "HELP")]
     for name, workflow in spec.workflows.items():
-        rows.append((name, workflow.provider, ", ".join(str(d) for d in workflow.depends_on), workflow.help or ""))
+        summary = (workflow.help or "").strip().split("\n", 1)[0]
+        rows.append((name, workflow.provider, ", ".join(str(d) for d in workflow.depends_on), summary))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]

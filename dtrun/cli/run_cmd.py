@@ -108,5 +108,10 @@ def _run_help(ctx: typer.Context) -> str:
     except DtrunError as exc:
         return f"{text}\n\nworkflows: none here ({exc.message})"
     width = max(len(n) for n in spec.workflows) + 2
-    lines = [f"  {name:<{width}}  {(w.help or f'run {name} workflow').strip()}" for name, w in spec.workflows.items()]
+    lines = [f"  {name:<{width}}  {_first_line(w.help) or f'run {name} workflow'}"
+             for name, w in spec.workflows.items()]
     return f"{text}\n\nworkflows:\n" + "\n".join(lines)
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0]

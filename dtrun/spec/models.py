@@ -145,6 +145,12 @@ class Dep(Strict):
                                  "owner/repo, as in owner/repo/workflow or :owner/repo/tag")
         return self
 
+    @property
+    def is_runtime(self) -> bool:
+        """A workflow of this repository without a tag: under `depends-on` it runs in the same run
+        (under `deps` it means that workflow's last successful run; see `Workflow.runtime_deps`)."""
+        return bool(self.workflow) and not self.tag and not self.repo
+
     def __str__(self) -> str:
         prefix = f"{self.repo}/" if self.repo else ""
         if self.workflow:
@@ -248,12 +254,12 @@ class Workflow(Strict):
     @property
     def runtime_deps(self) -> list[str]:
         """`depends-on` workflows of this repository without a tag: they run (or are reused) in this run."""
-        return [d.workflow for d in self.depends_on if d.workflow and not d.tag and not d.repo]
+        return [d.workflow for d in self.depends_on if d.is_runtime and d.workflow]
 
     @property
     def input_deps(self) -> list[Dep]:
         """Every other dependency: a tag, a workflow's last successful run, another repository's artifacts."""
-        return [*self.deps, *(d for d in self.depends_on if not (d.workflow and not d.tag and not d.repo))]
+        return [*self.deps, *(d for d in self.depends_on if not d.is_runtime)]
 
 
 def _env_name(name: str) -> str:
