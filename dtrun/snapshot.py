@@ -33,15 +33,26 @@ def _git(root: Path, *args: str, check: bool = True) -> str:
 
 
 def repo_id_from_remote(url: str) -> str | None:
-    """`git@github.com:owner/name.git` and `https://github.com/owner/name` -> `github.com/owner/name`."""
+    """`git@github.com:owner/name.git` and `https://github.com/owner/name` -> `github.com/owner/name`.
+
+    Local remotes (a path, `file://`) name no shared repository, so they give None.
+    """
+    from urllib.parse import urlsplit
+
     url = url.strip()
-    if not url:
+    if not url or url.startswith(("/", ".", "file://")):
         return None
-    match = re.match(r"^(?:[\w+.-]+://)?(?:[^@/]+@)?([^/:]+)[:/]+(.+?)(?:\.git)?/*$", url)
-    if not match or url.startswith("file://") or url.startswith("/"):
+    if "://" in url:
+        parts = urlsplit(url)
+        host, path = parts.hostname or "", parts.path
+    else:
+        match = re.match(r"^(?:[^@/]+@)?([^/:]+):(.+)$", url)  # scp-like: user@host:owner/name
+        if not match:
+            return None
+        host, path = match.group(1), match.group(2)
+    path = re.sub(r"\.git$", "", path.strip("/")).strip("/")
+    if not host or not path:
         return None
-    host, path = match.group(1), match.group(2)
-    host = host.split(":")[0]
     return f"{host}/{path}".lower()
 
 

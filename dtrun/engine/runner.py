@@ -8,6 +8,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,15 +93,7 @@ class Engine:
                 if not record.state.succeeded:
                     failed = record
         finally:
-            final = failed or (result.jobs[-1] if result.jobs else None)
-            run.state = final.state if final else State.DONE
-            if failed is None and run.state.succeeded:
-                run.state = State.DONE
-            run.exit_code = (failed.exit_code if failed and failed.exit_code is not None
-                             else (EXIT_INTERRUPTED if failed and failed.state in (State.STOPPED, State.ABORTED)
-                                   else (1 if failed else 0)))
-            import time
-
+            run.state, run.exit_code = _outcome(failed)
             run.finished_at = time.time()
             self.store.save_run(run)
         return result
@@ -242,6 +235,15 @@ class Engine:
             saved.append(item)
             self.hooks.status(f"  saved artifact {artifact.path}: {item.files} files, {_size(item.size)}")
         record.artifacts = saved
+
+
+def _outcome(failed: JobRecord | None) -> tuple[State, int]:
+    """The run's state and the exit code `dtrun run` returns: the first unsuccessful job decides."""
+    if failed is None:
+        return State.DONE, 0
+    if failed.state in (State.STOPPED, State.ABORTED, State.STOPPING, State.ABORTING):
+        return failed.state, EXIT_INTERRUPTED
+    return State.FAILED, failed.exit_code if failed.exit_code else 1
 
 
 def _summary(workflow: str, record: JobRecord) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,10 @@ TEMPLATE_VERSION = "1"
 
 
 def templates_dir() -> Path:
-    """`images/` in a source checkout, `dtrun/_images` in an installed wheel."""
+    """`DTRUN_IMAGES_DIR` (a site's own templates), else `images/` in a checkout or `dtrun/_images`."""
+    override = os.environ.get("DTRUN_IMAGES_DIR")
+    if override:
+        return Path(override)
     here = Path(__file__).resolve().parent.parent
     for candidate in (here / "_images", here.parent / "images"):
         if (candidate / "Dockerfile.j2").is_file():
@@ -22,12 +26,12 @@ def templates_dir() -> Path:
     raise FileNotFoundError("dtrun's Dockerfile templates (images/Dockerfile.j2) are missing from the install")
 
 
-@functools.lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
+@functools.lru_cache(maxsize=4)
+def _environment(folder: str) -> jinja2.Environment:
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -37,7 +41,7 @@ def environment() -> jinja2.Environment:
 
 
 def render(name: str, **context: Any) -> str:
-    text = environment().get_template(name).render(**context)
+    text = _environment(str(templates_dir())).get_template(name).render(**context)
     lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
     for line in lines:

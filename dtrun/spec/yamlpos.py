@@ -73,11 +73,9 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
             raise SpecError(f"cannot read {file}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise SpecError(f"{file} is not UTF-8 text", position=Position(file)) from exc
+    loader: yaml.SafeLoader | None = None
     try:
         loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as exc:
-        raise _reader_error(file, text, exc) from None
-    try:
         root = loader.get_single_node()
         doc = Document(file, None)
         if root is not None:
@@ -96,7 +94,8 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", position=Position(file)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _reader_error(file: Path, text: str, exc: yaml.reader.ReaderError) -> SpecError:
