@@ -10,7 +10,7 @@ import pytest
 
 from dtrun.errors import DtrunError
 from dtrun.plan import build_plan
-from dtrun.spec import load_spec
+from dtrun.spec import Spec, load_spec
 from dtrun.spec.templating import references, resolve_secrets, secret_marker
 from tests.unit.spec.helpers import project
 
@@ -39,11 +39,11 @@ variables:
 
 
 @pytest.fixture
-def spec(tmp_path: Path):  # type: ignore[no-untyped-def]
+def spec(tmp_path: Path) -> Spec:
     return load_spec(project(tmp_path, {".dtrun/workflows.yaml": WORKFLOWS, ".dtrun/variables.yaml": VARIABLES}))
 
 
-def test_run_args_keep_their_quoting_in_a_shell_command(spec) -> None:  # type: ignore[no-untyped-def]
+def test_run_args_keep_their_quoting_in_a_shell_command(spec: Spec) -> None:
     args = ["-l", "Hello, world!", "it's", "$HOME", ""]
     job = build_plan(spec, "print-args", run_args=args, run_name="fast-rabbit-1").job("print-args")
     assert job.command is not None
@@ -54,7 +54,7 @@ def test_run_args_keep_their_quoting_in_a_shell_command(spec) -> None:  # type: 
     assert out.split("\n")[:-1] == args
 
 
-def test_variables_run_name_and_secret_markers(spec) -> None:  # type: ignore[no-untyped-def]
+def test_variables_run_name_and_secret_markers(spec: Spec) -> None:
     job = build_plan(spec, "print-args", variables={"batch-size": "32"}, run_name="fast-rabbit-1").job("print-args")
     assert job.command is not None
     assert job.command[-1].splitlines()[1] == 'echo "run fast-rabbit-1 size 32 key ${{ secrets.API_KEY }}"'
@@ -64,17 +64,17 @@ def test_variables_run_name_and_secret_markers(spec) -> None:  # type: ignore[no
     assert job.secret_references() == ["API_KEY", "TOKEN"]
 
 
-def test_run_name_stays_a_marker_without_a_run(spec) -> None:  # type: ignore[no-untyped-def]
+def test_run_name_stays_a_marker_without_a_run(spec: Spec) -> None:
     job = build_plan(spec, "print-args").job("print-args")
     assert job.command is not None and "run ${{ run.name }} size 64" in job.command[-1]
 
 
-def test_run_args_as_a_list_item_become_separate_arguments(spec) -> None:  # type: ignore[no-untyped-def]
+def test_run_args_as_a_list_item_become_separate_arguments(spec: Spec) -> None:
     job = build_plan(spec, "script", run_args=["-l", "Hello, world!"]).job("script")
     assert job.command == ["python", "main.py", "--size", "8", "-l", "Hello, world!", "--last"]
 
 
-def test_secrets_are_not_in_the_fingerprint_values(spec) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_are_not_in_the_fingerprint_values(spec: Spec) -> None:
     plan = build_plan(spec, "print-args")
     job = plan.job("print-args")
     resolved = {k: resolve_secrets(v, {"TOKEN": "s3cr3t"}) for k, v in job.env.items() if k == "TOKEN"}
