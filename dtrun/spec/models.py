@@ -23,7 +23,7 @@ ProviderName = Literal["bash", "python", "docker", "torchrun", "lab", "notebook"
 
 #: Workflow names appear in deps (`download:latest`, `owner/repo/download`) and on the command line.
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def parse_size(value: Any) -> int | None:
@@ -64,7 +64,7 @@ class Strict(BaseModel):
 class Artifact(Strict):
     """An output folder saved when the job ends; `mount: true` also saves it while the job runs."""
 
-    path: str
+    path: str = Field(min_length=1)
     mount: bool = False
 
     @model_validator(mode="before")
@@ -215,6 +215,13 @@ class Workflow(Strict):
                              "(no spaces, ':' or '/', which dependencies use)")
         return value
 
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            _env_name(name)
+        return value
+
     @field_validator("commands", mode="before")
     @classmethod
     def _commands(cls, value: Any) -> Any:
@@ -263,7 +270,7 @@ class Workflow(Strict):
 
 
 def _env_name(name: str) -> str:
-    if not _ENV_NAME.match(name):
+    if not ENV_NAME.match(name):
         raise ValueError(f"'{name}' is not an environment variable name (letters, digits and _, not first a digit)")
     return name
 

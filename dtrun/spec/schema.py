@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dtrun.spec.models import NAME_PATTERN, PROVIDER_NAMES, Artifact, Dep, Gpu, Resources, Workflow
+from dtrun.spec.models import ENV_NAME, NAME_PATTERN, PROVIDER_NAMES, Artifact, Dep, Gpu, Resources, Workflow
 from dtrun.spec.rules import ALL_PROPERTIES, PROVIDER_PROPERTIES
 
 _STRING = {"type": "string"}
 _TEXT = {"type": ["string", "number"]}
 _SIZE = {"type": ["string", "integer"], "pattern": r"^\s*\d+(\.\d+)?\s*([kKmMgGtTpP]i?[bB]?|[bB])?\s*$",
          "description": "bytes, or a number with a unit: 512MB, 64GB, 1.5GiB"}
-_STRINGS_OR_STRING = {"anyOf": [{"type": "array", "items": _TEXT}, _STRING]}
 
 DESCRIPTIONS = {
     "name": "The workflow's name: `dtrun run NAME`.",
@@ -54,11 +53,11 @@ def workflows_schema() -> dict[str, Any]:
     props["name"] = {"type": "string", "pattern": NAME_PATTERN}
     props["provider"] = {"enum": list(PROVIDER_NAMES)}
     props["python"] = props["cuda"] = _TEXT
-    props["commands"] = _STRINGS_OR_STRING
-    props["args"] = _STRINGS_OR_STRING
-    props["entrypoint"] = _STRINGS_OR_STRING
+    props["commands"] = props["entrypoint"] = {"anyOf": [{"type": "array", "items": _STRING}, _STRING]}
+    props["args"] = {"anyOf": [{"type": "array", "items": _TEXT}, _STRING]}
+    props["secrets"] = {"type": "array", "items": {"type": "string", "pattern": ENV_NAME.pattern}}
     props["env"] = {"anyOf": [
-        {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(=.*)?$"}},
+        {"type": "array", "items": {"type": "string", "pattern": ENV_NAME.pattern[:-1] + "(=.*)?$"}},
         {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
     ]}
     props["deps"] = props["depends-on"] = {"type": "array", "items": {"anyOf": [_STRING, {"$ref": "#/$defs/Dep"}]}}

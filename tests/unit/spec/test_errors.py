@@ -37,6 +37,10 @@ EXPECTED: dict[str, list[str]] = {
         ".dtrun/workflows.yaml:11:12: 'resources.cpu': Input should be greater than 0",
         (".dtrun/workflows.yaml:12:11: 'name': 'my train' is not a valid workflow name: use "
          "letters, digits, '.', '-' and '_' (no spaces, ':' or '/', which dependencies use)"),
+        (".dtrun/workflows.yaml:18:14: 'secrets': 'API-KEY' is not an environment variable name "
+         '(letters, digits and _, not first a digit)'),
+        (".dtrun/workflows.yaml:19:17: 'artifacts[0].path': String should have at least 1 "
+         'character'),
     ],
     'cycle': [
         ('.dtrun/workflows.yaml:13:18: depends-on has a cycle: a -> b -> c -> a\n  hint: remove '
