@@ -7,6 +7,7 @@ files use them: a number for `python`, a string for `commands`, `artifacts: [dat
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from dtrun.spec.yamlpos import RawFloat
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
 #: Every provider the workflow language knows, whether or not its module is installed in this build.
 PROVIDER_NAMES = ("bash", "python", "docker", "torchrun", "lab", "notebook", "code")
@@ -33,6 +33,8 @@ def parse_size(value: Any) -> int | None:
     if isinstance(value, bool):
         raise ValueError("expected a size such as 16GB or 512MiB")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"'{value}' is not a size; expected a number with a unit such as 16GB or 512MiB")
         return int(value)
     match = _SIZE.match(str(value))
     if not match:
@@ -275,5 +277,3 @@ def _env_name(name: str) -> str:
     return name
 
 
-class WorkflowsFile(Strict):
-    workflows: list[dict[str, Any]] = Field(default_factory=list)

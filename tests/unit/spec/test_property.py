@@ -21,13 +21,26 @@ KEYS = ["name", "provider", "commands", "deps", "depends-on", "python", "file", 
         "artifacts", "resources", "gpu", "memory", "ports", "nodes", "secrets", "variables", "workflows", "tag",
         "workflow", "path", "mount", "count"]
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=True), st.sampled_from(
+    st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=True),
+    st.sampled_from([float("inf"), float("-inf"), float("nan"), -1, 0, 10**30, 1.5]), st.sampled_from(
         ["bash", "python", "docker", "torchrun", "lab", "x", ":tag", "a:b", "o/r/w", "${{ x }}", "${{ run.args }}",
          "${{ secrets.K }}", "${{", "64GB", "3.10", "NAME=v", "", " ", "a/b/c:d"]),
     st.text(max_size=12))
 TREES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4),
     st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), inner, max_size=5)), max_leaves=25)
+PROPERTIES = ["help", "deps", "depends-on", "commands", "python", "python_install", "requirements", "cuda", "file",
+              "args", "image", "entrypoint", "registry_auth", "env", "working_dir", "artifacts", "ports", "cache",
+              "nodes", "secrets"]
+RESOURCES = st.dictionaries(st.sampled_from(["gpu", "memory", "shm_size", "cpu", "interruptible", "local"]),
+                            st.one_of(SCALARS, TREES), max_size=4)
+#: Workflows that are right in shape, with random values in the places where values go.
+WORKFLOWS = st.builds(
+    lambda name, provider, props, resources: {"name": name, "provider": provider, **props,
+                                              **({"resources": resources} if resources else {})},
+    st.sampled_from(["a", "b", "c"]), st.sampled_from(["bash", "python", "docker", "torchrun", "lab", "code"]),
+    st.dictionaries(st.sampled_from(PROPERTIES), st.one_of(SCALARS, TREES), max_size=6),
+    st.one_of(st.none(), RESOURCES))
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -57,6 +70,15 @@ def test_random_text(text: str) -> None:
 @SETTINGS
 @given(st.lists(TREES, max_size=4), TREES)
 def test_random_structures(workflows: list[Any], variables: Any) -> None:
+    _load({".dtrun/workflows.yaml": yaml.safe_dump({"workflows": workflows}),
+           ".dtrun/variables.yaml": yaml.safe_dump({"variables": variables})})
+
+
+@SETTINGS
+@given(st.lists(WORKFLOWS, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "x"]),
+                                                          st.dictionaries(st.text(max_size=5), SCALARS, max_size=3),
+                                                          max_size=2))
+def test_well_shaped_workflows_with_random_values(workflows: list[Any], variables: Any) -> None:
     _load({".dtrun/workflows.yaml": yaml.safe_dump({"workflows": workflows}),
            ".dtrun/variables.yaml": yaml.safe_dump({"variables": variables})})
 
