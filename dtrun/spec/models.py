@@ -174,6 +174,19 @@ def _parse_dep(value: str) -> dict[str, Any]:
     return {"workflow": workflow, "tag": tag or None, "repo": repo or None}
 
 
+#: Earlier dstack property names and the names they mean now.
+OLDER_NAMES = {"environment": "env", "version": "python", "script": "file"}
+
+
+def _split(text: str) -> list[str]:
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot split '{text}' into arguments: {exc}") from None
+
+
 PythonInstall = Literal["auto", "system", "conda", "uv"]
 
 
@@ -205,8 +218,30 @@ class Workflow(Strict):
     @model_validator(mode="before")
     @classmethod
     def _older_forms(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "provider" not in value and "image" in value:
-            return {**value, "provider": "docker"}
+        """Names earlier dstack providers used: `image` alone means docker; `environment`, `version`,
+        `python_script` (the script with its arguments), `script` and `resources.nodes`."""
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if "provider" not in value and "image" in value:
+            value["provider"] = "docker"
+        for old, new in OLDER_NAMES.items():
+            if old in value:
+                if new in value:
+                    raise ValueError(f"'{old}' and '{new}' are the same property; keep '{new}'")
+                value[new] = value.pop(old)
+        if "python_script" in value:
+            if "file" in value or "args" in value:
+                raise ValueError("'python_script' is the script with its arguments; it cannot be combined with "
+                                 "'file' or 'args'")
+            words = _split(str(_text(value.pop("python_script"))))
+            value["file"], value["args"] = (words[0] if words else ""), words[1:]
+        resources = value.get("resources")
+        if isinstance(resources, dict) and "nodes" in resources:
+            if "nodes" in value:
+                raise ValueError("'nodes' is given twice (also under 'resources')")
+            value["resources"] = {k: v for k, v in resources.items() if k != "nodes"}
+            value["nodes"] = resources["nodes"]
         return value
 
     @field_validator("name")
@@ -235,9 +270,7 @@ class Workflow(Strict):
     @classmethod
     def _args(cls, value: Any) -> Any:
         if isinstance(value, str):
-            import shlex
-
-            return shlex.split(value)
+            return _split(value)
         return [_text(v) for v in value] if isinstance(value, list) else value
 
     @field_validator("env", mode="before")

@@ -17,21 +17,25 @@ from dtrun.spec.errors import did_you_mean
 from dtrun.spec.models import PROVIDER_NAMES
 from dtrun.spec.yamlpos import Document, PathKey
 
-COMMON = ("name", "provider", "help", "deps", "depends-on", "env", "working_dir", "artifacts", "resources",
-          "ports", "cache", "secrets")
-PYTHON_ENV = ("python", "python_install", "requirements", "cuda")
+COMMON = ("name", "provider", "help", "deps", "depends-on", "env", "environment", "working_dir", "artifacts",
+          "resources", "ports", "cache", "secrets")
+PYTHON_ENV = ("python", "version", "python_install", "requirements", "cuda")
+SCRIPT = ("file", "script", "python_script", "args")
 
 #: provider -> (required properties, every allowed property).
 PROVIDER_PROPERTIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bash": (("commands",), (*COMMON, *PYTHON_ENV, "commands")),
-    "python": (("file",), (*COMMON, *PYTHON_ENV, "file", "args", "commands")),
+    "python": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands")),
     "docker": (("image",), (*COMMON, "image", "entrypoint", "registry_auth", "commands")),
-    "torchrun": (("file",), (*COMMON, *PYTHON_ENV, "file", "args", "commands", "nodes")),
+    "torchrun": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands", "nodes")),
     "lab": ((), (*COMMON, *PYTHON_ENV, "commands")),
     "notebook": ((), (*COMMON, *PYTHON_ENV, "commands")),
     "code": ((), (*COMMON, *PYTHON_ENV, "commands")),
 }
 assert set(PROVIDER_PROPERTIES) == set(PROVIDER_NAMES)
+
+#: Earlier names that also satisfy a required property.
+ALIASES = {"file": ("script", "python_script")}
 
 ALL_PROPERTIES = tuple(sorted({p for _, allowed in PROVIDER_PROPERTIES.values() for p in allowed}))
 
@@ -92,7 +96,7 @@ def check_properties(item: dict[str, Any], doc: Document, path: PathKey) -> Chec
             errors.append(SpecError(f"unknown property '{key}'", position=position,
                                     hint=did_you_mean(str(key), allowed) + f"valid properties for {provider}: {valid}"))
     for key in required:
-        if key not in item or item[key] in (None, "", []):
+        if not any(item.get(k) not in (None, "", []) for k in (key, *ALIASES.get(key, ()))):
             errors.append(SpecError(f"provider '{provider}' needs '{key}'", position=doc.position(path),
                                     hint=_NEEDS_HINT.get(key)))
     return Checked(kept, errors, True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dtrun.spec.models import ENV_NAME, NAME_PATTERN, PROVIDER_NAMES, Artifact, Dep, Gpu, Resources, Workflow
-from dtrun.spec.rules import ALL_PROPERTIES, PROVIDER_PROPERTIES
+from dtrun.spec.rules import ALIASES, ALL_PROPERTIES, PROVIDER_PROPERTIES
 
 _STRING = {"type": "string"}
 _TEXT = {"type": ["string", "number"]}
@@ -42,6 +42,10 @@ DESCRIPTIONS = {
     "cache": "Paths kept between runs of this workflow.",
     "nodes": "Number of nodes (torchrun provider).",
     "secrets": "Names of secrets the job receives as environment variables.",
+    "environment": "Earlier name of `env`.",
+    "version": "Earlier name of `python`.",
+    "script": "Earlier name of `file`.",
+    "python_script": "Earlier form of `file` and `args`: the script with its arguments, e.g. `train.py --lr 0.1`.",
 }
 
 
@@ -63,6 +67,9 @@ def workflows_schema() -> dict[str, Any]:
     props["deps"] = props["depends-on"] = {"type": "array", "items": {"anyOf": [_STRING, {"$ref": "#/$defs/Dep"}]}}
     props["artifacts"] = {"type": "array", "items": {"anyOf": [_STRING, {"$ref": "#/$defs/Artifact"}]}}
     props["resources"] = {"$ref": "#/$defs/Resources"}
+    props["environment"] = props["env"]
+    props["version"] = _TEXT
+    props["script"] = props["python_script"] = _STRING
     for name, description in DESCRIPTIONS.items():
         props[name] = {**_strip(props[name]), "description": description}
     defs["Dep"] = _model(Dep)
@@ -71,7 +78,8 @@ def workflows_schema() -> dict[str, Any]:
     gpu["properties"]["memory"] = _SIZE
     defs["Gpu"] = gpu
     resources = _model(Resources)
-    resources["properties"].update({"memory": _SIZE, "shm_size": _SIZE,
+    resources["properties"].update({"memory": _SIZE, "shm_size": _SIZE, "nodes": {
+                                        "type": "integer", "minimum": 1, "description": "Earlier place of `nodes`."},
                                     "gpu": {"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/Gpu"}]}})
     defs["Resources"] = resources
     workflow = {
@@ -114,7 +122,11 @@ def _provider_rule(provider: str) -> dict[str, Any]:
     condition: dict[str, Any] = {"properties": {"provider": {"const": provider}}, "required": ["provider"]}
     if provider == "docker":
         condition = {"anyOf": [condition, {"not": {"required": ["provider"]}}]}
-    return {"if": condition, "then": {"required": list(required), "propertyNames": {"enum": list(allowed)}}}
+    then: dict[str, Any] = {"propertyNames": {"enum": list(allowed)}}
+    needs = [{"anyOf": [{"required": [k]} for k in (key, *ALIASES.get(key, ()))]} for key in required]
+    if needs:
+        then["allOf"] = needs
+    return {"if": condition, "then": then}
 
 
 def _model(model: Any) -> dict[str, Any]:

@@ -65,8 +65,8 @@ def test_validate_ok_and_all_errors_at_once(make_project: Callable[..., Path], d
         "  hint: add `commands:` with the shell commands to run",
         f"{root}/.dtrun/workflows.yaml:6:5: error: unknown property 'comands'",
         "  hint: did you mean 'commands'? valid properties for bash: artifacts, cache, commands, cuda, depends-on, "
-        "deps, env, help, name, ports, provider, python, python_install, requirements, resources, secrets, "
-        "working_dir",
+        "deps, env, environment, help, name, ports, provider, python, python_install, requirements, resources, "
+        "secrets, version, working_dir",
         "3 errors",
     ]
 
@@ -143,6 +143,7 @@ def test_schema_accepts_every_valid_fixture(schema: dict[str, Any], path: str) -
 @pytest.mark.parametrize(("workflow", "message"), [
     ({"name": "a", "provider": "bsh", "commands": ["x"]}, "'bsh' is not one of"),
     ({"name": "a", "provider": "python"}, "'file' is a required property"),
+    ({"name": "a", "provider": "python", "environment": {"A": 1}}, "'file' is a required property"),
     ({"name": "a", "provider": "bash", "commands": ["x"], "nodes": 2}, "'nodes' is not one of"),
     ({"name": "a", "provider": "bash", "commands": ["x"], "resources": {"memory": "lots"}}, "does not match"),
     ({"name": "a", "commands": ["x"]}, "is not valid under any of the given schemas"),

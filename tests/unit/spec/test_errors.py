@@ -61,11 +61,17 @@ EXPECTED: dict[str, list[str]] = {
         (".dtrun/workflows.yaml:8:5: missing required property 'provider'\n  hint: providers: "
          'bash, python, docker, torchrun, lab, notebook, code'),
     ],
+    'older_names': [
+        ".dstack/workflows.yaml:2:5: 'environment' and 'env' are the same property; keep 'env'",
+        (".dstack/workflows.yaml:7:5: 'python_script' is the script with its arguments; it cannot "
+         "be combined with 'file' or 'args'"),
+        ".dstack/workflows.yaml:11:5: 'nodes' is given twice (also under 'resources')",
+    ],
     'property_of_other_provider': [
         (".dtrun/workflows.yaml:5:5: property 'nodes' does not apply to provider 'bash'\n  hint: "
          "'nodes' is a property of: torchrun; valid properties for bash: artifacts, cache, "
-         'commands, cuda, depends-on, deps, env, help, name, ports, provider, python, '
-         'python_install, requirements, resources, secrets, working_dir'),
+         'commands, cuda, depends-on, deps, env, environment, help, name, ports, provider, '
+         'python, python_install, requirements, resources, secrets, version, working_dir'),
     ],
     'templates': [
         (".dtrun/workflows.yaml:5:38: unknown variable 'batchsize' in ${{ batchsize }}\n  hint: "
@@ -103,8 +109,8 @@ EXPECTED: dict[str, list[str]] = {
     'unknown_property': [
         (".dtrun/workflows.yaml:4:5: unknown property 'comands'\n  hint: did you mean 'commands'? "
          'valid properties for bash: artifacts, cache, commands, cuda, depends-on, deps, env, '
-         'help, name, ports, provider, python, python_install, requirements, resources, secrets, '
-         'working_dir'),
+         'environment, help, name, ports, provider, python, python_install, requirements, '
+         'resources, secrets, version, working_dir'),
     ],
     'unknown_provider': [
         (".dtrun/workflows.yaml:3:15: unknown provider 'bsh'\n  hint: did you mean 'bash'? "

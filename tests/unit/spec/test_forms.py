@@ -116,3 +116,14 @@ def test_empty_files_are_skipped(tmp_path: Path) -> None:
                               ".dtrun/workflows/x.yaml": "workflows:\n  - name: x\n    provider: bash\n"
                                                          "    commands: [echo]\n"})
     assert list(load_spec(proj).workflows) == ["x"]
+
+
+def test_older_dstack_property_names() -> None:
+    spec = load_fixture("older")
+    download = spec.get("download-model")
+    assert (download.python, download.file, download.args, download.env) == (
+        "3.10", "download_model.py", ["--model", "117M", "--dir", "my models"], {"PYTHONPATH": "src"})
+    finetune = spec.get("finetune")
+    assert (finetune.file, finetune.args, finetune.nodes, finetune.resources.gpu_count) == (
+        "finetune.py", ["--epochs", "1"], 2, 1)
+    assert spec.get("serve").env == {"PORT": "8080"}

@@ -31,7 +31,7 @@ TREES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), inner, max_size=5)), max_leaves=25)
 PROPERTIES = ["help", "deps", "depends-on", "commands", "python", "python_install", "requirements", "cuda", "file",
               "args", "image", "entrypoint", "registry_auth", "env", "working_dir", "artifacts", "ports", "cache",
-              "nodes", "secrets"]
+              "nodes", "secrets", "environment", "version", "script", "python_script"]
 RESOURCES = st.dictionaries(st.sampled_from(["gpu", "memory", "shm_size", "cpu", "interruptible", "local"]),
                             st.one_of(SCALARS, TREES), max_size=4)
 #: Workflows that are right in shape, with random values in the places where values go.
