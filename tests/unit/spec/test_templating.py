@@ -122,3 +122,15 @@ def test_an_override_of_the_wrong_type_is_reported_at_the_template(tmp_path: Pat
         build_plan(load_spec(proj), "w", variables={"ports": "many"})
     assert str(info.value).startswith(f"{tmp_path}/.dtrun/workflows.yaml:5:12: 'ports': Input should be a valid "
                                       "integer")
+
+
+def test_run_args_in_an_args_string_are_split_back_into_the_same_arguments(tmp_path: Path) -> None:
+    spec = load_spec(project(tmp_path, {".dtrun/workflows.yaml": """
+        workflows:
+          - name: s
+            provider: python
+            file: main.py
+            args: --first ${{ run.args }}
+        """}))
+    job = build_plan(spec, "s", run_args=["-l", "Hello, world!", "it's"]).job("s")
+    assert job.command == ["python", "main.py", "--first", "-l", "Hello, world!", "it's"]
