@@ -21,9 +21,16 @@ KEYS: dict[str, str] = {
     "host": "Docker endpoint (unix://, tcp://, ssh://user@host); default: DOCKER_HOST, context, socket",
     "python_install": "how images get Python: auto, system, conda or uv",
     "max_parallel": "how many jobs of one run may run at the same time",
+    "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
+
+
+def is_provider_base_key(key: str) -> bool:
+    """`base_image.<provider>` / `gpu_base_image.<provider>`: a base for one provider's images only."""
+    name, dot, provider = key.partition(".")
+    return bool(dot) and name in ("base_image", "gpu_base_image") and provider.isidentifier()
 
 
 def config_home() -> Path:
@@ -48,6 +55,7 @@ class Settings:
     host: str | None = None
     python_install: str | None = None
     max_parallel: str | None = None
+    actions_git_base: str | None = None
 
     @property
     def ca_bundle_path(self) -> Path | None:
@@ -75,7 +83,7 @@ def read_file_settings() -> dict[str, str]:
 
 
 def write_file_setting(key: str, value: str | None) -> None:
-    if key not in KEYS:
+    if key not in KEYS and not is_provider_base_key(key):
         import difflib
 
         close = difflib.get_close_matches(key, list(KEYS), n=1)

@@ -2,18 +2,27 @@
 job's output as it happens.
 
 The arguments after the workflow are the workflow's own: `--NAME VALUE` for a variable it declares,
-`--help` for the list of its variables, anything else for `${{ run.args }}`. `dtrun run --help` lists
-the workflows that can be run.
+`--help` for the list of its variables, anything else for `${{ run.args }}` (after `--`, everything
+is). `dtrun run --help` lists the workflows that can be run.
+
+With `-d` the run is recorded, handed to the same engine in a background process (its own session,
+so closing the terminal does not stop it; its output goes to a log file in the data folder), and the
+command returns at once with the run's name.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand
 
 from dtrun.cli.app import app
+
+if TYPE_CHECKING:
+    from dtrun.spec import Spec
+    from dtrun.spec.variables import Variable
+    from dtrun.store import Store
 
 
 class RunCommand(TyperCommand):
@@ -33,11 +42,16 @@ def run(
                                                    show_default=False)] = None,
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return at once; the run goes on in the "
+                                         "background (see `dtrun status`, `dtrun logs`).")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every job even if an identical one ran "
+                                           "before.")] = False,
+    attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
     After the workflow's name: --NAME VALUE sets one of its variables, --help lists them, and any other
-    argument is passed on as ${{ run.args }}.
+    argument is passed on as ${{ run.args }} (everything after -- is, even if it looks like an option).
     """
     from dtrun.errors import DtrunError
 
@@ -49,10 +63,11 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host)
+    return _run(ctx, workflow, host, detach, no_cache, attached_run)
 
 
-def _run(ctx: typer.Context, workflow: str, host: str | None) -> int:
+def _run(ctx: typer.Context, workflow: str, host: str | None, detach: bool, no_cache: bool,
+         attached_run: str | None) -> int:
     from rich.markup import escape
 
     from dtrun.cli.context import Context
@@ -60,6 +75,7 @@ def _run(ctx: typer.Context, workflow: str, host: str | None) -> int:
     from dtrun.engine.runner import write_output
     from dtrun.names import new_run_name
     from dtrun.plan import build_plan
+    from dtrun.secrets import SecretStore
     from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.ui import console, say
 
@@ -73,23 +89,38 @@ def _run(ctx: typer.Context, workflow: str, host: str | None) -> int:
         return 0
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
-    name = new_run_name(store.run_names())
+    submitted = store.load_run(attached_run) if attached_run else None
+    name = submitted.name if submitted else new_run_name(store.run_names())
     plan = build_plan(spec, workflow, variables=parsed.variables, run_args=parsed.args, run_name=name,
                       python_install=context.settings.python_install or "auto")
     backend = context.backend()
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))
-    result = Engine(context.settings, store, backend, snapshot, hooks).run(
-        plan, variables=parsed.variables, args=parsed.args, name=name)
+    secrets = SecretStore(snapshot.repo_id).values()
+    if not attached_run:  # runs of this repository whose client is gone are settled first (cheap if none)
+        from dtrun.engine.reconcile import reconcile
+
+        reconcile(store, lambda: backend, lambda: list(secrets.values()), status=say)
+    engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
+    if detach:
+        record = engine.submit(plan, variables=parsed.variables, args=parsed.args, name=name)
+        _spawn(record.name, workflow, host, no_cache, parsed.variables, parsed.args, store)
+        say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
+            f"`dtrun stop {record.name}`")
+        typer.echo(record.name)
+        return 0
+    result = engine.run(plan, variables=parsed.variables, args=parsed.args, no_cache=no_cache,
+                        submitted=submitted or engine.submit(plan, variables=parsed.variables, args=parsed.args,
+                                                             name=name))
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code
 
 
-def _declared(spec: Any, workflow: str) -> dict[str, Any]:
+def _declared(spec: Spec, workflow: str) -> dict[str, Variable]:
     """The variables a run of `workflow` accepts: its own, then those of the workflows it runs first."""
     from dtrun.spec.graph import runtime_order
 
-    out: dict[str, Any] = {}
+    out: dict[str, Variable] = {}
     for name in reversed(runtime_order(workflow, spec.workflows.__getitem__, set(spec.workflows))):
         for key, variable in spec.declared.get(name, {}).items():
             out.setdefault(key, variable)
@@ -115,3 +146,28 @@ def _run_help(ctx: typer.Context) -> str:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0]
+
+
+def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, variables: dict[str, str],
+           args: list[str], store: Store) -> None:
+    """The background process: this command again, attached to the recorded run. Variables go as
+    `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
+    import os
+    import subprocess
+    import sys
+
+    from dtrun.config import data_home
+    from dtrun.engine import control
+
+    command = [sys.executable, "-m", "dtrun", "run", workflow, "--attached-run", name]
+    if host:
+        command += ["--host", host]
+    if no_cache:
+        command.append("--no-cache")
+    command += [*(f"--{key}={value}" for key, value in variables.items()), "--", *args]
+    folder = data_home() / "detached"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.log", "ab") as log:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True, cwd=os.getcwd(), env={**os.environ, "NO_COLOR": "1"})
+    control.claim(store, name, pid=child.pid)

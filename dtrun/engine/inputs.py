@@ -5,11 +5,11 @@ from __future__ import annotations
 from dtrun.engine.artifacts import InputArtifact
 from dtrun.errors import NotFound
 from dtrun.spec.models import Dep
-from dtrun.store import JobRecord, State, Store
+from dtrun.store import JobRecord, Store
 
 
 def job_inputs(store: Store, repo: str, job: JobRecord) -> list[InputArtifact]:
-    return [InputArtifact(repo=repo, job_id=job.id, record=a) for a in job.artifacts]
+    return [InputArtifact(repo=repo, job_id=job.cached_from or job.id, record=a) for a in job.artifacts]
 
 
 def last_successful_job(store: Store, workflow: str, repo: str | None = None) -> JobRecord | None:
@@ -20,7 +20,7 @@ def last_successful_job(store: Store, workflow: str, repo: str | None = None) ->
                 job = store.load_job(job_id, repo)
             except NotFound:
                 continue
-            if job.workflow == workflow and job.state == State.DONE and \
+            if job.workflow == workflow and job.state.succeeded and \
                     (best is None or (job.finished_at or 0) > (best.finished_at or 0)):
                 best = job
     return best

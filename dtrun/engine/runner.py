@@ -1,13 +1,22 @@
-"""The engine: runs a plan's jobs in order on a backend, records every state, saves every output."""
+"""The engine: runs a plan's jobs on a backend, records every state, saves every output.
+
+One run: its record and one record per job are written first (SUBMITTED), then the scheduler starts
+each job once the jobs it needs have succeeded (independent ones in parallel). One job: image ->
+cache check -> container (code in, secrets as env) -> logs streamed, masked and stored -> on exit,
+`collect.finish_job` saves outputs and settles the state. Stopping goes through one mechanism for
+Ctrl+C and `dtrun stop` alike: a request in the store, then SIGTERM (stop) or SIGKILL (abort); the job's
+thread sees the request when the container exits. Containers are removed only after their outputs
+are exported, so a run whose client is killed can be finished by any later command (reconcile.py).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import hashlib
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,13 +25,18 @@ from typing import IO, Any
 
 from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
-from dtrun.engine.artifacts import InputArtifact, export_artifact, mount_inputs
+from dtrun.engine import cache, control
+from dtrun.engine.artifacts import InputArtifact, mount_inputs
+from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job, finish_run
 from dtrun.engine.inputs import job_inputs, resolve_dep
+from dtrun.engine.logs import LogSink
+from dtrun.engine.scheduler import Admission, Scheduler, admit_all, parallel_limit
 from dtrun.images.manager import ensure_image
+from dtrun.masking import Masker
 from dtrun.names import new_run_name, sanitize
 from dtrun.plan import WORKSPACE, Job, Plan, container_path
 from dtrun.snapshot import Snapshot
-from dtrun.store import JobRecord, RunRecord, State, Store
+from dtrun.store import ArtifactRecord, JobRecord, RunRecord, State, Store
 
 STOP_GRACE = 10
 EXIT_INTERRUPTED = 130
@@ -51,52 +65,130 @@ def store_label(store: Store) -> str:
     return hashlib.sha256(store.url.encode()).hexdigest()[:12]
 
 
+@dataclass
+class _RunState:
+    run: RunRecord
+    records: dict[str, JobRecord]
+    no_cache: bool = False
+    restore: dict[str, list[ArtifactRecord]] = field(default_factory=dict)
+    earlier_logs: dict[str, bytes] = field(default_factory=dict)
+    containers: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class Engine:
     def __init__(self, settings: Settings, store: Store, backend: DockerBackend, snapshot: Snapshot,
-                 hooks: Hooks | None = None) -> None:
+                 hooks: Hooks | None = None, *, secrets: dict[str, str] | None = None,
+                 admit: Admission = admit_all) -> None:
         self.settings = settings
         self.store = store
         self.backend = backend
         self.snapshot = snapshot
         self.hooks = hooks or Hooks()
+        self.secrets = secrets or {}
+        self.masker_values = list(self.secrets.values())
+        self.admit = admit
+        self._code_lock = threading.Lock()
 
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.repo": self.store.repo, f"{LABEL}.store": store_label(self.store), **extra}
 
     # -- a whole run -----------------------------------------------------------------------------------
+    def submit(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
+               tag: str | None = None, name: str | None = None) -> RunRecord:
+        """The run's record, written before anything runs (a detached run's parent writes it)."""
+        run = RunRecord(name=name or new_run_name(self.store.run_names()), repo=self.store.repo,
+                        workflow=plan.target, variables=variables or {}, args=args or [], tag=tag,
+                        commit=self.snapshot.commit, branch=self.snapshot.branch, dirty=self.snapshot.dirty,
+                        host=self.backend.host, user=_user())
+        self.store.save_run(run)
+        control.mark_active(self.store, run.name)
+        return run
+
     def run(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
-            tag: str | None = None, name: str | None = None) -> RunResult:
+            tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None) -> RunResult:
         for job in plan.jobs:
             self.backend.check_gpus(job.workflow, job.resources.gpu_count)
-        run = RunRecord(name=name or new_run_name(self.store.run_names()), repo=self.store.repo, workflow=plan.target,
-                        variables=variables or {}, args=args or [], tag=tag, commit=self.snapshot.commit,
-                        branch=self.snapshot.branch, dirty=self.snapshot.dirty, host=self.backend.host,
-                        user=_user())
-        result = RunResult(run)
+        run = submitted or self.submit(plan, variables=variables, args=args, tag=tag)
+        control.claim(self.store, run.name)
         records = {job.workflow: self._new_job(run, job) for job in plan.jobs}
         run.jobs = [r.id for r in records.values()]
+        run.state = State.RUNNING
         self.store.save_run(run)
         self.hooks.status(f"run [bold]{run.name}[/bold]: {' -> '.join(records)}"
                           f"  (commit {(run.commit or 'none')[:8]}{', dirty' if run.dirty else ''})")
-        run.state = State.RUNNING
-        failed: JobRecord | None = None
+        state = _RunState(run, records, no_cache=no_cache)
+        self._drive(plan.jobs, state)
+        return RunResult(run, list(records.values()))
+
+    def resume(self, plan: Plan, run: RunRecord, record: JobRecord) -> RunResult:
+        """Run a stopped job again in its run, with its saved outputs put back where they were."""
+        job = plan.job(record.workflow)
+        self.backend.check_gpus(job.workflow, job.resources.gpu_count)
+        control.clear(self.store, record.id)
+        control.mark_active(self.store, run.name)
+        control.claim(self.store, run.name)
+        run.state, run.finished_at, run.exit_code = State.RUNNING, None, None
+        self.store.save_run(run)
+        saved, record.artifacts, record.exit_code, record.message = record.artifacts, [], None, None
+        record.finished_at = None
+        record.move(State.SUBMITTED)
+        self.store.save_job(record)
+        records = {r.workflow: r for r in (self.store.load_job(j) for j in run.jobs)}
+        records[job.workflow] = record
+        state = _RunState(run, records, no_cache=True, restore={job.workflow: saved})
+        logs = self.store.job_path(record.id, "logs.txt")
+        if self.store.exists(logs):  # the resumed job's log continues the stopped one's
+            state.earlier_logs[job.workflow] = self.store.read_bytes(logs)
+        self._drive([job], state, done={name: records[name].state.succeeded for name in job.needs if name in records})
+        return RunResult(run, [record])
+
+    def _drive(self, jobs: list[Job], state: _RunState, done: dict[str, bool] | None = None) -> None:
+        limit = parallel_limit(self.settings.max_parallel, self._host_cpus())
+        scheduler = Scheduler(jobs, lambda job: self._job(job, state), lambda job, why: self._skip(job, state, why),
+                              limit=limit, admit=self.admit, done=done)
+        interrupts = 0
         try:
-            for job in plan.jobs:
-                record = records[job.workflow]
-                result.jobs.append(record)
-                if failed is not None:
-                    record.move(State.FAILED, f"not run: {failed.workflow} did not succeed")
-                    self.store.save_job(record)
-                    continue
-                upstream = [records[name] for name in job.needs]
-                self.run_job(run, job, record, upstream)
-                if not record.state.succeeded:
-                    failed = record
+            while True:
+                try:
+                    if scheduler.poll(0.2):
+                        break
+                except KeyboardInterrupt:
+                    interrupts += 1
+                    self._interrupt(state, control.ABORT if interrupts > 1 else control.STOP)
         finally:
-            run.state, run.exit_code = _outcome(failed)
-            run.finished_at = time.time()
-            self.store.save_run(run)
-        return result
+            jobs_all = [self.store.load_job(job_id) for job_id in state.run.jobs]
+            if all(j.state.finished for j in jobs_all):
+                finish_run(self.store, state.run, jobs_all)
+            else:
+                self.store.save_run(state.run)
+        if scheduler.errors:
+            raise scheduler.errors[0]
+
+    def _host_cpus(self) -> int | None:
+        if self.settings.max_parallel:
+            return None
+        try:
+            return int(self.backend.info.get("NCPU") or 0) or os.cpu_count()
+        except Exception:  # the limit falls back to this machine's CPUs
+            return os.cpu_count()
+
+    def _interrupt(self, state: _RunState, action: str) -> None:
+        """Ctrl+C: the same request `dtrun stop` makes, for every unfinished job of the run."""
+        if action == control.STOP:
+            self.hooks.status(f"stopping (SIGTERM, {STOP_GRACE}s grace; Ctrl+C again to abort)")
+        else:
+            self.hooks.status("aborting (outputs will not be saved)")
+        with state.lock:
+            for record in state.records.values():
+                if not record.state.finished:
+                    control.request(self.store, record.id, action)
+                if record.id in state.containers:  # running: its thread has not begun collecting it
+                    record.move(State.ABORTING if action == control.ABORT else State.STOPPING)
+                    self.store.save_job(record)
+            containers = list(state.containers.values())
+        for container in containers:
+            signal_container(self.backend, container, action)
 
     def _new_job(self, run: RunRecord, job: Job) -> JobRecord:
         record = JobRecord(id=uuid.uuid4().hex[:12], run=run.name, workflow=job.workflow, provider=job.provider,
@@ -106,14 +198,47 @@ class Engine:
         self.store.save_job(record)
         return record
 
+    def _skip(self, job: Job, state: _RunState, why: str) -> None:
+        record = state.records[job.workflow]
+        upstream = [state.records[n].state for n in job.needs if n in state.records]
+        halted = next((s for s in (State.ABORTED, State.STOPPED) if s in upstream), None)
+        record.move(halted or State.FAILED, why)
+        self.store.save_job(record)
+
     # -- one job ----------------------------------------------------------------------------------------
-    def run_job(self, run: RunRecord, job: Job, record: JobRecord, upstream: list[JobRecord]) -> None:
+    def _job(self, job: Job, state: _RunState) -> bool:
+        record = state.records[job.workflow]
+        try:
+            self._run_job(job, record, state)
+        except BaseException as exc:
+            if not record.state.finished:
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                record.move(State.FAILED, message)
+                self.store.save_job(record)
+            raise
+        return record.state.succeeded
+
+    def _halted(self, record: JobRecord) -> bool:
+        """A stop or abort asked for before the job's container started: it does not start."""
+        action = control.requested(self.store, record.id)
+        if action is None:
+            return False
+        record.move(State.ABORTED if action == control.ABORT else State.STOPPED, "stopped before it started")
+        self.store.save_job(record)
+        return True
+
+    def _run_job(self, job: Job, record: JobRecord, state: _RunState) -> None:
+        run = state.run
         self.hooks.status(f"[bold cyan]>[/bold cyan] [bold]{job.workflow}[/bold] (job {record.id})")
+        if self._halted(record):
+            return
         inputs: list[InputArtifact] = []
-        for up in upstream:
-            inputs.extend(job_inputs(self.store, self.store.repo, up))
+        for name in job.needs:
+            inputs.extend(job_inputs(self.store, self.store.repo, state.records[name]))
         for dep in job.inputs:
             inputs.extend(resolve_dep(self.store, dep))
+        secrets = self._job_secrets(job)
+        started = job.with_secrets(self.secrets)  # `${{ secrets.NAME }}` resolved for the container only
 
         record.move(State.BUILDING)
         self.store.save_job(record)
@@ -122,34 +247,82 @@ class Engine:
         record.image = image
         if built:
             self.hooks.status(f"  built {image}")
+        record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
+                                           image_id=self.backend.client.images.get(image).id, inputs=inputs,
+                                           secrets={**secrets, **_referenced(job, self.secrets)})
+        if not state.no_cache and self._reuse(job, record):
+            return
+        if self._halted(record):
+            return
 
+        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
         mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
-        env = {**job.env, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow}
+        env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
+               "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path
         if ca:
             env.update({k: CA_PATH for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
                                                "NODE_EXTRA_CA_CERTS")})
         spec = ContainerSpec(
-            name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}", image=image,
-            command=job.command, entrypoint=job.entrypoint, env=env, working_dir=job.working_dir, labels=labels,
+            name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}-{uuid.uuid4().hex[:4]}",
+            image=image, command=started.command, entrypoint=started.entrypoint, env=env,
+            working_dir=job.working_dir,
+            labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
             shm_size=job.resources.shm_size, cpus=job.resources.cpu)
         container = self.backend.create(spec)
         record.container = container.name
         try:
             skip = [m.target for m in mounts[1:]]
-            self.backend.put_archive(container, WORKSPACE, self._code(skip))
+            with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
+                self.backend.put_archive(container, WORKSPACE, self._code(skip))
             if ca:
                 self.backend.put_file(container, CA_PATH, ca.read_bytes())
-            self._execute(job, record, container)
-        finally:
+            for saved in state.restore.get(job.workflow, []):
+                self._restore(container, record, saved)
+        except BaseException:
             self.backend.remove(container)
             self.backend.remove_volume(workspace)
-            self.store.save_job(record)
+            raise
+        self._execute(job, record, container, declared, state)
+
+    def _job_secrets(self, job: Job) -> dict[str, str]:
+        if job.secrets is None:
+            return dict(self.secrets)
+        missing = [n for n in job.secrets if n not in self.secrets]
+        if missing:
+            from dtrun.errors import NotFound
+
+            raise NotFound(f"workflow '{job.workflow}' needs the secret {missing[0]}, which is not set",
+                           hint=f"dtrun secrets add {missing[0]}")
+        return {n: self.secrets[n] for n in job.secrets}
+
+    def _reuse(self, job: Job, record: JobRecord) -> bool:
+        assert record.cache_key
+        hit = cache.lookup(self.store, record.cache_key)
+        if hit is None:
+            return False
+        record.artifacts = hit.artifacts
+        record.exit_code = hit.exit_code
+        record.cached_from = hit.cached_from or hit.id
+        record.move(State.CACHED, f"reused job {record.cached_from} (unchanged code, spec, variables, image, "
+                    "inputs)")
+        self.store.save_job(record)
+        self.hooks.status(f"[green]CACHED[/green] {job.workflow} (reusing job {record.cached_from}; "
+                          "--no-cache runs it again)")
+        return True
+
+    def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
+        from dtrun.engine.restore import prefixed_tar
+
+        source = self.store.job_path(record.id, "artifacts", f"{saved.key}.tar")
+        with self.store.open(source, "rb") as data:
+            self.backend.put_archive(container, "/", prefixed_tar(data, saved.container_path))
+        self.hooks.status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
 
     def _code(self, skip: list[str]) -> IO[bytes]:
         """The code snapshot, without files where read-only inputs will be mounted."""
@@ -157,93 +330,48 @@ class Engine:
         data, _ = self.snapshot.pack()
         if not any(f.startswith(tuple(prefixes)) or f + "/" in prefixes for f in self.snapshot.files):
             return data
-        from dtrun.snapshot import Snapshot
-
         kept = [f for f in self.snapshot.files if not (f.startswith(tuple(prefixes)) or f + "/" in prefixes)]
         return Snapshot(self.snapshot.root, kept, None, None, False, self.snapshot.repo_id).pack()[0]
 
-    def _execute(self, job: Job, record: JobRecord, container: Any) -> None:
+    def _execute(self, job: Job, record: JobRecord, container: Any, declared: list[Declared],
+                 state: _RunState) -> None:
         with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
-            interrupted: State | None = None
-            self.backend.start(container)
+            log.write(state.earlier_logs.get(job.workflow, b""))
+            sink = LogSink(log, self.hooks.job_output, Masker(self.masker_values))
+            try:
+                self.backend.start(container)
+            except BaseException:
+                self.backend.remove(container)
+                self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                raise
             record.move(State.RUNNING)
             self.store.save_job(record)
+            with state.lock:
+                state.containers[record.id] = container
+            action = control.requested(self.store, record.id)
+            if action:  # asked to stop while the container was being started
+                signal_container(self.backend, container, action)
             try:
-                self._stream(container, log)
-            except KeyboardInterrupt:
-                interrupted = self._interrupt(record, container, log)
+                for frame in self.backend.client.api.logs(container.id, stream=True, follow=True, stdout=True,
+                                                          stderr=True, timestamps=True):
+                    sink.frame(frame)
+            finally:
+                sink.close()
             exit_info = self.backend.wait(container)
-            record.exit_code = exit_info.code
-            log.flush()
+            with state.lock:
+                state.containers.pop(record.id, None)
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
-            if interrupted == State.ABORTING:
-                record.move(State.ABORTED, "aborted: outputs were not saved")
-                return
-            record.move(State.UPLOADING)
-            self.store.save_job(record)
-            self._save_outputs(job, record, container)
-            if interrupted == State.STOPPING:
-                record.move(State.STOPPED, "stopped by the user; outputs saved")
-            elif exit_info.code == 0:
-                record.move(State.DONE)
-            else:
-                message = (f"out of memory: the container exceeded its memory limit "
-                           f"({job.resources.memory or 'host memory'} bytes) and was killed"
-                           if exit_info.oom_killed else f"exited with code {exit_info.code}")
-                record.move(State.FAILED, message)
-            self.hooks.status(_summary(job.workflow, record))
-
-    def _stream(self, container: Any, log: IO[bytes]) -> None:
-        for chunk in self.backend.logs(container):
-            log.write(chunk)
-            self.hooks.job_output(chunk)
-
-    def _interrupt(self, record: JobRecord, container: Any, log: IO[bytes]) -> State:
-        """First Ctrl+C: stop gracefully (outputs saved). A second one while stopping: abort."""
-        record.move(State.STOPPING)
-        self.store.save_job(record)
-        self.hooks.status(f"stopping {record.workflow} (SIGTERM, {STOP_GRACE}s grace; Ctrl+C again to abort)")
-        try:
-            self.backend.stop(container, STOP_GRACE)
-            with contextlib.suppress(Exception):
-                self._stream_rest(container, log)
-            return State.STOPPING
-        except KeyboardInterrupt:
-            record.move(State.ABORTING)
-            self.store.save_job(record)
-            self.backend.kill(container)
-            return State.ABORTING
-
-    def _stream_rest(self, container: Any, log: IO[bytes]) -> None:
-        """After a stop, the full log replaces the partial one; only the unseen tail is shown."""
-        seen = log.tell()
-        full = b"".join(self.backend.logs(container, follow=False))
-        log.seek(0)
-        log.truncate()
-        log.write(full)
-        if len(full) > seen:
-            self.hooks.job_output(full[seen:])
-
-    def _save_outputs(self, job: Job, record: JobRecord, container: Any) -> None:
-        saved = []
-        for artifact in job.artifacts:
-            cpath = container_path(job.working_dir, artifact.path)
-            item = export_artifact(self.backend, container, self.store, record.id, artifact.path, cpath)
-            if item is None:
-                self.hooks.status(f"  [yellow]artifact {artifact.path} was not created by the job[/yellow]")
-                continue
-            saved.append(item)
-            self.hooks.status(f"  saved artifact {artifact.path}: {item.files} files, {_size(item.size)}")
-        record.artifacts = saved
+        finish_job(self.store, self.backend, container, record, exit_info, declared, status=self.hooks.status,
+                   memory=job.resources.memory)
+        self.hooks.status(_summary(job.workflow, record))
 
 
-def _outcome(failed: JobRecord | None) -> tuple[State, int]:
-    """The run's state and the exit code `dtrun run` returns: the first unsuccessful job decides."""
-    if failed is None:
-        return State.DONE, 0
-    if failed.state in (State.STOPPED, State.ABORTED, State.STOPPING, State.ABORTING):
-        return failed.state, EXIT_INTERRUPTED
-    return State.FAILED, failed.exit_code if failed.exit_code else 1
+def signal_container(backend: DockerBackend, container: Any, action: str) -> None:
+    """Stop: SIGTERM and a grace period (in the background, so a second Ctrl+C can abort). Abort: SIGKILL."""
+    if action == control.ABORT:
+        backend.kill(container)
+    else:
+        threading.Thread(target=backend.stop, args=(container, STOP_GRACE), daemon=True).start()
 
 
 def _summary(workflow: str, record: JobRecord) -> str:
@@ -252,13 +380,9 @@ def _summary(workflow: str, record: JobRecord) -> str:
     return f"[{colour}]{record.state.value}[/{colour}] {workflow}{detail}"
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
+def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:
+    """The secrets the job names as `${{ secrets.NAME }}`: their values are part of its cache key."""
+    return {name: secrets[name] for name in job.secret_references() if name in secrets}
 
 
 def _user() -> str | None:
@@ -271,3 +395,13 @@ def _user() -> str | None:
 def write_output(chunk: bytes) -> None:
     sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
+
+
+def wait_finished(store: Store, job_ids: list[str], timeout: float) -> list[JobRecord]:
+    """Poll the store until the jobs are finished (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [store.load_job(j) for j in job_ids]
+        if all(j.state.finished for j in jobs) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -96,19 +97,80 @@ def pick_builder() -> Builder:
     return Builder("legacy builder (Engine API, no BuildKit)", False)
 
 
+_BUILDKIT_LINE = re.compile(r"^#(\d+) (.*)$")
+_BUILDKIT_STEP = re.compile(r"^\[(?:[\w.-]+ )?\d+/\d+\] ")
+_LEGACY_STEP = re.compile(r"^Step \d+/\d+ : ")
+_NOISE = re.compile(r"--mount=\S+ |if \[ -f /run/secrets/dtrun-ca \]; then export [^;]*; fi; ")
+
+
+def step_title(text: str) -> str:
+    """A step as a person wants to read it: without the cache/secret mounts and the CA set-up."""
+    return _NOISE.sub("", text)
+
+
+class BuildLog:
+    """Follows a build's output: which step runs now, and each step's own lines for the failure report.
+
+    BuildKit's plain progress prefixes every line with `#N` (N a vertex) and names the vertex in its
+    first line (`#7 [3/5] RUN pip install ...`); the legacy builder prints `Step 3/5 : RUN ...` and
+    the step's output after it.
+    """
+
+    def __init__(self, step: Output | None = None) -> None:
+        self.step = step
+        self.titles: dict[str, str] = {}
+        self.lines: dict[str, list[str]] = {}
+        self.failed: str | None = None
+        self.current: str | None = None
+        self.tail: deque[str] = deque(maxlen=60)
+
+    def feed(self, line: str) -> None:
+        self.tail.append(line)
+        match = _BUILDKIT_LINE.match(line)
+        if match:
+            vertex, text = match.groups()
+            if vertex not in self.titles:
+                self.titles[vertex] = text
+                self.lines[vertex] = []
+                if self.step and _BUILDKIT_STEP.match(text):
+                    self.step(step_title(text))
+            else:
+                self.lines[vertex].append(text)
+                if text.startswith("ERROR"):
+                    self.failed = vertex
+            return
+        if _LEGACY_STEP.match(line):
+            self.current = str(len(self.titles) + 1)
+            self.titles[self.current] = line
+            self.lines[self.current] = []
+            if self.step:
+                self.step(step_title(line))
+        elif self.current is not None:
+            self.lines[self.current].append(line)
+
+    def failure(self) -> str:
+        """The failing step and its log; the end of the whole log when no step stands out."""
+        vertex = self.failed or (self.current if self.current in self.lines else None)
+        if vertex is None:
+            return "\n".join(self.tail)
+        body = [step_title(line) for line in self.lines[vertex] if not line.startswith("sha256:")][-80:]
+        return "\n".join([f"failing step: {step_title(self.titles[vertex])}", *("  " + line for line in body)])
+
+
 def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, bytes], tag: str,
           labels: dict[str, str], build_args: dict[str, str], secrets: dict[str, Path],
-          docker_host: str | None, output: Output) -> None:
-    """Build `tag`; on failure raise `BuildError` carrying the end of the log."""
+          docker_host: str | None, output: Output, step: Output | None = None) -> None:
+    """Build `tag`; on failure raise `BuildError` carrying the failing step's log."""
     with tempfile.TemporaryDirectory(prefix="dtrun-build-") as tmp:
         folder = Path(tmp)
         (folder / "Dockerfile").write_text(dockerfile)
         for name, data in context.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
-        tail: deque[str] = deque(maxlen=60)
+        log = BuildLog(step)
 
         def emit(line: str) -> None:
-            tail.append(line)
+            log.feed(line)
             output(line)
 
         if builder.argv:
@@ -125,10 +187,10 @@ def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, 
                 env["DOCKER_HOST"] = docker_host
             code = _stream(argv, env, emit)
             if code != 0:
-                raise BuildError(f"building {tag} failed (exit {code}); the end of the build log:\n"
-                                 + "\n".join(tail), hint="fix the failing step above, then run again")
+                raise BuildError(f"building {tag} failed (exit {code})\n{log.failure()}",
+                                 hint="fix the failing step, then run again")
         else:
-            _build_legacy(client, folder, tag, labels, build_args, emit, tail)
+            _build_legacy(client, folder, tag, labels, build_args, emit, log)
 
 
 def _stream(argv: list[str], env: dict[str, str], emit: Output) -> int:
@@ -143,7 +205,7 @@ def _stream(argv: list[str], env: dict[str, str], emit: Output) -> int:
 
 
 def _build_legacy(client: Any, folder: Path, tag: str, labels: dict[str, str], build_args: dict[str, str],
-                  emit: Output, tail: deque[str]) -> None:
+                  emit: Output, log: BuildLog) -> None:
     import docker.errors
 
     try:
@@ -153,7 +215,7 @@ def _build_legacy(client: Any, folder: Path, tag: str, labels: dict[str, str], b
                 for line in str(chunk["stream"]).splitlines():
                     emit(line)
             if "error" in chunk:
-                raise BuildError(f"building {tag} failed: {chunk['error']}\n" + "\n".join(tail),
-                                 hint="fix the failing step above, then run again")
+                raise BuildError(f"building {tag} failed: {str(chunk['error']).strip()}\n{log.failure()}",
+                                 hint="fix the failing step, then run again")
     except docker.errors.APIError as exc:
         raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from None

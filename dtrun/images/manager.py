@@ -1,26 +1,76 @@
-"""Getting the image a job needs: found by its content tag in one API call, else built."""
+"""Getting the image a job needs: found by its content tag in one API call, else built.
+
+The tag is a hash of everything that builds the image, including the base image's id, which takes a
+base lookup and a probe to know. To keep the common case (the image exists) to a single API call, the
+tag computed for a spec is remembered on disk together with the base id it was computed from; the next
+lookup asks the daemon, in one `images/json` call filtered by both references, whether the base still
+has that id and the tag still exists. Anything else (base moved, image removed, first time) takes the
+full path: base, probe, render, hash, build.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from dtrun.config import Settings
+from dtrun.config import Settings, data_home
 from dtrun.errors import BuildError
-from dtrun.images.builder import Output, build, pick_builder
+from dtrun.images import cuda as cuda_table
+from dtrun.images.builder import Builder, Output, build, pick_builder
 from dtrun.images.dockerfile import plan_build
 from dtrun.images.probe import probe_base
 from dtrun.images.spec import ImageSpec
+from dtrun.images.templates import fingerprint
 
 DEFAULT_CPU_BASE = "debian:bookworm-slim"
-DEFAULT_GPU_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+PLATFORM = "linux/amd64"
 
 
-def base_image(spec: ImageSpec, settings: Settings) -> str:
+@dataclass(frozen=True)
+class BaseChoice:
+    ref: str
+    cuda: str | None = None
+    reason: str = ""
+
+
+def base_image(spec: ImageSpec, settings: Settings) -> BaseChoice:
+    """The base of a generated image: the spec's own, else per CPU/GPU from settings or the CUDA table.
+
+    GPU images get the CUDA of the workflow, else of the torch pinned in the requirements, else the
+    default; the nvidia/cuda tag for it comes from `data/cuda.json` (cudnn-devel for torch images, which
+    may compile extensions; runtime otherwise). At air-gapped sites, a base for one provider
+    (`base_image.<provider>` / `gpu_base_image.<provider>` in the config, or `DTRUN_BASE_IMAGE_<PROVIDER>` /
+    `DTRUN_GPU_BASE_IMAGE_<PROVIDER>`), then `gpu_base_image`, then `base_image` (`DTRUN_BASE_IMAGE`)
+    replace it.
+    """
     if spec.base:
-        return spec.base
-    if spec.gpu:
-        return settings.gpu_base_image or settings.base_image or DEFAULT_GPU_BASE
-    return settings.base_image or DEFAULT_CPU_BASE
+        return BaseChoice(spec.base, None, "workflow")
+    if not spec.gpu:
+        return BaseChoice(provider_base(spec.provider, False) or settings.base_image or DEFAULT_CPU_BASE)
+    choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements)
+    override = provider_base(spec.provider, True) or settings.gpu_base_image or settings.base_image
+    if override:
+        return BaseChoice(override, choice.version, f"CUDA {choice.version} ({choice.source})")
+    flavour = "cudnn-devel" if "torch" in spec.tools else "runtime"
+    return BaseChoice(cuda_table.base_for(choice.version, flavour), choice.version,
+                      f"CUDA {choice.version} ({choice.source})")
+
+
+def provider_base(provider: str, gpu: bool) -> str | None:
+    """The base configured for one provider's CPU or GPU images, if any (environment first)."""
+    name = "gpu_base_image" if gpu else "base_image"
+    from_env = os.environ.get(f"DTRUN_{name.upper()}_{provider.upper()}")
+    if from_env:
+        return from_env
+    from dtrun.config import read_file_settings
+
+    return read_file_settings().get(f"{name}.{provider}")
 
 
 def _get_or_pull(client: Any, ref: str, what: str) -> Any:
@@ -40,29 +90,138 @@ def _get_or_pull(client: Any, ref: str, what: str) -> Any:
         ) from None
 
 
+# -- the remembered tags (spec key -> base id and tag) and when each image was last used -------------------
+def _cache_path(name: str) -> Path:
+    return data_home() / "cache" / name
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
+    tmp.replace(path)
+
+
+def lookup_key(spec: ImageSpec, base_ref: str, builder: Builder, host: str | None) -> str:
+    """What determines the tag besides the base id: spec, base reference, builder kind, templates, host."""
+    data = {"spec": spec.key(), "base": base_ref, "buildkit": builder.buildkit, "templates": fingerprint(),
+            "platform": PLATFORM, "host": host or ""}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _normalise(ref: str) -> str:
+    """`name` -> `name:latest`, as the daemon lists it."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last or "@" in ref else f"{ref}:latest"
+
+
+def known_image(client: Any, key: str, base_ref: str) -> str | None:
+    """The remembered tag for `key` if, in one API call, the base still has the same id and the tag exists."""
+    entry = _read_json(_cache_path("image-tags.json")).get(key)
+    if not isinstance(entry, dict):
+        return None
+    tag, base_id = str(entry.get("tag")), str(entry.get("base_id"))
+    found = client.api.images(filters={"reference": [_normalise(base_ref), tag]})
+    has_base = any(img.get("Id") == base_id and _normalise(base_ref) in (img.get("RepoTags") or [])
+                   for img in found)
+    has_tag = any(tag in (img.get("RepoTags") or []) for img in found)
+    return tag if has_base and has_tag else None
+
+
+def remember(key: str, tag: str, base_id: str) -> None:
+    path = _cache_path("image-tags.json")
+    data = _read_json(path)
+    data[key] = {"tag": tag, "base_id": base_id}
+    _write_json(path, data)
+
+
+def record_use(tag: str) -> None:
+    """When an image was last used by this client: what `dtrun images prune` goes by."""
+    path = _cache_path("image-usage.json")
+    data = _read_json(path)
+    data[tag] = time.time()
+    _write_json(path, data)
+
+
+def last_used() -> dict[str, float]:
+    return {k: float(v) for k, v in _read_json(_cache_path("image-usage.json")).items()
+            if isinstance(v, (int, float))}
+
+
+def _image_id(client: Any, ref: str) -> str | None:
+    import docker.errors
+
+    try:
+        return str(client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _remove_untagged(client: Any, image_id: str) -> None:
+    """The image a forced rebuild replaced, unless a container still uses it (then Docker refuses)."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.APIError):
+        client.images.remove(image_id, noprune=False)
+
+
 def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
-                 output: Output, rebuild: str = "") -> tuple[str, bool]:
-    """Return (image reference, whether it was built now)."""
+                 output: Output, rebuild: str = "", driver_version: str | None = None,
+                 step: Output | None = None, say: Output | None = None) -> tuple[str, bool]:
+    """Return (image reference, whether it was built now).
+
+    `driver_version` is the Docker host's NVIDIA driver when known (the backend reads it); a GPU image
+    whose CUDA is newer than that driver runs is refused before anything is built. `rebuild` (any new
+    value) forces a build under the same tag. `step` hears the title of each build step as it starts;
+    `say` (default: `output`) hears what is built from what base with which builder.
+    """
     if spec.user_image:
         _get_or_pull(client, spec.user_image, "image")
         return spec.user_image, False
     import docker.errors
 
-    ref = base_image(spec, settings)
-    base = _get_or_pull(client, ref, "base image")
-    info = probe_base(client, ref, base.id)
+    choice = base_image(spec, settings)
+    if choice.cuda:
+        cuda_table.check_cuda_supported(choice.cuda, driver_version)
     builder = pick_builder()
-    plan = plan_build(spec, ref, info, buildkit=builder.buildkit, rebuild=rebuild)
-    try:
-        client.images.get(plan.tag)
-        return plan.tag, False
-    except docker.errors.ImageNotFound:
-        pass
-    output(f"building {plan.tag} from {ref} with {builder.describe()}")
+    key = lookup_key(spec, choice.ref, builder, docker_host)
+    if not rebuild:
+        tag = known_image(client, key, choice.ref)
+        if tag:
+            record_use(tag)
+            return tag, False
+    base = _get_or_pull(client, choice.ref, "base image")
+    info = probe_base(client, choice.ref, base.id)
+    plan = plan_build(spec, choice.ref, info, buildkit=builder.buildkit, rebuild=rebuild, platform=PLATFORM,
+                      cuda=choice.cuda)
+    if not rebuild:
+        try:
+            client.images.get(plan.tag)
+            remember(key, plan.tag, base.id)
+            record_use(plan.tag)
+            return plan.tag, False
+        except docker.errors.ImageNotFound:
+            pass
+    why = f", {choice.reason}" if choice.reason else ""
+    (say or output)(f"building {plan.tag} from {choice.ref}{why} with {builder.describe()}"
+           + (" (forced rebuild)" if rebuild else ""))
     secrets = {}
     ca = settings.ca_bundle_path
     if ca and builder.buildkit:
         secrets["dtrun-ca"] = ca
+    previous = _image_id(client, plan.tag) if rebuild else None
     build(builder, client, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
-          build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output)
+          build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output, step=step)
+    if previous and previous != _image_id(client, plan.tag):
+        _remove_untagged(client, previous)
+    remember(key, plan.tag, base.id)
+    record_use(plan.tag)
     return plan.tag, True

@@ -19,7 +19,8 @@ _SCRIPT = (
     "command -v python3 >/dev/null 2>&1 && python3 -c "
     "'import sys; print(\"python=%d.%d\" % sys.version_info[:2])'; "
     "python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && echo venv=yes; "
-    "command -v apt-get >/dev/null 2>&1 && echo apt=yes; true"
+    "command -v apt-get >/dev/null 2>&1 && echo apt=yes; "
+    "command -v curl >/dev/null 2>&1 && echo curl=yes; true"
 )
 
 
@@ -30,10 +31,11 @@ class BaseInfo:
     conda: bool = False
     venv: bool = False
     apt: bool = False
+    curl: bool = False
 
 
 def _cache_file() -> Path:
-    return data_home() / "cache" / "base-probes.json"
+    return data_home() / "cache" / "base-probes-v2.json"
 
 
 def _read_cache() -> dict[str, Any]:
@@ -52,7 +54,8 @@ def probe_base(client: Any, image_ref: str, image_id: str) -> BaseInfo:
                                    labels={"dev.dtrun.probe": "1"}, network_disabled=True)
     values = dict(line.split("=", 1) for line in output.decode().split() if "=" in line)
     info = BaseInfo(image_id=image_id, python=values.get("python"), conda=values.get("conda") == "yes",
-                    venv=values.get("venv") == "yes", apt=values.get("apt") == "yes")
+                    venv=values.get("venv") == "yes", apt=values.get("apt") == "yes",
+                    curl=values.get("curl") == "yes")
     cache[image_id] = asdict(info)
     path = _cache_file()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+#: Provider tools a generated image can carry, each installed by its own step of `images/layers/tools.j2`.
+TOOLS = ("torch", "jupyterlab", "notebook", "code-server")
 
 
 @dataclass(frozen=True)
@@ -10,6 +15,8 @@ class ImageSpec:
     """The inputs of one generated image.
 
     `user_image` short-circuits generation: the docker provider runs the user's image as it is.
+    `tools` names what a provider preinstalls (see `TOOLS`), between Python and the user's requirements,
+    so that a change of requirements does not reinstall torch or JupyterLab.
     """
 
     provider: str
@@ -23,3 +30,13 @@ class ImageSpec:
     pip_packages: tuple[str, ...] = ()
     user_image: str | None = None
     extra_env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    tools: tuple[str, ...] = ()
+
+    def summary(self) -> dict[str, object]:
+        """The spec as plain data (requirements as their hash), for labels and cache keys."""
+        data = asdict(self)
+        data["requirements"] = hashlib.sha256(self.requirements).hexdigest() if self.requirements else None
+        return data
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.summary(), sort_keys=True).encode()).hexdigest()

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import jinja2
 
 #: Bumped whenever a template changes meaning; part of every image hash.
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "3"
 
 
 def templates_dir() -> Path:
@@ -24,6 +24,28 @@ def templates_dir() -> Path:
         if (candidate / "Dockerfile.j2").is_file():
             return candidate
     raise FileNotFoundError("dtrun's Dockerfile templates (images/Dockerfile.j2) are missing from the install")
+
+
+def fingerprint() -> str:
+    """A hash of every template and data file in use, so that a remembered tag never outlives an edit
+    of them (even one made without bumping `TEMPLATE_VERSION`, as happens while developing)."""
+    return _fingerprint(str(templates_dir()))
+
+
+@functools.lru_cache(maxsize=4)
+def _fingerprint(folder: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(TEMPLATE_VERSION.encode())
+    data = Path(__file__).resolve().parent / "data"
+    for root in (Path(folder), data):
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    from dtrun import __version__
+
+    digest.update(__version__.encode())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dtrun.providers.base import JobShape, Provider, ProviderContext
 from dtrun.providers.bash import BashProvider
+from dtrun.providers.code import CodeProvider
 from dtrun.providers.docker import DockerProvider
+from dtrun.providers.jupyter import LabProvider, NotebookProvider
 from dtrun.providers.python import PythonProvider
+from dtrun.providers.torchrun import TorchrunProvider
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (BashProvider(), PythonProvider(), DockerProvider())}
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (
+    BashProvider(), PythonProvider(), DockerProvider(), TorchrunProvider(), LabProvider(), NotebookProvider(),
+    CodeProvider())}
 
 __all__ = ["PROVIDERS", "JobShape", "Provider", "ProviderContext"]

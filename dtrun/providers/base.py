@@ -49,10 +49,22 @@ def read_requirements(workflow: Workflow, ctx: ProviderContext) -> bytes | None:
     return None
 
 
+def with_setup(commands: list[str], argv: list[str]) -> list[str]:
+    """Run the workflow's setup `commands` first in one bash, then replace it with `argv` (exec).
+
+    Without setup commands `argv` runs directly, so signals reach it with no shell in between.
+    """
+    if not commands:
+        return argv
+    return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join([*commands, 'exec "$@"']),
+            argv[0], *argv[1:]]
+
+
 def python_image(provider: str, workflow: Workflow, ctx: ProviderContext, *,
-                 pip_packages: tuple[str, ...] = ()) -> ImageSpec:
+                 pip_packages: tuple[str, ...] = (), tools: tuple[str, ...] = ()) -> ImageSpec:
     """The image of a provider that runs user code in a Python environment."""
     return ImageSpec(
+        tools=tools,
         provider=provider,
         python=workflow.python,
         python_install=workflow.python_install or ctx.python_install,

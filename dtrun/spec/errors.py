@@ -46,8 +46,8 @@ def _owner_model(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseM
         if current is None or isinstance(part, int):
             continue
         field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
-        if field is None:
-            return None
+        if field is None:  # a key of a mapping of models (`jobs.<id>`): stay on the model it maps to
+            continue
         current = _model_in(field.annotation)
     return current
 

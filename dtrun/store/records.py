@@ -62,6 +62,8 @@ class JobRecord(BaseModel):
     host: str | None = None
     container: str | None = None
     cache_key: str | None = None
+    #: For a CACHED job: the job whose result (and stored artifacts) it reuses.
+    cached_from: str | None = None
     needs: list[str] = Field(default_factory=list)
     deps: list[str] = Field(default_factory=list)
     artifacts: list[ArtifactRecord] = Field(default_factory=list)

@@ -1,0 +1,204 @@
+"""`dtrun action init|build|publish`: for authors of flow actions.
+
+`build` bakes the action's folder and its manifest (as the `dev.dtrun.action` label) into an image, so
+a flow that names the published image (`docker://registry/name:tag`) runs it exactly as it runs the
+folder, with its inputs type-checked against the manifest.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dtrun.cli.app import app
+
+action_app = typer.Typer(help="Write, build and publish flow actions.", no_args_is_help=True)
+app.add_typer(action_app, name="action")
+
+PathArg = Annotated[Path, typer.Argument(help="The action's folder (holding action-datatorch.yaml).")]
+HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
+
+_SCAFFOLD: dict[str, dict[str, str]] = {
+    "shell": {
+        "action-datatorch.yaml": """\
+name: {name}
+description: What this action does.
+inputs:
+  greeting:
+    type: string
+    default: hello
+    description: an example input; it reaches the command as $INPUT_GREETING
+outputs:
+  message:
+    description: an example output (written to $DTRUN_OUTPUT)
+runs:
+  using: shell
+  script: run.sh
+""",
+        "run.sh": """\
+#!/bin/sh
+# Inputs arrive as INPUT_<NAME> variables; outputs are key=value lines appended to $DTRUN_OUTPUT.
+set -eu
+echo "$INPUT_GREETING from {name}"
+echo "message=$INPUT_GREETING" >> "$DTRUN_OUTPUT"
+""",
+    },
+    "python": {
+        "action-datatorch.yaml": """\
+name: {name}
+description: What this action does.
+inputs:
+  count:
+    type: integer
+    default: 3
+    description: an example input; it reaches the script as $INPUT_COUNT
+outputs:
+  total:
+    description: an example output (written to $DTRUN_OUTPUT)
+runs:
+  using: python
+  main: main.py
+""",
+        "main.py": """\
+\"\"\"Inputs arrive as INPUT_<NAME> variables; outputs are key=value lines appended to $DTRUN_OUTPUT.\"\"\"
+
+import os
+
+count = int(os.environ["INPUT_COUNT"])
+total = sum(range(count))
+print(f"{name}: sum of range({{count}}) = {{total}}")
+with open(os.environ["DTRUN_OUTPUT"], "a") as out:
+    out.write(f"total={{total}}\\n")
+""",
+    },
+    "docker": {
+        "action-datatorch.yaml": """\
+name: {name}
+description: What this action does.
+inputs:
+  greeting:
+    type: string
+    default: hello
+runs:
+  using: docker
+  dockerfile: Dockerfile
+""",
+        "Dockerfile": """\
+FROM {base}
+COPY entrypoint.sh /entrypoint.sh
+ENTRYPOINT ["sh", "/entrypoint.sh"]
+""",
+        "entrypoint.sh": """\
+#!/bin/sh
+set -eu
+echo "$INPUT_GREETING from {name}"
+""",
+    },
+}
+
+
+@action_app.command("init")
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the action in.")] = Path("."),
+    kind: Annotated[str, typer.Option("--kind", "-k", help="shell, python or docker.")] = "shell",
+    name: Annotated[str | None, typer.Option("--name", help="The action's name (default: the folder's).")]
+    = None,
+) -> None:
+    """Scaffold an action: action-datatorch.yaml and a script to start from."""
+    from dtrun.config import load_settings
+    from dtrun.errors import DtrunError
+    from dtrun.flows.process import default_image
+
+    if kind not in _SCAFFOLD:
+        raise DtrunError(f"unknown action kind '{kind}'", hint=f"kinds: {', '.join(_SCAFFOLD)}")
+    if (path / "action-datatorch.yaml").exists():
+        raise DtrunError(f"{path / 'action-datatorch.yaml'} already exists", hint="pick another folder")
+    action_name = name or path.resolve().name
+    path.mkdir(parents=True, exist_ok=True)
+    for file, text in _SCAFFOLD[kind].items():
+        target = path / file
+        target.write_text(text.format(name=action_name, base=default_image(load_settings())))
+        if file.endswith(".sh"):
+            target.chmod(0o755)
+        typer.echo(f"wrote {target}")
+
+
+def _build(path: Path, host: str | None) -> tuple[Any, str]:
+    from dtrun.backends.connection import connect, docker_host
+    from dtrun.config import load_settings
+    from dtrun.flows.actions import ActionRef, resolve
+    from dtrun.flows.process import build_image
+
+    settings = load_settings()
+    endpoint = docker_host(host or settings.host)
+    client = connect(endpoint)
+    action = resolve(ActionRef(str(path), folder=path.resolve()))
+
+    def output(line: str) -> None:
+        sys.stderr.write(f"  | {line}\n")
+
+    tag, _ = build_image(client, action, settings, docker_host=endpoint if endpoint and "://" in endpoint else None,
+                         output=output, force_bake=True)
+    return client, tag
+
+
+@action_app.command("build")
+def build(
+    path: PathArg = Path("."),
+    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Also tag the image as this reference.")] = None,
+    host: HostOpt = None,
+) -> None:
+    """Build the action's image (its folder and manifest baked in) and print its reference."""
+    client, image = _build(path, host)
+    if tag:
+        _tag(client, image, tag)
+        image = tag
+    typer.echo(image)
+
+
+def _tag(client: Any, image: str, ref: str) -> tuple[str, str]:
+    from docker.utils import parse_repository_tag
+
+    repository, tag = parse_repository_tag(ref)
+    client.images.get(image).tag(repository, tag or "latest")
+    return repository, tag or "latest"
+
+
+@action_app.command("publish")
+def publish(
+    ref: Annotated[str, typer.Argument(help="Where to push: REGISTRY/NAME:TAG.")],
+    path: PathArg = Path("."),
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Registry user; the password is "
+                                                 "read from stdin. Default: Docker's config.")] = None,
+    host: HostOpt = None,
+) -> None:
+    """Build the action's image and push it; flows then use it as `docker://REGISTRY/NAME:TAG`."""
+    from dtrun.errors import DtrunError
+
+    if "/" not in ref:
+        raise DtrunError(f"'{ref}' names no registry", hint="use REGISTRY/NAME:TAG, e.g. 127.0.0.1:5000/hello:v1")
+    auth = None
+    if username is not None:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise DtrunError("--username needs a password on stdin",
+                             hint="e.g. `printf %s \"$TOKEN\" | dtrun action publish REF --username me`")
+        auth = {"username": username, "password": password}
+    client, image = _build(path, host)
+    repository, tag = _tag(client, image, ref)
+    sys.stderr.write(f"pushing {repository}:{tag}\n")
+    import docker.errors
+
+    try:
+        for chunk in client.images.push(repository, tag=tag, auth_config=auth, stream=True, decode=True):
+            if "error" in chunk:
+                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                raise DtrunError(f"pushing {repository}:{tag} failed: {detail}",
+                                 hint="check the registry address and your credentials (`docker login REGISTRY`, "
+                                 "or --username with the password on stdin)")
+    except docker.errors.APIError as exc:
+        raise DtrunError(f"pushing {repository}:{tag} failed: {exc.explanation or exc}") from None
+    typer.echo(f"docker://{repository}:{tag}")

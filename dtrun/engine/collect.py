@@ -1,0 +1,126 @@
+"""What happens once a job's container has exited, whoever notices it: the engine that started it, or
+a later command reconciling after that engine was killed. Everything it needs is on the container's
+labels and in the store, so both paths are this one function.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dtrun.backends.docker import LABEL, DockerBackend, Exit
+from dtrun.engine import cache, control
+from dtrun.engine.artifacts import export_artifact
+from dtrun.store import JobRecord, State, Store
+
+ARTIFACTS_LABEL = f"{LABEL}.artifacts"
+WORKSPACE_LABEL = f"{LABEL}.workspace"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """An output folder a job declared: as written, and where it is in the container."""
+
+    path: str
+    container_path: str
+
+
+def declared_label(declared: list[Declared]) -> str:
+    return json.dumps([[d.path, d.container_path] for d in declared])
+
+
+def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
+    try:
+        return [Declared(p, c) for p, c in json.loads(labels.get(ARTIFACTS_LABEL, "[]"))]
+    except (ValueError, TypeError):
+        return []
+
+
+def finish_job(store: Store, backend: DockerBackend, container: Any, record: JobRecord, exit_info: Exit,
+               declared: list[Declared], *, status: Callable[[str], None] = lambda m: None,
+               memory: int | None = None) -> None:
+    """Record the exit, save the outputs (unless aborted), settle the final state, clean up."""
+    record.exit_code = exit_info.code
+    action = control.requested(store, record.id)
+    if action is not None:
+        asked = State.ABORTING if action == control.ABORT else State.STOPPING
+        if record.state != asked:
+            _move_at(record, asked, store)
+    try:
+        if action == control.ABORT:
+            record.move(State.ABORTED, "aborted: outputs were not saved")
+            return
+        record.move(State.UPLOADING)
+        store.save_job(record)
+        record.artifacts = save_outputs(store, backend, container, record, declared, status)
+        if action == control.STOP:
+            record.move(State.STOPPED, "stopped by the user; outputs saved")
+        elif exit_info.code == 0:
+            record.move(State.DONE)
+            if record.cache_key:
+                cache.remember(store, record.cache_key, record)
+        else:
+            record.move(State.FAILED, f"out of memory: the container exceeded its memory limit "
+                        f"({memory or 'host memory'} bytes) and was killed" if exit_info.oom_killed
+                        else f"exited with code {exit_info.code}")
+    finally:
+        store.save_job(record)
+        workspace = (getattr(container, "labels", None) or {}).get(WORKSPACE_LABEL)
+        backend.remove(container)
+        if workspace:
+            backend.remove_volume(workspace)
+
+
+def save_outputs(store: Store, backend: DockerBackend, container: Any, record: JobRecord,
+                 declared: list[Declared], status: Callable[[str], None]) -> list[Any]:
+    saved = []
+    for item in declared:
+        artifact = export_artifact(backend, container, store, record.id, item.path, item.container_path)
+        if artifact is None:
+            status(f"  [yellow]artifact {item.path} was not created by the job[/yellow]")
+            continue
+        saved.append(artifact)
+        status(f"  saved artifact {item.path}: {artifact.files} files, {_size(artifact.size)}")
+    return saved
+
+
+def _move_at(record: JobRecord, state: State, store: Store) -> None:
+    """A stop asked for by another process: recorded at the time it was asked."""
+    record.move(state)
+    try:
+        at = float(json.loads(store.read_bytes(store.job_path(record.id, "control.json")))["at"])
+        record.history[-1].at = min(at, time.time())
+    except (FileNotFoundError, ValueError, KeyError):
+        pass
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def finish_run(store: Store, run: Any, jobs: list[JobRecord]) -> None:
+    """Settle a run from its jobs once all are finished, and take it off the active list."""
+    from dtrun.engine.runner import EXIT_INTERRUPTED
+
+    order = (State.FAILED, State.ABORTED, State.STOPPED)
+    worst = next((j for s in order for j in jobs if j.state == s), None)
+    run.state = worst.state if worst else State.DONE if jobs else State.FAILED
+    if not jobs:  # the process that was to run it ended before recording any job
+        run.exit_code = 1
+    elif worst is None:
+        run.exit_code = 0
+    elif worst.state == State.FAILED:
+        run.exit_code = worst.exit_code if worst.exit_code not in (None, 0) else 1
+    else:
+        run.exit_code = EXIT_INTERRUPTED
+    run.finished_at = time.time()
+    store.save_run(run)
+    control.mark_finished(store, run.name)

@@ -1,0 +1,115 @@
+"""Finishing runs whose client is gone (killed, even with SIGKILL; or a detached run's process).
+
+Every command that reads state calls `reconcile` first. It looks only at runs still marked active
+whose owner process is dead, so when nothing is unfinished it costs one listing and no Docker call.
+For those runs, the containers found by their labels are the ground truth: one that has exited gets
+its logs stored (masked), its outputs saved unless it was aborted, its exit recorded, and is removed;
+one still running is left alone. Jobs that never got a container are marked as not run, and the run
+is settled once all its jobs are.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dtrun.backends.docker import LABEL, DockerBackend, Exit
+from dtrun.engine import control
+from dtrun.errors import NotFound
+from dtrun.store import JobRecord, State, Store
+
+#: A run without an owner record this young may be a detached run whose process is just starting.
+OWNERLESS_GRACE = 60.0
+
+
+def orphaned_runs(store: Store) -> list[str]:
+    out = []
+    for name in control.active_runs(store):
+        if control.owner_alive(store, name):
+            continue
+        if not store.exists(store.repo_path("owners", f"{name}.json")):
+            try:
+                if time.time() - store.load_run(name).submitted_at < OWNERLESS_GRACE:
+                    continue
+            except NotFound:
+                control.mark_finished(store, name)
+                continue
+        out.append(name)
+    return out
+
+
+def reconcile(store: Store, backend: Callable[[], DockerBackend], secrets: Callable[[], list[str]],
+              status: Callable[[str], None] = lambda m: None) -> list[str]:
+    """Settle what can be settled; the names of the runs that were looked at."""
+    runs = orphaned_runs(store)
+    if not runs:
+        return []
+    docker = backend()
+    values = secrets()
+    from dtrun.engine.collect import WORKSPACE_LABEL, finish_run
+    from dtrun.engine.runner import store_label
+
+    for name in runs:
+        try:
+            run = store.load_run(name)
+        except NotFound:
+            control.mark_finished(store, name)
+            continue
+        containers = {c.labels.get(f"{LABEL}.job"): c for c in docker.client.containers.list(
+            all=True, filters={"label": [f"{LABEL}.run={name}", f"{LABEL}.store={store_label(store)}"]})}
+        jobs: list[JobRecord] = []
+        busy = False
+        for job_id in run.jobs:
+            job = store.load_job(job_id)
+            if not job.state.finished:
+                container = containers.get(job.id)
+                if container is not None and container.status in ("running", "restarting", "paused"):
+                    busy = True
+                elif container is not None and container.status == "created":  # never started
+                    docker.remove(container)
+                    docker.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                elif container is not None:
+                    adopt(store, docker, container, job, values, status)
+            jobs.append(job)
+        if busy:
+            continue
+        for job in jobs:
+            if not job.state.finished:
+                reason = "the dtrun process running this run ended before this job finished"
+                action = control.requested(store, job.id)
+                state = State.ABORTED if action == control.ABORT else State.STOPPED if action else State.FAILED
+                job.move(state, f"not run: {reason}" if job.state != State.RUNNING else reason)
+                store.save_job(job)
+        finish_run(store, run, jobs)
+        status(f"run {run.name}: finished while no dtrun process watched it: {run.state.value}")
+    return runs
+
+
+def adopt(store: Store, backend: DockerBackend, container: Any, job: JobRecord, secrets: list[str],
+          status: Callable[[str], None]) -> bool:
+    """Collect one exited container; False if another process is already collecting it."""
+    import docker.errors
+
+    from dtrun.engine.collect import declared_from_labels, finish_job
+    from dtrun.engine.logs import LogSink
+    from dtrun.masking import Masker
+
+    try:  # a rename is atomic on the daemon: only one reconciling process wins the container
+        container.rename(f"{container.name}-collecting")
+    except docker.errors.APIError:
+        return False
+    state = backend.client.api.inspect_container(container.id)["State"]
+    exit_info = Exit(code=int(state.get("ExitCode", 1)), oom_killed=bool(state.get("OOMKilled")))
+    with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
+        sink = LogSink(log, lambda chunk: None, Masker(secrets))
+        for frame in backend.client.api.logs(container.id, stream=True, follow=False, stdout=True, stderr=True,
+                                            timestamps=True):
+            sink.frame(frame)
+        sink.close()
+        store.upload(log.name, store.job_path(job.id, "logs.txt"))
+    if job.state in (State.SUBMITTED, State.BUILDING):
+        job.move(State.RUNNING)
+    finish_job(store, backend, container, job, exit_info, declared_from_labels(container.labels), status=status)
+    return True

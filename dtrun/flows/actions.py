@@ -1,0 +1,158 @@
+"""Finding an action from its reference: a built-in, a local folder, a git repository at a tag, or an image.
+
+| reference                              | where the action comes from                                  |
+|----------------------------------------|--------------------------------------------------------------|
+| `dtrun/shell`                          | dtrun's built-in `actions/shell`                              |
+| `./actions/x`, `../x`, `/abs/x`        | a folder, relative to the flow's git repository (or its folder) |
+| `owner/repo@tag`                       | `<actions_git_base>/owner/repo` cloned at `tag`, cached       |
+| `{name, tag, git}`                     | `git` (default: as above) cloned at `tag`, cached             |
+| `docker://registry/name:tag`           | a published image; its `dev.dtrun.action` label, if any, is its manifest |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from dtrun.config import Settings, data_home
+from dtrun.errors import DtrunError
+from dtrun.flows.models import ActionManifest, ActionObject
+
+DEFAULT_GIT_BASE = "https://github.com"
+ACTION_LABEL = "dev.dtrun.action"
+_GIT_REF = re.compile(r"^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)@([A-Za-z0-9_./-]+)$")
+
+
+class ActionError(DtrunError):
+    """An action that cannot be found, fetched or read."""
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """A parsed reference; exactly one of `folder`, `git` or `image` is set."""
+
+    text: str
+    folder: Path | None = None
+    git: str | None = None
+    tag: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """A resolved action: its manifest, and its files (a folder) or its image."""
+
+    ref: ActionRef
+    manifest: ActionManifest | None
+    folder: Path | None = None
+    image: str | None = None
+
+
+def builtin_dir() -> Path:
+    """`actions/` in a source checkout, `dtrun/_actions` in an installed wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_actions", here.parent / "actions"):
+        if candidate.is_dir():
+            return candidate
+    raise ActionError("dtrun's built-in actions (actions/) are missing from the install")
+
+
+def git_base(settings: Settings) -> str:
+    return (settings.actions_git_base or DEFAULT_GIT_BASE).rstrip("/")
+
+
+def parse_ref(action: str | ActionObject, *, base_dir: Path, settings: Settings) -> ActionRef:
+    if isinstance(action, ActionObject):
+        url = action.git or f"{git_base(settings)}/{action.name}"
+        return ActionRef(f"{action.name}@{action.tag}", git=url, tag=action.tag)
+    text = action.strip()
+    if text.startswith("docker://"):
+        image = text[len("docker://"):]
+        if not image:
+            raise ActionError(f"action '{text}' names no image", hint="e.g. docker://registry:5000/name:tag")
+        return ActionRef(text, image=image)
+    if text.startswith(("./", "../", "/")) or text in (".", ".."):
+        return ActionRef(text, folder=(base_dir / text).resolve())
+    builtin = re.fullmatch(r"dtrun/([A-Za-z0-9_.-]+)", text)
+    if builtin:
+        folder = builtin_dir() / builtin.group(1)
+        if not folder.is_dir():
+            names = sorted(p.name for p in builtin_dir().iterdir() if p.is_dir())
+            raise ActionError(f"no built-in action '{text}'",
+                              hint=f"built-ins: {', '.join('dtrun/' + n for n in names)}")
+        return ActionRef(text, folder=folder)
+    match = _GIT_REF.match(text)
+    if match:
+        owner, repo, tag = match.groups()
+        return ActionRef(text, git=f"{git_base(settings)}/{owner}/{repo}", tag=tag)
+    raise ActionError(f"cannot read the action reference '{text}'",
+                      hint="use owner/repo@tag, {name, tag, git}, a local path (./actions/x), docker://image:tag "
+                      "or a built-in (dtrun/shell, dtrun/python, dtrun/download)")
+
+
+def fetch_git(url: str, tag: str) -> Path:
+    """The repository at `tag`, cloned once into dtrun's data folder and reused afterwards."""
+    key = hashlib.sha256(f"{url}@{tag}".encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", url.rsplit("/", 2)[-2] + "-" + url.rsplit("/", 1)[-1])[:40]
+    dest = data_home() / "actions" / f"{name}-{key}"
+    if (dest / ".dtrun-complete").is_file():
+        return dest
+    import git
+
+    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        git.Repo.clone_from(url, tmp, branch=tag, depth=1, single_branch=True,
+                            env={"GIT_TERMINAL_PROMPT": "0"})
+    except git.GitCommandError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        detail = (exc.stderr or "").strip().replace("\n", " ")
+        raise ActionError(f"cannot clone {_safe(url)} at tag '{tag}': {_safe(detail)}",
+                          hint="check the repository and tag; the base URL for owner/repo@tag is "
+                          "`dtrun config set actions_git_base URL`") from None
+    (tmp / ".dtrun-complete").write_text(f"{_safe(url)}@{tag}\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        tmp.rename(dest)
+    except OSError:  # another process finished the same clone first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _safe(text: str) -> str:
+    """A URL or git message without the password some URLs carry (seed 004: credentials in the URI)."""
+    return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)
+
+
+def resolve(ref: ActionRef, client: object | None = None) -> Action:
+    """Files and manifest of a folder or git action; for an image, the manifest from its label (pulled if needed)."""
+    from dtrun.flows.loader import load_manifest
+
+    if ref.folder is not None:
+        if not ref.folder.is_dir():
+            raise ActionError(f"action '{ref.text}': no folder {ref.folder}")
+        manifest, _ = load_manifest(ref.folder, f"action '{ref.text}' ({ref.folder})")
+        return Action(ref, manifest, folder=ref.folder)
+    if ref.git is not None:
+        assert ref.tag is not None
+        folder = fetch_git(ref.git, ref.tag)
+        manifest, _ = load_manifest(folder, f"the repository of action '{ref.text}' ({_safe(ref.git)} at {ref.tag})")
+        return Action(ref, manifest, folder=folder)
+    assert ref.image is not None
+    return Action(ref, image_manifest(client, ref.image), image=ref.image)
+
+
+def image_manifest(client: object | None, image: str) -> ActionManifest | None:
+    if client is None:
+        return None
+    from dtrun.flows.loader import manifest_from_text
+    from dtrun.images.manager import _get_or_pull
+
+    found = _get_or_pull(client, image, "action image")
+    text = (found.labels or {}).get(ACTION_LABEL)
+    return manifest_from_text(text, f"docker://{image} ({ACTION_LABEL} label)") if text else None

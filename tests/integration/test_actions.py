@@ -1,0 +1,181 @@
+"""Actions from everywhere a flow can name them: a git repository at a tag, built-ins, scaffolds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import BUSYBOX_IMAGE, DtrunRunner, git, write_files
+
+
+def make_action_repo(root: Path, tag: str, message: str) -> None:
+    write_files(root, {
+        "action-datatorch.yaml": f"""
+            name: greet
+            inputs:
+              who: {{type: string, default: world}}
+            outputs:
+              greeting: {{}}
+            runs:
+              using: shell
+              image: {BUSYBOX_IMAGE}
+              script: greet.sh
+            """,
+        "greet.sh": f"""
+            echo "{message}, $INPUT_WHO"
+            echo "greeting={message}" >> "$DTRUN_OUTPUT"
+            """,
+    })
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    git(root, "tag", tag)
+
+
+def test_action_from_a_git_repository_at_a_tag(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    server = tmp_path / "git"
+    repo = server / "acme" / "greet"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    make_action_repo(repo, "v1", "hello")
+    make_action_repo(repo, "v2", "bonjour")  # main moves on; v1 must still give v1
+    bare = server / "acme" / "empty"
+    bare.mkdir()
+    git(bare, "init", "-q", "-b", "main")
+    write_files(bare, {"README": "no action here\n"})
+    git(bare, "add", "-A")
+    git(bare, "commit", "-q", "-m", "x")
+    git(bare, "tag", "v1")
+
+    write_files(tmp_path / "project", {
+        "flow.yaml": """
+            name: remote
+            jobs:
+              hi:
+                steps:
+                  - id: one
+                    action: acme/greet@v1
+                    inputs: {who: dtrun}
+                  - id: two
+                    action: {name: acme/greet, tag: v2}
+            """,
+        "bad.yaml": """
+            name: bad
+            jobs:
+              hi:
+                steps:
+                  - action: acme/empty@v1
+            """,
+    })
+    env = {"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"}
+    summary = tmp_path / "s.json"
+    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json", str(summary), env=env)
+    assert result.code == 0, result.output
+    assert "[hi/one] hello, dtrun" in result.stdout
+    assert "[hi/two] bonjour, world" in result.stdout
+    steps = json.loads(summary.read_text())["jobs"]["hi"]["steps"]
+    assert [s["outputs"] for s in steps] == [{"greeting": "hello"}, {"greeting": "bonjour"}]
+
+    # Cached per repository and tag: a second run works with the server gone.
+    (server / "acme" / "greet").rename(server / "acme" / "moved")
+    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), env=env)
+    assert result.code == 0, result.output
+
+    result = dtrun("flow", "run", str(tmp_path / "project/bad.yaml"), env=env)
+    assert result.code == 2
+    assert "has no action-datatorch.yaml" in result.stderr and "acme/empty" in result.stderr
+
+    result = dtrun("flow", "run", str(tmp_path / "project/bad.yaml"),
+                   env={"DTRUN_ACTIONS_GIT_BASE": f"file://{tmp_path}/nowhere"})
+    assert result.code == 2 and "cannot clone" in result.stderr and "at tag 'v1'" in result.stderr
+
+
+def test_builtin_python_and_download_actions(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    write_files(tmp_path, {
+        "flow.yaml": """
+            name: builtins
+            jobs:
+              data:
+                steps:
+                  - name: make
+                    action: dtrun/shell
+                    inputs:
+                      run: mkdir -p src && printf 'a,b\\n1,2\\n' > src/table.csv
+                  - id: fetch
+                    action: dtrun/download
+                    inputs:
+                      url: file:///workspace/src/table.csv
+                      path: data/table.csv
+                  - id: count
+                    action: dtrun/python
+                    inputs:
+                      script: |
+                        import os, sys
+                        rows = open(sys.argv[1]).read().splitlines()
+                        print("rows:", len(rows), "args:", sys.argv[1:])
+                        open(os.environ["DTRUN_OUTPUT"], "a").write(f"rows={len(rows)}\\n")
+                      args: ["${{ steps.fetch.outputs.path }}", 2]
+            """,
+    })
+    summary = tmp_path / "s.json"
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", str(summary))
+    assert result.code == 0, result.output
+    assert "[data/fetch] downloaded file:///workspace/src/table.csv (8 bytes)" in result.stdout
+    assert "[data/count] rows: 2 args: ['/workspace/data/table.csv', '2']" in result.stdout
+    steps = json.loads(summary.read_text())["jobs"]["data"]["steps"]
+    assert steps[1]["outputs"]["size"] == "8" and len(steps[1]["outputs"]["sha256"]) == 64
+    assert steps[2]["outputs"] == {"rows": "2"}
+
+
+def test_action_init_then_build(tmp_path: Path, dtrun: DtrunRunner, docker_client: object) -> None:
+    folder = tmp_path / "hello"
+    result = dtrun("action", "init", str(folder), "--kind", "shell")
+    assert result.code == 0, result.output
+    assert (folder / "action-datatorch.yaml").is_file() and (folder / "run.sh").is_file()
+    again = dtrun("action", "init", str(folder))
+    assert again.code == 2 and "already exists" in again.stderr
+
+    result = dtrun("action", "build", str(folder))
+    assert result.code == 0, result.output
+    image = result.stdout.strip()
+    assert image.startswith("dtrun-action/hello:")
+    labels = docker_client.images.get(image).labels  # type: ignore[attr-defined]
+    assert json.loads(labels["dev.dtrun.action"])["name"] == "hello"
+    out = docker_client.containers.run(image, remove=True,  # type: ignore[attr-defined]
+                                       environment={"INPUT_GREETING": "hi", "DTRUN_OUTPUT": "/tmp/o"})
+    assert out.decode().strip() == "hi from hello"
+
+
+def test_dockerfile_action_is_built_and_run(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    write_files(tmp_path, {
+        "actions/img/action-datatorch.yaml": """
+            name: img
+            inputs:
+              n: {type: integer, default: 2}
+            runs:
+              using: docker
+              dockerfile: Dockerfile
+              args: ["--times", "${{ inputs.n }}"]
+            """,
+        "actions/img/Dockerfile": f"""
+            FROM {BUSYBOX_IMAGE}
+            COPY bin/entry.sh /entry.sh
+            ENTRYPOINT ["sh", "/entry.sh"]
+            """,
+        "actions/img/bin/entry.sh": """
+            echo "args: $* input: $INPUT_N"
+            echo "done=yes" >> "$DTRUN_OUTPUT"
+            """,
+        "flow.yaml": """
+            name: docker-action
+            jobs:
+              j:
+                steps:
+                  - id: a
+                    action: ./actions/img
+                    inputs: {n: 5}
+            """,
+    })
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", "-")
+    assert result.code == 0, result.output
+    assert "[j/a] args: --times 5 input: 5" in result.stdout
+    assert '"done": "yes"' in result.stdout
