@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from dtrun.errors import SpecError
 from dtrun.images.spec import ImageSpec
@@ -20,7 +20,7 @@ from dtrun.spec.errors import did_you_mean
 from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
 from dtrun.spec.models import Artifact, Dep, Resources, Workflow
-from dtrun.spec.templating import references
+from dtrun.spec.templating import references, resolve_secrets
 
 WORKSPACE = "/workspace"
 
@@ -48,6 +48,15 @@ class Job:
         environment variables) and those its command, entrypoint or env name as `${{ secrets.NAME }}`."""
         texts = [*(self.command or []), *(self.entrypoint or []), *self.env.values()]
         return list(dict.fromkeys([*(self.secrets or []), *references(texts)]))
+
+    def with_secrets(self, secrets: Mapping[str, str]) -> Job:
+        """This job as it starts: every `${{ secrets.NAME }}` in its command, entrypoint and env replaced
+        by the secret's value. Only for the container; the plan, records and cache keep the markers."""
+        def bind(values: list[str] | None) -> list[str] | None:
+            return None if values is None else [resolve_secrets(v, secrets) for v in values]
+
+        return replace(self, command=bind(self.command), entrypoint=bind(self.entrypoint),
+                       env={k: resolve_secrets(v, secrets) for k, v in self.env.items()})
 
     def fingerprint(self) -> str:
         """A hash of the resolved job (not of its code or inputs, which the engine adds)."""

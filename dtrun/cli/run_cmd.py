@@ -109,9 +109,8 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, detach: bool, no_c
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
         return 0
-    result = engine.run(plan, variables=parsed.variables, args=parsed.args, no_cache=no_cache,
-                        submitted=submitted or engine.submit(plan, variables=parsed.variables, args=parsed.args,
-                                                             name=name))
+    result = engine.run(plan, variables=parsed.variables, args=parsed.args, no_cache=no_cache, submitted=submitted,
+                        name=name)
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code
 

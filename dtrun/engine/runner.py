@@ -106,10 +106,11 @@ class Engine:
         return run
 
     def run(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
-            tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None) -> RunResult:
+            tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None,
+            name: str | None = None) -> RunResult:
         for job in plan.jobs:
             self.backend.check_gpus(job.workflow, job.resources.gpu_count)
-        run = submitted or self.submit(plan, variables=variables, args=args, tag=tag)
+        run = submitted or self.submit(plan, variables=variables, args=args, tag=tag, name=name)
         control.claim(self.store, run.name)
         records = {job.workflow: self._new_job(run, job) for job in plan.jobs}
         run.jobs = [r.id for r in records.values()]

@@ -80,6 +80,10 @@ def test_secrets_are_not_in_the_fingerprint_values(spec: Spec) -> None:
     resolved = {k: resolve_secrets(v, {"TOKEN": "s3cr3t"}) for k, v in job.env.items() if k == "TOKEN"}
     assert resolved == {"TOKEN": "s3cr3t"}
     assert "s3cr3t" not in job.fingerprint()
+    started = job.with_secrets({"TOKEN": "s3cr3t", "API_KEY": "k"})
+    assert started.env["TOKEN"] == "s3cr3t" and started.command is not None and job.command is not None
+    assert started.command[-1].splitlines()[1] == 'echo "run ${{ run.name }} size 64 key k"'
+    assert job.env["TOKEN"] == "${{ secrets.TOKEN }}"  # the planned job keeps the marker
 
 
 def test_resolve_secrets() -> None:
