@@ -10,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 from dtrun.errors import SpecError
 from dtrun.images.spec import ImageSpec
 from dtrun.providers import PROVIDERS, ProviderContext
+from dtrun.spec.errors import did_you_mean
+from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
-from dtrun.spec.models import Artifact, Dep, Resources
+from dtrun.spec.models import Artifact, Dep, Resources, Workflow
+from dtrun.spec.templating import references, resolve_secrets
 
 WORKSPACE = "/workspace"
 
@@ -36,6 +40,23 @@ class Job:
     needs: list[str] = field(default_factory=list)
     inputs: list[Dep] = field(default_factory=list)
     secrets: list[str] | None = None
+    #: Paths (relative to the working directory, or absolute) kept between runs of this workflow.
+    cache: list[str] = field(default_factory=list)
+
+    def secret_references(self) -> list[str]:
+        """The secrets this job needs when it starts: those it declares (`secrets:`, passed as
+        environment variables) and those its command, entrypoint or env name as `${{ secrets.NAME }}`."""
+        texts = [*(self.command or []), *(self.entrypoint or []), *self.env.values()]
+        return list(dict.fromkeys([*(self.secrets or []), *references(texts)]))
+
+    def with_secrets(self, secrets: Mapping[str, str]) -> Job:
+        """This job as it starts: every `${{ secrets.NAME }}` in its command, entrypoint and env replaced
+        by the secret's value. Only for the container; the plan, records and cache keep the markers."""
+        def bind(values: list[str] | None) -> list[str] | None:
+            return None if values is None else [resolve_secrets(v, secrets) for v in values]
+
+        return replace(self, command=bind(self.command), entrypoint=bind(self.entrypoint),
+                       env={k: resolve_secrets(v, secrets) for k, v in self.env.items()})
 
     def fingerprint(self) -> str:
         """A hash of the resolved job (not of its code or inputs, which the engine adds)."""
@@ -70,40 +91,45 @@ def container_path(working_dir: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(working_dir, path))
 
 
-def build_plan(spec: Spec, target: str, *, variables: dict[str, dict[str, str]] | None = None,
-               python_install: str = "auto") -> Plan:
+def build_plan(spec: Spec, target: str, *, variables: Mapping[str, str] | None = None,
+               run_args: Sequence[str] = (), run_name: str | None = None, python_install: str = "auto") -> Plan:
+    """The jobs of one run of `target`.
+
+    `variables` override the defaults of `variables.yaml` in every workflow of the run that declares
+    them; `run_args` are the extra command-line arguments (`${{ run.args }}`); `run_name` fills
+    `${{ run.name }}` (without it the marker stays, for a plan that is only shown). Secrets stay
+    markers that the engine resolves when the job starts (`dtrun.spec.templating.resolve_secrets`).
+    """
+    spec.get(target)
+    overrides = dict(variables or {})
+    materialized: dict[str, Workflow] = {}
+
+    def workflow(name: str) -> Workflow:
+        if name not in materialized:
+            materialized[name] = spec.materialize(name, overrides, run_args=run_args, run_name=run_name)
+        return materialized[name]
+
+    order = runtime_order(target, workflow, set(spec.workflows), spec.dep_position)
+    declared = {v for name in order for v in spec.declared.get(name, {})}
+    unknown = sorted(set(overrides) - declared)
+    if unknown:
+        raise SpecError(f"unknown variable '{unknown[0]}' for workflow '{target}'",
+                        hint=did_you_mean(unknown[0], declared) +
+                        (f"variables: {', '.join(sorted(declared))}" if declared else
+                         "this workflow declares no variables (add them to .dtrun/variables.yaml)"))
     ctx = ProviderContext(project_root=spec.project.root, python_install=python_install)
-    order: list[str] = []
-    visiting: list[str] = []
-
-    def visit(name: str, via: str | None) -> None:
-        if name in order:
-            return
-        if name in visiting:
-            cycle = " -> ".join([*visiting[visiting.index(name):], name])
-            raise SpecError(f"depends-on has a cycle: {cycle}", position=spec.positions.get(name),
-                            hint="remove one of these dependencies")
-        if name not in spec.workflows:
-            if via is None:
-                spec.get(name)  # raises the "no workflow named" error with suggestions
-            raise SpecError(f"workflow '{via}' depends on '{name}', which is not defined",
-                            position=spec.positions.get(via or ""),
-                            hint=f"workflows: {', '.join(sorted(spec.workflows))}")
-        visiting.append(name)
-        for dep in spec.workflows[name].all_deps:
-            if dep.is_runtime and dep.workflow:
-                visit(dep.workflow, name)
-        visiting.pop()
-        order.append(name)
-
-    visit(target, None)
-    jobs = [_job(spec, name, ctx, (variables or {}).get(name, {})) for name in order]
+    jobs = [_job(workflow(name), ctx, {**spec.variables.get(name, {}),
+                                       **{k: v for k, v in overrides.items() if k in spec.declared.get(name, {})}})
+            for name in order]
     return Plan(target=target, jobs=jobs)
 
 
-def _job(spec: Spec, name: str, ctx: ProviderContext, variables: dict[str, str]) -> Job:
-    workflow = spec.workflows[name]
-    shape = PROVIDERS[workflow.provider].shape(workflow, ctx)
+def _job(workflow: Workflow, ctx: ProviderContext, variables: dict[str, str]) -> Job:
+    provider = PROVIDERS.get(workflow.provider)
+    if provider is None:
+        raise SpecError(f"workflow '{workflow.name}': the {workflow.provider} provider is not available in "
+                        "this version of dtrun", hint=f"providers that can run: {', '.join(sorted(PROVIDERS))}")
+    shape = provider.shape(workflow, ctx)
     working_dir = container_path(WORKSPACE, workflow.working_dir or ".")
     env = variables_env(variables)
     for key, value in workflow.env.items():
@@ -111,10 +137,8 @@ def _job(spec: Spec, name: str, ctx: ProviderContext, variables: dict[str, str])
         if host_value is not None:
             env[key] = host_value
     env.update(shape.env)
-    needs = [d.workflow for d in workflow.all_deps if d.is_runtime and d.workflow]
-    inputs = [d for d in workflow.all_deps if not d.is_runtime]
     return Job(
-        workflow=name,
+        workflow=workflow.name,
         provider=workflow.provider,
         image=shape.image,
         command=shape.command,
@@ -124,7 +148,8 @@ def _job(spec: Spec, name: str, ctx: ProviderContext, variables: dict[str, str])
         artifacts=list(workflow.artifacts),
         resources=workflow.resources,
         ports=shape.ports,
-        needs=needs,
-        inputs=inputs,
+        needs=workflow.runtime_deps,
+        inputs=workflow.input_deps,
         secrets=workflow.secrets,
+        cache=list(workflow.cache),
     )

@@ -52,7 +52,8 @@ def resume(
     context = repo.context
     spec = context.spec()
     spec.get(record.workflow)
-    plan = build_plan(spec, record.workflow, python_install=context.settings.python_install or "auto")
+    plan = build_plan(spec, record.workflow, variables=run.variables, run_args=run.args, run_name=run.name,
+                      python_install=context.settings.python_install or "auto")
     snapshot = context.snapshot()
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))

@@ -1,4 +1,9 @@
-"""`dtrun run WORKFLOW`: plan, build, run and save, streaming the job's output as it happens.
+"""`dtrun run WORKFLOW [--variable VALUE ...] [ARGS ...]`: plan, build, run and save, streaming the
+job's output as it happens.
+
+The arguments after the workflow are the workflow's own: `--NAME VALUE` for a variable it declares,
+`--help` for the list of its variables, anything else for `${{ run.args }}` (after `--`, everything
+is). `dtrun run --help` lists the workflows that can be run.
 
 With `-d` the run is recorded, handed to the same engine in a background process (its own session,
 so closing the terminal does not stop it; its output goes to a log file in the data folder), and the
@@ -7,20 +12,34 @@ command returns at once with the run's name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from dtrun.cli.app import app
 
 if TYPE_CHECKING:
+    from dtrun.spec import Spec
+    from dtrun.spec.variables import Variable
     from dtrun.store import Store
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+class RunCommand(TyperCommand):
+    """Remembers how many arguments came after `--` (click drops the `--` itself): they are run
+    arguments even when they look like `--help` or a variable."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["dtrun.verbatim"] = len(args) - args.index("--") - 1 if "--" in args else 0
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=RunCommand, add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
-    workflow: Annotated[str, typer.Argument(help="The workflow to run (see `dtrun list`).")],
+    workflow: Annotated[str | None, typer.Argument(help="The workflow to run (see `dtrun list`).", metavar="WORKFLOW",
+                                                   show_default=False)] = None,
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
     tag: Annotated[str | None, typer.Option("--tag", "-t", help="Tag the run with TAG when it succeeds.",
@@ -31,23 +50,52 @@ def run(
                                            "before.")] = False,
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
 ) -> int:
-    """Run a workflow (and the workflows it depends on) as containers."""
+    """Run a workflow (and the workflows it depends on) as containers.
+
+    After the workflow's name: --NAME VALUE sets one of its variables, --help lists them, and any other
+    argument is passed on as ${{ run.args }} (everything after -- is, even if it looks like an option).
+    """
+    from dtrun.errors import DtrunError
+
+    if workflow is None or workflow in ("--help", "-h"):
+        typer.echo(_run_help(ctx))
+        if workflow is None:
+            raise DtrunError("missing the workflow to run", hint="dtrun run WORKFLOW (see the list above)")
+        return 0
+    if workflow.startswith("-"):
+        raise DtrunError(f"expected the workflow's name before '{workflow}'",
+                         hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
+    return _run(ctx, workflow, host, detach, no_cache, attached_run)
+
+
+def _run(ctx: typer.Context, workflow: str, host: str | None, detach: bool, no_cache: bool,
+         attached_run: str | None) -> int:
     from rich.markup import escape
 
     from dtrun.cli.context import Context
     from dtrun.engine import Engine, Hooks
     from dtrun.engine.runner import write_output
+    from dtrun.names import new_run_name
     from dtrun.plan import build_plan
     from dtrun.secrets import SecretStore
+    from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.ui import console, say
 
     context = Context.here(host=host)
     spec = context.spec()
-    spec.get(workflow)
-    plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
+    target = spec.get(workflow)
+    declared = _declared(spec, workflow)
+    parsed = parse_run_arguments(list(ctx.args), declared, verbatim=int(ctx.meta.get("dtrun.verbatim", 0)))
+    if parsed.help:
+        typer.echo(variables_help(workflow, target.help, declared))
+        return 0
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
-    if tag:
+    submitted = store.load_run(attached_run) if attached_run else None
+    name = submitted.name if submitted else new_run_name(store.run_names())
+    plan = build_plan(spec, workflow, variables=parsed.variables, run_args=parsed.args, run_name=name,
+                      python_install=context.settings.python_install or "auto")
+    if tag and not attached_run:
         from dtrun.store.tags import check_tag_free
 
         check_tag_free(store, tag)
@@ -61,20 +109,54 @@ def run(
         reconcile(store, lambda: backend, lambda: list(secrets.values()), status=say)
     engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
-        record = engine.submit(plan, args=list(ctx.args), tag=tag)
-        _spawn(record.name, workflow, host, no_cache, list(ctx.args), store)
+        record = engine.submit(plan, variables=parsed.variables, args=parsed.args, name=name, tag=tag)
+        _spawn(record.name, workflow, host, no_cache, parsed.variables, parsed.args, store)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
         return 0
-    submitted = store.load_run(attached_run) if attached_run else None
-    result = engine.run(plan, args=list(ctx.args), no_cache=no_cache, submitted=submitted, tag=tag)
+    result = engine.run(plan, variables=parsed.variables, args=parsed.args, no_cache=no_cache, submitted=submitted,
+                        name=name, tag=tag)
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code
 
 
-def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: list[str], store: Store) -> None:
-    """The background process: this command again, attached to the recorded run."""
+def _declared(spec: Spec, workflow: str) -> dict[str, Variable]:
+    """The variables a run of `workflow` accepts: its own, then those of the workflows it runs first."""
+    from dtrun.spec.graph import runtime_order
+
+    out: dict[str, Variable] = {}
+    for name in reversed(runtime_order(workflow, spec.workflows.__getitem__, set(spec.workflows))):
+        for key, variable in spec.declared.get(name, {}).items():
+            out.setdefault(key, variable)
+    return out
+
+
+def _run_help(ctx: typer.Context) -> str:
+    """The command's help followed by the workflows of the project here (seed 003)."""
+    from dtrun.errors import DtrunError
+
+    text = ctx.get_help()
+    try:
+        from dtrun.cli.context import Context
+
+        spec = Context.here().spec()
+    except DtrunError as exc:
+        return f"{text}\n\nworkflows: none here ({exc.message})"
+    width = max(len(n) for n in spec.workflows) + 2
+    lines = [f"  {name:<{width}}  {_first_line(w.help) or f'run {name} workflow'}"
+             for name, w in spec.workflows.items()]
+    return f"{text}\n\nworkflows:\n" + "\n".join(lines)
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0]
+
+
+def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, variables: dict[str, str],
+           args: list[str], store: Store) -> None:
+    """The background process: this command again, attached to the recorded run. Variables go as
+    `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
     import os
     import subprocess
     import sys
@@ -87,9 +169,10 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: lis
         command += ["--host", host]
     if no_cache:
         command.append("--no-cache")
+    command += [*(f"--{key}={value}" for key, value in variables.items()), "--", *args]
     folder = data_home() / "detached"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.log", "ab") as log:
-        child = subprocess.Popen([*command, *args], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True, cwd=os.getcwd(), env={**os.environ, "NO_COLOR": "1"})
     control.claim(store, name, pid=child.pid)

@@ -107,10 +107,11 @@ class Engine:
         return run
 
     def run(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
-            tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None) -> RunResult:
+            tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None,
+            name: str | None = None) -> RunResult:
         for job in plan.jobs:
             self.backend.check_gpus(job.workflow, job.resources.gpu_count)
-        run = submitted or self.submit(plan, variables=variables, args=args, tag=tag)
+        run = submitted or self.submit(plan, variables=variables, args=args, tag=tag, name=name)
         control.claim(self.store, run.name)
         records = {job.workflow: self._new_job(run, job) for job in plan.jobs}
         run.jobs = [r.id for r in records.values()]
@@ -243,6 +244,7 @@ class Engine:
         for dep in job.inputs:
             inputs.extend(resolve_dep(self.store, dep))
         secrets = self._job_secrets(job)
+        started = job.with_secrets(self.secrets)  # `${{ secrets.NAME }}` resolved for the container only
 
         record.move(State.BUILDING)
         self.store.save_job(record)
@@ -253,7 +255,7 @@ class Engine:
             self.hooks.status(f"  built {image}")
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
                                            image_id=self.backend.client.images.get(image).id, inputs=inputs,
-                                           secrets=secrets)
+                                           secrets={**secrets, **_referenced(job, self.secrets)})
         if not state.no_cache and self._reuse(job, record):
             return
         if self._halted(record):
@@ -265,7 +267,7 @@ class Engine:
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
         mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
-        env = {**job.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
+        env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path
         if ca:
@@ -273,7 +275,8 @@ class Engine:
                                                "NODE_EXTRA_CA_CERTS")})
         spec = ContainerSpec(
             name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}-{uuid.uuid4().hex[:4]}",
-            image=image, command=job.command, entrypoint=job.entrypoint, env=env, working_dir=job.working_dir,
+            image=image, command=started.command, entrypoint=started.entrypoint, env=env,
+            working_dir=job.working_dir,
             labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
             shm_size=job.resources.shm_size, cpus=job.resources.cpu)
@@ -386,6 +389,11 @@ def _summary(workflow: str, record: JobRecord) -> str:
     colour = {"DONE": "green", "FAILED": "red"}.get(record.state.value, "yellow")
     detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
     return f"[{colour}]{record.state.value}[/{colour}] {workflow}{detail}"
+
+
+def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:
+    """The secrets the job names as `${{ secrets.NAME }}`: their values are part of its cache key."""
+    return {name: secrets[name] for name in job.secret_references() if name in secrets}
 
 
 def _user() -> str | None:

@@ -34,7 +34,7 @@ def _message(error: Any, model: type[BaseModel], loc: Sequence[str | int]) -> tu
     text = str(error["msg"])
     if text.startswith("Value error, "):
         text = text[len("Value error, ") :]
-    where = ".".join(str(p) for p in loc if not isinstance(p, int))
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
     prefix = f"'{where}': " if where else ""
     return prefix + text, None
 

@@ -1,7 +1,13 @@
-"""Loading every workflow file of a project into validated `Workflow` models."""
+"""Loading every workflow file of a project into validated `Workflow` models.
+
+Each workflow is kept twice: as its raw YAML mapping with the position of every value (so that a run
+can substitute its own variable values and still report errors at file:line:col), and as a model
+made with the variables' defaults (what `dtrun list` and `dtrun validate` look at).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,20 +16,41 @@ from pydantic import ValidationError
 
 from dtrun.errors import Position, SpecError
 from dtrun.spec.errors import SpecErrors, did_you_mean, validation_errors
+from dtrun.spec.graph import check_graph
 from dtrun.spec.models import Workflow
 from dtrun.spec.project import Project
-from dtrun.spec.yamlpos import Document, load_yaml
+from dtrun.spec.rules import check_properties
+from dtrun.spec.templating import Scope, substitute
+from dtrun.spec.variables import Variable, load_variables, variable_files
+from dtrun.spec.yamlpos import Document, PathKey, load_yaml
+
+
+@dataclass(frozen=True)
+class Source:
+    """A workflow as written: its mapping (unknown properties removed), its file and where in it."""
+
+    doc: Document
+    path: PathKey
+    item: dict[str, Any]
+    #: False when the provider is missing or unknown: only the templates can be checked then.
+    provider_ok: bool = True
 
 
 @dataclass
 class Spec:
-    """All workflows of a project, with where each was defined."""
+    """All workflows of a project, with where each was defined and the variables each declares."""
 
     project: Project
     workflows: dict[str, Workflow] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     documents: dict[str, Document] = field(default_factory=dict)
-    variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    declared: dict[str, dict[str, Variable]] = field(default_factory=dict)
+
+    @property
+    def variables(self) -> dict[str, dict[str, str]]:
+        """Each workflow's variables with their defaults."""
+        return {w: {n: v.default for n, v in values.items()} for w, values in self.declared.items()}
 
     def get(self, name: str) -> Workflow:
         if name in self.workflows:
@@ -33,6 +60,29 @@ class Spec:
             f"no workflow named '{name}'",
             hint=did_you_mean(name, known) + (f"workflows: {', '.join(known)}" if known else "none are defined"),
         )
+
+    def dep_position(self, name: str, dep: str) -> Position | None:
+        """Where workflow `name` writes its runtime dependency `dep`."""
+        source, workflow = self.sources.get(name), self.workflows.get(name)
+        if source is None or workflow is None:
+            return None
+        for index, item in enumerate(workflow.depends_on):
+            if item.workflow == dep and not item.tag and not item.repo:
+                return source.doc.position((*source.path, "depends-on", index))
+        return self.positions.get(name)
+
+    def materialize(self, name: str, overrides: Mapping[str, str] | None = None, *,
+                    run_args: Sequence[str] = (), run_name: str | None = None) -> Workflow:
+        """The workflow `name` with `${{ ... }}` substituted for one run: its variables' defaults
+        updated by `overrides` (those it does not declare are ignored), the run's extra arguments and
+        its name. Errors carry the position of the value that caused them."""
+        self.get(name)
+        values = {**self.variables.get(name, {}),
+                  **{k: v for k, v in (overrides or {}).items() if k in self.declared.get(name, {})}}
+        workflow, errors = _validate(self.sources[name], Scope(values, tuple(run_args), run_name))
+        if errors or workflow is None:
+            raise SpecErrors(errors)
+        return workflow
 
 
 def workflow_files(project: Project) -> list[Path]:
@@ -49,34 +99,34 @@ def workflow_files(project: Project) -> list[Path]:
 
 
 def load_spec(project: Project) -> Spec:
-    """Load and validate every workflow file; all errors are collected and raised together."""
-    from dtrun.providers import PROVIDERS
-
+    """Load and validate every workflow and variables file; all errors are collected and raised together."""
     spec = Spec(project)
-    errors: list[SpecError] = []
+    declared, errors = load_variables(variable_files(project))
+    spec.declared = declared
     for file in workflow_files(project):
-        doc = load_yaml(file)
-        data = doc.data
-        if data is None:
+        try:
+            doc = load_yaml(file)
+        except SpecError as exc:
+            errors.append(exc)
             continue
-        if not isinstance(data, dict) or "workflows" not in data:
-            errors.append(SpecError("expected a mapping with a 'workflows' list at the top",
-                                    position=doc.position(()),
-                                    hint="the file starts with `workflows:` followed by a list of workflows"))
-            continue
-        extra = sorted(set(data) - {"workflows"})
-        for key in extra:
-            errors.append(SpecError(f"unknown top-level property '{key}'", position=doc.position((key,)),
-                                    hint="the only top-level property is 'workflows'"))
-        items = data["workflows"] or []
-        if not isinstance(items, list):
-            errors.append(SpecError("'workflows' must be a list", position=doc.position(("workflows",)),
-                                    hint="write each workflow as a list item starting with `- name: ...`"))
-            continue
-        for index, item in enumerate(items):
-            path = ("workflows", index)
-            errors.extend(_add_workflow(spec, doc, path, item, PROVIDERS))
+        errors.extend(_load_file(spec, doc))
+    for owner, values in declared.items():
+        if owner not in spec.sources and values:
+            first = next(iter(values.values()))
+            known = sorted(spec.sources)
+            errors.append(SpecError(f"variables.yaml sets variables of '{owner}', which is not a workflow",
+                                    position=first.workflow_position,
+                                    hint=did_you_mean(owner, known) + f"workflows: {', '.join(known)}"))
+    for name, source in spec.sources.items():
+        model, found = _validate(source, Scope(spec.variables.get(name, {})))
+        errors.extend(found)
+        if model is not None:
+            spec.workflows[name] = model
+    if not errors:
+        errors.extend(check_graph(spec.workflows, spec.dep_position))
     if errors:
+        errors.sort(key=lambda e: (str(e.position.file), e.position.line, e.position.column) if e.position
+                    else ("", 0, 0))
         raise SpecErrors(errors)
     if not spec.workflows:
         files = ", ".join(str(f) for f in workflow_files(project)) or f"{project.root}/.dtrun/workflows.yaml"
@@ -85,25 +135,51 @@ def load_spec(project: Project) -> Spec:
     return spec
 
 
-def _add_workflow(spec: Spec, doc: Document, path: tuple[str | int, ...], item: Any,
-                  providers: dict[str, Any]) -> list[SpecError]:
+def _load_file(spec: Spec, doc: Document) -> list[SpecError]:
+    data = doc.data
+    if data is None:
+        return []
+    if not isinstance(data, dict) or "workflows" not in data:
+        return [SpecError("expected a mapping with a 'workflows' list at the top", position=doc.position(()),
+                          hint="the file starts with `workflows:` followed by a list of workflows")]
+    errors = [SpecError(f"unknown top-level property '{key}'", position=doc.position((key,)),
+                        hint="the only top-level property is 'workflows'") for key in data if key != "workflows"]
+    items = data["workflows"] or []
+    if not isinstance(items, list):
+        return [*errors, SpecError("'workflows' must be a list", position=doc.position(("workflows",)),
+                                   hint="write each workflow as a list item starting with `- name: ...`")]
+    for index, item in enumerate(items):
+        errors.extend(_add_workflow(spec, doc, ("workflows", index), item))
+    return errors
+
+
+def _add_workflow(spec: Spec, doc: Document, path: PathKey, item: Any) -> list[SpecError]:
     if not isinstance(item, dict):
         return [SpecError("each workflow must be a mapping", position=doc.position(path),
                           hint="start each workflow with `- name: ...`")]
-    provider = item.get("provider")
-    if isinstance(provider, str) and provider not in providers:
-        return [SpecError(f"unknown provider '{provider}'", position=doc.position((*path, "provider")),
-                          hint=did_you_mean(provider, providers) + f"providers: {', '.join(sorted(providers))}")]
-    try:
-        workflow = Workflow.model_validate(item)
-    except ValidationError as exc:
-        return list(validation_errors(exc, Workflow, doc, path))
-    if workflow.name in spec.workflows:
-        first = spec.positions[workflow.name]
-        return [SpecError(f"workflow '{workflow.name}' is defined twice (first at {first})",
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        return [SpecError("missing required property 'name'" if name is None else "'name' must be a text",
+                          position=doc.position(path if name is None else (*path, "name")),
+                          hint="each workflow starts with `- name: ...` (the name you give to `dtrun run`)")]
+    if name in spec.sources:
+        first = spec.positions[name]
+        return [SpecError(f"workflow '{name}' is defined twice (first at {first})",
                           position=doc.position((*path, "name")),
                           hint="workflow names must be unique across all workflow files")]
-    spec.workflows[workflow.name] = workflow
-    spec.positions[workflow.name] = doc.position(path)
-    spec.documents[workflow.name] = doc
-    return []
+    checked = check_properties(item, doc, path)
+    spec.sources[name] = Source(doc, path, checked.item, checked.provider_ok)
+    spec.positions[name] = doc.position(path)
+    spec.documents[name] = doc
+    return checked.errors
+
+
+def _validate(source: Source, scope: Scope) -> tuple[Workflow | None, list[SpecError]]:
+    data, errors = substitute(source.item, scope, source.doc, source.path)
+    if not source.provider_ok:
+        return None, errors
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        return None, [*errors, *validation_errors(exc, Workflow, source.doc, source.path)]
+    return (None if errors else workflow), errors

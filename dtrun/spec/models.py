@@ -7,6 +7,7 @@ files use them: a number for `python`, a string for `commands`, `artifacts: [dat
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from dtrun.spec.yamlpos import RawFloat
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
+
+#: Every provider the workflow language knows, whether or not its module is installed in this build.
+PROVIDER_NAMES = ("bash", "python", "docker", "torchrun", "lab", "notebook", "code")
+ProviderName = Literal["bash", "python", "docker", "torchrun", "lab", "notebook", "code"]
+
+#: Workflow names appear in deps (`download:latest`, `owner/repo/download`) and on the command line.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def parse_size(value: Any) -> int | None:
@@ -25,6 +33,8 @@ def parse_size(value: Any) -> int | None:
     if isinstance(value, bool):
         raise ValueError("expected a size such as 16GB or 512MiB")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"'{value}' is not a size; expected a number with a unit such as 16GB or 512MiB")
         return int(value)
     match = _SIZE.match(str(value))
     if not match:
@@ -56,7 +66,7 @@ class Strict(BaseModel):
 class Artifact(Strict):
     """An output folder saved when the job ends; `mount: true` also saves it while the job runs."""
 
-    path: str
+    path: str = Field(min_length=1)
     mount: bool = False
 
     @model_validator(mode="before")
@@ -75,6 +85,8 @@ class Gpu(Strict):
     def _from_count(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("expected a GPU count or {name, count, memory}")
+        if isinstance(value, str) and value.strip().isdigit():  # `gpu: ${{ gpus }}` substituted
+            value = int(value)
         return {"count": value} if isinstance(value, int) else value
 
 
@@ -92,7 +104,11 @@ class Resources(Strict):
 
 
 class Dep(Strict):
-    """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository."""
+    """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository.
+
+    Written as a string (`:tag`, `:owner/repo/tag`, `workflow`, `workflow:tag`, `owner/repo/workflow`) or
+    as a mapping (`{tag: name}`, `{workflow: name}`, where the name may carry `owner/repo/` too).
+    """
 
     workflow: str | None = None
     tag: str | None = None
@@ -101,27 +117,40 @@ class Dep(Strict):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if not text:
-            raise ValueError("a dependency cannot be empty")
-        if text.startswith(":"):
-            repo, _, tag = text[1:].rpartition("/")
-            return {"tag": tag, "repo": repo or None}
-        repo, _, rest = text.rpartition("/")
-        workflow, _, tag = rest.partition(":")
-        return {"workflow": workflow, "tag": tag or None, "repo": repo or None}
+        if isinstance(value, str):
+            return _parse_dep(value)
+        if isinstance(value, dict):
+            known = {k: value[k] for k in ("workflow", "tag", "repo") if k in value}
+            if isinstance(known.get("tag"), str) and "repo" not in known and "/" in known["tag"]:
+                repo, _, known["tag"] = known["tag"].rpartition("/")
+                known["repo"] = repo
+            if isinstance(known.get("workflow"), str) and "repo" not in known and \
+                    ("/" in known["workflow"] or ":" in known["workflow"]):
+                parsed = _parse_dep(known["workflow"])
+                if known.get("tag") and parsed.get("tag"):
+                    raise ValueError("the tag is given twice (in 'workflow' and in 'tag')")
+                known.update({k: v for k, v in parsed.items() if v is not None})
+            return {**value, **known}
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Dep:
         if not self.workflow and not self.tag:
             raise ValueError("a dependency names a workflow or a tag")
+        for part, what in ((self.workflow, "workflow"), (self.tag, "tag")):
+            if part is not None and not re.match(NAME_PATTERN, part):
+                raise ValueError(f"'{part}' is not a valid {what} name (letters, digits, '.', '-', '_')")
+        if self.repo is not None:
+            segments = self.repo.split("/")
+            if len(segments) < 2 or not all(segments):
+                raise ValueError(f"'{self.repo}' is not a repository; another repository is written "
+                                 "owner/repo, as in owner/repo/workflow or :owner/repo/tag")
         return self
 
     @property
     def is_runtime(self) -> bool:
-        """A workflow of this repository without a tag: it runs (or is reused) as part of this run."""
+        """A workflow of this repository without a tag: under `depends-on` it runs in the same run
+        (under `deps` it means that workflow's last successful run; see `Workflow.runtime_deps`)."""
         return bool(self.workflow) and not self.tag and not self.repo
 
     def __str__(self) -> str:
@@ -131,12 +160,39 @@ class Dep(Strict):
         return f":{prefix}{self.tag}"
 
 
+def _parse_dep(value: str) -> dict[str, Any]:
+    text = value.strip()
+    if not text or text == ":":
+        raise ValueError("a dependency cannot be empty; write :tag, workflow, workflow:tag or owner/repo/workflow")
+    if text.startswith(":"):
+        repo, _, tag = text[1:].rpartition("/")
+        return {"tag": tag, "repo": repo or None}
+    repo, _, rest = text.rpartition("/")
+    workflow, sep, tag = rest.partition(":")
+    if sep and not tag:
+        raise ValueError(f"'{text}' names no tag after ':'; write {workflow}:TAG or just {workflow}")
+    return {"workflow": workflow, "tag": tag or None, "repo": repo or None}
+
+
+#: Earlier dstack property names and the names they mean now.
+OLDER_NAMES = {"environment": "env", "version": "python", "script": "file"}
+
+
+def _split(text: str) -> list[str]:
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot split '{text}' into arguments: {exc}") from None
+
+
 PythonInstall = Literal["auto", "system", "conda", "uv"]
 
 
 class Workflow(Strict):
-    name: str = Field(min_length=1)
-    provider: str
+    name: str
+    provider: ProviderName
     help: str | None = None
     deps: list[Dep] = Field(default_factory=list)
     depends_on: list[Dep] = Field(default_factory=list, alias="depends-on")
@@ -162,8 +218,45 @@ class Workflow(Strict):
     @model_validator(mode="before")
     @classmethod
     def _older_forms(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "provider" not in value and "image" in value:
-            return {**value, "provider": "docker"}
+        """Names earlier dstack providers used: `image` alone means docker; `environment`, `version`,
+        `python_script` (the script with its arguments), `script` and `resources.nodes`."""
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if "provider" not in value and "image" in value:
+            value["provider"] = "docker"
+        for old, new in OLDER_NAMES.items():
+            if old in value:
+                if new in value:
+                    raise ValueError(f"'{old}' and '{new}' are the same property; keep '{new}'")
+                value[new] = value.pop(old)
+        if "python_script" in value:
+            if "file" in value or "args" in value:
+                raise ValueError("'python_script' is the script with its arguments; it cannot be combined with "
+                                 "'file' or 'args'")
+            words = _split(str(_text(value.pop("python_script"))))
+            value["file"], value["args"] = (words[0] if words else ""), words[1:]
+        resources = value.get("resources")
+        if isinstance(resources, dict) and "nodes" in resources:
+            if "nodes" in value:
+                raise ValueError("'nodes' is given twice (also under 'resources')")
+            value["resources"] = {k: v for k, v in resources.items() if k != "nodes"}
+            value["nodes"] = resources["nodes"]
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(NAME_PATTERN, value):
+            raise ValueError(f"'{value}' is not a valid workflow name: use letters, digits, '.', '-' and '_' "
+                             "(no spaces, ':' or '/', which dependencies use)")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            _env_name(name)
         return value
 
     @field_validator("commands", mode="before")
@@ -177,9 +270,7 @@ class Workflow(Strict):
     @classmethod
     def _args(cls, value: Any) -> Any:
         if isinstance(value, str):
-            import shlex
-
-            return shlex.split(value)
+            return _split(value)
         return [_text(v) for v in value] if isinstance(value, list) else value
 
     @field_validator("env", mode="before")
@@ -191,10 +282,10 @@ class Workflow(Strict):
                 if not isinstance(item, str):
                     raise ValueError("env entries are NAME=value or NAME")
                 name, sep, val = item.partition("=")
-                env[name.strip()] = val if sep else None
+                env[_env_name(name.strip())] = val if sep else None
             return env
         if isinstance(value, dict):
-            return {k: None if v is None else str(_text(v)).lower() if isinstance(v, bool) else str(_text(v))
+            return {_env_name(k): None if v is None else str(v).lower() if isinstance(v, bool) else str(_text(v))
                     for k, v in value.items()}
         return value
 
@@ -202,6 +293,20 @@ class Workflow(Strict):
     def all_deps(self) -> list[Dep]:
         return [*self.deps, *self.depends_on]
 
+    @property
+    def runtime_deps(self) -> list[str]:
+        """`depends-on` workflows of this repository without a tag: they run (or are reused) in this run."""
+        return [d.workflow for d in self.depends_on if d.is_runtime and d.workflow]
 
-class WorkflowsFile(Strict):
-    workflows: list[dict[str, Any]] = Field(default_factory=list)
+    @property
+    def input_deps(self) -> list[Dep]:
+        """Every other dependency: a tag, a workflow's last successful run, another repository's artifacts."""
+        return [*self.deps, *(d for d in self.depends_on if not d.is_runtime)]
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME.match(name):
+        raise ValueError(f"'{name}' is not an environment variable name (letters, digits and _, not first a digit)")
+    return name
+
+

@@ -37,6 +37,12 @@ class Document:
     file: Path
     data: Any
     positions: dict[PathKey, Position] = field(default_factory=dict)
+    #: Scalar style of each string ("" plain, "'", '"', "|", ">") and the indentation of `|` blocks,
+    #: so that a position inside a string (a bad `${{ x }}`) can be pointed at exactly.
+    styles: dict[PathKey, str] = field(default_factory=dict)
+    indents: dict[PathKey, int] = field(default_factory=dict)
+    #: Where each mapping key itself was written (an unknown property is reported at its key).
+    keys: dict[PathKey, Position] = field(default_factory=dict)
 
     def position(self, path: Iterable[str | int]) -> Position:
         """The position of `path`, or of its nearest ancestor that has one."""
@@ -46,6 +52,11 @@ class Document:
                 return self.positions[key]
             key = key[:-1]
         return self.positions.get((), Position(self.file, 1, 1))
+
+    def key_position(self, path: Iterable[str | int]) -> Position:
+        """Where the key of `path` was written, else where its value is."""
+        key = tuple(path)
+        return self.keys.get(key) or self.position(key)
 
 
 def _position(file: Path, node: yaml.Node) -> Position:
@@ -74,19 +85,27 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
         mark = exc.problem_mark or exc.context_mark
         pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(
-            f"YAML syntax error: {problem}",
-            position=pos,
-            hint="check the indentation and quoting on this line and the one before it",
-        ) from None
+        line = text.splitlines()[pos.line - 1] if 0 < pos.line <= len(text.splitlines()) else ""
+        hint = ("inside [ ] or { }, a value with ${{ ... }} must be quoted: [\"echo ${{ name }}\"]"
+                if "${{" in line else "check the indentation and quoting on this line and the one before it")
+        raise SpecError(f"YAML syntax error: {problem}", position=pos, hint=hint) from None
     except yaml.reader.ReaderError as exc:
-        raise SpecError(f"the file holds a character YAML does not allow ({exc.reason})",
-                        position=Position(file), hint="remove control characters from the file") from None
+        raise _reader_error(file, text, exc) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", position=Position(file)) from None
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _reader_error(file: Path, text: str, exc: yaml.reader.ReaderError) -> SpecError:
+    """A character YAML does not allow (a control character, say): point at it."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return SpecError(f"YAML does not allow the character #x{code:04x} here", position=Position(file, line, column),
+                     hint="remove it, or write it as an escape (\\x..) inside double quotes")
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: Document, active: set[int]) -> Any:
@@ -104,7 +123,9 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: Docum
             key = str(key) if not isinstance(key, str) else key
             if key in result:
                 raise SpecError(f"duplicate key '{key}'", position=_position(doc.file, key_node))
-            result[key] = _convert(loader, value_node, (*path, key), doc, active)
+            where: PathKey = (*path, key)
+            doc.keys[where] = _position(doc.file, key_node)
+            result[key] = _convert(loader, value_node, where, doc, active)
         active.discard(id(node))
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -113,6 +134,22 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, doc: Docum
         active.discard(id(node))
         return items
     value = loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.ScalarNode) and isinstance(value, str):
+        doc.styles[path] = node.style or ""
+        if node.style == "|":
+            doc.indents[path] = _block_indent(node)
     if isinstance(value, float) and isinstance(node, yaml.ScalarNode):
         return RawFloat(value, node.value)
     return value
+
+
+def _block_indent(node: yaml.ScalarNode) -> int:
+    """The indentation of a `|` block's first content line (where its text starts)."""
+    buffer = node.start_mark.buffer
+    if not buffer:
+        return 0
+    newline = buffer.find("\n", node.start_mark.index)
+    if newline < 0:
+        return 0
+    line = buffer[newline + 1 :].split("\n", 1)[0]
+    return len(line) - len(line.lstrip(" "))
