@@ -65,10 +65,10 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, detach, no_cache, attached_run)
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run)
 
 
-def _run(ctx: typer.Context, workflow: str, host: str | None, detach: bool, no_cache: bool,
+def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
          attached_run: str | None) -> int:
     from rich.markup import escape
 

@@ -11,7 +11,7 @@ from tests.conftest import DtrunRunner
 
 @pytest.mark.parametrize(("args", "needle"), [
     (["nosuch"], "No such command 'nosuch'"),
-    (["run"], "Missing argument"),
+    (["run"], "missing the workflow to run"),
     (["config", "get"], "Missing argument"),
     (["status", "--last", "many"], "Invalid value"),
 ])
