@@ -16,6 +16,7 @@ from typing import IO, Any
 from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
 from dtrun.engine.artifacts import InputArtifact, export_artifact, mount_inputs
+from dtrun.engine.gpus import create_with_gpus
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.images.manager import ensure_image
 from dtrun.names import new_run_name, sanitize
@@ -66,7 +67,7 @@ class Engine:
     def run(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
             tag: str | None = None) -> RunResult:
         for job in plan.jobs:
-            self.backend.check_gpus(job.workflow, job.resources.gpu_count)
+            self.backend.check_resources(job.workflow, job.resources)
         run = RunRecord(name=new_run_name(self.store.run_names()), repo=self.store.repo, workflow=plan.target,
                         variables=variables or {}, args=args or [], tag=tag, commit=self.snapshot.commit,
                         branch=self.snapshot.branch, dirty=self.snapshot.dirty, host=self.backend.host,
@@ -144,8 +145,10 @@ class Engine:
             name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}", image=image,
             command=job.command, entrypoint=job.entrypoint, env=env, working_dir=job.working_dir, labels=labels,
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
-            shm_size=job.resources.shm_size, cpus=job.resources.cpu)
-        container = self.backend.create(spec)
+            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
+        container = create_with_gpus(self.backend, spec, job.resources.gpu, self.backend.host_info()
+                                     if job.resources.gpu_count else None,
+                                     interruptible=job.resources.interruptible, notify=self.hooks.status)
         record.container = container.name
         try:
             skip = [m.target for m in mounts[1:]]
@@ -173,6 +176,8 @@ class Engine:
         with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
             interrupted: State | None = None
             self.backend.start(container)
+            for port in self.backend.published_ports(container):
+                self.hooks.status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
             record.move(State.RUNNING)
             self.store.save_job(record)
             try:
@@ -194,8 +199,9 @@ class Engine:
             elif exit_info.code == 0:
                 record.move(State.DONE)
             else:
-                message = (f"out of memory: the container exceeded its memory limit "
-                           f"({job.resources.memory or 'host memory'} bytes) and was killed"
+                message = (f"out of memory: the job exceeded its memory limit "
+                           f"({_size(job.resources.memory) if job.resources.memory else 'the host memory'}) "
+                           f"and was killed (exit {exit_info.code})"
                            if exit_info.oom_killed else f"exited with code {exit_info.code}")
                 record.move(State.FAILED, message)
             self.hooks.status(_summary(job.workflow, record))
