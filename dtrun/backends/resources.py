@@ -14,11 +14,18 @@ from dtrun.errors import ResourceError
 if TYPE_CHECKING:
     from dtrun.backends.docker import DockerBackend
     from dtrun.backends.hostinfo import GpuInfo, HostInfo
-    from dtrun.spec.models import Gpu, Resources
+    from dtrun.spec.models import Gpu, Resources, Workflow
 
 
 def size(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    """Bytes as people wrote them: `32 MiB` for a binary round number, `64 GB` or `25.3 GB` otherwise."""
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor:.0f} {unit}"
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= factor:
+            return f"{n / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n:.0f} B"
 
 
 def check_resources(backend: DockerBackend, workflow: str, resources: Resources) -> None:
@@ -78,3 +85,16 @@ def check_gpu_request(host: HostInfo, request: Gpu, workflow: str) -> None:
     if len(suitable(host.gpus, request)) < request.count:
         raise ResourceError(f"workflow '{workflow}' asks for {describe_request(request)}, but the Docker host "
                             f"{host.endpoint} has {host.describe_gpus()}", hint=hint)
+
+
+def with_gpus(workflow: Workflow, count: int) -> Workflow:
+    """`dtrun run W --gpus N`: N GPUs, keeping the model and memory the workflow asks for; 0 drops them.
+
+    Applied to the workflow before planning, so the image follows (a GPU base image for N > 0).
+    """
+    from dtrun.spec.models import Gpu
+
+    resources = workflow.resources
+    gpu = None if count == 0 else (resources.gpu.model_copy(update={"count": count}) if resources.gpu
+                                   else Gpu(count=count))
+    return workflow.model_copy(update={"resources": resources.model_copy(update={"gpu": gpu})})

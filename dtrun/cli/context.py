@@ -46,9 +46,11 @@ class Context:
     def backend(self) -> DockerBackend:
         from dtrun.backends.connection import connect
         from dtrun.backends.docker import DockerBackend
+        from dtrun.images.manager import DEFAULT_CPU_BASE
 
         endpoint = self.endpoint()
-        return DockerBackend(connect(endpoint), endpoint.url, endpoint=endpoint)
+        images = [i for i in (self.settings.gpu_base_image, self.settings.base_image, DEFAULT_CPU_BASE) if i]
+        return DockerBackend(connect(endpoint), endpoint.url, endpoint=endpoint, probe_images=images)
 
     def endpoint(self) -> Endpoint:
         """`--host`, the config's `host`, DOCKER_HOST, the current Docker context, the default socket."""

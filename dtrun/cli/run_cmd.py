@@ -15,6 +15,8 @@ def run(
     workflow: Annotated[str, typer.Argument(help="The workflow to run (see `dtrun list`).")],
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
+                                             "`resources.gpu` count (0: none).")] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers."""
     from rich.markup import escape
@@ -28,6 +30,14 @@ def run(
     context = Context.here(host=host)
     spec = context.spec()
     spec.get(workflow)
+    if gpus is not None:
+        from dtrun.backends.resources import with_gpus
+        from dtrun.errors import DtrunError
+
+        if gpus < 0:
+            raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
+
+        spec.workflows[workflow] = with_gpus(spec.workflows[workflow], gpus)
     plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
+from dtrun.backends.resources import size
 from dtrun.config import Settings
 from dtrun.engine.artifacts import InputArtifact, export_artifact, mount_inputs
 from dtrun.engine.gpus import create_with_gpus
@@ -200,7 +201,7 @@ class Engine:
                 record.move(State.DONE)
             else:
                 message = (f"out of memory: the job exceeded its memory limit "
-                           f"({_size(job.resources.memory) if job.resources.memory else 'the host memory'}) "
+                           f"({size(job.resources.memory) if job.resources.memory else 'the host memory'}) "
                            f"and was killed (exit {exit_info.code})"
                            if exit_info.oom_killed else f"exited with code {exit_info.code}")
                 record.move(State.FAILED, message)
