@@ -55,6 +55,7 @@ workflows:
     ports: 2
     commands:
       - echo "ports=$PORT_0,$PORT_1"
+      - sleep 1  # published ports exist while the container runs
 """
 
 
