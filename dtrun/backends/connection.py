@@ -46,6 +46,9 @@ def connect(host: str | Endpoint | None = None) -> Any:
         client.ping()
         return client
     except (docker.errors.DockerException, OSError) as exc:
+        if "paramiko" in str(exc):
+            raise DockerUnavailable(f"ssh:// Docker hosts ({endpoint.url}) need the paramiko package",
+                                    hint="pip install 'dtrun[ssh]' (or: pip install paramiko)") from None
         raise DockerUnavailable(
             f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {exc}",
             hint=_hint(endpoint),
@@ -54,7 +57,12 @@ def connect(host: str | Endpoint | None = None) -> Any:
 
 def _hint(endpoint: Endpoint) -> str:
     if endpoint.scheme == "ssh":
-        return (f"check that `ssh {endpoint.url[6:].split('/')[0]} docker info` works (key, known host, the "
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint.url)
+        port = f"-p {parts.port} " if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return (f"check that `ssh {port}{user}{parts.hostname} docker info` works (key, known host, the "
                 "user in the docker group), or pick another host with --host / DOCKER_HOST")
     if endpoint.scheme == "tcp":
         tls = "TLS is on" if endpoint.tls else "TLS is off (set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for 2376)"
