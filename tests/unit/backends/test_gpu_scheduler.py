@@ -1,0 +1,96 @@
+"""GPU assignment against a given inventory: specific ids, never shared, interruptible jobs yield."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dtrun.backends.hostinfo import GpuInfo, HostInfo
+from dtrun.backends.resources import check_gpu_request, suitable
+from dtrun.engine.gpus import Holder, choose
+from dtrun.errors import ResourceError
+from dtrun.spec.models import Gpu
+
+A100 = [GpuInfo(i, f"GPU-a{i}", "NVIDIA A100-SXM4-40GB", 40 * 2**30, "535") for i in range(4)]
+MIXED = [*A100[:2], GpuInfo(2, "GPU-t0", "Tesla T4", 15 * 2**30, "535")]
+
+
+def gpu(spec: object) -> Gpu:
+    return Gpu.model_validate(spec)
+
+
+def hold(busy: dict[str, Holder], name: str, ids: list[str], *, interruptible: bool = False, t: int = 0) -> Holder:
+    holder = Holder(id=name, name=name, gpus=tuple(ids), created=f"2026-01-01T00:00:{t:02d}.000000001Z",
+                    interruptible=interruptible)
+    for i in ids:
+        busy[i] = holder
+    return holder
+
+
+def test_lowest_free_ids_first_and_never_a_busy_one() -> None:
+    busy: dict[str, Holder] = {}
+    first = choose(A100, gpu(2), busy, interruptible=False)
+    assert first and [g.uuid for g in first.gpus] == ["GPU-a0", "GPU-a1"] and first.preempt == []
+    hold(busy, "job1", ["GPU-a0", "GPU-a1"])
+    second = choose(A100, gpu(1), busy, interruptible=False)
+    assert second and [g.uuid for g in second.gpus] == ["GPU-a2"]
+    hold(busy, "job2", ["GPU-a2"])
+    assert choose(A100, gpu(2), busy, interruptible=False) is None  # one left: wait
+    third = choose(A100, gpu(1), busy, interruptible=True)
+    assert third and [g.uuid for g in third.gpus] == ["GPU-a3"]
+
+
+def test_model_and_memory_select_gpus() -> None:
+    assert [g.uuid for g in suitable(MIXED, gpu({"name": "t4"}))] == ["GPU-t0"]
+    assert [g.uuid for g in suitable(MIXED, gpu({"name": "A100", "memory": "40GB"}))] == ["GPU-a0", "GPU-a1"]
+    assert suitable(MIXED, gpu({"memory": "80GB"})) == []
+    decision = choose(MIXED, gpu({"name": "T4"}), {}, interruptible=False)
+    assert decision and [g.index for g in decision.gpus] == [2]
+
+
+def test_non_interruptible_job_preempts_the_youngest_interruptible_holders() -> None:
+    busy: dict[str, Holder] = {}
+    old = hold(busy, "old", ["GPU-a0", "GPU-a1"], interruptible=True, t=1)
+    young = hold(busy, "young", ["GPU-a2"], interruptible=True, t=2)
+    hold(busy, "fixed", ["GPU-a3"], t=3)
+    decision = choose(A100, gpu(1), busy, interruptible=False)
+    assert decision and decision.preempt == [young] and [g.uuid for g in decision.gpus] == ["GPU-a2"]
+    decision = choose(A100, gpu(3), busy, interruptible=False)
+    assert decision and set(decision.preempt) == {old, young}
+    assert choose(A100, gpu(4), busy, interruptible=False) is None  # "fixed" is never preempted
+    assert choose(A100, gpu(1), busy, interruptible=True) is None  # interruptible jobs never preempt
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.booleans()), min_size=1, max_size=12))
+def test_concurrent_jobs_never_share_a_gpu(requests: list[tuple[int, bool]]) -> None:
+    """Jobs arrive one after another while earlier ones still run; each holds what it was given."""
+    busy: dict[str, Holder] = {}
+    for n, (count, interruptible) in enumerate(requests):
+        decision = choose(A100, gpu(count), busy, interruptible=interruptible)
+        if decision is None:
+            free = [g for g in A100 if g.uuid not in busy]
+            assert len(free) < count
+            continue
+        for holder in decision.preempt:
+            assert holder.interruptible and not interruptible
+            for i in holder.gpus:
+                del busy[i]
+        ids = [g.uuid for g in decision.gpus]
+        assert len(ids) == count == len(set(ids))
+        assert not set(ids) & set(busy)
+        hold(busy, f"job{n}", ids, interruptible=interruptible, t=n)
+
+
+def test_refusal_says_what_the_host_has() -> None:
+    host = HostInfo("ssh://box", "box", "id", "24", "Ubuntu", 32, 2**37, ["nvidia", "runc"], MIXED)
+    check_gpu_request(host, gpu({"name": "A100", "count": 2}), "train")
+    with pytest.raises(ResourceError) as info:
+        check_gpu_request(host, gpu({"name": "A100", "count": 4}), "train")
+    assert str(info.value).startswith("workflow 'train' asks for 4 GPUs of model A100, but the Docker host "
+                                      "ssh://box has 2 x NVIDIA A100-SXM4-40GB (40 GiB), 1 x Tesla T4 (15 GiB)")
+    with pytest.raises(ResourceError, match=r"asks for 1 GPU with at least 80 GB"):
+        check_gpu_request(host, gpu({"memory": "80GB"}), "train")
+    failed = HostInfo("ssh://box", "box", "id", "24", "Ubuntu", 32, 2**37, ["nvidia"], [], gpu_error="boom")
+    with pytest.raises(ResourceError, match="could not be listed: boom"):
+        check_gpu_request(failed, gpu(1), "train")
