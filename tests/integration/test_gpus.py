@@ -1,0 +1,112 @@
+"""GPU assignment on a real daemon: containers are created with DeviceRequests for specific device ids,
+and concurrent jobs (separate backends, as separate dtrun processes would be) never get the same GPU.
+
+This machine has no GPU: `start` would fail, so these tests stop at `create` and inspect what Docker
+recorded. The inventory is given (as `nvidia-smi` would list it on a GPU host)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dtrun.backends.docker import ContainerSpec, DockerBackend
+from dtrun.backends.hostinfo import GpuInfo, HostInfo
+from dtrun.engine.gpus import busy_gpus, create_with_gpus, was_preempted
+from dtrun.spec.models import Gpu
+from tests.conftest import BUSYBOX_IMAGE, SESSION
+
+INVENTORY = [GpuInfo(i, f"GPU-{SESSION}-{i}", "NVIDIA A100-SXM4-40GB", 40 * 2**30, "535.104.05") for i in range(3)]
+HOST = HostInfo("unix:///var/run/docker.sock", "test", "id", "20.10", "Debian", 2, 2**34, ["nvidia", "runc"],
+                INVENTORY)
+LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"gpu-test-{SESSION}"}
+
+
+@pytest.fixture
+def backends(docker_client: Any) -> Iterator[list[DockerBackend]]:
+    """Two independent backends on one daemon: no state shared between them but the daemon itself."""
+    import docker
+
+    made = [DockerBackend(docker.from_env(), HOST.endpoint) for _ in range(2)]
+    yield made
+    for c in docker_client.containers.list(all=True, filters={"label": f"dev.dtrun.store=gpu-test-{SESSION}"}):
+        c.remove(force=True)
+    for v in docker_client.volumes.list(filters={"label": "dev.dtrun.preempted-by"}):
+        if SESSION in v.name:
+            v.remove(force=True)
+
+
+def spec(name: str) -> ContainerSpec:
+    return ContainerSpec(name=f"dtrun-gpu-test-{SESSION}-{name}", image=BUSYBOX_IMAGE, command=["true"],
+                         entrypoint=None, env={}, working_dir="/", labels=dict(LABELS))
+
+
+def device_requests(docker_client: Any, container: Any) -> list[dict[str, Any]]:
+    return list(docker_client.api.inspect_container(container.id)["HostConfig"]["DeviceRequests"])
+
+
+def test_created_containers_request_specific_device_ids(backends: list[DockerBackend], docker_client: Any) -> None:
+    one, two = backends
+    notes: list[str] = []
+    first = create_with_gpus(one, spec("a"), Gpu(count=2), HOST, notify=notes.append)
+    second = create_with_gpus(two, spec("b"), Gpu(count=1), HOST, notify=notes.append)
+    assert device_requests(docker_client, first) == [
+        {"Driver": "", "Count": 0, "DeviceIDs": [INVENTORY[0].uuid, INVENTORY[1].uuid],
+         "Capabilities": [["gpu"]], "Options": {}}]
+    assert device_requests(docker_client, second)[0]["DeviceIDs"] == [INVENTORY[2].uuid]
+    assert notes == ["  GPUs 0 (NVIDIA A100-SXM4-40GB), 1 (NVIDIA A100-SXM4-40GB)",
+                     "  GPU 2 (NVIDIA A100-SXM4-40GB)"]
+    assert docker_client.api.inspect_container(first.id)["Config"]["Labels"]["dev.dtrun.gpus"] == \
+        f"{INVENTORY[0].uuid},{INVENTORY[1].uuid}"
+    # the busy set is read back from the daemon by any process
+    assert {k: v.name for k, v in busy_gpus(docker_client).items() if SESSION in k} == {
+        INVENTORY[0].uuid: first.name, INVENTORY[1].uuid: first.name, INVENTORY[2].uuid: second.name}
+
+
+def test_a_job_waits_for_a_gpu_until_one_is_released(backends: list[DockerBackend]) -> None:
+    one, two = backends
+    held = create_with_gpus(one, spec("holder"), Gpu(count=3), HOST)
+    notes: list[str] = []
+    result: list[Any] = []
+    waiter = threading.Thread(target=lambda: result.append(
+        create_with_gpus(two, spec("waiter"), Gpu(count=1), HOST, notify=notes.append, poll=0.2)))
+    waiter.start()
+    waiter.join(1.0)
+    assert waiter.is_alive() and result == []
+    assert notes and notes[0].startswith("  waiting for 1 GPU: held by dtrun-gpu-test-")
+    held.remove(force=True)
+    waiter.join(10)
+    assert result and notes[-1] == "  GPU 0 (NVIDIA A100-SXM4-40GB)"
+
+
+def test_racing_claims_never_share_a_gpu(backends: list[DockerBackend], docker_client: Any) -> None:
+    """Two threads claim at the same moment, each through its own connection: the optimistic check
+    after create makes the younger one back off and pick another GPU."""
+    created: dict[str, Any] = {}
+    barrier = threading.Barrier(3)
+
+    def claim(index: int) -> None:
+        barrier.wait()
+        created[str(index)] = create_with_gpus(backends[index % 2], spec(f"r{index}"), Gpu(count=1), HOST, poll=0.2)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    ids = [device_requests(docker_client, c)[0]["DeviceIDs"][0] for c in created.values()]
+    assert sorted(ids) == sorted(g.uuid for g in INVENTORY)
+
+
+def test_a_job_that_is_not_interruptible_preempts_an_interruptible_one(backends: list[DockerBackend],
+                                                                        docker_client: Any) -> None:
+    one, two = backends
+    interruptible = create_with_gpus(one, spec("spot"), Gpu(count=3), HOST, interruptible=True)
+    notes: list[str] = []
+    urgent = create_with_gpus(two, spec("urgent"), Gpu(count=1), HOST, notify=notes.append)
+    assert device_requests(docker_client, urgent)[0]["DeviceIDs"] == [INVENTORY[0].uuid]
+    assert notes[0] == f"  stopping the interruptible job {interruptible.name} to free GPU(s) for this one"
+    assert was_preempted(one, interruptible.name) == urgent.name
+    assert was_preempted(one, interruptible.name) is None  # the mark is consumed once
