@@ -227,3 +227,21 @@ def _busybox_image() -> Iterator[bytes]:
 
     yield from docker.from_env().images.get(BUSYBOX_IMAGE).save(named=True)
 
+
+
+def test_hosts_describes_each_daemon(remote: RemoteDaemon, dtrun: DtrunRunner, tmp_path: Path) -> None:
+    result = dtrun("hosts", remote.tcp, cwd=tmp_path)
+    assert result.code == 0, result.output
+    info = remote.client.info()
+    assert result.stdout.splitlines()[0] == f"{remote.tcp}  (--host)"
+    assert f"  cpus      {info['NCPU']}" in result.stdout
+    assert "  nvidia    no (runtimes: " in result.stdout and "  gpus      none" in result.stdout
+    # the endpoint dtrun would use: here DOCKER_HOST, over ssh
+    result = dtrun("hosts", "--json", cwd=tmp_path, env={"DOCKER_HOST": remote.ssh, **remote.ssh_env})
+    assert result.code == 0, result.output
+    [described] = json.loads(result.stdout)
+    assert (described["source"], described["endpoint"], described["daemon_id"], described["gpus"]) == \
+        ("DOCKER_HOST", remote.ssh, info["ID"], [])
+    result = dtrun("hosts", "tcp://127.0.0.1:1", cwd=tmp_path)
+    assert result.code == 1
+    assert "unreachable no Docker daemon answers at tcp://127.0.0.1:1" in result.stderr
