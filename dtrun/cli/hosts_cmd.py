@@ -46,11 +46,11 @@ def hosts(
         typer.echo(json.dumps([{"source": s, **(i.to_json() if i else {}), **({"error": e} if e else {})}
                                for s, i, e in found], indent=1))
     else:
-        for source, info, error in found:
-            if info is None:
+        for source, described, error in found:
+            if described is None:
                 console().print(f"[red]unreachable[/red] {error}")
                 continue
-            typer.echo(_describe(info, source))
+            typer.echo(_describe(described, source))
     return 1 if any(e for _, _, e in found) else 0
 
 
