@@ -17,8 +17,9 @@ from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, 
 from dtrun.backends.resources import size
 from dtrun.config import Settings
 from dtrun.engine.artifacts import InputArtifact, export_artifact, mount_inputs
-from dtrun.engine.gpus import create_with_gpus
+from dtrun.engine.gpus import create_with_gpus, was_preempted
 from dtrun.engine.inputs import job_inputs, resolve_dep
+from dtrun.engine.interruptible import Attempts
 from dtrun.images.manager import ensure_image
 from dtrun.names import new_run_name, sanitize
 from dtrun.plan import WORKSPACE, Job, Plan, container_path
@@ -147,18 +148,26 @@ class Engine:
             command=job.command, entrypoint=job.entrypoint, env=env, working_dir=job.working_dir, labels=labels,
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
             shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
-        container = create_with_gpus(self.backend, spec, job.resources.gpu, self.backend.host_info()
-                                     if job.resources.gpu_count else None,
-                                     interruptible=job.resources.interruptible, notify=self.hooks.status)
-        record.container = container.name
+        attempts = Attempts(self.backend, self.store, record, WORKSPACE)
         try:
-            skip = [m.target for m in mounts[1:]]
-            self.backend.put_archive(container, WORKSPACE, self._code(skip))
-            if ca:
-                self.backend.put_file(container, CA_PATH, ca.read_bytes())
-            self._execute(job, record, container)
+            while True:  # more than once only for an interruptible job that was preempted
+                container = create_with_gpus(self.backend, spec, job.resources.gpu, self.backend.host_info()
+                                             if job.resources.gpu_count else None,
+                                             interruptible=job.resources.interruptible, notify=self.hooks.status)
+                record.container = container.name
+                try:
+                    skip = [m.target for m in mounts[1:]]
+                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                    if ca:
+                        self.backend.put_file(container, CA_PATH, ca.read_bytes())
+                    attempts.prepare(container)
+                    self._execute(job, record, container)
+                finally:
+                    self.backend.remove(container)
+                    self.store.save_job(record)
+                if not attempts.again():
+                    break
         finally:
-            self.backend.remove(container)
             self.backend.remove_volume(workspace)
             self.store.save_job(record)
 
@@ -195,10 +204,14 @@ class Engine:
             record.move(State.UPLOADING)
             self.store.save_job(record)
             self._save_outputs(job, record, container)
+            preempted = was_preempted(self.backend, container.name) if job.resources.interruptible else None
             if interrupted == State.STOPPING:
                 record.move(State.STOPPED, "stopped by the user; outputs saved")
             elif exit_info.code == 0:
                 record.move(State.DONE)
+            elif preempted:
+                record.move(State.SUBMITTED, f"interruptible: preempted by {preempted}, outputs saved; "
+                            "resumes when its GPUs are free")
             else:
                 message = (f"out of memory: the job exceeded its memory limit "
                            f"({size(job.resources.memory) if job.resources.memory else 'the host memory'}) "

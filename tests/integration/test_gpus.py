@@ -110,3 +110,57 @@ def test_a_job_that_is_not_interruptible_preempts_an_interruptible_one(backends:
     assert notes[0] == f"  stopping the interruptible job {interruptible.name} to free GPU(s) for this one"
     assert was_preempted(one, interruptible.name) == urgent.name
     assert was_preempted(one, interruptible.name) is None  # the mark is consumed once
+
+
+SPOT = f"""
+workflows:
+  - name: spot
+    provider: docker
+    image: {BUSYBOX_IMAGE}
+    resources:
+      interruptible: true
+    artifacts: [ckpt, /out]
+    commands:
+      - |
+        if [ -f ckpt/step ]; then
+          echo "resumed at step $(cat ckpt/step), extra=$(cat /out/x)"
+          exit 0
+        fi
+        mkdir -p ckpt /out
+        echo 1 > ckpt/step
+        echo keep > /out/x
+        echo "checkpoint written"
+        exec sleep 60
+"""
+
+
+def test_interruptible_job_is_resumed_from_its_saved_outputs_after_preemption(
+        make_project: Any, dtrun: Any, docker_client: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dtrun.engine.gpus import Holder, preempt
+
+    project = make_project({".dtrun/workflows.yaml": SPOT})
+    proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", "spot"], cwd=project, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dtrun.env)
+    assert proc.stdout is not None
+    seen = ""
+    while "checkpoint written" not in seen:
+        line = proc.stdout.readline()
+        assert line, seen
+        seen += line
+    [container] = docker_client.containers.list(filters={"label": f"dev.dtrun.store={dtrun.store_label}"})
+    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    preempt(backend, Holder(container.id, container.name, (), "", True), by="an urgent job", grace=2)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "SUBMITTED spot (interruptible: preempted by an urgent job, outputs saved; resumes when its GPUs " \
+           "are free)" in err
+    assert "resumed at step 1, extra=keep" in out
+    assert err.rstrip().endswith("DONE")
+    [log] = Path(dtrun.store).glob("repos/**/jobs/*/logs.txt")
+    text = log.read_text()
+    assert text.index("checkpoint written") < text.index("--- dtrun: interruptible: preempted by an urgent job") \
+        < text.index("resumed at step 1")
