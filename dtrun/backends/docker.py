@@ -79,6 +79,12 @@ class DockerBackend:
         self._host_info: HostInfo | None = None
 
     @property
+    def cli_host(self) -> str:
+        """DOCKER_HOST for docker CLI subprocesses (builds): an ssh host's local tunnel when there is one."""
+        tunnel = getattr(self.client, "_dtrun_tunnel", None)
+        return f"unix://{tunnel.socket}" if tunnel is not None else self.host
+
+    @property
     def info(self) -> dict[str, Any]:
         if self._info is None:
             self._info = self.client.info()

@@ -127,8 +127,8 @@ class Engine:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
-        image, built = ensure_image(self.backend.client, job.image, self.settings, docker_host=self.backend.host
-                                    if "://" in self.backend.host else None, output=self.hooks.build_line)
+        image, built = ensure_image(self.backend.client, job.image, self.settings,
+                                    docker_host=self.backend.cli_host, output=self.hooks.build_line)
         record.image = image
         if built:
             self.hooks.status(f"  built {image}")
