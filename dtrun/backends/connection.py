@@ -54,7 +54,7 @@ def connect(host: str | Endpoint | None = None) -> Any:
             raise DockerUnavailable(f"ssh:// Docker hosts ({endpoint.url}) need the paramiko package",
                                     hint="pip install 'dtrun[ssh]' (or: pip install paramiko)") from None
         raise DockerUnavailable(
-            f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {exc}",
+            f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {_reason(exc)}",
             hint=_hint(endpoint),
         ) from None
 
@@ -75,6 +75,15 @@ def _through_tunnel(endpoint: Endpoint) -> Any:
         return None
     client._dtrun_tunnel = tunnel  # lives as long as the client
     return client
+
+
+def _reason(exc: Exception) -> str:
+    """The cause in a few words (`connection refused`), not docker-py's and urllib3's nested wrappers."""
+    import re
+
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    return match.group(1).strip().lower() if match else text
 
 
 def _hint(endpoint: Endpoint) -> str:

@@ -164,3 +164,27 @@ def test_interruptible_job_is_resumed_from_its_saved_outputs_after_preemption(
     text = log.read_text()
     assert text.index("checkpoint written") < text.index("--- dtrun: interruptible: preempted by an urgent job") \
         < text.index("resumed at step 1")
+
+
+@pytest.mark.gpu
+def test_on_a_real_gpu_host_a_job_sees_only_its_gpu(make_project: Any, dtrun: Any, docker_client: Any,
+                                                    tmp_path: Any) -> None:
+    if "nvidia" not in (docker_client.info().get("Runtimes") or {}):
+        pytest.skip("this Docker host has no NVIDIA runtime (no GPU here)")
+    hosts = dtrun("hosts", "--json", cwd=tmp_path)
+    assert hosts.code == 0, hosts.output
+    import json
+
+    gpus = json.loads(hosts.stdout)[0]["gpus"]
+    assert gpus, hosts.stdout
+    project = make_project({".dtrun/workflows.yaml": """
+workflows:
+  - name: one
+    provider: bash
+    python_install: system
+    commands: [nvidia-smi -L]
+    resources: {gpu: 1}
+"""})
+    result = dtrun("run", "one", cwd=project)
+    assert result.code == 0, result.output
+    assert result.stdout.count("GPU ") == 1 and gpus[0]["uuid"] in result.stdout

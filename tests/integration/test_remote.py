@@ -85,9 +85,8 @@ def _dind_image(docker_client: Any) -> str:
     try:
         docker_client.images.get(tag)
     except Exception:
-        subprocess.run(["/usr/bin/docker", "build", "-q", "--build-arg", f"BASE={BASE_IMAGE}", "-t", tag,
-                        str(DIND_DIR)], check=True, capture_output=True, timeout=600,
-                       env={**os.environ, "DOCKER_BUILDKIT": "0"})
+        docker_client.images.build(path=str(DIND_DIR), tag=tag, buildargs={"BASE": BASE_IMAGE}, rm=True,
+                                   forcerm=True, labels={"dtrun-test": "dind"})
     return tag
 
 
@@ -244,4 +243,13 @@ def test_hosts_describes_each_daemon(remote: RemoteDaemon, dtrun: DtrunRunner, t
         ("DOCKER_HOST", remote.ssh, info["ID"], [])
     result = dtrun("hosts", "tcp://127.0.0.1:1", cwd=tmp_path)
     assert result.code == 1
-    assert "unreachable no Docker daemon answers at tcp://127.0.0.1:1" in result.stderr
+    assert "unreachable no Docker daemon answers at tcp://127.0.0.1:1 (from --host): connection refused" \
+        in result.stderr, result.stderr
+    # docker-py's own ssh transport, where the socket cannot be forwarded, reaches the same daemon
+    result = dtrun("hosts", "--json", remote.ssh, cwd=tmp_path, env={"DTRUN_SSH_TUNNEL": "0", **remote.ssh_env})
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout)[0]["daemon_id"] == info["ID"]
+    # a host that refuses the key: a clear error, no traceback
+    result = dtrun("hosts", remote.ssh.replace("root@", "nobody@"), cwd=tmp_path, env=remote.ssh_env)
+    assert result.code == 1 and "no Docker daemon answers at ssh://nobody@127.0.0.1" in result.stderr
+    assert "Traceback" not in result.output
