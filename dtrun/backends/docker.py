@@ -79,10 +79,15 @@ class DockerBackend:
         self._host_info: HostInfo | None = None
 
     @property
-    def cli_host(self) -> str:
-        """DOCKER_HOST for docker CLI subprocesses (builds): an ssh host's local tunnel when there is one."""
+    def cli_host(self) -> str | None:
+        """DOCKER_HOST for docker CLI subprocesses (builds): an ssh host's local tunnel when there is one;
+        None for an endpoint from a Docker context, which the CLI then picks itself, with its TLS files."""
         tunnel = getattr(self.client, "_dtrun_tunnel", None)
-        return f"unix://{tunnel.socket}" if tunnel is not None else self.host
+        if tunnel is not None:
+            return f"unix://{tunnel.socket}"
+        if self.endpoint is not None and self.endpoint.source.startswith("Docker context"):
+            return None
+        return self.host
 
     @property
     def info(self) -> dict[str, Any]:

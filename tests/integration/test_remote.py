@@ -253,3 +253,25 @@ def test_hosts_describes_each_daemon(remote: RemoteDaemon, dtrun: DtrunRunner, t
     result = dtrun("hosts", remote.ssh.replace("root@", "nobody@"), cwd=tmp_path, env=remote.ssh_env)
     assert result.code == 1 and "no Docker daemon answers at ssh://nobody@127.0.0.1" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_current_docker_context_is_used(remote: RemoteDaemon, dtrun: DtrunRunner, tmp_path: Path) -> None:
+    """A context made and chosen with the docker CLI itself (`docker context create/use`) is read from
+    the CLI's own store, without running the CLI."""
+    import shutil
+
+    cli = shutil.which("docker")
+    if cli is None:
+        pytest.skip("no docker CLI to create a context with")
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    env.pop("DOCKER_HOST", None)
+    env.pop("DOCKER_CONTEXT", None)
+    subprocess.run([cli, "context", "create", "inner", "--docker", f"host={remote.tcp}"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([cli, "context", "use", "inner"], env=env, check=True, capture_output=True)
+    result = dtrun("hosts", "--json", cwd=tmp_path,
+                   env={"DOCKER_CONFIG": env["DOCKER_CONFIG"], "DOCKER_HOST": "", "DOCKER_CONTEXT": ""})
+    assert result.code == 0, result.output
+    [described] = json.loads(result.stdout)
+    assert (described["source"], described["endpoint"], described["daemon_id"]) == \
+        ("Docker context 'inner'", remote.tcp, remote.client.info()["ID"])
