@@ -27,6 +27,9 @@ import pytest
 
 from tests.conftest import BASE_IMAGE, SESSION, DtrunRunner
 
+# One docker-in-docker daemon per session: keep these tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("remote-daemon")
+
 DIND_DIR = Path(__file__).parent / "dind"
 # Everything --privileged would grant except what this machine's own bounding set lacks (runc refuses
 # --privileged here: "unable to apply caps"). dockerd inside needs mounts, networking and cgroups.
