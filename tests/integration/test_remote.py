@@ -184,6 +184,11 @@ def test_chain_on_a_daemon_that_shares_no_filesystem(via: str, remote: RemoteDae
     assert any(t.startswith("dtrun/bash:") for i in remote.client.images.list() for t in i.tags)
     assert docker_client.containers.list(all=True, filters={"label": label}) == []
     assert remote.client.containers.list(all=True, filters={"label": label}) == []
+    # prepare's artifact reached train through a volume on the remote daemon, filled through the API
+    [digest] = [a["digest"] for p in dtrun.store.glob("repos/**/jobs/*/job.json")
+                for a in json.loads(p.read_text())["artifacts"] if a["path"] == "data"]
+    assert remote.client.volumes.list(filters={"name": f"dtrun-art-{digest[:32]}"})
+    assert not docker_client.volumes.list(filters={"name": f"dtrun-art-{digest[:32]}"})
 
     # stop: Ctrl+C while the job runs stops it gracefully and its outputs are still saved
     proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", "long"], cwd=project, text=True,
