@@ -129,6 +129,14 @@ def _normal_time(stamp: str) -> str:
     return f"{head}.{frac[:9]:0<9}"
 
 
+def can_start(backend: DockerBackend, request: Gpu | None, host: HostInfo | None, *,
+              interruptible: bool = False) -> bool:
+    """An admission check for a scheduler: would `create_with_gpus` get GPUs now (without waiting)?"""
+    if request is None or request.count <= 0 or host is None:
+        return True
+    return choose(host.gpus, request, busy_gpus(backend.client), interruptible=interruptible) is not None
+
+
 def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu | None, host: HostInfo | None, *,
                      interruptible: bool = False, notify: Callable[[str], None] = lambda _: None,
                      poll: float = POLL_S) -> Any:

@@ -188,3 +188,13 @@ workflows:
     result = dtrun("run", "one", cwd=project)
     assert result.code == 0, result.output
     assert result.stdout.count("GPU ") == 1 and gpus[0]["uuid"] in result.stdout
+
+
+def test_admission_check_for_a_scheduler(backends: list[DockerBackend]) -> None:
+    from dtrun.engine.gpus import can_start
+
+    one, _ = backends
+    assert can_start(one, Gpu(count=3), HOST) and can_start(one, None, None)
+    create_with_gpus(one, spec("all"), Gpu(count=3), HOST, interruptible=True)
+    assert not can_start(one, Gpu(count=1), HOST, interruptible=True)
+    assert can_start(one, Gpu(count=1), HOST)  # by preempting the interruptible holder
