@@ -207,11 +207,11 @@ class Engine:
             preempted = was_preempted(self.backend, container.name) if job.resources.interruptible else None
             if interrupted == State.STOPPING:
                 record.move(State.STOPPED, "stopped by the user; outputs saved")
-            elif exit_info.code == 0:
-                record.move(State.DONE)
-            elif preempted:
+            elif preempted:  # before exit 0: a job that handles SIGTERM and exits cleanly must resume too
                 record.move(State.SUBMITTED, f"interruptible: preempted by {preempted}, outputs saved; "
                             "resumes when its GPUs are free")
+            elif exit_info.code == 0:
+                record.move(State.DONE)
             else:
                 message = (f"out of memory: the job exceeded its memory limit "
                            f"({size(job.resources.memory) if job.resources.memory else 'the host memory'}) "

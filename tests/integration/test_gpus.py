@@ -130,7 +130,8 @@ workflows:
         echo 1 > ckpt/step
         echo keep > /out/x
         echo "checkpoint written"
-        exec sleep 60
+        trap 'echo "got SIGTERM, exiting cleanly"; exit 0' TERM
+        sleep 60 & wait
 """
 
 
@@ -158,6 +159,7 @@ def test_interruptible_job_is_resumed_from_its_saved_outputs_after_preemption(
     assert proc.returncode == 0, err
     assert "SUBMITTED spot (interruptible: preempted by an urgent job, outputs saved; resumes when its GPUs " \
            "are free)" in err
+    assert "got SIGTERM, exiting cleanly" in out  # a clean exit after preemption still resumes
     assert "resumed at step 1, extra=keep" in out
     assert err.rstrip().endswith("DONE")
     [log] = Path(dtrun.store).glob("repos/**/jobs/*/logs.txt")
