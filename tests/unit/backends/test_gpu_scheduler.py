@@ -94,3 +94,31 @@ def test_refusal_says_what_the_host_has() -> None:
     failed = HostInfo("ssh://box", "box", "id", "24", "Ubuntu", 32, 2**37, ["nvidia"], [], gpu_error="boom")
     with pytest.raises(ResourceError, match="could not be listed: boom"):
         check_gpu_request(failed, gpu(1), "train")
+
+
+class FakeApi:
+    """What the Engine API's container list says; only what `holders` reads."""
+
+    def __init__(self, containers: list[dict[str, object]]) -> None:
+        self._containers = containers
+
+    def containers(self, all: bool, filters: dict[str, str]) -> list[dict[str, object]]:
+        assert all and filters == {"label": "dev.dtrun.gpus"}
+        return self._containers
+
+    def inspect_container(self, cid: str) -> dict[str, str]:
+        return {"Created": {"a": "2026-01-01T00:00:00.5Z", "b": "2026-01-01T00:00:00.123456789Z"}.get(cid, "")}
+
+
+def test_busy_gpus_from_container_labels() -> None:
+    from dtrun.engine.gpus import busy_gpus
+
+    def c(cid: str, state: str, gpus: str, created: int = 1000, interruptible: str = "0") -> dict[str, object]:
+        return {"Id": cid, "Names": [f"/{cid}"], "State": state, "Created": created,
+                "Labels": {"dev.dtrun.gpus": gpus, "dev.dtrun.interruptible": interruptible}}
+
+    api = FakeApi([c("a", "running", "GPU-1", interruptible="1"), c("b", "created", "GPU-1,GPU-2"),
+                   c("gone", "exited", "GPU-3"), c("stale", "created", "GPU-4", created=0)])
+    busy = busy_gpus(type("Client", (), {"api": api})(), now=1100)
+    assert {k: v.id for k, v in busy.items()} == {"GPU-1": "b", "GPU-2": "b"}  # b is older (.123 < .5)
+    assert not busy["GPU-1"].interruptible
