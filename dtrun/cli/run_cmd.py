@@ -28,6 +28,8 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every job even if an identical one ran "
                                            "before.")] = False,
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
+                                             "`resources.gpu` count (0: none).")] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers."""
     from rich.markup import escape
@@ -42,6 +44,14 @@ def run(
     context = Context.here(host=host)
     spec = context.spec()
     spec.get(workflow)
+    if gpus is not None:
+        from dtrun.backends.resources import with_gpus
+        from dtrun.errors import DtrunError
+
+        if gpus < 0:
+            raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
+
+        spec.workflows[workflow] = with_gpus(spec.workflows[workflow], gpus)
     plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
@@ -56,7 +66,7 @@ def run(
     engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
         record = engine.submit(plan, args=list(ctx.args))
-        _spawn(record.name, workflow, host, no_cache, list(ctx.args), store)
+        _spawn(record.name, workflow, host, no_cache, gpus, list(ctx.args), store)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
@@ -67,7 +77,8 @@ def run(
     return result.exit_code
 
 
-def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: list[str], store: Store) -> None:
+def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int | None, args: list[str],
+           store: Store) -> None:
     """The background process: this command again, attached to the recorded run."""
     import os
     import subprocess
@@ -81,6 +92,8 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, args: lis
         command += ["--host", host]
     if no_cache:
         command.append("--no-cache")
+    if gpus is not None:
+        command += ["--gpus", str(gpus)]
     folder = data_home() / "detached"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.log", "ab") as log:
