@@ -5,36 +5,100 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dtrun.backends.endpoint import Endpoint, resolve
 from dtrun.errors import DockerUnavailable
 
 
 def docker_host(explicit: str | None = None) -> str | None:
-    """The endpoint to use: an explicit choice (flag or config), else DOCKER_HOST, else the default."""
-    return explicit or os.environ.get("DOCKER_HOST") or None
+    """The endpoint URL to use: an explicit choice (flag or config), else DOCKER_HOST, else a context."""
+    endpoint = resolve(explicit)
+    return None if endpoint.source == "default socket" else endpoint.url
 
 
-def connect(host: str | None = None) -> Any:
-    """A docker-py client for `host`; a clear error when nothing answers there."""
+def tls_config(endpoint: Endpoint) -> Any:
+    """docker-py's TLSConfig for a tcp:// endpoint with TLS material, else None."""
+    if endpoint.tls is None or endpoint.scheme != "tcp":
+        return None
+    from docker.tls import TLSConfig
+
+    tls = endpoint.tls
+    cert, key = tls.file("cert.pem"), tls.file("key.pem")
+    return TLSConfig(client_cert=(cert, key) if cert and key else None,
+                     ca_cert=tls.file("ca.pem") if tls.verify else None, verify=tls.verify)
+
+
+def connect(host: str | Endpoint | None = None) -> Any:
+    """A docker-py client for `host`; a clear error when nothing answers there.
+
+    ssh:// endpoints go through the system `ssh` client (docker-py's `use_ssh_client`), so the
+    user's ~/.ssh/config, agent and known hosts apply as they do for the docker CLI; no paramiko.
+    """
     import docker
     import docker.errors
 
-    endpoint = docker_host(host)
+    endpoint = host if isinstance(host, Endpoint) else resolve(host)
+    if endpoint.scheme == "ssh" and os.environ.get("DTRUN_SSH_TUNNEL", "1") != "0":
+        client = _through_tunnel(endpoint)
+        if client is not None:
+            return client
+    url = endpoint.url
+    if endpoint.scheme == "tcp" and endpoint.tls is not None:
+        url = "https://" + url.split("://", 1)[1]
     try:
-        if endpoint:
-            tls = None
-            if endpoint.startswith("tcp://") and os.environ.get("DOCKER_TLS_VERIFY"):
-                kwargs = docker.utils.kwargs_from_env()
-                tls = kwargs.get("tls")
-            client = docker.DockerClient(base_url=endpoint, tls=tls, timeout=120,
-                                         use_ssh_client=endpoint.startswith("ssh://"))
-        else:
-            client = docker.from_env(timeout=120)
+        client = docker.DockerClient(base_url=url, tls=tls_config(endpoint), timeout=120,
+                                     use_ssh_client=endpoint.scheme == "ssh", max_pool_size=16)
         client.ping()
         return client
     except (docker.errors.DockerException, OSError) as exc:
-        where = endpoint or "the default socket (unix:///var/run/docker.sock)"
+        if "paramiko" in str(exc):
+            raise DockerUnavailable(f"ssh:// Docker hosts ({endpoint.url}) need the paramiko package",
+                                    hint="pip install 'dtrun[ssh]' (or: pip install paramiko)") from None
         raise DockerUnavailable(
-            f"no Docker daemon answers at {where}: {exc}",
-            hint="start Docker (`sudo systemctl start docker`, or `make docker` in dtrun's checkout), "
-            "or point DOCKER_HOST at a host that runs one (e.g. ssh://me@gpu-box)",
+            f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {_reason(exc)}",
+            hint=_hint(endpoint),
         ) from None
+
+
+def _through_tunnel(endpoint: Endpoint) -> Any:
+    """A client on a forwarded remote socket (fast), or None to use docker-py's own ssh transport."""
+    import docker
+    import docker.errors
+
+    from dtrun.backends.sshtunnel import SshTunnel, TunnelError
+
+    tunnel = SshTunnel(endpoint.url)
+    try:
+        client = docker.DockerClient(base_url=tunnel.start(), timeout=120, max_pool_size=16)
+        client.ping()
+    except (TunnelError, docker.errors.DockerException, OSError):
+        tunnel.close()
+        return None
+    client._dtrun_tunnel = tunnel  # lives as long as the client
+    return client
+
+
+def _reason(exc: Exception) -> str:
+    """The cause in a few words (`connection refused`), not docker-py's and urllib3's nested wrappers."""
+    import re
+
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    return match.group(1).strip().lower() if match else text
+
+
+def _hint(endpoint: Endpoint) -> str:
+    if endpoint.scheme == "ssh":
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint.url)
+        port = f"-p {parts.port} " if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return (f"check that `ssh {port}{user}{parts.hostname} docker info` works (key, known host, the "
+                "user in the docker group), or pick another host with --host / DOCKER_HOST")
+    if endpoint.scheme == "tcp":
+        tls = "TLS is on" if endpoint.tls else "TLS is off (set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for 2376)"
+        return f"check the address and port; {tls}; or pick another host with --host / DOCKER_HOST"
+    where = os.environ.get("DOCKER_HOST")
+    return ("start Docker (`sudo systemctl start docker`, or `make docker` in dtrun's checkout), "
+            "or point DOCKER_HOST at a host that runs one (e.g. ssh://me@gpu-box)"
+            + (f"; DOCKER_HOST is {where}" if where else ""))

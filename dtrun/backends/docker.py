@@ -14,12 +14,20 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dtrun.errors import DtrunError, ResourceError
 
+if TYPE_CHECKING:
+    from dtrun.backends.endpoint import Endpoint
+    from dtrun.backends.hostinfo import HostInfo
+    from dtrun.spec.models import Resources
+
 LABEL = "dev.dtrun"
 CA_PATH = "/etc/dtrun/ca.crt"
+#: `ports: N` -> the job listens on PORT_0..PORT_{N-1} = FIRST_PORT..FIRST_PORT+N-1 inside its container;
+#: Docker publishes each on a free port of the host.
+FIRST_PORT = 8000
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,16 @@ class ContainerSpec:
     memory: int | None = None
     shm_size: int | None = None
     cpus: float | None = None
+    gpu_ids: list[str] | None = None
+    ports: int = 0
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    name: str  # PORT_0
+    container_port: int
+    host_port: int
+    url: str  # where the client reaches it
 
 
 @dataclass(frozen=True)
@@ -52,10 +70,26 @@ class Exit:
 
 
 class DockerBackend:
-    def __init__(self, client: Any, host: str) -> None:
+    def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
+                 probe_images: list[str] | None = None) -> None:
         self.client = client
         self.host = host
+        self.endpoint = endpoint
+        #: images to run `nvidia-smi` in when the host's GPUs must be listed (first present wins)
+        self.probe_images = probe_images or ["debian:bookworm-slim"]
         self._info: dict[str, Any] | None = None
+        self._host_info: HostInfo | None = None
+
+    @property
+    def cli_host(self) -> str | None:
+        """DOCKER_HOST for docker CLI subprocesses (builds): an ssh host's local tunnel when there is one;
+        None for an endpoint from a Docker context, which the CLI then picks itself, with its TLS files."""
+        tunnel = getattr(self.client, "_dtrun_tunnel", None)
+        if tunnel is not None:
+            return f"unix://{tunnel.socket}"
+        if self.endpoint is not None and self.endpoint.source.startswith("Docker context"):
+            return None
+        return self.host
 
     @property
     def info(self) -> dict[str, Any]:
@@ -63,18 +97,26 @@ class DockerBackend:
             self._info = self.client.info()
         return self._info
 
+    def host_info(self, refresh: bool = False) -> HostInfo:
+        """CPUs, memory, runtimes and GPUs of the host (GPUs cached per daemon, see backends/hostinfo.py)."""
+        if self._host_info is None or refresh:
+            from dtrun.backends.hostinfo import host_info
+
+            self._host_info = host_info(self.client, self.host, images=self.probe_images, refresh=refresh)
+        return self._host_info
+
     # -- checks before anything starts ------------------------------------------------------------
+    def check_resources(self, workflow: str, resources: Resources) -> None:
+        """Refuse, before anything is built or started, a job this host can never run."""
+        from dtrun.backends.resources import check_resources
+
+        check_resources(self, workflow, resources)
+
     def check_gpus(self, workflow: str, count: int) -> None:
-        if count <= 0:
-            return
-        runtimes = self.info.get("Runtimes") or {}
-        if "nvidia" not in runtimes:
-            raise ResourceError(
-                f"workflow '{workflow}' asks for {count} GPU{'s' if count > 1 else ''}, but the Docker host "
-                f"{self.host} has no NVIDIA runtime (runtimes: {', '.join(sorted(runtimes)) or 'none'})",
-                hint="install the NVIDIA Container Toolkit there (`nvidia-ctk runtime configure --runtime=docker`, "
-                "then restart dockerd), or run on a GPU host: DOCKER_HOST=ssh://me@gpu-box dtrun run ...",
-            )
+        if count > 0:
+            from dtrun.spec.models import Resources
+
+            self.check_resources(workflow, Resources.model_validate({"gpu": count}))
 
     # -- volumes --------------------------------------------------------------------------------------
     def create_volume(self, name: str, labels: dict[str, str]) -> str:
@@ -188,8 +230,14 @@ class DockerBackend:
         mounts = [Mount(target=m.target, source=m.volume, type="volume", read_only=m.read_only)
                   for m in spec.mounts]
         kwargs: dict[str, Any] = {}
-        if spec.gpus:
+        if spec.gpu_ids:
+            kwargs["device_requests"] = [DeviceRequest(device_ids=list(spec.gpu_ids), capabilities=[["gpu"]])]
+        elif spec.gpus:
             kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+        env = dict(spec.env)
+        if spec.ports:
+            kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": None for i in range(spec.ports)}
+            env.update({f"PORT_{i}": str(FIRST_PORT + i) for i in range(spec.ports)})
         if spec.memory:
             kwargs["mem_limit"] = spec.memory
         if spec.shm_size:
@@ -198,7 +246,7 @@ class DockerBackend:
             kwargs["nano_cpus"] = int(spec.cpus * 1e9)
         try:
             return self.client.containers.create(
-                spec.image, command=spec.command, entrypoint=spec.entrypoint, environment=spec.env,
+                spec.image, command=spec.command, entrypoint=spec.entrypoint, environment=env,
                 working_dir=spec.working_dir, labels=spec.labels, name=spec.name, mounts=mounts,
                 init=True, detach=True, **kwargs)
         except docker.errors.APIError as exc:
@@ -236,6 +284,23 @@ class DockerBackend:
                 raise ResourceError(f"the Docker host {self.host} cannot give this job a GPU: {text}",
                                     hint="install the NVIDIA Container Toolkit on that host") from None
             raise DtrunError(f"starting {container.name} failed: {text}") from None
+
+    def published_ports(self, container: Any) -> list[PublishedPort]:
+        """Where the client reaches the job's ports: the host's address (remote hosts) and the published port."""
+        attrs = self.client.api.inspect_container(container.id)
+        bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        address = self.endpoint.address if self.endpoint else "127.0.0.1"
+        found = []
+        for key, binds in bindings.items():
+            port = int(key.split("/")[0])
+            if not binds or port < FIRST_PORT:
+                continue
+            bind = next((b for b in binds if ":" not in b.get("HostIp", "")), binds[0])
+            host_ip = bind.get("HostIp") or "0.0.0.0"
+            where = address if host_ip in ("0.0.0.0", "::", "") else host_ip
+            found.append(PublishedPort(f"PORT_{port - FIRST_PORT}", port, int(bind["HostPort"]),
+                                       f"{where}:{bind['HostPort']}"))
+        return sorted(found, key=lambda p: p.container_port)
 
     def logs(self, container: Any, *, follow: bool = True, since: float | None = None) -> Iterator[bytes]:
         kwargs: dict[str, Any] = {"stream": True, "follow": follow, "stdout": True, "stderr": True}

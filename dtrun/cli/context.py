@@ -10,6 +10,7 @@ from dtrun.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from dtrun.backends.docker import DockerBackend
+    from dtrun.backends.endpoint import Endpoint
     from dtrun.snapshot import Snapshot
     from dtrun.spec import Project, Spec
     from dtrun.store import Store
@@ -43,9 +44,16 @@ class Context:
         return Store(self.settings.store, repo)
 
     def backend(self) -> DockerBackend:
-        from dtrun.backends.connection import connect, docker_host
+        from dtrun.backends.connection import connect
         from dtrun.backends.docker import DockerBackend
+        from dtrun.images.manager import DEFAULT_CPU_BASE
 
-        endpoint = docker_host(self.host or self.settings.host)
-        client = connect(endpoint)
-        return DockerBackend(client, endpoint or "unix:///var/run/docker.sock")
+        endpoint = self.endpoint()
+        images = [i for i in (self.settings.gpu_base_image, self.settings.base_image, DEFAULT_CPU_BASE) if i]
+        return DockerBackend(connect(endpoint), endpoint.url, endpoint=endpoint, probe_images=images)
+
+    def endpoint(self) -> Endpoint:
+        """`--host`, the config's `host`, DOCKER_HOST, the current Docker context, the default socket."""
+        from dtrun.backends.endpoint import resolve
+
+        return resolve(self.host, self.settings.host)

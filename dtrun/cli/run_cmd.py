@@ -49,6 +49,8 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every job even if an identical one ran "
                                            "before.")] = False,
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
+                                             "`resources.gpu` count (0: none).")] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -65,11 +67,11 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run)
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None) -> int:
+         attached_run: str | None, gpus: int | None) -> int:
     from rich.markup import escape
 
     from dtrun.cli.context import Context
@@ -89,6 +91,13 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     if parsed.help:
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
+    if gpus is not None:
+        from dtrun.backends.resources import with_gpus
+        from dtrun.errors import DtrunError
+
+        if gpus < 0:
+            raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
+        spec.workflows[workflow] = with_gpus(spec.workflows[workflow], gpus)
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
     submitted = store.load_run(attached_run) if attached_run else None
@@ -110,7 +119,7 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
         record = engine.submit(plan, variables=parsed.variables, args=parsed.args, name=name, tag=tag)
-        _spawn(record.name, workflow, host, no_cache, parsed.variables, parsed.args, store)
+        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, store)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
@@ -153,8 +162,8 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0]
 
 
-def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, variables: dict[str, str],
-           args: list[str], store: Store) -> None:
+def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int | None,
+           variables: dict[str, str], args: list[str], store: Store) -> None:
     """The background process: this command again, attached to the recorded run. Variables go as
     `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
     import os
@@ -169,6 +178,8 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, variables
         command += ["--host", host]
     if no_cache:
         command.append("--no-cache")
+    if gpus is not None:
+        command += ["--gpus", str(gpus)]
     command += [*(f"--{key}={value}" for key, value in variables.items()), "--", *args]
     folder = data_home() / "detached"
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dtrun.backends.docker import LABEL, DockerBackend, Exit
+from dtrun.backends.resources import size
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import save_outputs as export_outputs
+from dtrun.engine.gpus import was_preempted
 from dtrun.store import JobRecord, State, Store
 
 ARTIFACTS_LABEL = f"{LABEL}.artifacts"
@@ -41,8 +43,13 @@ def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
 
 def finish_job(store: Store, backend: DockerBackend, container: Any, record: JobRecord, exit_info: Exit,
                declared: list[Declared], *, status: Callable[[str], None] = lambda m: None,
-               memory: int | None = None) -> None:
-    """Record the exit, save the outputs (unless aborted), settle the final state, clean up."""
+               memory: int | None = None, interruptible: bool = False) -> None:
+    """Record the exit, save the outputs (unless aborted), settle the final state, clean up.
+
+    An interruptible job that another job preempted (engine/gpus.py) goes back to SUBMITTED with its
+    outputs saved, and its workspace volume is kept: the engine that runs it resumes it in a new
+    container on the same volume (engine/interruptible.py). Every other exit removes the volume.
+    """
     record.exit_code = exit_info.code
     action = control.requested(store, record.id)
     if action is not None:
@@ -56,23 +63,27 @@ def finish_job(store: Store, backend: DockerBackend, container: Any, record: Job
         record.move(State.UPLOADING)
         store.save_job(record)
         refused = save_outputs(store, backend, container, record, declared, status)
+        preempted = was_preempted(backend, container.name) if interruptible else None
         if refused:  # a job whose outputs were refused did not produce what it declared
             record.move(State.FAILED, "; ".join(refused))
         elif action == control.STOP:
             record.move(State.STOPPED, "stopped by the user; outputs saved")
+        elif preempted:  # before exit 0: a job that handles SIGTERM and exits cleanly must resume too
+            record.move(State.SUBMITTED, f"interruptible: preempted by {preempted}, outputs saved; "
+                        "resumes when its GPUs are free")
         elif exit_info.code == 0:
             record.move(State.DONE)
             if record.cache_key:
                 cache.remember(store, record.cache_key, record)
         else:
-            record.move(State.FAILED, f"out of memory: the container exceeded its memory limit "
-                        f"({memory or 'host memory'} bytes) and was killed" if exit_info.oom_killed
-                        else f"exited with code {exit_info.code}")
+            record.move(State.FAILED, f"out of memory: the job exceeded its memory limit "
+                        f"({size(memory) if memory else 'the host memory'}) and was killed (exit {exit_info.code})"
+                        if exit_info.oom_killed else f"exited with code {exit_info.code}")
     finally:
         store.save_job(record)
         workspace = (getattr(container, "labels", None) or {}).get(WORKSPACE_LABEL)
         backend.remove(container)
-        if workspace:
+        if workspace and record.state != State.SUBMITTED:
             backend.remove_volume(workspace)
 
 

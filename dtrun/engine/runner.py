@@ -1,9 +1,11 @@
 """The engine: runs a plan's jobs on a backend, records every state, saves every output.
 
 One run: its record and one record per job are written first (SUBMITTED), then the scheduler starts
-each job once the jobs it needs have succeeded (independent ones in parallel). One job: image ->
-cache check -> container (code in, secrets as env) -> logs streamed, masked and stored -> on exit,
-`collect.finish_job` saves outputs and settles the state. Stopping goes through one mechanism for
+each job once the jobs it needs have succeeded (independent ones in parallel; a GPU job only when GPUs
+are free for it, see `gpus.gpu_admission`). One job: image -> cache check -> container holding specific
+GPUs (code in, secrets as env) -> logs streamed, masked and stored -> on exit, `collect.finish_job` saves
+outputs and settles the state. An interruptible job that was preempted is run again in a new container on
+its kept workspace volume (engine/interruptible.py). Stopping goes through one mechanism for
 Ctrl+C and `dtrun stop` alike: a request in the store, then SIGTERM (stop) or SIGKILL (abort); the job's
 thread sees the request when the container exits. Containers are removed only after their outputs
 are exported, so a run whose client is killed can be finished by any later command (reconcile.py).
@@ -29,9 +31,11 @@ from dtrun.engine import cache, control
 from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job, finish_run
+from dtrun.engine.gpus import create_with_gpus, gpu_admission
 from dtrun.engine.inputs import job_inputs, resolve_dep
+from dtrun.engine.interruptible import Attempts
 from dtrun.engine.logs import LogSink
-from dtrun.engine.scheduler import Admission, Scheduler, admit_all, parallel_limit
+from dtrun.engine.scheduler import Admission, Scheduler, parallel_limit
 from dtrun.images.manager import ensure_image
 from dtrun.masking import Masker
 from dtrun.names import new_run_name, sanitize
@@ -80,7 +84,7 @@ class _RunState:
 class Engine:
     def __init__(self, settings: Settings, store: Store, backend: DockerBackend, snapshot: Snapshot,
                  hooks: Hooks | None = None, *, secrets: dict[str, str] | None = None,
-                 admit: Admission = admit_all) -> None:
+                 admit: Admission | None = None) -> None:
         self.settings = settings
         self.store = store
         self.backend = backend
@@ -110,7 +114,7 @@ class Engine:
             tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None,
             name: str | None = None) -> RunResult:
         for job in plan.jobs:
-            self.backend.check_gpus(job.workflow, job.resources.gpu_count)
+            self.backend.check_resources(job.workflow, job.resources)
         run = submitted or self.submit(plan, variables=variables, args=args, tag=tag, name=name)
         control.claim(self.store, run.name)
         records = {job.workflow: self._new_job(run, job) for job in plan.jobs}
@@ -130,7 +134,7 @@ class Engine:
     def resume(self, plan: Plan, run: RunRecord, record: JobRecord) -> RunResult:
         """Run a stopped job again in its run, with its saved outputs put back where they were."""
         job = plan.job(record.workflow)
-        self.backend.check_gpus(job.workflow, job.resources.gpu_count)
+        self.backend.check_resources(job.workflow, job.resources)
         control.clear(self.store, record.id)
         control.mark_active(self.store, run.name)
         control.claim(self.store, run.name)
@@ -152,7 +156,8 @@ class Engine:
     def _drive(self, jobs: list[Job], state: _RunState, done: dict[str, bool] | None = None) -> None:
         limit = parallel_limit(self.settings.max_parallel, self._host_cpus())
         scheduler = Scheduler(jobs, lambda job: self._job(job, state), lambda job, why: self._skip(job, state, why),
-                              limit=limit, admit=self.admit, done=done)
+                              limit=limit, admit=self.admit or gpu_admission(self.backend, state.run.name),
+                              done=done)
         interrupts = 0
         try:
             while True:
@@ -248,8 +253,8 @@ class Engine:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
-        image, built = ensure_image(self.backend.client, job.image, self.settings, docker_host=self.backend.host
-                                    if "://" in self.backend.host else None, output=self.hooks.build_line)
+        image, built = ensure_image(self.backend.client, job.image, self.settings,
+                                    docker_host=self.backend.cli_host, output=self.hooks.build_line)
         record.image = image
         if built:
             self.hooks.status(f"  built {image}")
@@ -279,22 +284,38 @@ class Engine:
             working_dir=job.working_dir,
             labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
-            shm_size=job.resources.shm_size, cpus=job.resources.cpu)
-        container = self.backend.create(spec)
-        record.container = container.name
-        try:
-            skip = [m.target for m in mounts[1:]]
-            with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
-                self.backend.put_archive(container, WORKSPACE, self._code(skip))
-            if ca:
-                self.backend.put_file(container, CA_PATH, ca.read_bytes())
-            for saved in state.restore.get(job.workflow, []):
-                self._restore(container, record, saved)
-        except BaseException:
-            self.backend.remove(container)
-            self.backend.remove_volume(workspace)
-            raise
-        self._execute(job, record, container, declared, state)
+            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
+        attempts = Attempts(self.backend, self.store, record, WORKSPACE)
+        while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
+            container = None
+            try:
+                host = self.backend.host_info() if job.resources.gpu_count else None
+                container = create_with_gpus(self.backend, spec, job.resources.gpu, host,
+                                             interruptible=job.resources.interruptible, notify=self.hooks.status)
+                record.container = container.name
+                skip = [m.target for m in mounts[1:]]
+                with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
+                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                if ca:
+                    self.backend.put_file(container, CA_PATH, ca.read_bytes())
+                if not attempts.count:
+                    for saved in state.restore.get(job.workflow, []):
+                        self._restore(container, record, saved)
+                attempts.prepare(container)
+            except BaseException:
+                if container is not None:
+                    self.backend.remove(container)
+                self.backend.remove_volume(workspace)
+                raise
+            self._execute(job, record, container, declared, state)  # finish_job removes the container
+            if not attempts.again():
+                return
+            # preempted: finish_job kept the workspace volume; the next attempt's log continues this one's
+            state.earlier_logs[job.workflow] = attempts.earlier_log
+            self.store.save_job(record)
+            if self._halted(record):
+                self.backend.remove_volume(workspace)
+                return
 
     def _job_secrets(self, job: Job) -> dict[str, str]:
         if job.secrets is None:
@@ -350,6 +371,8 @@ class Engine:
                 self.backend.remove(container)
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
                 raise
+            for port in self.backend.published_ports(container):
+                self.hooks.status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
             record.move(State.RUNNING)
             self.store.save_job(record)
             with state.lock:
@@ -373,7 +396,7 @@ class Engine:
                 state.containers.pop(record.id, None)
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         finish_job(self.store, self.backend, container, record, exit_info, declared, status=self.hooks.status,
-                   memory=job.resources.memory)
+                   memory=job.resources.memory, interruptible=job.resources.interruptible)
         self.hooks.status(_summary(job.workflow, record))
 
 

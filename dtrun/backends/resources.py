@@ -1,0 +1,100 @@
+"""Refusing, before anything is built or started, what a host can never give a job.
+
+A dstack workflow may ask for `memory: 64GB` or four A100s; on a Docker host that has less, the job
+would fail late (OOM, `could not select device driver`) or not at all. These checks compare the
+request with what `docker info` and the host's GPU list say, and name both in the message.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dtrun.errors import ResourceError
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker import DockerBackend
+    from dtrun.backends.hostinfo import GpuInfo, HostInfo
+    from dtrun.spec.models import Gpu, Resources, Workflow
+
+
+def size(n: float) -> str:
+    """Bytes as people wrote them: `32 MiB` for a binary round number, `64 GB` or `25.3 GB` otherwise."""
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor:.0f} {unit}"
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= factor:
+            return f"{n / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n:.0f} B"
+
+
+def check_resources(backend: DockerBackend, workflow: str, resources: Resources) -> None:
+    needs_host = resources.memory or resources.cpu or resources.shm_size or resources.gpu_count
+    if not needs_host:
+        return
+    host = backend.host_info()
+    hint = "ask for less in the workflow's `resources`, or run on a bigger host (--host / DOCKER_HOST); " \
+           "`dtrun hosts` shows what a host has"
+    if resources.memory and host.memory and resources.memory > host.memory:
+        raise ResourceError(f"workflow '{workflow}' asks for {size(resources.memory)} of memory, but the Docker "
+                            f"host {host.endpoint} has {size(host.memory)}", hint=hint)
+    if resources.shm_size and host.memory and resources.shm_size > host.memory:
+        raise ResourceError(f"workflow '{workflow}' asks for {size(resources.shm_size)} of shared memory "
+                            f"(shm_size), but the Docker host {host.endpoint} has {size(host.memory)} of memory",
+                            hint=hint)
+    if resources.cpu and host.cpus and resources.cpu > host.cpus:
+        raise ResourceError(f"workflow '{workflow}' asks for {resources.cpu:g} CPUs, but the Docker host "
+                            f"{host.endpoint} has {host.cpus}", hint=hint)
+    if resources.gpu is not None:
+        check_gpu_request(host, resources.gpu, workflow)
+
+
+def suitable(inventory: list[GpuInfo], request: Gpu) -> list[GpuInfo]:
+    """The GPUs that match the request's model name (a substring, case and spaces ignored) and memory."""
+    name = (request.name or "").lower().replace(" ", "")
+    # nvidia-smi reports a little less than the marketing size (an "80GB" H100 shows 79.6 GiB)
+    return [g for g in inventory
+            if (not name or name in g.name.lower().replace(" ", ""))
+            and (not request.memory or g.memory >= request.memory * 0.9)]
+
+
+def describe_request(request: Gpu) -> str:
+    what = f"{request.count} GPU{'s' if request.count != 1 else ''}"
+    if request.name:
+        what += f" of model {request.name}"
+    if request.memory:
+        what += f" with at least {size(request.memory)}"
+    return what
+
+
+def check_gpu_request(host: HostInfo, request: Gpu, workflow: str) -> None:
+    """A GPU request the host could never satisfy, even with all its GPUs free, is refused here."""
+    if request.count <= 0:
+        return
+    hint = ("run on a host that has them (--host / DOCKER_HOST=ssh://me@gpu-box), ask for fewer "
+            "(`dtrun run WORKFLOW --gpus N`), or see `dtrun hosts`")
+    if not host.nvidia:
+        raise ResourceError(
+            f"workflow '{workflow}' asks for {describe_request(request)}, but the Docker host {host.endpoint} has "
+            f"no NVIDIA runtime (runtimes: {', '.join(host.runtimes) or 'none'})",
+            hint="install the NVIDIA Container Toolkit there (`nvidia-ctk runtime configure --runtime=docker`, "
+            "then restart dockerd), or run on a GPU host: DOCKER_HOST=ssh://me@gpu-box dtrun run ...")
+    if host.gpu_error and not host.gpus:
+        raise ResourceError(f"workflow '{workflow}' asks for {describe_request(request)}, but the GPUs of "
+                            f"{host.endpoint} could not be listed: {host.gpu_error}", hint=hint)
+    if len(suitable(host.gpus, request)) < request.count:
+        raise ResourceError(f"workflow '{workflow}' asks for {describe_request(request)}, but the Docker host "
+                            f"{host.endpoint} has {host.describe_gpus()}", hint=hint)
+
+
+def with_gpus(workflow: Workflow, count: int) -> Workflow:
+    """`dtrun run W --gpus N`: N GPUs, keeping the model and memory the workflow asks for; 0 drops them.
+
+    Applied to the workflow before planning, so the image follows (a GPU base image for N > 0).
+    """
+    from dtrun.spec.models import Gpu
+
+    resources = workflow.resources
+    gpu = None if count == 0 else (resources.gpu.model_copy(update={"count": count}) if resources.gpu
+                                   else Gpu(count=count))
+    return workflow.model_copy(update={"resources": resources.model_copy(update={"gpu": gpu})})

@@ -1,0 +1,74 @@
+"""`dtrun hosts`: what a Docker host offers — CPUs, memory, GPUs (model, memory, driver), NVIDIA runtime."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dtrun.cli.app import app
+
+if TYPE_CHECKING:
+    from dtrun.backends.hostinfo import HostInfo
+
+
+@app.command()
+def hosts(
+    host: Annotated[list[str] | None, typer.Argument(
+        help="Docker endpoints to describe (default: the one dtrun would use: --host, config, DOCKER_HOST, "
+        "the current Docker context, the local socket).")] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the host for its GPUs again (not from the "
+                                                             "cache).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> int:
+    """Show what a Docker host offers: CPUs, memory, GPUs and whether the NVIDIA runtime is there."""
+    import json
+
+    from dtrun.backends.connection import connect
+    from dtrun.backends.endpoint import resolve
+    from dtrun.backends.hostinfo import host_info
+    from dtrun.config import load_settings
+    from dtrun.errors import DtrunError
+    from dtrun.images.manager import DEFAULT_CPU_BASE
+    from dtrun.ui import console
+
+    settings = load_settings()
+    endpoints = [resolve(h) for h in host] if host else [resolve(None, settings.host)]
+    images = [i for i in (settings.gpu_base_image, settings.base_image, DEFAULT_CPU_BASE) if i]
+    found: list[tuple[str, HostInfo | None, str | None]] = []
+    for endpoint in endpoints:
+        try:
+            info = host_info(connect(endpoint), endpoint.url, images=images, refresh=refresh)
+            found.append((endpoint.source, info, None))
+        except DtrunError as exc:
+            found.append((endpoint.url, None, exc.message))
+    if as_json:
+        typer.echo(json.dumps([{"source": s, **(i.to_json() if i else {}), **({"error": e} if e else {})}
+                               for s, i, e in found], indent=1))
+    else:
+        for source, described, error in found:
+            if described is None:
+                console().print(f"[red]unreachable[/red] {error}")
+                continue
+            typer.echo(_describe(described, source))
+    return 1 if any(e for _, _, e in found) else 0
+
+
+def _describe(info: HostInfo, source: str) -> str:
+    from dtrun.backends.resources import size
+
+    lines = [
+        f"{info.endpoint}  ({source})",
+        f"  name      {info.name}  ({info.os}, Docker {info.server_version})",
+        f"  cpus      {info.cpus}",
+        f"  memory    {size(info.memory)}",
+        f"  nvidia    {'yes' if info.nvidia else 'no'} (runtimes: {', '.join(info.runtimes) or 'none'})",
+    ]
+    if info.gpus:
+        lines.append(f"  gpus      {len(info.gpus)}")
+        lines += [f"    {g.index}  {g.name}  {g.memory_gb:.0f} GiB  driver {g.driver}  {g.uuid}" for g in info.gpus]
+    elif info.gpu_error:
+        lines.append(f"  gpus      unknown: {info.gpu_error}")
+    else:
+        lines.append("  gpus      none")
+    return "\n".join(lines)

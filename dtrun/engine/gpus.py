@@ -1,0 +1,232 @@
+"""Giving each GPU job specific GPUs of its host, never one that another job holds.
+
+There is no dtrun daemon, so the state of "who holds which GPU" must survive separate dtrun processes
+and even separate client machines. It lives on the Docker host itself: every GPU container carries the
+label `dev.dtrun.gpus=<uuid,uuid>` and a DeviceRequest for exactly those device ids. A GPU is busy while
+a container holding it exists and has not exited (created, running, paused, restarting).
+
+Claiming is optimistic: read the busy set, choose, create the container (which publishes the claim),
+then read again. If an *older* container holds one of the same GPUs (two clients chose at the same
+moment), the younger one removes its container and tries again. Older wins, so exactly one of any
+racing pair survives.
+
+`interruptible: true` jobs yield: a job that is not interruptible and finds no free GPU may take GPUs
+held by interruptible jobs. Those are stopped gracefully (SIGTERM, outputs saved) and marked as
+preempted; the dtrun process that runs them waits for a free GPU and resumes them from their saved
+outputs (see `engine/interruptible.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend
+from dtrun.backends.hostinfo import GpuInfo, HostInfo
+from dtrun.backends.resources import check_gpu_request, describe_request, suitable
+from dtrun.engine.scheduler import Admission
+from dtrun.plan import Job
+from dtrun.spec.models import Gpu
+
+GPU_LABEL = f"{LABEL}.gpus"
+INTERRUPTIBLE_LABEL = f"{LABEL}.interruptible"
+PREEMPTED_PREFIX = "dtrun-preempted-"
+BUSY_STATES = ("created", "running", "paused", "restarting")
+#: A container left in `created` this long by a client that died never started: it holds nothing.
+STALE_CREATED_S = 600
+POLL_S = 2.0
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A container that holds GPUs."""
+
+    id: str
+    name: str
+    gpus: tuple[str, ...]
+    created: str
+    interruptible: bool
+    run: str = ""
+    workflow: str = ""
+
+    @property
+    def order(self) -> tuple[str, str]:
+        return (_normal_time(self.created), self.id)
+
+
+@dataclass(frozen=True)
+class Decision:
+    gpus: list[GpuInfo]
+    preempt: list[Holder]
+
+
+def choose(inventory: list[GpuInfo], request: Gpu, busy: dict[str, Holder], *,
+           interruptible: bool) -> Decision | None:
+    """Which GPUs to take now, and which interruptible holders to stop for them; None: wait.
+
+    Free GPUs first, lowest index first. A job that is not interruptible may also take GPUs of
+    interruptible holders, stopping the youngest first and as few as it can.
+    """
+    matching = sorted(suitable(inventory, request), key=lambda g: g.index)
+    free = [g for g in matching if g.uuid not in busy]
+    if len(free) >= request.count:
+        return Decision(free[: request.count], [])
+    if interruptible:
+        return None
+    holders = sorted({busy[g.uuid] for g in matching if g.uuid in busy and busy[g.uuid].interruptible},
+                     key=lambda h: h.order, reverse=True)
+    taken, preempt = list(free), []
+    for holder in holders:
+        if len(taken) >= request.count:
+            break
+        preempt.append(holder)
+        taken += [g for g in matching if busy.get(g.uuid) == holder]
+    if len(taken) < request.count:
+        return None
+    chosen = sorted(taken, key=lambda g: g.index)[: request.count]
+    needed = {busy[g.uuid] for g in chosen if g.uuid in busy}
+    return Decision(chosen, [h for h in preempt if h in needed])
+
+
+def holders(client: Any, now: float | None = None) -> list[Holder]:
+    """The containers on the host that hold GPUs, oldest first, from their labels."""
+    now = now or time.time()
+    found: list[Holder] = []
+    for c in client.api.containers(all=True, filters={"label": GPU_LABEL}):
+        state = str(c.get("State", "")).lower()
+        if state not in BUSY_STATES or (state == "created" and now - int(c.get("Created", now)) > STALE_CREATED_S):
+            continue
+        labels = c.get("Labels") or {}
+        found.append(Holder(id=c["Id"], name=(c.get("Names") or ["/?"])[0].lstrip("/"),
+                            gpus=tuple(i for i in labels.get(GPU_LABEL, "").split(",") if i),
+                            created=_created(client, c), interruptible=labels.get(INTERRUPTIBLE_LABEL) == "1",
+                            run=labels.get(f"{LABEL}.run", ""), workflow=labels.get(f"{LABEL}.workflow", "")))
+    return sorted(found, key=lambda h: h.order)
+
+
+def busy_gpus(client: Any, now: float | None = None) -> dict[str, Holder]:
+    """GPU uuid -> the (oldest) container holding it."""
+    busy: dict[str, Holder] = {}
+    for holder in holders(client, now):
+        for gpu in holder.gpus:
+            busy.setdefault(gpu, holder)
+    return busy
+
+
+def _created(client: Any, summary: dict[str, Any]) -> str:
+    """The creation time with nanoseconds (the list API gives whole seconds, too coarse for races)."""
+    try:
+        return str(client.api.inspect_container(summary["Id"])["Created"])
+    except Exception:
+        return datetime.fromtimestamp(int(summary.get("Created", 0))).isoformat()
+
+
+def _normal_time(stamp: str) -> str:
+    """RFC 3339 with nanoseconds, made comparable as text (fixed-width fraction)."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    return f"{head}.{frac[:9]:0<9}"
+
+
+def can_start(backend: DockerBackend, request: Gpu | None, host: HostInfo | None, *,
+              interruptible: bool = False) -> bool:
+    """An admission check for a scheduler: would `create_with_gpus` get GPUs now (without waiting)?"""
+    if request is None or request.count <= 0 or host is None:
+        return True
+    return choose(host.gpus, request, busy_gpus(backend.client), interruptible=interruptible) is not None
+
+
+def gpu_admission(backend: DockerBackend, run: str) -> Admission:
+    """The scheduler's admission check for a run: a GPU job starts only when GPUs are free for it.
+
+    The run's own running jobs count as holding GPUs even before their containers exist (they may
+    still be building), so parallel GPU jobs of one run do not all start and then wait in
+    `create_with_gpus`. Their containers, once created, are not counted twice.
+    """
+
+    def admit(job: Job, running: list[Job]) -> bool:
+        request = job.resources.gpu
+        if request is None or request.count <= 0:
+            return True
+        host = backend.host_info()
+        busy = {uuid: h for uuid, h in busy_gpus(backend.client).items() if h.run != run}
+        for other in running:
+            wanted = other.resources.gpu
+            if wanted is None or wanted.count <= 0:
+                continue
+            taken = choose(host.gpus, wanted, busy, interruptible=True)
+            if taken is None:  # it waits for GPUs itself; whatever it gets is not free for this one
+                continue
+            claim = Holder(id=f"pending-{other.workflow}", name=other.workflow, gpus=(), created="",
+                           interruptible=other.resources.interruptible, run=run, workflow=other.workflow)
+            busy.update({g.uuid: claim for g in taken.gpus})
+        return choose(host.gpus, request, busy, interruptible=job.resources.interruptible) is not None
+
+    return admit
+
+
+def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu | None, host: HostInfo | None, *,
+                     interruptible: bool = False, notify: Callable[[str], None] = lambda _: None,
+                     poll: float = POLL_S) -> Any:
+    """Create the job's container holding specific GPUs; waits while none are free."""
+    if request is None or request.count <= 0 or host is None:
+        return backend.create(spec)
+    check_gpu_request(host, request, spec.labels.get(f"{LABEL}.workflow", spec.name))
+    waiting = False
+    while True:
+        busy = busy_gpus(backend.client)
+        decision = choose(host.gpus, request, busy, interruptible=interruptible)
+        if decision is None:
+            if not waiting:
+                names = sorted({f"{h.name}" for h in busy.values()})
+                notify(f"  waiting for {describe_request(request)}: held by {', '.join(names) or 'other jobs'}")
+                waiting = True
+            time.sleep(poll)
+            continue
+        ids = [g.uuid for g in decision.gpus]
+        labels = {**spec.labels, GPU_LABEL: ",".join(ids), INTERRUPTIBLE_LABEL: "1" if interruptible else "0"}
+        container = backend.create(replace(spec, labels=labels, gpus=len(ids), gpu_ids=ids))
+        after = holders(backend.client)
+        ours = next((h for h in after if h.id == container.id), None)
+        mine = ours.order if ours else ("~", container.id)
+        stopping = {h.id for h in decision.preempt}
+        lost = [h for h in after
+                if h.id != container.id and h.id not in stopping and set(h.gpus) & set(ids) and h.order < mine]
+        if lost:
+            backend.remove(container)
+            time.sleep(poll / 4)
+            continue
+        for holder in decision.preempt:
+            notify(f"  stopping the interruptible job {holder.name} to free GPU(s) for this one")
+            preempt(backend, holder, by=spec.name)
+        gpus = ", ".join(f"{g.index} ({g.name})" for g in decision.gpus)
+        notify(f"  GPU{'s' if len(ids) > 1 else ''} {gpus}")
+        return container
+
+
+def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10) -> None:
+    """Mark `holder` as preempted (a labelled volume its engine looks for), then stop it gracefully."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.APIError):
+        backend.client.volumes.create(name=f"{PREEMPTED_PREFIX}{holder.name}",
+                                      labels={LABEL: "1", f"{LABEL}.preempted-by": by})
+    with contextlib.suppress(docker.errors.APIError):
+        backend.client.containers.get(holder.id).stop(timeout=grace)
+
+
+def was_preempted(backend: DockerBackend, container_name: str) -> str | None:
+    """Who preempted this container (and forget the mark), or None if nobody did."""
+    import docker.errors
+
+    try:
+        volume = backend.client.volumes.get(f"{PREEMPTED_PREFIX}{container_name}")
+    except docker.errors.NotFound:
+        return None
+    by = str((volume.attrs.get("Labels") or {}).get(f"{LABEL}.preempted-by", "another job"))
+    with contextlib.suppress(docker.errors.APIError):
+        volume.remove(force=True)
+    return by

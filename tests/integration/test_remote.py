@@ -1,0 +1,285 @@
+"""One end-to-end chain against a second Docker daemon that shares no filesystem with the client.
+
+The daemon runs in a docker-in-docker container built locally from the base image (tests/integration/dind:
+Debian's docker.io and openssh-server). It is reached once over tcp:// (its published 2375) and once over
+ssh:// (its published sshd, root with a key made here; the system ssh client, configured through a
+wrapper on PATH so the user's own ~/.ssh is never touched). The chain: an image built on that daemon,
+the code snapshot shipped in, a runtime dependency's artifact materialised there, artifacts and logs back
+in the client's store, and a Ctrl+C that stops the job gracefully with its outputs saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BASE_IMAGE, SESSION, DtrunRunner
+
+# One docker-in-docker daemon per session: keep these tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("remote-daemon")
+
+DIND_DIR = Path(__file__).parent / "dind"
+# Everything --privileged would grant except what this machine's own bounding set lacks (runc refuses
+# --privileged here: "unable to apply caps"). dockerd inside needs mounts, networking and cgroups.
+CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "SYSLOG"]
+
+WORKFLOWS = """
+workflows:
+  - name: prepare
+    provider: bash
+    python_install: system
+    commands:
+      - mkdir -p data
+      - python3 make_data.py > data/numbers.txt
+      - echo "prepared on $(hostname)"
+    artifacts: [data]
+  - name: train
+    provider: bash
+    python_install: system
+    depends-on: [prepare]
+    commands:
+      - mkdir -p model
+      - python3 -c "print(sum(int(x) for x in open('data/numbers.txt')))" > model/sum.txt
+      - echo "trained, sum=$(cat model/sum.txt)"
+    artifacts: [model]
+  - name: long
+    provider: bash
+    python_install: system
+    commands:
+      - mkdir -p ckpt
+      - echo step-1 > ckpt/state.txt
+      - echo "checkpoint written"
+      - sleep 60
+    artifacts: [ckpt]
+"""
+CODE = {".dtrun/workflows.yaml": WORKFLOWS, "make_data.py": "for i in range(1, 11):\n    print(i)\n"}
+
+
+@dataclass
+class RemoteDaemon:
+    tcp: str
+    ssh: str
+    ssh_env: dict[str, str]
+    client: Any
+
+
+def _dind_image(docker_client: Any) -> str:
+    """Built once per content (Dockerfile, entrypoint, base image id) and kept across sessions."""
+    digest = hashlib.sha256()
+    for name in ("Dockerfile", "entrypoint.sh"):
+        digest.update((DIND_DIR / name).read_bytes())
+    digest.update(docker_client.images.get(BASE_IMAGE).id.encode())
+    tag = f"dtrun-test/dind:{digest.hexdigest()[:16]}"
+    try:
+        docker_client.images.get(tag)
+    except Exception:
+        docker_client.images.build(path=str(DIND_DIR), tag=tag, buildargs={"BASE": BASE_IMAGE}, rm=True,
+                                   forcerm=True, labels={"dtrun-test": "dind"})
+    return tag
+
+
+def _wait_for(client_factory: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = client_factory()
+            client.ping()
+            return client
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def remote(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteDaemon]:
+    import docker
+
+    tmp = tmp_path_factory.mktemp("remote")
+    key = tmp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    image = _dind_image(docker_client)
+    container = docker_client.containers.run(
+        image, detach=True, name=f"dtrun-test-dind-{SESSION}", labels={"dtrun-test-session": SESSION},
+        cap_add=CAPS, cgroupns="private", security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+        ports={"2375/tcp": ("127.0.0.1", None), "22/tcp": ("127.0.0.1", None)},
+        environment={"AUTHORIZED_KEY": (tmp / "id_ed25519.pub").read_text().strip()})
+    try:
+        container.reload()
+        ports = container.attrs["NetworkSettings"]["Ports"]
+        tcp = f"tcp://127.0.0.1:{ports['2375/tcp'][0]['HostPort']}"
+        ssh_port = ports["22/tcp"][0]["HostPort"]
+        inner = _wait_for(lambda: docker.DockerClient(base_url=tcp, timeout=120))
+        # The inner daemon starts empty and reaches no registry: give it the base image, through the API.
+        inner.images.load(b"".join(docker_client.images.get(BASE_IMAGE).save(named=True)))
+        # ssh: a wrapper on PATH points the system client at a config of our own.
+        (tmp / "ssh_config").write_text(
+            f"Host 127.0.0.1\n  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
+            "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        wrapper = bin_dir / "ssh"
+        wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {tmp / "ssh_config"} "$@"\n')
+        wrapper.chmod(0o755)
+        ssh_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        yield RemoteDaemon(tcp=tcp, ssh=f"ssh://root@127.0.0.1:{ssh_port}", ssh_env=ssh_env, client=inner)
+    finally:
+        container.remove(force=True, v=True)
+
+
+def _stored_files(store: Path, workflow: str) -> dict[str, bytes]:
+    """The files of `workflow`'s saved artifacts, read from the client's store."""
+    files: dict[str, bytes] = {}
+    for job_file in store.glob("repos/**/jobs/*/job.json"):
+        record = json.loads(job_file.read_text())
+        if record["workflow"] != workflow:
+            continue
+        for art in record["artifacts"]:
+            with tarfile.open(job_file.parent / "artifacts" / f"{art['key']}.tar") as tar:
+                for member in tar.getmembers():
+                    if member.isfile():
+                        data = tar.extractfile(member)
+                        files[f"{art['path']}/{member.name}"] = data.read() if data else b""
+    return files
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("via", ["tcp", "ssh"])
+def test_chain_on_a_daemon_that_shares_no_filesystem(via: str, remote: RemoteDaemon,
+                                                      make_project: Callable[..., Path], dtrun: DtrunRunner,
+                                                      docker_client: Any) -> None:
+    project = make_project(CODE)
+    host = remote.tcp if via == "tcp" else remote.ssh
+    env = {"DOCKER_HOST": host, **(remote.ssh_env if via == "ssh" else {})}
+
+    result = dtrun("run", "train", cwd=project, env=env)
+    assert result.code == 0, result.output
+    # logs streamed from the remote containers
+    assert "prepared on " in result.stdout and "trained, sum=55" in result.stdout
+    # artifacts came back into the client's store (the remote daemon cannot see it)
+    assert _stored_files(dtrun.store, "prepare")["data/numbers.txt"].split() == [str(i).encode()
+                                                                                  for i in range(1, 11)]
+    assert _stored_files(dtrun.store, "train") == {"model/sum.txt": b"55\n"}
+    logs = list(dtrun.store.glob("repos/**/jobs/*/logs.txt"))
+    assert any(b"trained, sum=55" in p.read_bytes() for p in logs)
+    runs = [json.loads(p.read_text()) for p in dtrun.store.glob("repos/**/runs/*.json")]
+    assert [r["host"] for r in runs] == [host]
+    # the image was built on the remote daemon, not here
+    label = f"dev.dtrun.store={dtrun.store_label}"
+    assert any(t.startswith("dtrun/bash:") for i in remote.client.images.list() for t in i.tags)
+    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert remote.client.containers.list(all=True, filters={"label": label}) == []
+    # prepare's artifact reached train through a volume on the remote daemon, filled through the API
+    [digest] = [a["digest"] for p in dtrun.store.glob("repos/**/jobs/*/job.json")
+                for a in json.loads(p.read_text())["artifacts"] if a["path"] == "data"]
+    assert remote.client.volumes.list(filters={"name": f"dtrun-art-{digest[:32]}"})
+    assert not docker_client.volumes.list(filters={"name": f"dtrun-art-{digest[:32]}"})
+
+    # stop: Ctrl+C while the job runs stops it gracefully and its outputs are still saved
+    proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", "long"], cwd=project, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**dtrun.env, **env})
+    assert proc.stdout is not None
+    seen = ""
+    while "checkpoint written" not in seen:
+        line = proc.stdout.readline()
+        assert line, f"the job ended early: {seen}{proc.stderr.read() if proc.stderr else ''}"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, err
+    assert "STOPPED" in err and "saved artifact ckpt" in err, err
+    assert _stored_files(dtrun.store, "long") == {"ckpt/state.txt": b"step-1\n"}
+    assert remote.client.containers.list(all=True, filters={"label": label}) == []
+
+
+def test_ports_are_reported_at_the_remote_hosts_address(remote: RemoteDaemon, make_project: Callable[..., Path],
+                                                        dtrun: DtrunRunner) -> None:
+    """The address printed for a published port is the remote host's (here the tcp:// host, 127.0.0.1,
+    written as `localhost` to tell it apart from the local-socket default)."""
+    remote.client.images.load(b"".join(_busybox_image()))
+    project = make_project({".dtrun/workflows.yaml": """
+workflows:
+  - name: web
+    provider: docker
+    image: dtrun-local/busybox:latest
+    ports: 1
+    commands: ['echo "port=$PORT_0"', 'sleep 1']
+"""})
+    host = remote.tcp.replace("127.0.0.1", "localhost")
+    result = dtrun("run", "web", "--host", host, cwd=project)
+    assert result.code == 0, result.output
+    assert "port=8000" in result.stdout
+    assert "PORT_0 (8000 in the job) -> localhost:" in result.stderr, result.stderr
+
+
+def _busybox_image() -> Iterator[bytes]:
+    import docker
+
+    from tests.conftest import BUSYBOX_IMAGE
+
+    yield from docker.from_env().images.get(BUSYBOX_IMAGE).save(named=True)
+
+
+
+def test_hosts_describes_each_daemon(remote: RemoteDaemon, dtrun: DtrunRunner, tmp_path: Path) -> None:
+    result = dtrun("hosts", remote.tcp, cwd=tmp_path)
+    assert result.code == 0, result.output
+    info = remote.client.info()
+    assert result.stdout.splitlines()[0] == f"{remote.tcp}  (--host)"
+    assert f"  cpus      {info['NCPU']}" in result.stdout
+    assert "  nvidia    no (runtimes: " in result.stdout and "  gpus      none" in result.stdout
+    # the endpoint dtrun would use: here DOCKER_HOST, over ssh
+    result = dtrun("hosts", "--json", cwd=tmp_path, env={"DOCKER_HOST": remote.ssh, **remote.ssh_env})
+    assert result.code == 0, result.output
+    [described] = json.loads(result.stdout)
+    assert (described["source"], described["endpoint"], described["daemon_id"], described["gpus"]) == \
+        ("DOCKER_HOST", remote.ssh, info["ID"], [])
+    result = dtrun("hosts", "tcp://127.0.0.1:1", cwd=tmp_path)
+    assert result.code == 1
+    assert "unreachable no Docker daemon answers at tcp://127.0.0.1:1 (from --host): connection refused" \
+        in result.stderr, result.stderr
+    # docker-py's own ssh transport, where the socket cannot be forwarded, reaches the same daemon
+    result = dtrun("hosts", "--json", remote.ssh, cwd=tmp_path, env={"DTRUN_SSH_TUNNEL": "0", **remote.ssh_env})
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout)[0]["daemon_id"] == info["ID"]
+    # a host that refuses the key: a clear error, no traceback
+    result = dtrun("hosts", remote.ssh.replace("root@", "nobody@"), cwd=tmp_path, env=remote.ssh_env)
+    assert result.code == 1 and "no Docker daemon answers at ssh://nobody@127.0.0.1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_the_current_docker_context_is_used(remote: RemoteDaemon, dtrun: DtrunRunner, tmp_path: Path) -> None:
+    """A context made and chosen with the docker CLI itself (`docker context create/use`) is read from
+    the CLI's own store, without running the CLI."""
+    import shutil
+
+    cli = shutil.which("docker")
+    if cli is None:
+        pytest.skip("no docker CLI to create a context with")
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    env.pop("DOCKER_HOST", None)
+    env.pop("DOCKER_CONTEXT", None)
+    subprocess.run([cli, "context", "create", "inner", "--docker", f"host={remote.tcp}"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([cli, "context", "use", "inner"], env=env, check=True, capture_output=True)
+    result = dtrun("hosts", "--json", cwd=tmp_path,
+                   env={"DOCKER_CONFIG": env["DOCKER_CONFIG"], "DOCKER_HOST": "", "DOCKER_CONTEXT": ""})
+    assert result.code == 0, result.output
+    [described] = json.loads(result.stdout)
+    assert (described["source"], described["endpoint"], described["daemon_id"]) == \
+        ("Docker context 'inner'", remote.tcp, remote.client.info()["ID"])
