@@ -19,7 +19,7 @@ from dtrun.providers import PROVIDERS, ProviderContext
 from dtrun.spec.errors import did_you_mean
 from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
-from dtrun.spec.models import Artifact, Dep, Resources, Workflow
+from dtrun.spec.models import Artifact, Dep, Resources, Workflow, with_gpus
 from dtrun.spec.templating import references, resolve_secrets
 
 WORKSPACE = "/workspace"
@@ -92,13 +92,15 @@ def container_path(working_dir: str, path: str) -> str:
 
 
 def build_plan(spec: Spec, target: str, *, variables: Mapping[str, str] | None = None,
-               run_args: Sequence[str] = (), run_name: str | None = None, python_install: str = "auto") -> Plan:
+               run_args: Sequence[str] = (), run_name: str | None = None, python_install: str = "auto",
+               gpus: int | None = None) -> Plan:
     """The jobs of one run of `target`.
 
     `variables` override the defaults of `variables.yaml` in every workflow of the run that declares
     them; `run_args` are the extra command-line arguments (`${{ run.args }}`); `run_name` fills
     `${{ run.name }}` (without it the marker stays, for a plan that is only shown). Secrets stay
     markers that the engine resolves when the job starts (`dtrun.spec.templating.resolve_secrets`).
+    `gpus` (`dtrun run --gpus N`) overrides the target's GPU count, so its image follows.
     """
     spec.get(target)
     overrides = dict(variables or {})
@@ -107,6 +109,8 @@ def build_plan(spec: Spec, target: str, *, variables: Mapping[str, str] | None =
     def workflow(name: str) -> Workflow:
         if name not in materialized:
             materialized[name] = spec.materialize(name, overrides, run_args=run_args, run_name=run_name)
+            if name == target and gpus is not None:
+                materialized[name] = with_gpus(materialized[name], gpus)
         return materialized[name]
 
     order = runtime_order(target, workflow, set(spec.workflows), spec.dep_position)

@@ -14,7 +14,7 @@ from dtrun.errors import ResourceError
 if TYPE_CHECKING:
     from dtrun.backends.docker import DockerBackend
     from dtrun.backends.hostinfo import GpuInfo, HostInfo
-    from dtrun.spec.models import Gpu, Resources, Workflow
+    from dtrun.spec.models import Gpu, Resources
 
 
 def size(n: float) -> str:
@@ -85,16 +85,3 @@ def check_gpu_request(host: HostInfo, request: Gpu, workflow: str) -> None:
     if len(suitable(host.gpus, request)) < request.count:
         raise ResourceError(f"workflow '{workflow}' asks for {describe_request(request)}, but the Docker host "
                             f"{host.endpoint} has {host.describe_gpus()}", hint=hint)
-
-
-def with_gpus(workflow: Workflow, count: int) -> Workflow:
-    """`dtrun run W --gpus N`: N GPUs, keeping the model and memory the workflow asks for; 0 drops them.
-
-    Applied to the workflow before planning, so the image follows (a GPU base image for N > 0).
-    """
-    from dtrun.spec.models import Gpu
-
-    resources = workflow.resources
-    gpu = None if count == 0 else (resources.gpu.model_copy(update={"count": count}) if resources.gpu
-                                   else Gpu(count=count))
-    return workflow.model_copy(update={"resources": resources.model_copy(update={"gpu": gpu})})

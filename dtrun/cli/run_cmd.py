@@ -91,19 +91,16 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     if parsed.help:
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
-    if gpus is not None:
-        from dtrun.backends.resources import with_gpus
+    if gpus is not None and gpus < 0:
         from dtrun.errors import DtrunError
 
-        if gpus < 0:
-            raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
-        spec.workflows[workflow] = with_gpus(spec.workflows[workflow], gpus)
+        raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
     submitted = store.load_run(attached_run) if attached_run else None
     name = submitted.name if submitted else new_run_name(store.run_names())
     plan = build_plan(spec, workflow, variables=parsed.variables, run_args=parsed.args, run_name=name,
-                      python_install=context.settings.python_install or "auto")
+                      python_install=context.settings.python_install or "auto", gpus=gpus)
     if tag and not attached_run:
         from dtrun.store.tags import check_tag_free
 

@@ -18,6 +18,7 @@ import tarfile
 from typing import Any
 
 from dtrun.backends.docker import DockerBackend
+from dtrun.engine.artifacts import tar_path
 from dtrun.store import JobRecord, State, Store
 
 
@@ -38,7 +39,7 @@ class Attempts:
             if target == self.workspace or target.startswith(self.workspace + "/"):
                 continue  # still in the kept workspace volume
             self.backend.put_archive(container, "/", _folders(target))
-            with self.store.open(self.store.job_path(self.record.id, "artifacts", f"{artifact.key}.tar")) as data:
+            with self.store.open(tar_path(self.store, self.record.id, artifact)) as data:
                 self.backend.put_archive(container, target, data.read())
 
     def again(self) -> bool:

@@ -310,3 +310,12 @@ def _env_name(name: str) -> str:
     return name
 
 
+def with_gpus(workflow: Workflow, count: int) -> Workflow:
+    """`dtrun run W --gpus N`: N GPUs, keeping the model and memory the workflow asks for; 0 drops them.
+
+    Applied to the workflow before planning, so the image follows (a GPU base image for N > 0).
+    """
+    resources = workflow.resources
+    gpu = None if count == 0 else (resources.gpu.model_copy(update={"count": count}) if resources.gpu
+                                   else Gpu(count=count))
+    return workflow.model_copy(update={"resources": resources.model_copy(update={"gpu": gpu})})

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from dtrun.engine.artifacts import tar_name
 from tests.conftest import BASE_IMAGE, SESSION, DtrunRunner
 
 # One docker-in-docker daemon per session: keep these tests on one xdist worker.
@@ -150,7 +151,7 @@ def _stored_files(store: Path, workflow: str) -> dict[str, bytes]:
         if record["workflow"] != workflow:
             continue
         for art in record["artifacts"]:
-            with tarfile.open(job_file.parent / "artifacts" / f"{art['key']}.tar") as tar:
+            with tarfile.open(job_file.parent / "artifacts" / tar_name(art["key"], art["digest"])) as tar:
                 for member in tar.getmembers():
                     if member.isfile():
                         data = tar.extractfile(member)

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from dtrun.backends.hostinfo import HostInfo
-from dtrun.backends.resources import check_resources, size, with_gpus
+from dtrun.backends.resources import check_resources, size
 from dtrun.errors import ResourceError
-from dtrun.spec.models import Resources, Workflow
+from dtrun.spec.models import Resources, Workflow, with_gpus
 
 HOST = HostInfo("tcp://box:2375", "box", "id", "24", "Debian", 8, 32 * 10**9, ["runc"])
 
