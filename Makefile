@@ -11,17 +11,18 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image lint typecheck test test-unit demo bench clean
+.PHONY: help setup venv docker base-image lint test test-unit demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
 	@echo "make test   set everything up, then ruff, mypy and the whole pytest suite"
-	@echo "make bench  measure dtrun's overhead against raw docker"
+	@echo "make bench  measure dtrun's overhead against raw docker run"
+	@echo "make bench-all  every benchmark: overhead, images, artifacts (1 GiB), lifecycle"
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,s3]'
+	$(BIN)/python -m pip install -q -e '.[test,s3,ssh]'
 	touch $@
 
 venv: $(BIN)/.installed
@@ -50,6 +51,11 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/overhead.py
+
+bench-all: bench
+	$(BIN)/python benchmarks/images.py
+	$(BIN)/python benchmarks/lifecycle.py
+	$(BIN)/python benchmarks/artifacts.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
