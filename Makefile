@@ -47,7 +47,7 @@ test-unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 demo: setup
-	cd examples/digits && ../../$(BIN)/dtrun run evaluate
+	cd examples/digits && ../../$(BIN)/dtrun run evaluate --no-cache
 
 bench: setup
 	$(BIN)/python benchmarks/overhead.py

@@ -1,5 +1,8 @@
 """Overhead of `dtrun run hello` (image already built) against `docker run --rm` of the same image.
 
+The dtrun side runs with `--no-cache`: an unchanged job would otherwise be a cache hit that starts no
+container at all (measured separately in benchmarks/lifecycle.py).
+
 Prints the medians, their ratio, and where dtrun's time goes (CLI start-up, spec, snapshot, image
 lookup, container create/copy/start/wait, outputs and records). Run with `make bench`.
 """
@@ -36,10 +39,10 @@ def main() -> None:
         docker = shutil.which("docker") or "docker"
         run_quiet([docker, "run", "--rm", image, "true"])
         raw = timed(lambda: run_quiet([docker, "run", "--rm", image, "bash", "-c", "echo hello"]), REPEAT)
-        ours = timed(lambda: run_quiet([*dtrun, "run", "hello"], env, project), REPEAT)
+        ours = timed(lambda: run_quiet([*dtrun, "run", "hello", "--no-cache"], env, project), REPEAT)
         print(f"dtrun run hello vs docker run --rm (image {image}, median of {REPEAT})")
         print(row("docker run --rm IMAGE bash -c 'echo hello'", median(raw)))
-        print(row("dtrun run hello", median(ours), median(raw)))
+        print(row("dtrun run hello --no-cache", median(ours), median(raw)))
         print()
         breakdown(project, env, image)
     finally:
@@ -85,7 +88,7 @@ def breakdown(project: Path, env: dict[str, str], image: str) -> None:
     ensure_image(backend.client, plan.jobs[0].image, context.settings, docker_host=None, output=lambda _: None)
     t = step("image lookup (already built)", t)
     store = context.store(snapshot.repo_id)
-    Engine(context.settings, store, backend, snapshot).run(plan)
+    Engine(context.settings, store, backend, snapshot).run(plan, no_cache=True)
     step("run: records, container create/copy/start/wait/remove", t)
     for label, seconds in steps:
         print(row(label, seconds))

@@ -340,8 +340,21 @@ class Engine:
                     "inputs)")
         self.store.save_job(record)
         self.hooks.status(f"[green]CACHED[/green] {job.workflow} (reusing job {record.cached_from}; "
-                          "--no-cache runs it again)")
+                          "--no-cache runs it again); its output then:")
+        self._replay_log(record.cached_from)
         return True
+
+    def _replay_log(self, job_id: str) -> None:
+        """A cache hit still shows what the job printed, as the run that produced it did."""
+        from dtrun.engine.logs import stored_lines
+
+        try:
+            handle = self.store.open(self.store.job_path(job_id, "logs.txt"), "rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            for _, text in stored_lines(handle):
+                self.hooks.job_output(text)
 
     def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
         from dtrun.engine.restore import prefixed_tar
