@@ -65,7 +65,7 @@ def artifacts(
         raise DtrunError(f"expected one RUN, JOB or TAG, got {len(items)}: {' '.join(items)}")
     _, store = open_store()
     jobs = select_jobs(store, items[0])
-    found = [(job, m) for job in jobs for m in store.manifests(job.id)]
+    found = [(job, m) for job in jobs for m in store.manifests(job.output_id)]
     if output is not None:
         _download(store, found, output)
     elif total:
@@ -146,7 +146,7 @@ def _download(store: Store, found: list[tuple[JobRecord, dict[str, Any]]], outpu
         for job, manifest in found:
             record = ArtifactRecord.model_validate(manifest["artifact"])
             progress.update(task, description=record.path)
-            with store.open(tar_path(store, job.id, record), "rb") as data:
+            with store.open(tar_path(store, job.output_id, record), "rb") as data:
                 extract(data, output / record.path.strip("/"), progress=lambda n: progress.advance(task, n))
     say(f"downloaded {len(found)} artifact{'s' if len(found) != 1 else ''} ({_size(total)}) into {output}")
 

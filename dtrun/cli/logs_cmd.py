@@ -62,7 +62,7 @@ def show_job(repo: Repo, job: JobRecord, since: float | None, follow: bool) -> N
 def stored_logs(repo: Repo, job: JobRecord, since: float | None) -> None:
     from dtrun.engine.logs import stored_lines
 
-    path = repo.store.job_path(job.cached_from or job.id, "logs.txt")
+    path = repo.store.job_path(job.output_id, "logs.txt")
     try:
         handle = repo.store.open(path, "rb")
     except FileNotFoundError:

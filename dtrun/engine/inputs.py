@@ -13,7 +13,7 @@ from dtrun.store import JobRecord, Store
 
 
 def job_inputs(store: Store, repo: str, job: JobRecord) -> list[InputArtifact]:
-    return [InputArtifact(repo=repo, job_id=job.cached_from or job.id, record=a) for a in job.artifacts]
+    return [InputArtifact(repo=repo, job_id=job.output_id, record=a) for a in job.artifacts]
 
 
 def last_successful_job(store: Store, workflow: str, repo: str | None = None) -> JobRecord | None:

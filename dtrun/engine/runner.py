@@ -335,7 +335,7 @@ class Engine:
             return False
         record.artifacts = hit.artifacts
         record.exit_code = hit.exit_code
-        record.cached_from = hit.cached_from or hit.id
+        record.cached_from = hit.output_id
         record.move(State.CACHED, f"reused job {record.cached_from} (unchanged code, spec, variables, image, "
                     "inputs)")
         self.store.save_job(record)

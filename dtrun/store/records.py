@@ -71,6 +71,12 @@ class JobRecord(BaseModel):
     submitted_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
 
+    @property
+    def output_id(self) -> str:
+        """The job whose folder in the store holds this job's logs and artifacts: a CACHED job's are
+        those of the job it reuses."""
+        return self.cached_from or self.id
+
     def move(self, state: State, message: str | None = None) -> None:
         self.state = state
         now = time.time()

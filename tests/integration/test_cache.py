@@ -55,6 +55,10 @@ def test_unchanged_jobs_are_cached(dtrun: DtrunRunner, make_project: Callable[..
     train = run["jobs"][1]
     assert train["cached_from"] and [a["path"] for a in train["artifacts"]] == ["model"]
     assert dtrun("logs", train["id"], cwd=root).stdout == "trained\n"  # the reused job's logs
+    listing = dtrun("artifacts", run["name"], "-t", cwd=root)  # and its artifacts, listed and downloaded
+    assert listing.code == 0 and "model" in listing.stdout, listing.output
+    download = dtrun("artifacts", run["name"], "--output", str(root.parent / "dl"), cwd=root)
+    assert download.code == 0 and any((root.parent / "dl" / "model").iterdir()), download.output
 
     (root / "data.txt").write_text("v2\n")  # changed code: both jobs run again (uncommitted changes count)
     changed = dtrun("run", "train", cwd=root)
