@@ -112,12 +112,6 @@ class DockerBackend:
 
         check_resources(self, workflow, resources)
 
-    def check_gpus(self, workflow: str, count: int) -> None:
-        if count > 0:
-            from dtrun.spec.models import Resources
-
-            self.check_resources(workflow, Resources.model_validate({"gpu": count}))
-
     # -- volumes --------------------------------------------------------------------------------------
     def create_volume(self, name: str, labels: dict[str, str]) -> str:
         import docker.errors
@@ -134,37 +128,10 @@ class DockerBackend:
         with contextlib.suppress(docker.errors.APIError):
             self.client.volumes.get(name).remove(force=True)
 
-    def materialize(self, volume: str, image: str, labels: dict[str, str],
-                    open_tar: Callable[[], IO[bytes]]) -> bool:
-        """Fill `volume` once with a stored artifact; False if it was already there (nothing copied).
-
-        A volume is complete when no fill container for it is left: the fill container is created
-        together with the volume (one API call) and removed only after the copy succeeded.
-        """
-        import docker.errors
-        from docker.types import Mount
-
-        filler = f"{volume}-fill"
-        try:
-            self.client.volumes.get(volume)
-            try:
-                self.client.containers.get(filler).remove(force=True)
-            except docker.errors.NotFound:
-                return False
-            self.client.volumes.get(volume).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        container = self.client.containers.create(
-            image, command=["true"], entrypoint=[], name=filler, labels=labels, network_disabled=True,
-            mounts=[Mount(target="/data", source=volume, type="volume", labels=labels)])
-        with open_tar() as data:
-            container.put_archive("/data", data)
-        container.remove(force=True)
-        return True
-
     def materialize_once(self, volume: str, image: str, labels: dict[str, str],
                          open_tar: Callable[[], IO[bytes]], *, stale_after: float = 600.0) -> bool:
-        """Like `materialize`, safe when several clients fill the same volume at the same time.
+        """Fill `volume` once with a stored artifact (dep artifacts are copied once per daemon), safely
+        when several clients fill the same volume at the same time.
 
         The fill container's name is the lock: creating it fails with a conflict while another
         client fills the volume, and this one then waits for it to finish instead of destroying its

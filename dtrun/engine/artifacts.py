@@ -202,8 +202,3 @@ def mount_inputs(backend: DockerBackend, store: Store, inputs: list[InputArtifac
                             lambda p=source: store.open(p, "rb"))  # type: ignore[misc]
         mounts.append(VolumeMount(volume=volume, target=item.record.container_path, read_only=True))
     return mounts
-
-
-def stored_artifacts(store: Store, job_id: str, repo: str | None = None) -> list[dict[str, Any]]:
-    """The saved artifacts of a job as their manifests (artifact record + file list)."""
-    return store.manifests(job_id, repo)

@@ -138,7 +138,7 @@ class FlowEngine:
         plan: dict[str, list[tuple[str, str, Step, Action | None]]] = {}
         for job_id in order(flow):
             job = flow.jobs[job_id]
-            self.backend.check_gpus(f"{flow.name}/{job_id}", job.resources.gpu_count)
+            self.backend.check_resources(f"{flow.name}/{job_id}", job.resources)
             seen_steps: list[str] = []
             plan[job_id] = []
             ups = upstream(flow, job_id)
