@@ -105,6 +105,17 @@ class DockerBackend:
             self._host_info = host_info(self.client, self.host, images=self.probe_images, refresh=refresh)
         return self._host_info
 
+    def driver_version(self) -> str | None:
+        """The host's NVIDIA driver (the oldest, if GPUs differ), or None where it has no GPU runtime.
+
+        GPU images check it against their CUDA version before building (dtrun.images.cuda).
+        """
+        if "nvidia" not in (self.info.get("Runtimes") or {}):
+            return None
+        drivers = sorted({g.driver for g in self.host_info().gpus if g.driver},
+                         key=lambda v: [int(p) if p.isdigit() else 0 for p in v.split(".")])
+        return drivers[0] if drivers else None
+
     # -- checks before anything starts ------------------------------------------------------------
     def check_resources(self, workflow: str, resources: Resources) -> None:
         """Refuse, before anything is built or started, a job this host can never run."""

@@ -70,10 +70,8 @@ def _build_one(backend: Any, settings: Any, name: str, spec: Any, endpoint: str 
     def line(text: str) -> None:
         console().print(f"[dim]  | {escape(text)}[/dim]")
 
-    # The host's NVIDIA driver, where the backend knows it (None: no GPU there, nothing to check).
-    driver = getattr(backend, "driver_version", None)
-    if callable(driver):
-        driver = driver()
+    # The host's NVIDIA driver, where it has GPUs (None: nothing to check).
+    driver = backend.driver_version() if spec.gpu else None
     if not interactive():
         return ensure_image(backend.client, spec, settings, docker_host=endpoint, output=line, rebuild=force,
                             driver_version=driver, say=say)

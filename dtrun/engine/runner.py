@@ -254,7 +254,8 @@ class Engine:
         record.move(State.BUILDING)
         self.store.save_job(record)
         image, built = ensure_image(self.backend.client, job.image, self.settings,
-                                    docker_host=self.backend.cli_host, output=self.hooks.build_line)
+                                    docker_host=self.backend.cli_host, output=self.hooks.build_line,
+                                    driver_version=self.backend.driver_version() if job.image.gpu else None)
         record.image = image
         if built:
             self.hooks.status(f"  built {image}")
