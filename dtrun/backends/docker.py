@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from dtrun.spec.models import Resources
 
 LABEL = "dev.dtrun"
-CA_PATH = "/etc/dtrun/ca.crt"
+CA_DIR = "/etc/dtrun"
+CA_PATH = f"{CA_DIR}/ca.crt"
+#: The variables that point the usual clients (OpenSSL, pip, requests, curl, node) at a CA bundle.
+CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 #: `ports: N` -> the job listens on PORT_0..PORT_{N-1} = FIRST_PORT..FIRST_PORT+N-1 inside its container;
 #: Docker publishes each on a free port of the host.
 FIRST_PORT = 8000
@@ -138,6 +141,30 @@ class DockerBackend:
 
         with contextlib.suppress(docker.errors.APIError):
             self.client.volumes.get(name).remove(force=True)
+
+    def ca_bundle_mount(self, ca: Path, image: str) -> tuple[VolumeMount, dict[str, str]]:
+        """The host's CA bundle for a job, and the environment pointing clients at it.
+
+        Materialised once per daemon into a volume keyed by its content and mounted read-only, like
+        a dep's artifacts: no copy per job, and the job cannot alter what it trusts. The volume is
+        shared infrastructure, so it carries no run's or store's label.
+        """
+        import hashlib
+
+        data = ca.read_bytes()
+        volume = f"dtrun-ca-{hashlib.sha256(data).hexdigest()[:24]}"
+
+        def tar() -> IO[bytes]:
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as archive:
+                info = tarfile.TarInfo("ca.crt")
+                info.size, info.mode = len(data), 0o444
+                archive.addfile(info, io.BytesIO(data))
+            buffer.seek(0)
+            return buffer
+
+        self.materialize_once(volume, image, {LABEL: "1", f"{LABEL}.ca": "1"}, tar)
+        return VolumeMount(volume, CA_DIR, read_only=True), dict.fromkeys(CA_ENV, CA_PATH)
 
     def materialize_once(self, volume: str, image: str, labels: dict[str, str],
                          open_tar: Callable[[], IO[bytes]], *, stale_after: float = 600.0) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
+from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
@@ -277,8 +277,9 @@ class Engine:
                "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path
         if ca:
-            env.update({k: CA_PATH for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-                                               "NODE_EXTRA_CA_CERTS")})
+            ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)
+            mounts.append(ca_mount)
+            env.update(ca_env)
         spec = ContainerSpec(
             name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}-{uuid.uuid4().hex[:4]}",
             image=image, command=started.command, entrypoint=started.entrypoint, env=env,
@@ -297,8 +298,6 @@ class Engine:
                 skip = [m.target for m in mounts[1:]]
                 with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
                     self.backend.put_archive(container, WORKSPACE, self._code(skip))
-                if ca:
-                    self.backend.put_file(container, CA_PATH, ca.read_bytes())
                 if not attempts.count:
                     for saved in state.restore.get(job.workflow, []):
                         self._restore(container, record, saved)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dtrun.backends.docker import CA_PATH, LABEL, ContainerSpec, DockerBackend, VolumeMount
+from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
 from dtrun.errors import DtrunError, SpecError
 from dtrun.flows.actions import Action, parse_ref, resolve
@@ -361,9 +361,12 @@ class FlowEngine:
             proc = process(action.manifest, values, where)
         env = {**job_env, **step_env, **proc.env, "DTRUN_OUTPUT": OUTPUT_FILE, "DTRUN_RUN": run.name,
                "DTRUN_JOB": prefix.split("/")[0], "DTRUN_STEP": prepared.id, "DTRUN_WORKSPACE": WORKSPACE}
+        mounts = [VolumeMount(volume, WORKSPACE)]
         ca = self.settings.ca_bundle_path
         if ca:
-            env.update({k: CA_PATH for k in ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")})
+            ca_mount, ca_env = self.backend.ca_bundle_mount(ca, prepared.image)
+            mounts.append(ca_mount)
+            env.update(ca_env)
         record = JobRecord(id=uuid.uuid4().hex[:12], run=run.name, workflow=prefix, host=self.backend.host,
                            provider=f"action:{action.manifest.runs.using}" if action and action.manifest
                            else ("action:image" if action else "run"), image=prepared.image)
@@ -373,7 +376,7 @@ class FlowEngine:
             name=f"dtrun-{sanitize(run.name)}-{sanitize(prefix.replace('/', '-'))}-{record.id[:6]}",
             image=prepared.image, command=proc.command, entrypoint=proc.entrypoint, env=env,
             working_dir=WORKSPACE, labels={**labels, f"{LABEL}.job": record.id},
-            mounts=[VolumeMount(volume, WORKSPACE)], gpus=job.resources.gpu_count, memory=job.resources.memory,
+            mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
             shm_size=job.resources.shm_size, cpus=job.resources.cpu)
         container = self.backend.create(spec)
         record.container = container.name
@@ -387,8 +390,6 @@ class FlowEngine:
             if action is not None and action.folder is not None:
                 self.backend.put_archive(container, "/", _under(ACTION_DIR, folder_tar(action.folder)))
             self.backend.put_file(container, OUTPUT_FILE, b"", mode=0o666)
-            if ca:
-                self.backend.put_file(container, CA_PATH, ca.read_bytes())
             self._execute(container, record, sr, prefix, deadline)
         finally:
             with self._lock:

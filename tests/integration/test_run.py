@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -60,6 +61,12 @@ workflows:
       - trap 'echo got SIGTERM; exit 0' TERM
       - echo started
       - while true; do sleep 0.2; done
+  - name: ca
+    provider: bash
+    commands:
+      - cat "$SSL_CERT_FILE"
+      - test "$PIP_CERT" = "$SSL_CERT_FILE" && test "$REQUESTS_CA_BUNDLE" = "$SSL_CERT_FILE"
+      - if echo tampered >> "$SSL_CERT_FILE"; then echo WRITABLE; fi
   - name: gpu
     provider: bash
     resources:
@@ -177,6 +184,23 @@ def test_ctrl_c_stops_the_container(dtrun: DtrunRunner, project: Path, docker_cl
     assert docker_client.containers.list(all=True, filters=selector) == []
     [run] = run_records(dtrun.store)
     assert run["state"] == "STOPPED"
+
+
+def test_ca_bundle_reaches_the_job_read_only(dtrun: DtrunRunner, project: Path, tmp_path: Path,
+                                            docker_client: Any) -> None:
+    marker = f"# test CA bundle {uuid.uuid4().hex}"
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_text(marker + "\n")
+    result = dtrun("run", "ca", cwd=project, env={"DTRUN_CA_BUNDLE": str(bundle)})
+    try:
+        assert result.code == 0, result.output
+        assert marker in result.stdout and "WRITABLE" not in result.stdout
+        again = dtrun("run", "ca", "--no-cache", cwd=project, env={"DTRUN_CA_BUNDLE": str(bundle)})
+        assert again.code == 0 and marker in again.stdout  # the same volume, copied once per daemon
+    finally:  # only this test's bundle volume: others' jobs may be using theirs
+        own = f"dtrun-ca-{hashlib.sha256(bundle.read_bytes()).hexdigest()[:24]}"
+        for volume in docker_client.volumes.list(filters={"name": own}):
+            volume.remove(force=True)
 
 
 def assert_clear_error(result: Any, *needles: str) -> None:
