@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Annotated, Any
 
 import typer
 
+from dtrun.cli.ages import ago, parse_age
 from dtrun.cli.app import app
 
 images_app = typer.Typer(help="Build, list and prune the images dtrun generates.", no_args_is_help=True)
 app.add_typer(images_app, name="images")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 86400}
 LABEL = "dev.dtrun.image=1"
-
-
-def parse_duration(text: str) -> float:
-    """`30m`, `12h`, `7d`, `2w`, `0s`; a bare number is days."""
-    from dtrun.errors import DtrunError
-
-    match = _DURATION.match(text)
-    if not match:
-        raise DtrunError(f"'{text}' is not a duration", hint="write e.g. 7d, 12h, 30m or 0s")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
 @images_app.command("build")
@@ -89,13 +77,6 @@ def _dtrun_images(client: Any) -> list[dict[str, Any]]:
             if any(tag.startswith("dtrun/") for tag in img.get("RepoTags") or [])]
 
 
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"
-
-
 @images_app.command("list")
 def list_(host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint.")] = None) -> None:
     """List the images dtrun generated on the Docker host, newest first."""
@@ -113,7 +94,7 @@ def list_(host: Annotated[str | None, typer.Option("--host", "-H", help="Docker 
             last = used.get(tag)
             rows.append((tag, labels.get("dev.dtrun.python-install", ""), labels.get("dev.dtrun.python", ""),
                          labels.get("dev.dtrun.cuda") or "-", f"{int(img.get('Size', 0)) / 1e6:.0f} MB",
-                         _age(now - int(img.get("Created", 0))), _age(now - last) if last else "-"))
+                         ago(now - int(img.get("Created", 0))), ago(now - last) if last else "-"))
     if not rows:
         typer.echo("no dtrun images on this Docker host")
         return
@@ -141,7 +122,7 @@ def prune(
     from dtrun.config import load_settings
     from dtrun.images.manager import last_used
 
-    limit = parse_duration(older_than)
+    limit = parse_age(older_than)
     client = connect(docker_host(host or load_settings().host))
     used = last_used()
     now = time.time()
@@ -153,12 +134,12 @@ def prune(
             continue
         for tag in tags:
             if dry_run:
-                typer.echo(f"would remove {tag} (last used {_age(now - last)})")
+                typer.echo(f"would remove {tag} (last used {ago(now - last)})")
                 removed += 1
                 continue
             try:
                 client.api.remove_image(tag, noprune=False)
-                typer.echo(f"removed {tag} (last used {_age(now - last)})")
+                typer.echo(f"removed {tag} (last used {ago(now - last)})")
                 removed += 1
             except docker.errors.APIError as exc:
                 typer.echo(f"kept {tag}: {exc.explanation or exc}")

@@ -14,7 +14,6 @@ are exported, so a run whose client is killed can be finished by any later comma
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import sys
 import tempfile
@@ -67,7 +66,9 @@ class RunResult:
 
 
 def store_label(store: Store) -> str:
-    return hashlib.sha256(store.url.encode()).hexdigest()[:12]
+    from dtrun.store.store import store_label as label_of
+
+    return label_of(store.url)
 
 
 @dataclass

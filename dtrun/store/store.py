@@ -34,6 +34,14 @@ from dtrun.store.records import JobRecord, RunRecord, TagRecord
 M = TypeVar("M", bound=BaseModel)
 
 
+def store_label(url: str) -> str:
+    """The `dev.dtrun.store` label value of everything made for the store at `url`, so commands (and
+    tests sharing one daemon) find and clean only their own."""
+    import hashlib
+
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
 class Store:
     def __init__(self, url: str, repo: str) -> None:
         import fsspec

@@ -1,0 +1,116 @@
+"""`dtrun volumes`: the caches dtrun keeps on a Docker host, and removing the old ones.
+
+Dep artifacts and CA bundles are materialised once per daemon into volumes keyed by their content
+(`dtrun-art-*`, `dtrun-ca-*`), so later jobs mount them without copying. Nothing else removes them:
+on a shared GPU box they would fill the disk. Any of them can go, since the next job that needs one
+materialises it again from the store; Docker itself refuses to remove a volume a container uses.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from dtrun.cli.ages import ago, parse_age
+from dtrun.cli.app import app
+
+volumes_app = typer.Typer(help="List and prune the volumes dtrun keeps as caches on a Docker host.",
+                          no_args_is_help=True)
+app.add_typer(volumes_app, name="volumes")
+
+#: label -> what the volume caches
+CACHE_LABELS = {"dev.dtrun.artifact": "dep artifact", "dev.dtrun.ca": "CA bundle"}
+
+HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint.")]
+
+
+def cache_volumes(client: Any, store_url: str | None = None) -> list[tuple[str, str, float]]:
+    """(name, kind, created) of dtrun's content-keyed cache volumes on the host, oldest first; with
+    `store_url`, only those made for that store."""
+    from datetime import datetime
+
+    from dtrun.store.store import store_label
+
+    found: dict[str, tuple[str, str, float]] = {}
+    for label, kind in CACHE_LABELS.items():
+        labels = [label, f"dev.dtrun.store={store_label(store_url)}"] if store_url else [label]
+        for volume in client.api.volumes(filters={"label": labels}).get("Volumes") or []:
+            name = volume["Name"]
+            if not name.startswith(("dtrun-art-", "dtrun-ca-")):
+                continue
+            created = datetime.fromisoformat(volume["CreatedAt"].replace("Z", "+00:00")).timestamp()
+            found[name] = (name, kind, created)
+    return sorted(found.values(), key=lambda v: v[2])
+
+
+ThisStoreOpt = Annotated[bool, typer.Option("--this-store", help="Only the caches made for the current store "
+                                             "(other users of a shared host keep theirs).")]
+
+
+def _client(host: str | None) -> Any:
+    from dtrun.backends.connection import connect, docker_host
+    from dtrun.config import load_settings
+
+    return connect(docker_host(host or load_settings().host))
+
+
+def _store_url(this_store: bool) -> str | None:
+    from dtrun.config import load_settings
+
+    return load_settings().store if this_store else None
+
+
+@volumes_app.command("list")
+def list_(host: HostOpt = None, this_store: ThisStoreOpt = False) -> None:
+    """List dtrun's cache volumes on the host with what each holds and its age."""
+    now = time.time()
+    rows = cache_volumes(_client(host), _store_url(this_store))
+    if not rows:
+        typer.echo("no cache volumes")
+        return
+    width = max(len(name) for name, _, _ in rows)
+    typer.echo(f"{'VOLUME':<{width}}  {'HOLDS':<12}  CREATED")
+    for name, kind, created in rows:
+        typer.echo(f"{name:<{width}}  {kind:<12}  {ago(now - created)}")
+
+
+@volumes_app.command("prune")
+def prune(
+    older_than: Annotated[str, typer.Option("--older-than", help="Remove caches created longer ago than "
+                                            "this (7d, 12h, 30m, 0s).")] = "7d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
+    host: HostOpt = None,
+    this_store: ThisStoreOpt = False,
+) -> None:
+    """Remove dtrun's cache volumes created before --older-than; never any other volume.
+
+    Volumes a container still uses are kept (Docker refuses); a removed cache is rebuilt from the
+    store by the next job that needs it.
+    """
+    import docker.errors
+
+    limit = parse_age(older_than)
+    client = _client(host)
+    now = time.time()
+    removed = kept = 0
+    for name, kind, created in cache_volumes(client, _store_url(this_store)):
+        if now - created < limit:
+            continue
+        if dry_run:
+            typer.echo(f"would remove {name} ({kind}, created {ago(now - created)})")
+            removed += 1
+            continue
+        try:
+            client.api.remove_volume(name)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as exc:
+            typer.echo(f"kept {name}: {exc.explanation or exc}")
+            kept += 1
+            continue
+        typer.echo(f"removed {name} ({kind}, created {ago(now - created)})")
+        removed += 1
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {removed} volume{'s' if removed != 1 else ''}" + (f", kept {kept} in use" if kept else ""))
