@@ -83,9 +83,7 @@ def breakdown(project: Path, env: dict[str, str], image: str) -> None:
     t = step("git snapshot (ls-files, status, tar)", t)
     backend = context.backend()
     t = step("connect to the daemon", t)
-    from dtrun.images.manager import ensure_image
-
-    ensure_image(backend.client, plan.jobs[0].image, context.settings, docker_host=None, output=lambda _: None)
+    backend.ensure_image(plan.jobs[0].image, context.settings, output=lambda _: None)
     t = step("image lookup (already built)", t)
     store = context.store(snapshot.repo_id)
     Engine(context.settings, store, backend, snapshot).run(plan, no_cache=True)

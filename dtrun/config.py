@@ -22,6 +22,7 @@ KEYS: dict[str, str] = {
     "python_install": "how images get Python: auto, system, conda or uv",
     "max_parallel": "how many jobs of one run may run at the same time",
     "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
+    "backend": "where jobs run: docker (the default; see dtrun/backends/registry.py)",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
@@ -56,6 +57,7 @@ class Settings:
     python_install: str | None = None
     max_parallel: str | None = None
     actions_git_base: str | None = None
+    backend: str | None = None
 
     @property
     def ca_bundle_path(self) -> Path | None:

@@ -68,3 +68,7 @@ class BuildError(DtrunError):
 
 class NotFound(DtrunError):
     """A run, job, tag or artifact that the user named does not exist."""
+
+
+class BackendError(DtrunError):
+    """The backend (a Docker daemon, a cluster) refused or failed an operation; the message says which."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dtrun.cli.app import app
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker import DockerBackend
 
 action_app = typer.Typer(help="Write, build and publish flow actions.", no_args_is_help=True)
 app.add_typer(action_app, name="action")
@@ -126,22 +129,20 @@ def init(
         typer.echo(f"wrote {target}")
 
 
-def _build(path: Path, host: str | None) -> tuple[Any, str]:
-    from dtrun.backends.connection import connect, docker_host
+def _build(path: Path, host: str | None) -> tuple[DockerBackend, str]:
+    from dtrun.cli.context import daemon_backend
     from dtrun.config import load_settings
     from dtrun.flows.actions import ActionRef, resolve
     from dtrun.flows.process import build_image
 
     settings = load_settings()
-    endpoint = docker_host(host or settings.host)
-    client = connect(endpoint)
+    client = daemon_backend(host)
     action = resolve(ActionRef(str(path), folder=path.resolve()))
 
     def output(line: str) -> None:
         sys.stderr.write(f"  | {line}\n")
 
-    tag, _ = build_image(client, action, settings, docker_host=endpoint if endpoint and "://" in endpoint else None,
-                         output=output, force_bake=True)
+    tag, _ = build_image(client, action, settings, output=output, force_bake=True)
     return client, tag
 
 
@@ -154,17 +155,9 @@ def build(
     """Build the action's image (its folder and manifest baked in) and print its reference."""
     client, image = _build(path, host)
     if tag:
-        _tag(client, image, tag)
+        client.tag_image(image, tag)
         image = tag
     typer.echo(image)
-
-
-def _tag(client: Any, image: str, ref: str) -> tuple[str, str]:
-    from docker.utils import parse_repository_tag
-
-    repository, tag = parse_repository_tag(ref)
-    client.images.get(image).tag(repository, tag or "latest")
-    return repository, tag or "latest"
 
 
 @action_app.command("publish")
@@ -188,17 +181,7 @@ def publish(
                              hint="e.g. `printf %s \"$TOKEN\" | dtrun action publish REF --username me`")
         auth = {"username": username, "password": password}
     client, image = _build(path, host)
-    repository, tag = _tag(client, image, ref)
+    repository, tag = client.tag_image(image, ref)
     sys.stderr.write(f"pushing {repository}:{tag}\n")
-    import docker.errors
-
-    try:
-        for chunk in client.images.push(repository, tag=tag, auth_config=auth, stream=True, decode=True):
-            if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise DtrunError(f"pushing {repository}:{tag} failed: {detail}",
-                                 hint="check the registry address and your credentials (`docker login REGISTRY`, "
-                                 "or --username with the password on stdin)")
-    except docker.errors.APIError as exc:
-        raise DtrunError(f"pushing {repository}:{tag} failed: {exc.explanation or exc}") from None
+    client.push_image(repository, tag, auth)
     typer.echo(f"docker://{repository}:{tag}")

@@ -126,10 +126,10 @@ def _download(store: Store, found: list[tuple[JobRecord, dict[str, Any]]], outpu
     """Every artifact into OUTPUT/<its path> (absolute paths lose their leading '/'), checked on the way."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from dtrun.archive import extract
     from dtrun.engine.artifacts import tar_path
     from dtrun.errors import DtrunError
     from dtrun.store import ArtifactRecord
+    from dtrun.store.archive import extract
     from dtrun.ui import console, say
 
     targets: dict[str, str] = {}

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from dtrun.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from dtrun.backends.base import Backend
     from dtrun.backends.docker import DockerBackend
-    from dtrun.backends.endpoint import Endpoint
     from dtrun.snapshot import Snapshot
     from dtrun.spec import Project, Spec
     from dtrun.store import Store
@@ -43,17 +43,22 @@ class Context:
 
         return Store(self.settings.store, repo)
 
-    def backend(self) -> DockerBackend:
-        from dtrun.backends.connection import connect
-        from dtrun.backends.docker import DockerBackend
-        from dtrun.images.manager import DEFAULT_CPU_BASE
+    def backend(self) -> Backend:
+        """The configured backend, built the one way there is (dtrun.backends.registry)."""
+        from dtrun.backends.registry import create_backend
 
-        endpoint = self.endpoint()
-        images = [i for i in (self.settings.gpu_base_image, self.settings.base_image, DEFAULT_CPU_BASE) if i]
-        return DockerBackend(connect(endpoint), endpoint.url, endpoint=endpoint, probe_images=images)
+        return create_backend(self.settings, self.host)
 
-    def endpoint(self) -> Endpoint:
-        """`--host`, the config's `host`, DOCKER_HOST, the current Docker context, the default socket."""
-        from dtrun.backends.endpoint import resolve
 
-        return resolve(self.host, self.settings.host)
+def daemon_backend(host: str | None) -> DockerBackend:
+    """For the commands that manage a Docker host itself (images, volumes, hosts, action publish)."""
+    from dtrun.backends.docker import DockerBackend
+    from dtrun.backends.registry import create_backend
+    from dtrun.errors import DtrunError
+
+    settings = load_settings()
+    backend = create_backend(settings, host)
+    if not isinstance(backend, DockerBackend):
+        raise DtrunError(f"this command manages a Docker host, and the configured backend is {settings.backend}",
+                         hint="pass --host with a Docker endpoint, or `dtrun config set backend docker`")
+    return backend

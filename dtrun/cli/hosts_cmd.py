@@ -9,7 +9,7 @@ import typer
 from dtrun.cli.app import app
 
 if TYPE_CHECKING:
-    from dtrun.backends.hostinfo import HostInfo
+    from dtrun.backends.docker.hostinfo import HostInfo
 
 
 @app.command()
@@ -24,21 +24,19 @@ def hosts(
     """Show what a Docker host offers: CPUs, memory, GPUs and whether the NVIDIA runtime is there."""
     import json
 
-    from dtrun.backends.connection import connect
-    from dtrun.backends.endpoint import resolve
-    from dtrun.backends.hostinfo import host_info
+    from dtrun.backends.docker.endpoint import resolve
+    from dtrun.cli.context import daemon_backend
     from dtrun.config import load_settings
     from dtrun.errors import DtrunError
-    from dtrun.images.manager import DEFAULT_CPU_BASE
     from dtrun.ui import console
 
     settings = load_settings()
-    endpoints = [resolve(h) for h in host] if host else [resolve(None, settings.host)]
-    images = [i for i in (settings.gpu_base_image, settings.base_image, DEFAULT_CPU_BASE) if i]
     found: list[tuple[str, HostInfo | None, str | None]] = []
-    for endpoint in endpoints:
+    chosen_hosts: list[str | None] = list(host or []) or [None]
+    for chosen in chosen_hosts:
+        endpoint = resolve(chosen, None if chosen else settings.host)
         try:
-            info = host_info(connect(endpoint), endpoint.url, images=images, refresh=refresh)
+            info = daemon_backend(chosen).host_info(refresh=refresh)
             found.append((endpoint.source, info, None))
         except DtrunError as exc:
             found.append((endpoint.url, None, exc.message))
@@ -55,7 +53,7 @@ def hosts(
 
 
 def _describe(info: HostInfo, source: str) -> str:
-    from dtrun.backends.resources import size
+    from dtrun.units import size
 
     lines = [
         f"{info.endpoint}  ({source})",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dtrun.backends.docker import DockerBackend
+    from dtrun.backends.base import Backend
     from dtrun.cli.context import Context
     from dtrun.store import JobRecord, RunRecord, Store
 
@@ -20,7 +20,7 @@ class Repo:
 
     store: Store
     host: str | None = None
-    _backend: DockerBackend | None = None
+    _backend: Backend | None = None
     _context: Context | None = None
 
     @classmethod
@@ -47,14 +47,12 @@ class Repo:
             self._context = Context.here(host=self.host)
         return self._context
 
-    def backend(self) -> DockerBackend:
+    def backend(self) -> Backend:
         if self._backend is None:
-            from dtrun.backends.connection import connect, docker_host
-            from dtrun.backends.docker import DockerBackend
+            from dtrun.backends.registry import create_backend
             from dtrun.config import load_settings
 
-            endpoint = docker_host(self.host or load_settings().host)
-            self._backend = DockerBackend(connect(endpoint), endpoint or "unix:///var/run/docker.sock")
+            self._backend = create_backend(load_settings(), self.host)
         return self._backend
 
     def secret_values(self) -> list[str]:

@@ -74,23 +74,19 @@ def stored_logs(repo: Repo, job: JobRecord, since: float | None) -> None:
 
 def _from_docker(repo: Repo, job: JobRecord, since: float | None, follow: bool) -> bool:
     """Stream a live container's output; False if the container is gone (its logs are in the store)."""
-    import docker.errors
-
     from dtrun.engine.logs import split_frame
+    from dtrun.errors import NotFound
     from dtrun.masking import Masker
 
     backend = repo.backend()
-    try:
-        container = backend.client.containers.get(job.container)
-    except docker.errors.NotFound:
+    container = backend.get(job.container) if job.container else None
+    if container is None:
         return False
     masker = Masker(repo.secret_values())
-    kwargs = {"since": since} if since is not None else {}
     try:
-        for frame in backend.client.api.logs(container.id, stream=True, follow=follow, stdout=True, stderr=True,
-                                             timestamps=True, **kwargs):
+        for frame in backend.logs(container, follow=follow, since=since, timestamps=True):
             _write(masker.feed(split_frame(frame)[1]))
-    except docker.errors.NotFound:
+    except NotFound:
         return False
     _write(masker.flush())
     return True

@@ -22,7 +22,7 @@ def stop(
     = None,
 ) -> None:
     """Stop a run or a job gracefully (outputs saved), or abort it with -a (outputs not saved)."""
-    from dtrun.backends.docker import LABEL
+    from dtrun.backends.base import LABEL
     from dtrun.cli.lifecycle import Repo
     from dtrun.engine import control
     from dtrun.engine.runner import STOP_GRACE, store_label, wait_finished
@@ -42,8 +42,7 @@ def stop(
         control.request(repo.store, job.id, action)
     say(f"{'aborting' if abort else 'stopping'} {', '.join(f'{j.workflow} ({j.id})' for j in live)}")
     backend = repo.backend()
-    selector = {"label": [f"{LABEL}.store={store_label(repo.store)}"]}
-    containers = {c.labels.get(f"{LABEL}.job"): c for c in backend.client.containers.list(filters=selector)}
+    containers = {c.labels.get(f"{LABEL}.job"): c for c in backend.find({f"{LABEL}.store": store_label(repo.store)})}
     for job in live:
         container = containers.get(job.id)
         if container is None:

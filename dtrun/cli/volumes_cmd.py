@@ -9,12 +9,15 @@ materialises it again from the store; Docker itself refuses to remove a volume a
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dtrun.cli.ages import ago, parse_age
 from dtrun.cli.app import app
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker import DockerBackend
 
 volumes_app = typer.Typer(help="List and prune the volumes dtrun keeps as caches on a Docker host.",
                           no_args_is_help=True)
@@ -26,22 +29,17 @@ CACHE_LABELS = {"dev.dtrun.artifact": "dep artifact", "dev.dtrun.ca": "CA bundle
 HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint.")]
 
 
-def cache_volumes(client: Any, store_url: str | None = None) -> list[tuple[str, str, float]]:
+def cache_volumes(backend: DockerBackend, store_url: str | None = None) -> list[tuple[str, str, float]]:
     """(name, kind, created) of dtrun's content-keyed cache volumes on the host, oldest first; with
     `store_url`, only those made for that store."""
-    from datetime import datetime
-
     from dtrun.store.store import store_label
 
     found: dict[str, tuple[str, str, float]] = {}
     for label, kind in CACHE_LABELS.items():
         labels = [label, f"dev.dtrun.store={store_label(store_url)}"] if store_url else [label]
-        for volume in client.api.volumes(filters={"label": labels}).get("Volumes") or []:
-            name = volume["Name"]
-            if not name.startswith(("dtrun-art-", "dtrun-ca-")):
-                continue
-            created = datetime.fromisoformat(volume["CreatedAt"].replace("Z", "+00:00")).timestamp()
-            found[name] = (name, kind, created)
+        for volume in backend.list_volumes(labels):
+            if volume.name.startswith(("dtrun-art-", "dtrun-ca-")):
+                found[volume.name] = (volume.name, kind, volume.created)
     return sorted(found.values(), key=lambda v: v[2])
 
 
@@ -49,11 +47,10 @@ ThisStoreOpt = Annotated[bool, typer.Option("--this-store", help="Only the cache
                                              "(other users of a shared host keep theirs).")]
 
 
-def _client(host: str | None) -> Any:
-    from dtrun.backends.connection import connect, docker_host
-    from dtrun.config import load_settings
+def _client(host: str | None) -> DockerBackend:
+    from dtrun.cli.context import daemon_backend
 
-    return connect(docker_host(host or load_settings().host))
+    return daemon_backend(host)
 
 
 def _store_url(this_store: bool) -> str | None:
@@ -89,7 +86,7 @@ def prune(
     Volumes a container still uses are kept (Docker refuses); a removed cache is rebuilt from the
     store by the next job that needs it.
     """
-    import docker.errors
+    from dtrun.errors import NotFound
 
     limit = parse_age(older_than)
     client = _client(host)
@@ -103,11 +100,11 @@ def prune(
             removed += 1
             continue
         try:
-            client.api.remove_volume(name)
-        except docker.errors.NotFound:
+            refused = client.delete_volume(name)
+        except NotFound:
             continue
-        except docker.errors.APIError as exc:
-            typer.echo(f"kept {name}: {exc.explanation or exc}")
+        if refused:
+            typer.echo(f"kept {name}: {refused}")
             kept += 1
             continue
         typer.echo(f"removed {name} ({kind}, created {ago(now - created)})")

@@ -1,7 +1,7 @@
 """Moving artifacts between containers, the store and the user: export, upload, mount, download.
 
 One stored form for every artifact, however it was made: a tar of the folder's contents (names
-relative to the folder, checked by `dtrun.archive`) under `jobs/<job>/artifacts/<key>-<digest>.tar`,
+relative to the folder, checked by `dtrun.store.archive`) under `jobs/<job>/artifacts/<key>-<digest>.tar`,
 then the manifest `<key>.json` naming that tar. The manifest is written last and is the completion
 marker; because each tar is named by its content digest, a reader holding a manifest always finds the
 matching tar, even while a checkpoint of the same artifact is being written.
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dtrun.archive import (
-    BackgroundWriter,
+from dtrun.backends.base import Backend, VolumeMount
+from dtrun.errors import DtrunError
+from dtrun.store import ArtifactRecord, Store
+from dtrun.store.archive import (
     Manifest,
     NotAFolder,
     UnsafeArchive,
@@ -30,9 +32,7 @@ from dtrun.archive import (
     tar_members,
     write_members,
 )
-from dtrun.backends.docker import DockerBackend, VolumeMount
-from dtrun.errors import DtrunError
-from dtrun.store import ArtifactRecord, Store
+from dtrun.store.streams import BackgroundWriter
 
 Members = Iterable[tuple[Any, Any]]
 
@@ -103,7 +103,7 @@ def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
     return record
 
 
-def export_artifact(backend: DockerBackend, container: object, store: Store, job_id: str, path: str,
+def export_artifact(backend: Backend, container: object, store: Store, job_id: str, path: str,
                     container_path: str, *, running: bool = False) -> ArtifactRecord | None:
     """Save one output folder of a container; None when the job never created it.
 
@@ -121,7 +121,7 @@ def export_artifact(backend: DockerBackend, container: object, store: Store, job
     stream = backend.get_archive(container, container_path)
     if stream is None:
         return None
-    from dtrun.archive import ChunkReader
+    from dtrun.store.streams import ChunkReader
 
     return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)))  # type: ignore[arg-type]
 
@@ -140,7 +140,7 @@ class SaveResult:
     refused: list[str]
 
 
-def save_outputs(backend: DockerBackend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
+def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
                  container: object, say: Callable[[str], None]) -> SaveResult:
     """Export every declared artifact of a finished job; an unsafe or malformed one is refused by name."""
     result = SaveResult([], [])
@@ -183,7 +183,7 @@ def input_volume(item: InputArtifact) -> str:
     return f"dtrun-art-{item.record.digest[:32]}"
 
 
-def mount_inputs(backend: DockerBackend, store: Store, inputs: list[InputArtifact], image: str,
+def mount_inputs(backend: Backend, store: Store, inputs: list[InputArtifact], image: str,
                  labels: dict[str, str]) -> list[VolumeMount]:
     """Materialise each input once per daemon (volumes keyed by content) and return the mounts.
 

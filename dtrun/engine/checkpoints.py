@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from dtrun.backends.docker import DockerBackend
+from dtrun.backends.base import Backend
 from dtrun.store import Store
 
 DEFAULT_INTERVAL = 60.0
@@ -28,7 +28,7 @@ def interval() -> float:
 class Checkpointer:
     """Periodic saves of a running container's `mount: true` artifacts; `stop()` before the final export."""
 
-    def __init__(self, backend: DockerBackend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
+    def __init__(self, backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
                  container: object, say: Callable[[str], None], every: float | None = None) -> None:
         self.backend, self.store, self.job_id = backend, store, job_id
         self.artifacts, self.container, self.say = artifacts, container, say
@@ -73,7 +73,7 @@ class Checkpointer:
             self.save_once()
 
 
-def start_checkpoints(backend: DockerBackend, store: Store, job_id: str, artifacts: list[tuple[str, str, bool]],
+def start_checkpoints(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str, bool]],
                       container: object, say: Callable[[str], None]) -> Checkpointer:
     """Start saving the `mount: true` ones among (path, container path, mount) while the job runs."""
     mounted = [(path, cpath) for path, cpath, mount in artifacts if mount]

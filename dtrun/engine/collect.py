@@ -11,12 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dtrun.backends.docker import LABEL, DockerBackend, Exit
-from dtrun.backends.resources import size
+from dtrun.backends.base import LABEL, Backend, Exit
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import save_outputs as export_outputs
-from dtrun.engine.gpus import was_preempted
 from dtrun.store import JobRecord, State, Store
+from dtrun.units import size
 
 ARTIFACTS_LABEL = f"{LABEL}.artifacts"
 WORKSPACE_LABEL = f"{LABEL}.workspace"
@@ -41,12 +40,12 @@ def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
         return []
 
 
-def finish_job(store: Store, backend: DockerBackend, container: Any, record: JobRecord, exit_info: Exit,
+def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord, exit_info: Exit,
                declared: list[Declared], *, status: Callable[[str], None] = lambda m: None,
                memory: int | None = None, interruptible: bool = False) -> None:
     """Record the exit, save the outputs (unless aborted), settle the final state, clean up.
 
-    An interruptible job that another job preempted (engine/gpus.py) goes back to SUBMITTED with its
+    An interruptible job that another job preempted (backends/docker/gpus.py) goes back to SUBMITTED with its
     outputs saved, and its workspace volume is kept: the engine that runs it resumes it in a new
     container on the same volume (engine/interruptible.py). Every other exit removes the volume.
     """
@@ -63,7 +62,7 @@ def finish_job(store: Store, backend: DockerBackend, container: Any, record: Job
         record.move(State.UPLOADING)
         store.save_job(record)
         refused = save_outputs(store, backend, container, record, declared, status)
-        preempted = was_preempted(backend, container.name) if interruptible else None
+        preempted = backend.was_preempted(container.name) if interruptible else None
         if refused:  # a job whose outputs were refused did not produce what it declared
             record.move(State.FAILED, "; ".join(refused))
         elif action == control.STOP:
@@ -87,7 +86,7 @@ def finish_job(store: Store, backend: DockerBackend, container: Any, record: Job
             backend.remove_volume(workspace)
 
 
-def save_outputs(store: Store, backend: DockerBackend, container: Any, record: JobRecord,
+def save_outputs(store: Store, backend: Backend, container: Any, record: JobRecord,
                  declared: list[Declared], status: Callable[[str], None]) -> list[str]:
     """Export the declared artifacts into the record; returns why any was refused (unsafe, not a folder)."""
     result = export_outputs(backend, store, record.id, [(d.path, d.container_path) for d in declared],

@@ -3,7 +3,7 @@
 Docker hosts have no spot instances, so dtrun gives the word its other half: an interruptible job lends
 its GPUs. While it runs, a job that is not interruptible and finds no free GPU on the same host may stop
 it (SIGTERM, the usual grace period, its declared outputs saved as at any graceful stop; see
-`engine/gpus.py`). The dtrun process running the interruptible job sees the preemption mark, records the
+`backends/docker/gpus.py`). The dtrun process running the interruptible job sees the preemption mark, records the
 job as SUBMITTED ("preempted by ..."), waits until GPUs are free again, and starts a new container with
 the job's saved outputs in place: its workspace volume is kept between the attempts, and artifacts
 outside the workspace are restored from the store. A job that checkpoints into its artifacts continues
@@ -12,20 +12,18 @@ where it stopped. The stored log holds every attempt, separated by a line naming
 
 from __future__ import annotations
 
-import io
-import posixpath
-import tarfile
 from typing import Any
 
-from dtrun.backends.docker import DockerBackend
+from dtrun.backends.base import Backend
 from dtrun.engine.artifacts import tar_path
 from dtrun.store import JobRecord, State, Store
+from dtrun.store.archive import under
 
 
 class Attempts:
     """The attempts of one job: the first, and one more after each preemption."""
 
-    def __init__(self, backend: DockerBackend, store: Store, record: JobRecord, workspace: str) -> None:
+    def __init__(self, backend: Backend, store: Store, record: JobRecord, workspace: str) -> None:
         self.backend, self.store, self.record, self.workspace = backend, store, record, workspace
         self.count = 0
         self.earlier_log = b""
@@ -38,9 +36,8 @@ class Attempts:
             target = artifact.container_path
             if target == self.workspace or target.startswith(self.workspace + "/"):
                 continue  # still in the kept workspace volume
-            self.backend.put_archive(container, "/", _folders(target))
             with self.store.open(tar_path(self.store, self.record.id, artifact)) as data:
-                self.backend.put_archive(container, target, data.read())
+                self.backend.put_archive(container, "/", under(target, data))
 
     def again(self) -> bool:
         """After an attempt: True when it was preempted and must run again.
@@ -56,14 +53,3 @@ class Attempts:
         self.count += 1
         return True
 
-
-def _folders(path: str) -> bytes:
-    """A tar of just the folders leading to `path` (put_archive needs its target to exist)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        parts = [p for p in path.split("/") if p]
-        for i in range(1, len(parts) + 1):
-            info = tarfile.TarInfo(posixpath.join(*parts[:i]))
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-    return buffer.getvalue()

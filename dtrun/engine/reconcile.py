@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dtrun.backends.docker import LABEL, DockerBackend, Exit
+from dtrun.backends.base import CREATED, LABEL, RUNNING, Backend
 from dtrun.engine import control
 from dtrun.errors import NotFound
 from dtrun.store import JobRecord, State, Store
@@ -40,7 +40,7 @@ def orphaned_runs(store: Store) -> list[str]:
     return out
 
 
-def reconcile(store: Store, backend: Callable[[], DockerBackend], secrets: Callable[[], list[str]],
+def reconcile(store: Store, backend: Callable[[], Backend], secrets: Callable[[], list[str]],
               status: Callable[[str], None] = lambda m: None) -> list[str]:
     """Settle what can be settled; the names of the runs that were looked at."""
     runs = orphaned_runs(store)
@@ -57,17 +57,18 @@ def reconcile(store: Store, backend: Callable[[], DockerBackend], secrets: Calla
         except NotFound:
             control.mark_finished(store, name)
             continue
-        containers = {c.labels.get(f"{LABEL}.job"): c for c in docker.client.containers.list(
-            all=True, filters={"label": [f"{LABEL}.run={name}", f"{LABEL}.store={store_label(store)}"]})}
+        containers = {c.labels.get(f"{LABEL}.job"): c for c in docker.find(
+            {f"{LABEL}.run": name, f"{LABEL}.store": store_label(store)})}
         jobs: list[JobRecord] = []
         busy = False
         for job_id in run.jobs:
             job = store.load_job(job_id)
             if not job.state.finished:
                 container = containers.get(job.id)
-                if container is not None and container.status in ("running", "restarting", "paused"):
+                phase = docker.phase(container) if container is not None else None
+                if phase == RUNNING:
                     busy = True
-                elif container is not None and container.status == "created":  # never started
+                elif container is not None and phase == CREATED:  # never started
                     docker.remove(container)
                     docker.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
                 elif container is not None:
@@ -87,25 +88,19 @@ def reconcile(store: Store, backend: Callable[[], DockerBackend], secrets: Calla
     return runs
 
 
-def adopt(store: Store, backend: DockerBackend, container: Any, job: JobRecord, secrets: list[str],
+def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secrets: list[str],
           status: Callable[[str], None]) -> bool:
     """Collect one exited container; False if another process is already collecting it."""
-    import docker.errors
-
     from dtrun.engine.collect import declared_from_labels, finish_job
     from dtrun.engine.logs import LogSink
     from dtrun.masking import Masker
 
-    try:  # a rename is atomic on the daemon: only one reconciling process wins the container
-        container.rename(f"{container.name}-collecting")
-    except docker.errors.APIError:
+    if not backend.claim(container):  # only one reconciling process wins the container
         return False
-    state = backend.client.api.inspect_container(container.id)["State"]
-    exit_info = Exit(code=int(state.get("ExitCode", 1)), oom_killed=bool(state.get("OOMKilled")))
+    exit_info = backend.wait(container)
     with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
         sink = LogSink(log, lambda chunk: None, Masker(secrets))
-        for frame in backend.client.api.logs(container.id, stream=True, follow=False, stdout=True, stderr=True,
-                                            timestamps=True):
+        for frame in backend.logs(container, follow=False, timestamps=True):
             sink.frame(frame)
         sink.close()
         store.upload(log.name, store.job_path(job.id, "logs.txt"))

@@ -24,18 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend, VolumeMount
+from dtrun.backends.base import LABEL, Backend, ContainerSpec, VolumeMount
 from dtrun.config import Settings
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job, finish_run
-from dtrun.engine.gpus import create_with_gpus, gpu_admission
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
 from dtrun.engine.logs import LogSink
 from dtrun.engine.scheduler import Admission, Scheduler, parallel_limit
-from dtrun.images.manager import ensure_image
 from dtrun.masking import Masker
 from dtrun.names import new_run_name, sanitize
 from dtrun.plan import WORKSPACE, Job, Plan, container_path
@@ -83,7 +81,7 @@ class _RunState:
 
 
 class Engine:
-    def __init__(self, settings: Settings, store: Store, backend: DockerBackend, snapshot: Snapshot,
+    def __init__(self, settings: Settings, store: Store, backend: Backend, snapshot: Snapshot,
                  hooks: Hooks | None = None, *, secrets: dict[str, str] | None = None,
                  admit: Admission | None = None) -> None:
         self.settings = settings
@@ -157,7 +155,7 @@ class Engine:
     def _drive(self, jobs: list[Job], state: _RunState, done: dict[str, bool] | None = None) -> None:
         limit = parallel_limit(self.settings.max_parallel, self._host_cpus())
         scheduler = Scheduler(jobs, lambda job: self._job(job, state), lambda job, why: self._skip(job, state, why),
-                              limit=limit, admit=self.admit or gpu_admission(self.backend, state.run.name),
+                              limit=limit, admit=self.admit or self.backend.admission(state.run.name),
                               done=done)
         interrupts = 0
         try:
@@ -178,12 +176,7 @@ class Engine:
             raise scheduler.errors[0]
 
     def _host_cpus(self) -> int | None:
-        if self.settings.max_parallel:
-            return None
-        try:
-            return int(self.backend.info.get("NCPU") or 0) or os.cpu_count()
-        except Exception:  # the limit falls back to this machine's CPUs
-            return os.cpu_count()
+        return None if self.settings.max_parallel else self.backend.host_cpus()
 
     def _interrupt(self, state: _RunState, action: str) -> None:
         """Ctrl+C: the same request `dtrun stop` makes, for every unfinished job of the run."""
@@ -254,14 +247,12 @@ class Engine:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
-        image, built = ensure_image(self.backend.client, job.image, self.settings,
-                                    docker_host=self.backend.cli_host, output=self.hooks.build_line,
-                                    driver_version=self.backend.driver_version() if job.image.gpu else None)
+        image, built = self.backend.ensure_image(job.image, self.settings, output=self.hooks.build_line)
         record.image = image
         if built:
             self.hooks.status(f"  built {image}")
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
-                                           image_id=self.backend.client.images.get(image).id, inputs=inputs,
+                                           image_id=_image_id(self.backend, image), inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
         if not state.no_cache and self._reuse(job, record):
             return
@@ -292,9 +283,8 @@ class Engine:
         while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
             container = None
             try:
-                host = self.backend.host_info() if job.resources.gpu_count else None
-                container = create_with_gpus(self.backend, spec, job.resources.gpu, host,
-                                             interruptible=job.resources.interruptible, notify=self.hooks.status)
+                container = self.backend.submit(spec, job.resources.gpu, interruptible=job.resources.interruptible,
+                                                notify=self.hooks.status)
                 record.container = container.name
                 skip = [m.target for m in mounts[1:]]
                 with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
@@ -358,11 +348,11 @@ class Engine:
                 self.hooks.job_output(text)
 
     def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
-        from dtrun.engine.restore import prefixed_tar
+        from dtrun.store.archive import under
 
         source = tar_path(self.store, record.id, saved)
-        with self.store.open(source, "rb") as data:
-            self.backend.put_archive(container, "/", prefixed_tar(data, saved.container_path))
+        with self.store.open(source, "rb") as data, under(saved.container_path, data) as tar:
+            self.backend.put_archive(container, "/", tar)
         self.hooks.status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
 
     def _code(self, skip: list[str]) -> IO[bytes]:
@@ -399,8 +389,7 @@ class Engine:
                                              for d, a in zip(declared, job.artifacts, strict=True)],
                                             container, self.hooks.status)
             try:
-                for frame in self.backend.client.api.logs(container.id, stream=True, follow=True, stdout=True,
-                                                          stderr=True, timestamps=True):
+                for frame in self.backend.logs(container, follow=True, timestamps=True):
                     sink.frame(frame)
             finally:
                 checkpoints.stop()
@@ -414,7 +403,7 @@ class Engine:
         self.hooks.status(_summary(job.workflow, record))
 
 
-def signal_container(backend: DockerBackend, container: Any, action: str) -> None:
+def signal_container(backend: Backend, container: Any, action: str) -> None:
     """Stop: SIGTERM and a grace period (in the background, so a second Ctrl+C can abort). Abort: SIGKILL."""
     if action == control.ABORT:
         backend.kill(container)
@@ -426,6 +415,15 @@ def _summary(workflow: str, record: JobRecord) -> str:
     colour = {"DONE": "green", "FAILED": "red"}.get(record.state.value, "yellow")
     detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
     return f"[{colour}]{record.state.value}[/{colour}] {workflow}{detail}"
+
+
+def _image_id(backend: Backend, image: str) -> str:
+    from dtrun.errors import NotFound
+
+    found = backend.image(image)
+    if found is None:
+        raise NotFound(f"the image {image} is gone from {backend.host}", hint="run again: it will be built")
+    return found.id
 
 
 def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:

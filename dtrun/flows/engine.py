@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend, VolumeMount
+from dtrun.backends.base import LABEL, Backend, ContainerSpec, VolumeMount
 from dtrun.config import Settings
 from dtrun.errors import DtrunError, SpecError
 from dtrun.flows.actions import Action, parse_ref, resolve
@@ -30,10 +30,10 @@ from dtrun.flows.loader import LoadedFlow, order, upstream
 from dtrun.flows.models import Job, Step
 from dtrun.flows.outputs import parse_output_file, parse_stdout_line
 from dtrun.flows.process import ACTION_DIR, Process, build_image, folder_tar, image_spec, process, run_shell
-from dtrun.images.manager import ensure_image
 from dtrun.names import new_run_name, sanitize
 from dtrun.snapshot import Snapshot
 from dtrun.store import JobRecord, RunRecord, State, Store
+from dtrun.store.archive import under
 
 WORKSPACE = "/workspace"
 OUTPUT_FILE = "/dtrun/output/values"
@@ -110,7 +110,7 @@ def step_label(step: Step, index: int) -> str:
 
 
 class FlowEngine:
-    def __init__(self, settings: Settings, store: Store, backend: DockerBackend, *, base_dir: Path,
+    def __init__(self, settings: Settings, store: Store, backend: Backend, *, base_dir: Path,
                  secrets: dict[str, str] | None = None, snapshot: Snapshot | None = None,
                  hooks: FlowHooks | None = None) -> None:
         self.settings = settings
@@ -150,7 +150,7 @@ class FlowEngine:
                 if step.action is not None:
                     ref = parse_ref(step.action, base_dir=self.base_dir, settings=self.settings)
                     try:
-                        action = resolved.get(ref.text) or resolve(ref, self.backend.client)
+                        action = resolved.get(ref.text) or resolve(ref, self.backend)
                     except DtrunError as exc:
                         raise type(exc)(f"{where}: {exc.message}", position=exc.position
                                         or loaded.position(*base, "action"), hint=exc.hint) from None
@@ -190,7 +190,6 @@ class FlowEngine:
 
     def _image(self, job: Job, action: Action | None, cache: dict[str, str]) -> str:
         output = self.hooks.build_line
-        host = self.backend.host if "://" in self.backend.host else None
         from dtrun.images.spec import ImageSpec
 
         spec: ImageSpec | None
@@ -204,11 +203,9 @@ class FlowEngine:
         if key not in cache:
             if spec is None:
                 assert action is not None
-                cache[key], _ = build_image(self.backend.client, action, self.settings, docker_host=host,
-                                            output=output)
+                cache[key], _ = build_image(self.backend, action, self.settings, output=output)
             else:
-                cache[key], _ = ensure_image(self.backend.client, spec, self.settings, docker_host=host,
-                                             output=output)
+                cache[key], _ = self.backend.ensure_image(spec, self.settings, output=output)
         return cache[key]
 
     # -- running ------------------------------------------------------------------------------------------
@@ -224,8 +221,9 @@ class FlowEngine:
         result = FlowResult(flow.name, run.name, {jid: JobResult(jid, job.name or jid) for jid, job in
                                                   flow.jobs.items()})
         self.hooks.status("", f"flow {flow.name}: run {run.name} ({len(flow.jobs)} jobs)")
-        wanted = self.settings.max_parallel or ""
-        limit = int(wanted) if wanted.isdigit() else len(flow.jobs)
+        from dtrun.engine.scheduler import parallel_limit
+
+        limit = parallel_limit(self.settings.max_parallel, len(flow.jobs))
         pending = dict(flow.jobs)
         running: dict[Future[None], str] = {}
         interrupted = False
@@ -378,7 +376,7 @@ class FlowEngine:
             working_dir=WORKSPACE, labels={**labels, f"{LABEL}.job": record.id},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
             shm_size=job.resources.shm_size, cpus=job.resources.cpu)
-        container = self.backend.create(spec)
+        container = self.backend.submit(spec, job.resources.gpu)
         record.container = container.name
         self.hooks.status(prefix, f"start ({sr.action})")
         with self._lock:
@@ -388,7 +386,7 @@ class FlowEngine:
                 with self._snapshot_lock:
                     self.backend.put_archive(container, WORKSPACE, self.snapshot.pack()[0])
             if action is not None and action.folder is not None:
-                self.backend.put_archive(container, "/", _under(ACTION_DIR, folder_tar(action.folder)))
+                self.backend.put_archive(container, "/", under(ACTION_DIR, folder_tar(action.folder)))
             self.backend.put_file(container, OUTPUT_FILE, b"", mode=0o666)
             self._execute(container, record, sr, prefix, deadline)
         finally:
@@ -491,21 +489,3 @@ def _action_text(prepared: PreparedStep) -> str:
         return "run"
     return prepared.action.ref.text
 
-
-def _under(prefix: str, tar_bytes: bytes) -> bytes:
-    """Re-root a tar made relative to a folder under `prefix` (put_archive extracts at `/`)."""
-    import io
-    import tarfile
-
-    out = io.BytesIO()
-    parts = prefix.strip("/").split("/")
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as src, tarfile.open(fileobj=out, mode="w") as dst:
-        for i in range(1, len(parts) + 1):
-            info = tarfile.TarInfo("/".join(parts[:i]))
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            dst.addfile(info)
-        for member in src.getmembers():
-            handle = src.extractfile(member) if member.isfile() else None
-            member.name = "/".join([*parts, member.name])
-            dst.addfile(member, handle)
-    return out.getvalue()

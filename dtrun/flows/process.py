@@ -14,7 +14,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dtrun.config import Settings
 from dtrun.errors import DtrunError
@@ -23,6 +23,9 @@ from dtrun.flows.expressions import Scope, render, render_shell
 from dtrun.flows.inputs import env_name, input_env
 from dtrun.flows.models import ActionManifest, Runs
 from dtrun.images.spec import ImageSpec
+
+if TYPE_CHECKING:
+    from dtrun.backends.base import Backend
 
 ACTION_DIR = "/dtrun/action"
 _SKIP = {".git", ".dtrun-complete", "__pycache__"}
@@ -121,18 +124,14 @@ def _context_files(folder: Path) -> dict[str, bytes]:
             if p.is_file() and not p.is_symlink() and not (_SKIP & set(p.relative_to(folder).parts))}
 
 
-def build_image(client: Any, action: Action, settings: Settings, *, docker_host: str | None,
-                output: Callable[[str], None], force_bake: bool = False) -> tuple[str, bool]:
+def build_image(backend: Backend, action: Action, settings: Settings, *, output: Callable[[str], None],
+                force_bake: bool = False) -> tuple[str, bool]:
     """The image of an action: an existing one, a Dockerfile build, or (`force_bake`, for publishing) the
     action's environment with its folder baked in at ACTION_DIR and its manifest as a label."""
-    from dtrun.images.builder import build, pick_builder
-    from dtrun.images.manager import ensure_image
-
     manifest, folder = action.manifest, action.folder
     assert manifest is not None and folder is not None
     runs: Runs = manifest.runs
     label = {ACTION_LABEL: manifest_label(manifest), "dev.dtrun.image": "1"}
-    builder = pick_builder()
     if runs.using == "docker" and runs.dockerfile:
         context = _context_files(folder)
         dockerfile = (folder / runs.dockerfile)
@@ -143,7 +142,7 @@ def build_image(client: Any, action: Action, settings: Settings, *, docker_host:
     else:
         spec = image_spec(action, settings, None)
         assert spec is not None
-        base, _ = ensure_image(client, spec, settings, docker_host=docker_host, output=output)
+        base, _ = backend.ensure_image(spec, settings, output=output)
         if not force_bake:
             return base, False
         context = {"action.tar": folder_tar(folder)}
@@ -158,14 +157,7 @@ def build_image(client: Any, action: Action, settings: Settings, *, docker_host:
     digest.update(json.dumps(label, sort_keys=True).encode())
     name = "".join(c if c.isalnum() or c in "-_." else "-" for c in manifest.name.lower()).strip("-.") or "action"
     tag = f"dtrun-action/{name}:{digest.hexdigest()[:20]}"
-    import docker.errors
-
-    try:
-        client.images.get(tag)
+    if backend.image(tag) is not None:
         return tag, False
-    except docker.errors.ImageNotFound:
-        pass
-    output(f"building {tag} with {builder.describe()}")
-    build(builder, client, dockerfile=text, context=context, tag=tag, labels=label, build_args={}, secrets={},
-          docker_host=docker_host, output=output)
+    backend.build_image(dockerfile=text, context=context, tag=tag, labels=label, output=output)
     return tag, True

@@ -45,16 +45,14 @@ def repo_of(path: Path) -> tuple[str, Path | None]:
 
 def make_engine(path: Path, settings: Settings, *, host: str | None, secrets: dict[str, str],
                 hooks: FlowHooks) -> tuple[FlowEngine, LoadedFlow]:
-    from dtrun.backends.connection import connect, docker_host
-    from dtrun.backends.docker import DockerBackend
+    from dtrun.backends.registry import create_backend
     from dtrun.snapshot import take_snapshot
     from dtrun.store import Store
 
     loaded = load_flow(path)
     repo, git_root = repo_of(path)
     snapshot = take_snapshot(git_root, git_root) if git_root else None
-    endpoint = docker_host(host or settings.host)
-    backend = DockerBackend(connect(endpoint), endpoint or "unix:///var/run/docker.sock")
+    backend = create_backend(settings, host)
     engine = FlowEngine(settings, Store(settings.store, snapshot.repo_id if snapshot else repo), backend,
                         base_dir=git_root or path.resolve().parent, secrets=secrets, snapshot=snapshot, hooks=hooks)
     return engine, loaded

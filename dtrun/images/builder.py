@@ -18,10 +18,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dtrun.config import data_home
 from dtrun.errors import BuildError
+
+if TYPE_CHECKING:
+    from dtrun.images.host import ImageHost
 
 Output = Callable[[str], None]
 
@@ -157,7 +160,7 @@ class BuildLog:
         return "\n".join([f"failing step: {step_title(self.titles[vertex])}", *("  " + line for line in body)])
 
 
-def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, bytes], tag: str,
+def build(builder: Builder, host: ImageHost, *, dockerfile: str, context: dict[str, bytes], tag: str,
           labels: dict[str, str], build_args: dict[str, str], secrets: dict[str, Path],
           docker_host: str | None, output: Output, step: Output | None = None) -> None:
     """Build `tag`; on failure raise `BuildError` carrying the failing step's log."""
@@ -190,7 +193,7 @@ def build(builder: Builder, client: Any, *, dockerfile: str, context: dict[str, 
                 raise BuildError(f"building {tag} failed (exit {code})\n{log.failure()}",
                                  hint="fix the failing step, then run again")
         else:
-            _build_legacy(client, folder, tag, labels, build_args, emit, log)
+            _build_legacy(host, folder, tag, labels, build_args, emit, log)
 
 
 def _stream(argv: list[str], env: dict[str, str], emit: Output) -> int:
@@ -204,18 +207,12 @@ def _stream(argv: list[str], env: dict[str, str], emit: Output) -> int:
         return proc.wait()
 
 
-def _build_legacy(client: Any, folder: Path, tag: str, labels: dict[str, str], build_args: dict[str, str],
+def _build_legacy(host: ImageHost, folder: Path, tag: str, labels: dict[str, str], build_args: dict[str, str],
                   emit: Output, log: BuildLog) -> None:
-    import docker.errors
-
-    try:
-        for chunk in client.api.build(path=str(folder), tag=tag, labels=labels, buildargs=build_args,
-                                      decode=True, rm=True, forcerm=True):
-            if "stream" in chunk:
-                for line in str(chunk["stream"]).splitlines():
-                    emit(line)
-            if "error" in chunk:
-                raise BuildError(f"building {tag} failed: {str(chunk['error']).strip()}\n{log.failure()}",
-                                 hint="fix the failing step, then run again")
-    except docker.errors.APIError as exc:
-        raise BuildError(f"building {tag} failed: {exc.explanation or exc}") from None
+    for chunk in host.legacy_build(folder, tag, labels, build_args):
+        if "stream" in chunk:
+            for line in str(chunk["stream"]).splitlines():
+                emit(line)
+        if "error" in chunk:
+            raise BuildError(f"building {tag} failed: {str(chunk['error']).strip()}\n{log.failure()}",
+                             hint="fix the failing step, then run again")

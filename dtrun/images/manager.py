@@ -10,7 +10,6 @@ full path: base, probe, render, hash, build.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dtrun.backends.base import ImageInfo
 from dtrun.config import Settings, data_home
-from dtrun.errors import BuildError
+from dtrun.errors import BuildError, DtrunError
 from dtrun.images import cuda as cuda_table
 from dtrun.images.builder import Builder, Output, build, pick_builder
 from dtrun.images.dockerfile import plan_build
+from dtrun.images.host import ImageHost
 from dtrun.images.probe import probe_base
 from dtrun.images.spec import ImageSpec
 from dtrun.images.templates import fingerprint
@@ -73,18 +74,18 @@ def provider_base(provider: str, gpu: bool) -> str | None:
     return read_file_settings().get(f"{name}.{provider}")
 
 
-def _get_or_pull(client: Any, ref: str, what: str) -> Any:
-    import docker.errors
-
+def _get_or_pull(host: Any, ref: str, what: str) -> ImageInfo:
+    """An image on the host (an `ImageHost`), pulled if missing; flows call it for action images."""
+    found: ImageInfo | None = host.image(ref)
+    if found is not None:
+        return found
     try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        pass
-    try:
-        return client.images.pull(ref)
-    except docker.errors.APIError as exc:
+        pulled: ImageInfo = host.pull_image(ref)
+        return pulled
+    except DtrunError as exc:
+        reason = exc.message.split(": ", 1)[-1]
         raise BuildError(
-            f"{what} {ref} is not on the Docker host and cannot be pulled: {exc.explanation or exc}",
+            f"{what} {ref} is not on the Docker host and cannot be pulled: {reason}",
             hint="pull or load it on that host, or point DTRUN_BASE_IMAGE (or `dtrun config set base_image`) "
             "at an image that is there; `make base-image` builds one offline",
         ) from None
@@ -123,16 +124,15 @@ def _normalise(ref: str) -> str:
     return ref if ":" in last or "@" in ref else f"{ref}:latest"
 
 
-def known_image(client: Any, key: str, base_ref: str) -> str | None:
+def known_image(host: ImageHost, key: str, base_ref: str) -> str | None:
     """The remembered tag for `key` if, in one API call, the base still has the same id and the tag exists."""
     entry = _read_json(_cache_path("image-tags.json")).get(key)
     if not isinstance(entry, dict):
         return None
     tag, base_id = str(entry.get("tag")), str(entry.get("base_id"))
-    found = client.api.images(filters={"reference": [_normalise(base_ref), tag]})
-    has_base = any(img.get("Id") == base_id and _normalise(base_ref) in (img.get("RepoTags") or [])
-                   for img in found)
-    has_tag = any(tag in (img.get("RepoTags") or []) for img in found)
+    found = host.list_images(references=[_normalise(base_ref), tag])
+    has_base = any(img.id == base_id and _normalise(base_ref) in img.tags for img in found)
+    has_tag = any(tag in img.tags for img in found)
     return tag if has_base and has_tag else None
 
 
@@ -156,24 +156,12 @@ def last_used() -> dict[str, float]:
             if isinstance(v, (int, float))}
 
 
-def _image_id(client: Any, ref: str) -> str | None:
-    import docker.errors
-
-    try:
-        return str(client.images.get(ref).id)
-    except docker.errors.ImageNotFound:
-        return None
+def _image_id(host: ImageHost, ref: str) -> str | None:
+    found = host.image(ref)
+    return found.id if found else None
 
 
-def _remove_untagged(client: Any, image_id: str) -> None:
-    """The image a forced rebuild replaced, unless a container still uses it (then Docker refuses)."""
-    import docker.errors
-
-    with contextlib.suppress(docker.errors.APIError):
-        client.images.remove(image_id, noprune=False)
-
-
-def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
+def ensure_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
                  output: Output, rebuild: str = "", driver_version: str | None = None,
                  step: Output | None = None, say: Output | None = None) -> tuple[str, bool]:
     """Return (image reference, whether it was built now).
@@ -184,9 +172,8 @@ def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_hos
     `say` (default: `output`) hears what is built from what base with which builder.
     """
     if spec.user_image:
-        _get_or_pull(client, spec.user_image, "image")
+        _get_or_pull(host, spec.user_image, "image")
         return spec.user_image, False
-    import docker.errors
 
     choice = base_image(spec, settings)
     if choice.cuda:
@@ -194,22 +181,18 @@ def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_hos
     builder = pick_builder()
     key = lookup_key(spec, choice.ref, builder, docker_host)
     if not rebuild:
-        tag = known_image(client, key, choice.ref)
+        tag = known_image(host, key, choice.ref)
         if tag:
             record_use(tag)
             return tag, False
-    base = _get_or_pull(client, choice.ref, "base image")
-    info = probe_base(client, choice.ref, base.id)
+    base = _get_or_pull(host, choice.ref, "base image")
+    info = probe_base(host, choice.ref, base.id)
     plan = plan_build(spec, choice.ref, info, buildkit=builder.buildkit, rebuild=rebuild, platform=PLATFORM,
                       cuda=choice.cuda)
-    if not rebuild:
-        try:
-            client.images.get(plan.tag)
-            remember(key, plan.tag, base.id)
-            record_use(plan.tag)
-            return plan.tag, False
-        except docker.errors.ImageNotFound:
-            pass
+    if not rebuild and host.image(plan.tag) is not None:
+        remember(key, plan.tag, base.id)
+        record_use(plan.tag)
+        return plan.tag, False
     why = f", {choice.reason}" if choice.reason else ""
     (say or output)(f"building {plan.tag} from {choice.ref}{why} with {builder.describe()}"
            + (" (forced rebuild)" if rebuild else ""))
@@ -217,11 +200,11 @@ def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_hos
     ca = settings.ca_bundle_path
     if ca and builder.buildkit:
         secrets["dtrun-ca"] = ca
-    previous = _image_id(client, plan.tag) if rebuild else None
-    build(builder, client, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
+    previous = _image_id(host, plan.tag) if rebuild else None
+    build(builder, host, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
           build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output, step=step)
-    if previous and previous != _image_id(client, plan.tag):
-        _remove_untagged(client, previous)
+    if previous and previous != _image_id(host, plan.tag):
+        host.discard_image(previous)  # the image the rebuild replaced (kept while a container uses it)
     remember(key, plan.tag, base.id)
     record_use(plan.tag)
     return plan.tag, True

@@ -10,9 +10,12 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dtrun.config import data_home
+
+if TYPE_CHECKING:
+    from dtrun.images.host import ImageHost
 
 _SCRIPT = (
     "command -v conda >/dev/null 2>&1 && echo conda=yes; "
@@ -46,12 +49,11 @@ def _read_cache() -> dict[str, Any]:
         return {}
 
 
-def probe_base(client: Any, image_ref: str, image_id: str) -> BaseInfo:
+def probe_base(host: ImageHost, image_ref: str, image_id: str) -> BaseInfo:
     cache = _read_cache()
     if image_id in cache:
         return BaseInfo(**cache[image_id])
-    output = client.containers.run(image_ref, ["sh", "-c", _SCRIPT], remove=True, entrypoint=[],
-                                   labels={"dev.dtrun.probe": "1"}, network_disabled=True)
+    output = host.run_probe(image_ref, ["sh", "-c", _SCRIPT], {"dev.dtrun.probe": "1"})
     values = dict(line.split("=", 1) for line in output.decode().split() if "=" in line)
     info = BaseInfo(image_id=image_id, python=values.get("python"), conda=values.get("conda") == "yes",
                     venv=values.get("venv") == "yes", apt=values.get("apt") == "yes",

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from dtrun.backends.docker import ContainerSpec, DockerBackend
-from dtrun.backends.hostinfo import GpuInfo, HostInfo
-from dtrun.engine.gpus import busy_gpus, create_with_gpus, was_preempted
+from dtrun.backends.docker.gpus import busy_gpus, create_with_gpus, was_preempted
+from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
 from dtrun.spec.models import Gpu
 from tests.conftest import BUSYBOX_IMAGE, SESSION
 
@@ -141,7 +141,7 @@ def test_interruptible_job_is_resumed_from_its_saved_outputs_after_preemption(
     import sys
     from pathlib import Path
 
-    from dtrun.engine.gpus import Holder, preempt
+    from dtrun.backends.docker.gpus import Holder, preempt
 
     project = make_project({".dtrun/workflows.yaml": SPOT})
     proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", "spot"], cwd=project, text=True,
@@ -193,7 +193,7 @@ workflows:
 
 
 def test_admission_check_for_a_scheduler(backends: list[DockerBackend]) -> None:
-    from dtrun.engine.gpus import can_start
+    from dtrun.backends.docker.gpus import can_start
 
     one, _ = backends
     assert can_start(one, Gpu(count=3), HOST) and can_start(one, None, None)

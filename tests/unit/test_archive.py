@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dtrun.archive import UnsafeArchive, extract, repack
+from dtrun.store.archive import UnsafeArchive, extract, repack
 
 
 def make_tar(members: list[tuple[str, str, str]]) -> io.BytesIO:

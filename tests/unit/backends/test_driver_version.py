@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dtrun.backends.docker import DockerBackend
-from dtrun.backends.hostinfo import GpuInfo, HostInfo
+from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
 
 
 class StubClient:

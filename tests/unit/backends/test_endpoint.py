@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dtrun.backends.connection import tls_config
-from dtrun.backends.endpoint import DEFAULT_SOCKET, resolve
+from dtrun.backends.docker.connection import tls_config
+from dtrun.backends.docker.endpoint import DEFAULT_SOCKET, resolve
 from dtrun.errors import DtrunError
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dtrun.backends.hostinfo import GpuInfo, HostInfo
-from dtrun.backends.resources import check_gpu_request, suitable
-from dtrun.engine.gpus import Holder, choose
+from dtrun.backends.docker.gpus import Holder, choose
+from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
+from dtrun.backends.docker.resources import check_gpu_request, suitable
 from dtrun.errors import ResourceError
 from dtrun.spec.models import Gpu
 
@@ -111,7 +111,7 @@ class FakeApi:
 
 
 def test_busy_gpus_from_container_labels() -> None:
-    from dtrun.engine.gpus import busy_gpus
+    from dtrun.backends.docker.gpus import busy_gpus
 
     def c(cid: str, state: str, gpus: str, created: int = 1000, interruptible: str = "0") -> dict[str, object]:
         return {"Id": cid, "Names": [f"/{cid}"], "State": state, "Created": created,
@@ -146,7 +146,7 @@ def test_scheduler_admission_counts_the_runs_own_jobs_before_their_containers_ex
     import time
     from typing import Any
 
-    from dtrun.engine.gpus import gpu_admission
+    from dtrun.backends.docker.gpus import gpu_admission
 
     def holder(cid: str, gpus: str, run: str) -> dict[str, object]:
         return {"Id": cid, "Names": [f"/{cid}"], "State": "running", "Created": int(time.time()),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dtrun.backends.hostinfo import GpuInfo, HostInfo, parse_nvidia_smi
+from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo, parse_nvidia_smi
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from dtrun.backends.hostinfo import HostInfo
-from dtrun.backends.resources import check_resources, size
+from dtrun.backends.docker.hostinfo import HostInfo
+from dtrun.backends.docker.resources import check_resources
 from dtrun.errors import ResourceError
 from dtrun.spec.models import Resources, Workflow, with_gpus
+from dtrun.units import size
 
 HOST = HostInfo("tcp://box:2375", "box", "id", "24", "Debian", 8, 32 * 10**9, ["runc"])
 

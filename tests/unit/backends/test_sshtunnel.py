@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dtrun.backends.sshtunnel import SshTunnel, TunnelError
+from dtrun.backends.docker.sshtunnel import SshTunnel, TunnelError
 
 
 def test_argv_forwards_the_remote_socket() -> None:

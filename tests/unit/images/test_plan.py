@@ -146,4 +146,5 @@ def test_a_cuda_the_host_driver_cannot_run_is_refused_before_any_docker_call() -
 
     spec = ImageSpec("torchrun", gpu=True, requirements=b"torch==2.7.1\n", tools=("torch",))
     with pytest.raises(ResourceError, match=r"CUDA 12\.6 needs NVIDIA driver 560\.28\.03"):
-        ensure_image(None, spec, Settings(store="s"), docker_host=None, output=print, driver_version="550.54.14")
+        ensure_image(None, spec, Settings(store="s"), docker_host=None,  # type: ignore[arg-type]
+                     output=print, driver_version="550.54.14")

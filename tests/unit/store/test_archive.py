@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dtrun.archive import NotAFolder, UnsafeArchive, extract, pack_folder, repack
+from dtrun.store.archive import NotAFolder, UnsafeArchive, extract, pack_folder, repack
 
 
 def snapshot_tree(root: Path) -> set[str]:

@@ -10,22 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dtrun.errors import ResourceError
+from dtrun.units import size
 
 if TYPE_CHECKING:
     from dtrun.backends.docker import DockerBackend
-    from dtrun.backends.hostinfo import GpuInfo, HostInfo
+    from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
     from dtrun.spec.models import Gpu, Resources
 
 
-def size(n: float) -> str:
-    """Bytes as people wrote them: `32 MiB` for a binary round number, `64 GB` or `25.3 GB` otherwise."""
-    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor:.0f} {unit}"
-    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
-        if n >= factor:
-            return f"{n / factor:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{n:.0f} B"
 
 
 def check_resources(backend: DockerBackend, workflow: str, resources: Resources) -> None:

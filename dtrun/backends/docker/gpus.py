@@ -23,14 +23,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend
-from dtrun.backends.hostinfo import GpuInfo, HostInfo
-from dtrun.backends.resources import check_gpu_request, describe_request, suitable
+from dtrun.backends.base import LABEL, ContainerSpec
+from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
+from dtrun.backends.docker.resources import check_gpu_request, describe_request, suitable
 from dtrun.engine.scheduler import Admission
 from dtrun.plan import Job
 from dtrun.spec.models import Gpu
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker.backend import DockerBackend
 
 GPU_LABEL = f"{LABEL}.gpus"
 INTERRUPTIBLE_LABEL = f"{LABEL}.interruptible"

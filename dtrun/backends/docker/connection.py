@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dtrun.backends.endpoint import Endpoint, resolve
+from dtrun.backends.docker.endpoint import Endpoint, resolve
 from dtrun.errors import DockerUnavailable
 
 
@@ -64,7 +64,7 @@ def _through_tunnel(endpoint: Endpoint) -> Any:
     import docker
     import docker.errors
 
-    from dtrun.backends.sshtunnel import SshTunnel, TunnelError
+    from dtrun.backends.docker.sshtunnel import SshTunnel, TunnelError
 
     tunnel = SshTunnel(endpoint.url)
     try:

@@ -1,0 +1,161 @@
+"""The boundary between the engine and whatever runs jobs: the `Backend` protocol, in dtrun's own types.
+
+The engine, the CLI and the API talk to a backend only through this protocol; a backend package
+(`dtrun/backends/docker/`, a cluster's) implements it and is found by name in `registry.py`. A job's
+unit of work on a backend is a *handle* (a container, a Slurm job, a pod): the engine never looks
+inside one beyond its `name` and `labels`, and passes it back to the backend for everything else.
+Labels are each backend's ground truth of what runs: every handle dtrun creates carries the run,
+job and store it belongs to, so any later command can find it (`find`) after the client died.
+Errors a backend meets become `DtrunError` subclasses inside the backend package, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from dtrun.config import Settings
+    from dtrun.engine.scheduler import Admission
+    from dtrun.images.spec import ImageSpec
+    from dtrun.spec.models import Gpu, Resources
+
+#: The prefix of every label dtrun sets (`dev.dtrun.run`, `dev.dtrun.job`, `dev.dtrun.store`, ...).
+LABEL = "dev.dtrun"
+#: Where a job's CA bundle is mounted and the variables that point the usual clients at it.
+CA_DIR = "/etc/dtrun"
+CA_PATH = f"{CA_DIR}/ca.crt"
+CA_ENV = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+#: `ports: N` -> the job listens on PORT_0..PORT_{N-1} = FIRST_PORT..FIRST_PORT+N-1 inside its job.
+FIRST_PORT = 8000
+
+Output = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A backend volume (a workspace, a dep's artifacts, the CA bundle) mounted at `target` in a job."""
+
+    volume: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One unit of work as the engine asks for it: image, command, environment, mounts, resources."""
+
+    name: str
+    image: str
+    command: list[str] | None
+    entrypoint: list[str] | None
+    env: dict[str, str]
+    working_dir: str
+    labels: dict[str, str]
+    mounts: list[VolumeMount] = field(default_factory=list)
+    gpus: int = 0
+    memory: int | None = None
+    shm_size: int | None = None
+    cpus: float | None = None
+    gpu_ids: list[str] | None = None
+    ports: int = 0
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    name: str  # PORT_0
+    container_port: int
+    host_port: int
+    url: str  # where the client reaches it
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image on the backend's host, as `dtrun images` and the image manager need it."""
+
+    id: str
+    tags: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    labels: dict[str, str]
+    created: float
+
+
+class Handle(Protocol):
+    """What the engine may read of a submitted job; everything else goes back through the backend."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+#: `Backend.phase` answers one of these.
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Everything the engine, the API and the CLI ask of the place jobs run."""
+
+    #: Where jobs run, as users name it (`unix:///var/run/docker.sock`, `ssh://gpu-box`).
+    host: str
+
+    # -- capacity and admission, before anything is built or started --------------------------------
+    def check_resources(self, workflow: str, resources: Resources) -> None: ...
+    def admission(self, run: str) -> Admission: ...
+    def host_cpus(self) -> int | None: ...
+    def driver_version(self) -> str | None: ...
+
+    # -- images -------------------------------------------------------------------------------------------
+    def ensure_image(self, spec: ImageSpec, settings: Settings, *, output: Output, rebuild: str = "",
+                     step: Output | None = None, say: Output | None = None) -> tuple[str, bool]: ...
+    def image(self, ref: str) -> ImageInfo | None: ...
+    def pull_image(self, ref: str) -> ImageInfo: ...
+    def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],
+                    output: Output) -> None: ...
+
+    # -- staging inputs (volumes) -------------------------------------------------------------------------
+    def create_volume(self, name: str, labels: dict[str, str]) -> str: ...
+    def remove_volume(self, name: str) -> None: ...
+    def materialize_once(self, volume: str, image: str, labels: dict[str, str],
+                         open_tar: Callable[[], IO[bytes]], *, stale_after: float = 600.0) -> bool: ...
+    def ca_bundle_mount(self, ca: Path, image: str) -> tuple[VolumeMount, dict[str, str]]: ...
+
+    # -- one job ------------------------------------------------------------------------------------------
+    def submit(self, spec: ContainerSpec, gpu: Gpu | None = None, *, interruptible: bool = False,
+               notify: Output = lambda m: None) -> Any: ...
+    def put_archive(self, handle: Any, path: str, data: IO[bytes] | bytes) -> None: ...
+    def put_file(self, handle: Any, path: str, content: bytes, mode: int = 0o444) -> None: ...
+    def start(self, handle: Any) -> None: ...
+    def published_ports(self, handle: Any) -> list[PublishedPort]: ...
+    def logs(self, handle: Any, *, follow: bool = True, since: float | None = None,
+             timestamps: bool = False) -> Iterator[bytes]: ...
+    def wait(self, handle: Any) -> Exit: ...
+    def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None: ...
+    def local_path(self, handle: Any, path: str) -> Path | None: ...
+    def stop(self, handle: Any, grace: int = 10) -> None: ...
+    def kill(self, handle: Any) -> None: ...
+    def remove(self, handle: Any) -> None: ...
+    def was_preempted(self, name: str) -> str | None: ...
+
+    # -- finding what runs, after the client that started it died ----------------------------------------
+    def find(self, labels: dict[str, str]) -> list[Any]: ...
+    def get(self, name: str) -> Any | None: ...
+    def phase(self, handle: Any) -> str: ...
+    def claim(self, handle: Any) -> bool: ...

@@ -1,0 +1,275 @@
+"""The Docker backend: a job as a container on a local or remote daemon, through the API only.
+
+Code goes in and outputs come out as tar streams (`put_archive`/`get_archive`) through named
+volumes, never bind mounts of client paths: the daemon may be on another machine (design principle 1).
+Everything created is labelled and named from the run and job, so a later command can find it.
+Implements `dtrun.backends.base.Backend`; volumes and images are in `volumes.py` and `images.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from dtrun.backends.base import (
+    CREATED,
+    EXITED,
+    FIRST_PORT,
+    LABEL,
+    RUNNING,
+    ContainerSpec,
+    Exit,
+    Output,
+    PublishedPort,
+)
+from dtrun.backends.docker.errors import explanation, ignored
+from dtrun.backends.docker.images import ImageOps
+from dtrun.backends.docker.volumes import VolumeOps
+from dtrun.errors import BackendError, DtrunError, NotFound, ResourceError
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker.endpoint import Endpoint
+    from dtrun.backends.docker.hostinfo import HostInfo
+    from dtrun.engine.scheduler import Admission
+    from dtrun.spec.models import Gpu, Resources
+
+
+class DockerBackend(VolumeOps, ImageOps):
+    def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
+                 probe_images: list[str] | None = None) -> None:
+        self.client = client
+        self.host = host
+        self.endpoint = endpoint
+        #: images to run `nvidia-smi` in when the host's GPUs must be listed (first present wins)
+        self.probe_images = probe_images or ["debian:bookworm-slim"]
+        self._info: dict[str, Any] | None = None
+        self._host_info: HostInfo | None = None
+
+    @property
+    def cli_host(self) -> str | None:  # type: ignore[override]
+        """DOCKER_HOST for docker CLI subprocesses (builds): an ssh host's local tunnel when there is one;
+        None for an endpoint from a Docker context, which the CLI then picks itself, with its TLS files."""
+        tunnel = getattr(self.client, "_dtrun_tunnel", None)
+        if tunnel is not None:
+            return f"unix://{tunnel.socket}"
+        if self.endpoint is not None and self.endpoint.source.startswith("Docker context"):
+            return None
+        return self.host if "://" in self.host else None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self.client.info()
+        return self._info
+
+    def host_info(self, refresh: bool = False) -> HostInfo:
+        """CPUs, memory, runtimes and GPUs of the host (GPUs cached per daemon, see hostinfo.py)."""
+        if self._host_info is None or refresh:
+            from dtrun.backends.docker.hostinfo import host_info
+
+            self._host_info = host_info(self.client, self.host, images=self.probe_images, refresh=refresh)
+        return self._host_info
+
+    def driver_version(self) -> str | None:
+        """The host's NVIDIA driver (the oldest, if GPUs differ), or None where it has no GPU runtime.
+
+        GPU images check it against their CUDA version before building (dtrun.images.cuda).
+        """
+        if "nvidia" not in (self.info.get("Runtimes") or {}):
+            return None
+        drivers = sorted({g.driver for g in self.host_info().gpus if g.driver},
+                         key=lambda v: [int(p) if p.isdigit() else 0 for p in v.split(".")])
+        return drivers[0] if drivers else None
+
+    def host_cpus(self) -> int | None:
+        try:
+            return int(self.info.get("NCPU") or 0) or os.cpu_count()
+        except Exception:  # the limit falls back to this machine's CPUs
+            return os.cpu_count()
+
+    # -- checks before anything starts ------------------------------------------------------------
+    def check_resources(self, workflow: str, resources: Resources) -> None:
+        """Refuse, before anything is built or started, a job this host can never run."""
+        from dtrun.backends.docker.resources import check_resources
+
+        check_resources(self, workflow, resources)
+
+    def admission(self, run: str) -> Admission:
+        """Whether a ready job's GPUs are free now (label-based claims, see gpus.py)."""
+        from dtrun.backends.docker.gpus import gpu_admission
+
+        return gpu_admission(self, run)
+
+    # -- containers -----------------------------------------------------------------------------------
+    def submit(self, spec: ContainerSpec, gpu: Gpu | None = None, *, interruptible: bool = False,
+               notify: Output = lambda m: None) -> Any:
+        """A created (not started) container; GPU jobs get specific GPUs, claimed by label (gpus.py)."""
+        if not spec.gpus:
+            return self.create(spec)
+        from dtrun.backends.docker.gpus import create_with_gpus
+
+        return create_with_gpus(self, spec, gpu, self.host_info(), interruptible=interruptible, notify=notify)
+
+    def create(self, spec: ContainerSpec) -> Any:
+        import docker.errors
+        from docker.types import DeviceRequest, Mount
+
+        mounts = [Mount(target=m.target, source=m.volume, type="volume", read_only=m.read_only)
+                  for m in spec.mounts]
+        kwargs: dict[str, Any] = {}
+        if spec.gpu_ids:
+            kwargs["device_requests"] = [DeviceRequest(device_ids=list(spec.gpu_ids), capabilities=[["gpu"]])]
+        elif spec.gpus:
+            kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
+        env = dict(spec.env)
+        if spec.ports:
+            kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": None for i in range(spec.ports)}
+            env.update({f"PORT_{i}": str(FIRST_PORT + i) for i in range(spec.ports)})
+        if spec.memory:
+            kwargs["mem_limit"] = spec.memory
+        if spec.shm_size:
+            kwargs["shm_size"] = spec.shm_size
+        if spec.cpus:
+            kwargs["nano_cpus"] = int(spec.cpus * 1e9)
+        try:
+            return self.client.containers.create(
+                spec.image, command=spec.command, entrypoint=spec.entrypoint, environment=env,
+                working_dir=spec.working_dir, labels=spec.labels, name=spec.name, mounts=mounts,
+                init=True, detach=True, **kwargs)
+        except docker.errors.APIError as exc:
+            raise BackendError(f"Docker refused to create the container {spec.name}: {explanation(exc)}") \
+                from None
+
+    def put_archive(self, handle: Any, path: str, data: IO[bytes] | bytes) -> None:
+        if not handle.put_archive(path, data):
+            raise DtrunError(f"copying files into {handle.name}:{path} failed")
+
+    def put_file(self, handle: Any, path: str, content: bytes, mode: int = 0o444) -> None:
+        """One file into the container's filesystem (e.g. a step's output file)."""
+        from dtrun.store.archive import under
+
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(path.strip("/").rsplit("/", 1)[-1])
+            info.size, info.mode = len(content), mode
+            tar.addfile(info, io.BytesIO(content))
+        self.put_archive(handle, "/", under(path.strip("/").rsplit("/", 1)[0], buffer.getvalue()))
+
+    def start(self, handle: Any) -> None:
+        import docker.errors
+
+        try:
+            handle.start()
+        except docker.errors.APIError as exc:
+            text = explanation(exc)
+            if "could not select device driver" in text:
+                raise ResourceError(f"the Docker host {self.host} cannot give this job a GPU: {text}",
+                                    hint="install the NVIDIA Container Toolkit on that host") from None
+            raise BackendError(f"starting {handle.name} failed: {text}") from None
+
+    def published_ports(self, handle: Any) -> list[PublishedPort]:
+        """Where the client reaches the job's ports: the host's address (remote hosts) and the published port."""
+        attrs = self.client.api.inspect_container(handle.id)
+        bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        address = self.endpoint.address if self.endpoint else "127.0.0.1"
+        found = []
+        for key, binds in bindings.items():
+            port = int(key.split("/")[0])
+            if not binds or port < FIRST_PORT:
+                continue
+            bind = next((b for b in binds if ":" not in b.get("HostIp", "")), binds[0])
+            host_ip = bind.get("HostIp") or "0.0.0.0"
+            where = address if host_ip in ("0.0.0.0", "::", "") else host_ip
+            found.append(PublishedPort(f"PORT_{port - FIRST_PORT}", port, int(bind["HostPort"]),
+                                       f"{where}:{bind['HostPort']}"))
+        return sorted(found, key=lambda p: p.container_port)
+
+    def logs(self, handle: Any, *, follow: bool = True, since: float | None = None,
+             timestamps: bool = False) -> Iterator[bytes]:
+        """The job's output as it comes; with `timestamps`, each line starts with its RFC 3339 time."""
+        import docker.errors
+
+        kwargs: dict[str, Any] = {"stream": True, "follow": follow, "stdout": True, "stderr": True,
+                                  "timestamps": timestamps}
+        if since is not None:
+            kwargs["since"] = since
+        try:
+            yield from self.client.api.logs(handle.id, **kwargs)
+        except docker.errors.NotFound:
+            raise NotFound(f"the container {handle.name} is gone") from None
+
+    def wait(self, handle: Any) -> Exit:
+        result = handle.wait()
+        state = self.client.api.inspect_container(handle.id)["State"]
+        return Exit(code=int(result.get("StatusCode", state.get("ExitCode", 1))),
+                    oom_killed=bool(state.get("OOMKilled")))
+
+    def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None:
+        """The tar stream of `path` in the container, or None if the path does not exist."""
+        import docker.errors
+
+        try:
+            stream, _ = handle.get_archive(path, chunk_size=1 << 20)
+            return stream  # type: ignore[no-any-return]
+        except docker.errors.NotFound:
+            return None
+
+    def local_path(self, handle: Any, path: str) -> Path | None:
+        from dtrun.backends.docker.localpath import local_path
+
+        return local_path(self, handle, path)
+
+    def stop(self, handle: Any, grace: int = 10) -> None:
+        with ignored():
+            handle.stop(timeout=grace)
+
+    def kill(self, handle: Any) -> None:
+        with ignored():
+            handle.kill()
+
+    def remove(self, handle: Any) -> None:
+        with ignored():
+            handle.remove(force=True)
+
+    def was_preempted(self, name: str) -> str | None:
+        from dtrun.backends.docker.gpus import was_preempted
+
+        return was_preempted(self, name)
+
+    # -- finding what runs ------------------------------------------------------------------------------
+    def find(self, labels: dict[str, str]) -> list[Any]:
+        """Every container (running or not) carrying all of `labels`."""
+        selector = [f"{k}={v}" if v else k for k, v in labels.items()]
+        return list(self.client.containers.list(all=True, filters={"label": selector}))
+
+    def get(self, name: str) -> Any | None:
+        import docker.errors
+
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def phase(self, handle: Any) -> str:
+        status = str(handle.status)
+        if status in ("running", "restarting", "paused"):
+            return RUNNING
+        return CREATED if status == "created" else EXITED
+
+    def claim(self, handle: Any) -> bool:
+        """Take an exited container for collection; False if another process took it (the rename is
+        atomic on the daemon, so only one reconciling process wins)."""
+        import docker.errors
+
+        try:
+            handle.rename(f"{handle.name}-collecting")
+        except docker.errors.APIError:
+            return False
+        return True
+
+
+__all__ = ["LABEL", "DockerBackend"]
