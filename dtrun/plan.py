@@ -1,5 +1,8 @@
 """The plan stage: a workflow and what it depends on -> a DAG of `Job`s, in the order they may run.
 
+Flows compile to the same `Plan` (`dtrun.flows.compile`): a job there is several steps, run in order on
+the job's workspace by the engine, as its `program` says; a workflow job is a one-step job.
+
 Runtime dependencies (`depends-on: [download]`, a workflow of this repository without a tag) become
 jobs of the same run; every other dependency (a tag, a workflow's last run, another repository's
 tag) is an input the engine resolves against the store. Knows nothing of Docker.
@@ -12,6 +15,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from dtrun.errors import SpecError
 from dtrun.images.spec import ImageSpec
@@ -21,6 +25,9 @@ from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
 from dtrun.spec.models import Artifact, Dep, Resources, Workflow, with_gpus
 from dtrun.spec.templating import references, resolve_secrets
+
+if TYPE_CHECKING:
+    from dtrun.engine.program import JobProgram
 
 WORKSPACE = "/workspace"
 
@@ -42,6 +49,9 @@ class Job:
     secrets: list[str] | None = None
     #: Paths (relative to the working directory, or absolute) kept between runs of this workflow.
     cache: list[str] = field(default_factory=list)
+    #: A multi-step job (a flow job): the dialect's program, which the engine asks what each step runs.
+    #: None for a one-container job (a workflow job: `command` and `image` say what runs).
+    program: JobProgram | None = field(default=None, compare=False, repr=False)
 
     def secret_references(self) -> list[str]:
         """The secrets this job needs when it starts: those it declares (`secrets:`, passed as
@@ -60,7 +70,8 @@ class Job:
 
     def fingerprint(self) -> str:
         """A hash of the resolved job (not of its code or inputs, which the engine adds)."""
-        data = asdict(self)
+        data = asdict(replace(self, program=None))
+        data.pop("program")
         data["image"]["requirements"] = hashlib.sha256(self.image.requirements or b"").hexdigest()
         data["resources"] = self.resources.model_dump()
         data["artifacts"] = [a.model_dump() for a in self.artifacts]

@@ -24,18 +24,7 @@ def open_store() -> tuple[Context, Store]:
     return context, context.store(snapshot.repo_id)
 
 
-def select_jobs(store: Store, name: str) -> list[JobRecord]:
-    """A run name, a job id or a tag -> the jobs whose artifacts it stands for."""
-    from dtrun.errors import NotFound
-
-    if store.exists(store.run_path(name)):
-        return [store.load_job(j) for j in store.load_run(name).jobs]
-    if store.exists(store.job_path(name, "job.json")):
-        return [store.load_job(name)]
-    if "/" not in name and store.exists(store.tag_path(name)):
-        return [store.load_job(j) for j in store.load_tag(name).jobs]
-    raise NotFound(f"no run, job or tag named '{name}'",
-                   hint="`dtrun status` lists runs and job ids, `dtrun tags` lists tags")
+from dtrun.engine.lifecycle import select_jobs  # noqa: E402 - kept importable from here
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})

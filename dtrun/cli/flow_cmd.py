@@ -7,17 +7,14 @@ there are no colours. The exit code is non-zero when any job failed.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from dtrun.cli.app import app
-
-if TYPE_CHECKING:
-    from dtrun.flows.engine import FlowHooks
+from dtrun.cli.render import Renderer
 
 flow_app = typer.Typer(help="Run DataTorch-style flows (jobs of steps that call actions).", no_args_is_help=True)
 app.add_typer(flow_app, name="flow")
@@ -28,41 +25,10 @@ SecretOpt = Annotated[list[str] | None, typer.Option(
 HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
 
 
-def _colour(stream: object) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+def _say(renderer: Renderer, message: str) -> None:
+    from dtrun.engine.events import Event
 
-
-def hooks(verbose_builds: bool = True) -> FlowHooks:
-    import threading
-
-    from dtrun.flows.engine import FlowHooks
-
-    lock = threading.Lock()
-    out_colour, err_colour = _colour(sys.stdout), _colour(sys.stderr)
-
-    def tag(prefix: str, colour: bool, code: str) -> str:
-        if not prefix:
-            return ""
-        return f"\x1b[{code}m[{prefix}]\x1b[0m " if colour else f"[{prefix}] "
-
-    def line(prefix: str, text: str) -> None:
-        with lock:
-            sys.stdout.write(tag(prefix, out_colour, "36") + text + "\n")
-            sys.stdout.flush()
-
-    def status(prefix: str, message: str) -> None:
-        code = "31" if message.startswith("failed") else "32" if message in ("done", "success") else "2"
-        with lock:
-            sys.stderr.write(tag(prefix, err_colour, "1") + (f"\x1b[{code}m{message}\x1b[0m" if err_colour
-                                                             else message) + "\n")
-            sys.stderr.flush()
-
-    def build(text: str) -> None:
-        if verbose_builds:
-            with lock:
-                sys.stderr.write(f"  | {text}\n")
-
-    return FlowHooks(status=status, line=line, build_line=build)
+    renderer(Event("status", message, step=""))
 
 
 @flow_app.command("run")
@@ -76,14 +42,12 @@ def run(
     """Run a flow locally: jobs in parallel (unless `needs`), each step in its own container."""
     import json
 
-    from dtrun.config import load_settings
-    from dtrun.flows.session import collect_secrets, make_engine
+    from dtrun.api import Session
+    from dtrun.flows.session import collect_secrets
 
-    settings = load_settings()
-    engine, loaded = make_engine(path, settings, host=host, secrets=collect_secrets(secret or []), hooks=hooks())
-    prepared = engine.prepare(loaded)
-    result = engine.run(loaded, prepared)
-    summary = result.summary()
+    renderer = Renderer()
+    secrets = collect_secrets(secret or [])
+    result, summary = Session(path.resolve().parent, host=host, listener=renderer).flow_run(path, secrets=secrets)
     if json_out is not None:
         text = json.dumps(summary, indent=1)
         if str(json_out) == "-":
@@ -91,8 +55,11 @@ def run(
         else:
             json_out.write_text(text + "\n")
     failed = [jid for jid, j in result.jobs.items() if j.outcome == "failure"]
-    engine.hooks.status("", f"flow {loaded.flow.name}: run {result.run} "
-                        + ("succeeded" if not failed else f"failed (jobs: {', '.join(failed)})"))
+    if result.exit_code == 130:
+        _say(renderer, f"flow {result.flow}: run {result.run} interrupted (stopped)")
+        return 130
+    _say(renderer, f"flow {result.flow}: run {result.run} "
+         + ("succeeded" if not failed else f"failed (jobs: {', '.join(failed)})"))
     return 0 if result.succeeded else 1
 
 
@@ -113,13 +80,12 @@ def serve(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from dtrun.config import load_settings
+    from dtrun.api import Session
     from dtrun.errors import DtrunError
     from dtrun.flows.loader import LoadedFlow, find_flows, load_flow
-    from dtrun.flows.session import collect_secrets, make_engine
+    from dtrun.flows.session import collect_secrets
     from dtrun.flows.triggers import Scheduler, make_server, schedules, webhooks
 
-    settings = load_settings()
     secrets = collect_secrets(secret or [])
     folders = paths or [p for p in (Path(".dtrun/flows"), Path(".datatorch/flows"), Path("flows")) if p.is_dir()]
     files = find_flows(folders)
@@ -128,7 +94,8 @@ def serve(
     if not triggered:
         raise DtrunError(f"no flow with `on.schedule` or `on.webhook` in {', '.join(map(str, folders)) or '.'}",
                          hint="add e.g. `on: {schedule: [{cron: '0 3 * * *'}]}` to a flow, or name its file")
-    out = hooks()
+    out = Renderer()
+    session = Session(host=host, listener=out)
     stop = threading.Event()
     lock = threading.Lock()
     finished: list[bool] = []
@@ -137,13 +104,18 @@ def serve(
     def execute(flow: LoadedFlow, why: str) -> None:
         ok = False
         try:
-            engine, fresh = make_engine(flow.path, settings, host=host, secrets=secrets, hooks=out)
-            out.status("", f"trigger: {why} -> flow {fresh.flow.name}")
-            result = engine.run(fresh, engine.prepare(fresh), trigger=why)
+            _say(out, f"trigger: {why} -> flow {flow.flow.name}")
+            result, _ = session.flow_run(flow.path, secrets=secrets, trigger=why)
             ok = result.succeeded
-            out.status("", f"flow {fresh.flow.name}: run {result.run} {'succeeded' if ok else 'failed'}")
+            _say(out, f"flow {result.flow}: run {result.run} {'succeeded' if ok else 'failed'}")
         except DtrunError as exc:
-            out.status("", f"failed: flow {flow.flow.name} ({why}): {exc}")
+            _say(out, f"failed: flow {flow.flow.name} ({why}): {exc}")
+        except Exception as exc:  # a bug in dtrun: said, with where it happened, and the server goes on
+            import traceback
+
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            _say(out, f"failed: flow {flow.flow.name} ({why}): internal error {type(exc).__name__}: {exc} "
+                 f"(at {where.filename}:{where.lineno}; please report it)")
         with lock:
             finished.append(ok)
             if max_runs is not None and len(finished) >= max_runs:
@@ -158,22 +130,22 @@ def serve(
         actual = server.server_address[1]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         for hook in hooks_:
-            out.status("", f"webhook for flow {hook.loaded.flow.name}: POST http://{bind}:{actual}{hook.path}")
+            _say(out, f"webhook for flow {hook.loaded.flow.name}: POST http://{bind}:{actual}{hook.path}")
     entries = schedules(triggered)
     for entry in entries:
-        out.status("", f"schedule for flow {entry.loaded.flow.name}: {entry.cron.text}")
+        _say(out, f"schedule for flow {entry.loaded.flow.name}: {entry.cron.text}")
     def pause(seconds: float) -> None:
         stop.wait(seconds)
 
     scheduler = Scheduler(entries, fire, sleep=pause)
-    out.status("", "serving; Ctrl+C to stop")
+    _say(out, "serving; Ctrl+C to stop")
     try:
         if entries:
             scheduler.run(stop)
         else:
             stop.wait()
     except KeyboardInterrupt:
-        out.status("", "stopping")
+        _say(out, "stopping")
     finally:
         if server is not None:
             server.shutdown()

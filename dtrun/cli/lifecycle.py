@@ -1,85 +1,22 @@
-"""What the run-managing commands (status, logs, stop, resume) share: the repository's store, a
-reconcile before reading, and finding a run or a job by the name a user typed.
+"""What the run-managing commands (status, logs, stop, resume) share: a `Session` for the repository the
+current folder is in, rendering to the terminal, and how a job's state is shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dtrun.backends.base import Backend
-    from dtrun.cli.context import Context
-    from dtrun.store import JobRecord, RunRecord, Store
+    from dtrun.api import Session
+    from dtrun.store import JobRecord, Store
 
 
-@dataclass
-class Repo:
-    """The store of the repository the current folder is in; the Docker backend and the project's spec
-    are loaded only by the commands that need them (`dtrun status` reads the store and nothing else)."""
+def session(host: str | None = None) -> Session:
+    """The session of the current folder, its events rendered for the terminal."""
+    from dtrun.api import Session
+    from dtrun.cli.render import Renderer
 
-    store: Store
-    host: str | None = None
-    _backend: Backend | None = None
-    _context: Context | None = None
-
-    @classmethod
-    def here(cls, host: str | None = None) -> Repo:
-        from pathlib import Path
-
-        from dtrun.config import load_settings
-        from dtrun.errors import ProjectError
-        from dtrun.snapshot import _repo_id
-        from dtrun.store import Store
-
-        here = Path.cwd().resolve()
-        git_root = next((f for f in (here, *here.parents) if (f / ".git").exists()), None)
-        if git_root is None:
-            raise ProjectError(f"{here} is not inside a git repository",
-                               hint="run dtrun inside your project's repository: runs are kept per repository")
-        return cls(Store(load_settings().store, _repo_id(git_root, None)), host)
-
-    @property
-    def context(self) -> Context:
-        if self._context is None:
-            from dtrun.cli.context import Context
-
-            self._context = Context.here(host=self.host)
-        return self._context
-
-    def backend(self) -> Backend:
-        if self._backend is None:
-            from dtrun.backends.registry import create_backend
-            from dtrun.config import load_settings
-
-            self._backend = create_backend(load_settings(), self.host)
-        return self._backend
-
-    def secret_values(self) -> list[str]:
-        from dtrun.secrets import SecretStore
-
-        return list(SecretStore(self.store.repo).values().values())
-
-    def reconcile(self) -> None:
-        from dtrun.engine.reconcile import reconcile
-        from dtrun.ui import say
-
-        reconcile(self.store, self.backend, self.secret_values, status=say)
-
-    def find(self, name: str) -> tuple[RunRecord | None, list[JobRecord]]:
-        """A run name or a job id (or a unique prefix of one) -> (the run, if a run was named; its jobs)."""
-        from dtrun.errors import NotFound
-
-        if self.store.exists(self.store.run_path(name)):
-            run = self.store.load_run(name)
-            return run, [self.store.load_job(j) for j in run.jobs]
-        if self.store.exists(self.store.job_path(name, "job.json")):
-            return None, [self.store.load_job(name)]
-        matches = [j for j in self.store.listdir(self.store.repo_path("jobs")) if j.startswith(name)]
-        if len(name) >= 4 and len(matches) == 1:
-            return None, [self.store.load_job(matches[0])]
-        raise NotFound(f"no run or job named '{name}'" + (" (the prefix is ambiguous)" if len(matches) > 1 else ""),
-                       hint="`dtrun status --last 10` lists recent runs and their job ids")
+    return Session(host=host, listener=Renderer())
 
 
 def display_state(store: Store, job: JobRecord) -> str:

@@ -5,16 +5,11 @@ while it runs; masked either way. Plain lines (no colours, no timestamps) so it 
 from __future__ import annotations
 
 import sys
-import time
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from dtrun.cli.app import app
-
-if TYPE_CHECKING:
-    from dtrun.cli.lifecycle import Repo
-    from dtrun.store import JobRecord
 
 
 @app.command()
@@ -28,71 +23,10 @@ def logs(
     = None,
 ) -> None:
     """Show the output of a run's jobs or of one job."""
-    from dtrun.cli.lifecycle import Repo
+    from dtrun.cli.lifecycle import session
     from dtrun.engine.logs import parse_since
 
     start = parse_since(since) if since else None
-    repo = Repo.here(host)
-    repo.reconcile()
-    run, jobs = repo.find(target)
-    while follow and run is not None and not run.jobs and not run.state.finished:
-        time.sleep(0.3)  # a detached run whose process has not recorded its jobs yet
-        run = repo.store.load_run(run.name)
-        jobs = [repo.store.load_job(j) for j in run.jobs]
-    for job in jobs:
-        show_job(repo, job, start, follow)
-
-
-def _write(data: bytes) -> None:
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
-
-
-def show_job(repo: Repo, job: JobRecord, since: float | None, follow: bool) -> None:
-    while follow and not job.state.finished and not job.container:
-        time.sleep(0.3)  # submitted or building: no container yet
-        job = repo.store.load_job(job.id)
-    if not job.state.finished and job.container:
-        if _from_docker(repo, job, since, follow):
-            return
-        job = _wait_stored(repo, job.id)
-    stored_logs(repo, job, since)
-
-
-def stored_logs(repo: Repo, job: JobRecord, since: float | None) -> None:
-    from dtrun.engine.logs import stored_lines
-
-    path = repo.store.job_path(job.output_id, "logs.txt")
-    try:
-        handle = repo.store.open(path, "rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        for _, text in stored_lines(handle, since):
-            _write(text)
-
-
-def _from_docker(repo: Repo, job: JobRecord, since: float | None, follow: bool) -> bool:
-    """Stream a live container's output; False if the container is gone (its logs are in the store)."""
-    from dtrun.engine.logs import split_frame
-    from dtrun.errors import NotFound
-    from dtrun.masking import Masker
-
-    backend = repo.backend()
-    container = backend.get(job.container) if job.container else None
-    if container is None:
-        return False
-    masker = Masker(repo.secret_values())
-    try:
-        for frame in backend.logs(container, follow=follow, since=since, timestamps=True):
-            _write(masker.feed(split_frame(frame)[1]))
-    except NotFound:
-        return False
-    _write(masker.flush())
-    return True
-
-
-def _wait_stored(repo: Repo, job_id: str) -> JobRecord:
-    from dtrun.engine.runner import wait_finished
-
-    return wait_finished(repo.store, [job_id], timeout=30)[0]
+    for chunk in session(host).logs(target, since=start, follow=follow):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()

@@ -72,57 +72,27 @@ def run(
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
          attached_run: str | None, gpus: int | None) -> int:
-    from rich.markup import escape
-
-    from dtrun.cli.context import Context
-    from dtrun.engine import Engine, Hooks
-    from dtrun.engine.runner import write_output
-    from dtrun.names import new_run_name
-    from dtrun.plan import build_plan
-    from dtrun.secrets import SecretStore
+    from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
-    from dtrun.ui import console, say
+    from dtrun.ui import say
 
-    context = Context.here(host=host)
-    spec = context.spec()
+    current = session(host)
+    spec = current.spec()
     target = spec.get(workflow)
     declared = _declared(spec, workflow)
     parsed = parse_run_arguments(list(ctx.args), declared, verbatim=int(ctx.meta.get("dtrun.verbatim", 0)))
     if parsed.help:
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
-    if gpus is not None and gpus < 0:
-        from dtrun.errors import DtrunError
-
-        raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
-    snapshot = context.snapshot()
-    store = context.store(snapshot.repo_id)
-    submitted = store.load_run(attached_run) if attached_run else None
-    name = submitted.name if submitted else new_run_name(store.run_names())
-    plan = build_plan(spec, workflow, variables=parsed.variables, run_args=parsed.args, run_name=name,
-                      python_install=context.settings.python_install or "auto", gpus=gpus)
-    if tag and not attached_run:
-        from dtrun.store.tags import check_tag_free
-
-        check_tag_free(store, tag)
-    backend = context.backend()
-    hooks = Hooks(status=say, job_output=write_output,
-                  build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))
-    secrets = SecretStore(snapshot.repo_id).values()
-    if not attached_run:  # runs of this repository whose client is gone are settled first (cheap if none)
-        from dtrun.engine.reconcile import reconcile
-
-        reconcile(store, lambda: backend, lambda: list(secrets.values()), status=say)
-    engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
-        record = engine.submit(plan, variables=parsed.variables, args=parsed.args, name=name, tag=tag)
-        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, store)
+        record = current.submit(workflow, variables=parsed.variables, args=parsed.args, tag=tag, gpus=gpus)
+        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, current.store)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
         return 0
-    result = engine.run(plan, variables=parsed.variables, args=parsed.args, no_cache=no_cache, submitted=submitted,
-                        name=name, tag=tag)
+    result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
+                         gpus=gpus, submitted=attached_run)
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code
 

@@ -22,10 +22,10 @@ app.add_typer(secrets_app, name="secrets")
 
 def _store() -> SecretStore:
     """The secrets of the repository the current folder is in."""
-    from dtrun.cli.lifecycle import Repo
+    from dtrun.cli.lifecycle import session
     from dtrun.secrets import SecretStore
 
-    return SecretStore(Repo.here().store.repo)
+    return SecretStore(session().store.repo)
 
 
 @secrets_app.command("add")

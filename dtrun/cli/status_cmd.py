@@ -15,7 +15,7 @@ import typer
 from dtrun.cli.app import app
 
 if TYPE_CHECKING:
-    from dtrun.store import JobRecord, RunRecord, Store
+    from dtrun.store import JobRecord, RunRecord
 
 COLUMNS = ("RUN", "TAG", "JOB", "WORKFLOW", "VARIABLES", "SUBMITTED", "RUNNER", "STATUS")
 
@@ -27,77 +27,29 @@ def status(
     = None,
 ) -> None:
     """Show runs and their jobs: the unfinished ones, else the last finished one (alias: ps)."""
-    from dtrun.cli.lifecycle import Repo, display_state
+    from dtrun.cli.lifecycle import display_state, session
 
-    repo = Repo.here(host)
-    repo.reconcile()
-    runs = pick_runs(repo.store, last)
-    rows: list[tuple[RunRecord, list[JobRecord]]] = []
-    for run in runs:
-        jobs = []
-        for job_id in run.jobs:
-            try:
-                jobs.append(repo.store.load_job(job_id))
-            except ValueError:  # a job being written right now shows up next time
-                continue
-        rows.append((run, jobs))
+    current = session(host)
+    rows = current.status(last)
     if as_json:
         import json
 
         data: list[dict[str, Any]] = []
         for run, jobs in rows:
             item = run.model_dump(mode="json")
-            item["jobs"] = [{**j.model_dump(mode="json"), "state": display_state(repo.store, j)} for j in jobs]
+            item["jobs"] = [{**j.model_dump(mode="json"), "state": display_state(current.store, j)} for j in jobs]
             data.append(item)
         typer.echo(json.dumps(data, indent=1))
         return
     if not rows:
         typer.echo("no runs yet (start one with `dtrun run WORKFLOW`)")
         return
-    typer.echo(render(rows, lambda j: display_state(repo.store, j)))
+    typer.echo(render(rows, lambda j: display_state(current.store, j)))
 
 
 app.command("status")(status)
 app.command("ps", hidden=True, help="Alias of `dtrun status`.")(status)
 
-
-def pick_runs(store: Store, last: int | None) -> list[RunRecord]:
-    from dtrun.engine.control import active_runs
-    from dtrun.errors import NotFound
-
-    def load(names: list[str]) -> list[RunRecord]:
-        out = []
-        for name in names:
-            try:
-                out.append(store.load_run(name))
-            except (NotFound, ValueError):
-                continue
-        return out
-
-    if last is None:
-        active = load(active_runs(store))
-        if active:
-            return sorted(active, key=lambda r: r.submitted_at, reverse=True)
-        candidates = load(recent_run_names(store, 5))
-        done = sorted(candidates, key=lambda r: r.finished_at or r.submitted_at, reverse=True)
-        return done[:1]
-    runs = load(recent_run_names(store, last + 10))
-    return sorted(runs, key=lambda r: r.submitted_at, reverse=True)[:last]
-
-
-def recent_run_names(store: Store, count: int) -> list[str]:
-    """The names of the `count` most recently written run files (one listing, no file read)."""
-    try:
-        entries = store.fs.ls(store.repo_path("runs"), detail=True)
-    except FileNotFoundError:
-        return []
-    def mtime(entry: dict[str, Any]) -> float:
-        value = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
-        return value.timestamp() if hasattr(value, "timestamp") else float(value)
-
-    files = [e for e in entries if str(e["name"]).endswith(".json")]
-    files.sort(key=mtime, reverse=True)
-    return [str(e["name"]).rsplit("/", 1)[-1][:-5] for e in files[:count]]
 
 
 def ago(when: float, now: float | None = None) -> str:

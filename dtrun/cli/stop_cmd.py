@@ -22,36 +22,8 @@ def stop(
     = None,
 ) -> None:
     """Stop a run or a job gracefully (outputs saved), or abort it with -a (outputs not saved)."""
-    from dtrun.backends.base import LABEL
-    from dtrun.cli.lifecycle import Repo
-    from dtrun.engine import control
-    from dtrun.engine.runner import STOP_GRACE, store_label, wait_finished
-    from dtrun.errors import DtrunError
+    from dtrun.cli.lifecycle import session
     from dtrun.ui import say
 
-    repo = Repo.here(host)
-    repo.reconcile()
-    _, jobs = repo.find(target)
-    live = [j for j in jobs if not j.state.finished]
-    if not live:
-        states = ", ".join(f"{j.workflow} {j.state.value}" for j in jobs)
-        raise DtrunError(f"nothing to stop: {target} has finished ({states})",
-                         hint="`dtrun status` shows what is still running")
-    action = control.ABORT if abort else control.STOP
-    for job in live:
-        control.request(repo.store, job.id, action)
-    say(f"{'aborting' if abort else 'stopping'} {', '.join(f'{j.workflow} ({j.id})' for j in live)}")
-    backend = repo.backend()
-    containers = {c.labels.get(f"{LABEL}.job"): c for c in backend.find({f"{LABEL}.store": store_label(repo.store)})}
-    for job in live:
-        container = containers.get(job.id)
-        if container is None:
-            continue
-        if abort:
-            backend.kill(container)
-        else:
-            backend.stop(container, STOP_GRACE)
-    repo.reconcile()
-    settled = wait_finished(repo.store, [j.id for j in live], timeout=STOP_GRACE + 120)
-    for job in settled:
+    for job in session(host).stop(target, abort=abort):
         say(f"{job.workflow} ({job.id}): {job.state.value}" + (f" ({job.message})" if job.message else ""))

@@ -2,10 +2,9 @@
 
 One run: its record and one record per job are written first (SUBMITTED), then the scheduler starts
 each job once the jobs it needs have succeeded (independent ones in parallel; a GPU job only when GPUs
-are free for it, see `gpus.gpu_admission`). One job: image -> cache check -> container holding specific
-GPUs (code in, secrets as env) -> logs streamed, masked and stored -> on exit, `collect.finish_job` saves
-outputs and settles the state. An interruptible job that was preempted is run again in a new container on
-its kept workspace volume (engine/interruptible.py). Stopping goes through one mechanism for
+are free for it, `Backend.admission`). A job is one container (`container_job.py`: a workflow job) or
+several steps in order on one workspace (`steps.py`: a flow job, whose dialect says what each step runs).
+Workflows and flows compile to the same `Plan` and run here alike. Stopping goes through one mechanism for
 Ctrl+C and `dtrun stop` alike: a request in the store, then SIGTERM (stop) or SIGKILL (abort); the job's
 thread sees the request when the container exits. Containers are removed only after their outputs
 are exported, so a run whose client is killed can be finished by any later command (reconcile.py).
@@ -15,42 +14,25 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
-from dtrun.backends.base import LABEL, Backend, ContainerSpec, VolumeMount
+from dtrun.backends.base import LABEL, Backend
 from dtrun.config import Settings
-from dtrun.engine import cache, control
-from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
-from dtrun.engine.checkpoints import start_checkpoints
-from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job, finish_run
-from dtrun.engine.inputs import job_inputs, resolve_dep
-from dtrun.engine.interruptible import Attempts
-from dtrun.engine.logs import LogSink
+from dtrun.engine import control
+from dtrun.engine.collect import finish_run
+from dtrun.engine.events import RESULT, RUN, STATUS, Event, Listener, ignore
 from dtrun.engine.scheduler import Admission, Scheduler, parallel_limit
-from dtrun.masking import Masker
-from dtrun.names import new_run_name, sanitize
-from dtrun.plan import WORKSPACE, Job, Plan, container_path
+from dtrun.names import new_run_name
+from dtrun.plan import Job, Plan
 from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, RunRecord, State, Store
 
 STOP_GRACE = 10
 EXIT_INTERRUPTED = 130
-
-
-@dataclass
-class Hooks:
-    """Where the engine reports to: the CLI prints, tests collect."""
-
-    status: Callable[[str], None] = lambda message: None
-    build_line: Callable[[str], None] = lambda line: None
-    job_output: Callable[[bytes], None] = lambda chunk: None
 
 
 @dataclass
@@ -78,24 +60,34 @@ class _RunState:
     earlier_logs: dict[str, bytes] = field(default_factory=dict)
     containers: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the outputs of the multi-step jobs that ran (`jobs.<id>.outputs` for the jobs that need them)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class Engine:
     def __init__(self, settings: Settings, store: Store, backend: Backend, snapshot: Snapshot,
-                 hooks: Hooks | None = None, *, secrets: dict[str, str] | None = None,
+                 listener: Listener = ignore, *, secrets: dict[str, str] | None = None,
                  admit: Admission | None = None) -> None:
         self.settings = settings
         self.store = store
         self.backend = backend
         self.snapshot = snapshot
-        self.hooks = hooks or Hooks()
+        self.emit = listener
         self.secrets = secrets or {}
         self.masker_values = list(self.secrets.values())
         self.admit = admit
-        self._code_lock = threading.Lock()
+        #: the snapshot's packed tar is one file object, shared by the jobs that copy it in
+        self.code_lock = threading.Lock()
 
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.repo": self.store.repo, f"{LABEL}.store": store_label(self.store), **extra}
+
+    def signal(self, container: Any, action: str) -> None:
+        """Stop: SIGTERM and a grace period (in the background, so a second Ctrl+C can abort). Abort: SIGKILL."""
+        if action == control.ABORT:
+            self.backend.kill(container)
+        else:
+            threading.Thread(target=self.backend.stop, args=(container, STOP_GRACE), daemon=True).start()
 
     # -- a whole run -----------------------------------------------------------------------------------
     def submit(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
@@ -120,14 +112,14 @@ class Engine:
         run.jobs = [r.id for r in records.values()]
         run.state = State.RUNNING
         self.store.save_run(run)
-        self.hooks.status(f"run [bold]{run.name}[/bold]: {' -> '.join(records)}"
-                          f"  (commit {(run.commit or 'none')[:8]}{', dirty' if run.dirty else ''})")
+        self.emit(Event(RUN, f"run {run.name}: {' -> '.join(records)}"
+                        f"  (commit {(run.commit or 'none')[:8]}{', dirty' if run.dirty else ''})"))
         state = _RunState(run, records, no_cache=no_cache)
         self._drive(plan.jobs, state)
         if run.tag and run.state == State.DONE:
             from dtrun.store.tags import tag_run
 
-            self.hooks.status(f"tagged run {run.name} as [bold]{tag_run(self.store, run.tag, run.name).name}[/bold]")
+            self.emit(Event(STATUS, f"tagged run {run.name} as {tag_run(self.store, run.tag, run.name).name}"))
         return RunResult(run, list(records.values()))
 
     def resume(self, plan: Plan, run: RunRecord, record: JobRecord) -> RunResult:
@@ -181,9 +173,9 @@ class Engine:
     def _interrupt(self, state: _RunState, action: str) -> None:
         """Ctrl+C: the same request `dtrun stop` makes, for every unfinished job of the run."""
         if action == control.STOP:
-            self.hooks.status(f"stopping (SIGTERM, {STOP_GRACE}s grace; Ctrl+C again to abort)")
+            self.emit(Event(STATUS, f"stopping (SIGTERM, {STOP_GRACE}s grace; Ctrl+C again to abort)"))
         else:
-            self.hooks.status("aborting (outputs will not be saved)")
+            self.emit(Event(STATUS, "aborting (outputs will not be saved)"))
         with state.lock:
             for record in state.records.values():
                 if not record.state.finished:
@@ -193,7 +185,7 @@ class Engine:
                     self.store.save_job(record)
             containers = list(state.containers.values())
         for container in containers:
-            signal_container(self.backend, container, action)
+            self.signal(container, action)
 
     def _new_job(self, run: RunRecord, job: Job) -> JobRecord:
         record = JobRecord(id=uuid.uuid4().hex[:12], run=run.name, workflow=job.workflow, provider=job.provider,
@@ -207,228 +199,39 @@ class Engine:
         record = state.records[job.workflow]
         upstream = [state.records[n].state for n in job.needs if n in state.records]
         halted = next((s for s in (State.ABORTED, State.STOPPED) if s in upstream), None)
-        record.move(halted or State.FAILED, why)
+        if job.program is not None:  # a flow job after a failed or skipped one: skipped, as flows say
+            record.move(halted or State.SKIPPED, why)
+            self.emit(Event(STATUS, why, job=job.workflow, step=""))
+        else:
+            record.move(halted or State.FAILED, why)
         self.store.save_job(record)
 
     # -- one job ----------------------------------------------------------------------------------------
     def _job(self, job: Job, state: _RunState) -> bool:
+        from dtrun.errors import DtrunError
+
         record = state.records[job.workflow]
         try:
-            self._run_job(job, record, state)
+            if job.program is not None:
+                from dtrun.engine.steps import run_program
+
+                run_program(self, job, record, state)
+            else:
+                from dtrun.engine.container_job import ContainerJob
+
+                ContainerJob(self).run(job, record, state)
         except BaseException as exc:
             if not record.state.finished:
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 record.move(State.FAILED, message)
                 self.store.save_job(record)
+            if job.program is not None and isinstance(exc, DtrunError):  # a flow goes on with its other jobs
+                self.emit(Event(RESULT, f"failed ({record.message})", job=job.workflow, step="",
+                                state=record.state.value))
+                return False
             raise
         return record.state.succeeded
 
-    def _halted(self, record: JobRecord) -> bool:
-        """A stop or abort asked for before the job's container started: it does not start."""
-        action = control.requested(self.store, record.id)
-        if action is None:
-            return False
-        record.move(State.ABORTED if action == control.ABORT else State.STOPPED, "stopped before it started")
-        self.store.save_job(record)
-        return True
-
-    def _run_job(self, job: Job, record: JobRecord, state: _RunState) -> None:
-        run = state.run
-        self.hooks.status(f"[bold cyan]>[/bold cyan] [bold]{job.workflow}[/bold] (job {record.id})")
-        if self._halted(record):
-            return
-        inputs: list[InputArtifact] = []
-        for name in job.needs:
-            inputs.extend(job_inputs(self.store, self.store.repo, state.records[name]))
-        for dep in job.inputs:
-            inputs.extend(resolve_dep(self.store, dep))
-        secrets = self._job_secrets(job)
-        started = job.with_secrets(self.secrets)  # `${{ secrets.NAME }}` resolved for the container only
-
-        record.move(State.BUILDING)
-        self.store.save_job(record)
-        image, built = self.backend.ensure_image(job.image, self.settings, output=self.hooks.build_line)
-        record.image = image
-        if built:
-            self.hooks.status(f"  built {image}")
-        record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
-                                           image_id=_image_id(self.backend, image), inputs=inputs,
-                                           secrets={**secrets, **_referenced(job, self.secrets)})
-        if not state.no_cache and self._reuse(job, record):
-            return
-        if self._halted(record):
-            return
-
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
-        labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
-                                f"{LABEL}.workflow": job.workflow})
-        workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
-        mounts = [VolumeMount(workspace, WORKSPACE)]
-        mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
-        env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
-               "DTRUN_WORKFLOW": job.workflow}
-        ca = self.settings.ca_bundle_path
-        if ca:
-            ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)
-            mounts.append(ca_mount)
-            env.update(ca_env)
-        spec = ContainerSpec(
-            name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}-{uuid.uuid4().hex[:4]}",
-            image=image, command=started.command, entrypoint=started.entrypoint, env=env,
-            working_dir=job.working_dir,
-            labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
-            mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
-            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
-        attempts = Attempts(self.backend, self.store, record, WORKSPACE)
-        while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
-            container = None
-            try:
-                container = self.backend.submit(spec, job.resources.gpu, interruptible=job.resources.interruptible,
-                                                notify=self.hooks.status)
-                record.container = container.name
-                skip = [m.target for m in mounts[1:]]
-                with self._code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
-                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
-                if not attempts.count:
-                    for saved in state.restore.get(job.workflow, []):
-                        self._restore(container, record, saved)
-                attempts.prepare(container)
-            except BaseException:
-                if container is not None:
-                    self.backend.remove(container)
-                self.backend.remove_volume(workspace)
-                raise
-            self._execute(job, record, container, declared, state)  # finish_job removes the container
-            if not attempts.again():
-                return
-            # preempted: finish_job kept the workspace volume; the next attempt's log continues this one's
-            state.earlier_logs[job.workflow] = attempts.earlier_log
-            self.store.save_job(record)
-            if self._halted(record):
-                self.backend.remove_volume(workspace)
-                return
-
-    def _job_secrets(self, job: Job) -> dict[str, str]:
-        if job.secrets is None:
-            return dict(self.secrets)
-        missing = [n for n in job.secrets if n not in self.secrets]
-        if missing:
-            from dtrun.errors import NotFound
-
-            raise NotFound(f"workflow '{job.workflow}' needs the secret {missing[0]}, which is not set",
-                           hint=f"dtrun secrets add {missing[0]}")
-        return {n: self.secrets[n] for n in job.secrets}
-
-    def _reuse(self, job: Job, record: JobRecord) -> bool:
-        assert record.cache_key
-        hit = cache.lookup(self.store, record.cache_key)
-        if hit is None:
-            return False
-        record.artifacts = hit.artifacts
-        record.exit_code = hit.exit_code
-        record.cached_from = hit.output_id
-        record.move(State.CACHED, f"reused job {record.cached_from} (unchanged code, spec, variables, image, "
-                    "inputs)")
-        self.store.save_job(record)
-        self.hooks.status(f"[green]CACHED[/green] {job.workflow} (reusing job {record.cached_from}; "
-                          "--no-cache runs it again); its output then:")
-        self._replay_log(record.cached_from)
-        return True
-
-    def _replay_log(self, job_id: str) -> None:
-        """A cache hit still shows what the job printed, as the run that produced it did."""
-        from dtrun.engine.logs import stored_lines
-
-        try:
-            handle = self.store.open(self.store.job_path(job_id, "logs.txt"), "rb")
-        except FileNotFoundError:
-            return
-        with handle:
-            for _, text in stored_lines(handle):
-                self.hooks.job_output(text)
-
-    def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
-        from dtrun.store.archive import under
-
-        source = tar_path(self.store, record.id, saved)
-        with self.store.open(source, "rb") as data, under(saved.container_path, data) as tar:
-            self.backend.put_archive(container, "/", tar)
-        self.hooks.status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
-
-    def _code(self, skip: list[str]) -> IO[bytes]:
-        """The code snapshot, without files where read-only inputs will be mounted."""
-        prefixes = [os.path.relpath(p, WORKSPACE) + "/" for p in skip if p.startswith(WORKSPACE + "/")]
-        data, _ = self.snapshot.pack()
-        if not any(f.startswith(tuple(prefixes)) or f + "/" in prefixes for f in self.snapshot.files):
-            return data
-        kept = [f for f in self.snapshot.files if not (f.startswith(tuple(prefixes)) or f + "/" in prefixes)]
-        return Snapshot(self.snapshot.root, kept, None, None, False, self.snapshot.repo_id).pack()[0]
-
-    def _execute(self, job: Job, record: JobRecord, container: Any, declared: list[Declared],
-                 state: _RunState) -> None:
-        with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
-            log.write(state.earlier_logs.get(job.workflow, b""))
-            sink = LogSink(log, self.hooks.job_output, Masker(self.masker_values))
-            try:
-                self.backend.start(container)
-            except BaseException:
-                self.backend.remove(container)
-                self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
-                raise
-            for port in self.backend.published_ports(container):
-                self.hooks.status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
-            record.move(State.RUNNING)
-            self.store.save_job(record)
-            with state.lock:
-                state.containers[record.id] = container
-            action = control.requested(self.store, record.id)
-            if action:  # asked to stop while the container was being started
-                signal_container(self.backend, container, action)
-            checkpoints = start_checkpoints(self.backend, self.store, record.id,
-                                            [(d.path, d.container_path, a.mount)
-                                             for d, a in zip(declared, job.artifacts, strict=True)],
-                                            container, self.hooks.status)
-            try:
-                for frame in self.backend.logs(container, follow=True, timestamps=True):
-                    sink.frame(frame)
-            finally:
-                checkpoints.stop()
-                sink.close()
-            exit_info = self.backend.wait(container)
-            with state.lock:
-                state.containers.pop(record.id, None)
-            self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
-        finish_job(self.store, self.backend, container, record, exit_info, declared, status=self.hooks.status,
-                   memory=job.resources.memory, interruptible=job.resources.interruptible)
-        self.hooks.status(_summary(job.workflow, record))
-
-
-def signal_container(backend: Backend, container: Any, action: str) -> None:
-    """Stop: SIGTERM and a grace period (in the background, so a second Ctrl+C can abort). Abort: SIGKILL."""
-    if action == control.ABORT:
-        backend.kill(container)
-    else:
-        threading.Thread(target=backend.stop, args=(container, STOP_GRACE), daemon=True).start()
-
-
-def _summary(workflow: str, record: JobRecord) -> str:
-    colour = {"DONE": "green", "FAILED": "red"}.get(record.state.value, "yellow")
-    detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
-    return f"[{colour}]{record.state.value}[/{colour}] {workflow}{detail}"
-
-
-def _image_id(backend: Backend, image: str) -> str:
-    from dtrun.errors import NotFound
-
-    found = backend.image(image)
-    if found is None:
-        raise NotFound(f"the image {image} is gone from {backend.host}", hint="run again: it will be built")
-    return found.id
-
-
-def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:
-    """The secrets the job names as `${{ secrets.NAME }}`: their values are part of its cache key."""
-    return {name: secrets[name] for name in job.secret_references() if name in secrets}
 
 
 def _user() -> str | None:
@@ -436,11 +239,6 @@ def _user() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER")
-
-
-def write_output(chunk: bytes) -> None:
-    sys.stdout.buffer.write(chunk)
-    sys.stdout.buffer.flush()
 
 
 def wait_finished(store: Store, job_ids: list[str], timeout: float) -> list[JobRecord]:

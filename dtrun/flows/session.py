@@ -1,13 +1,16 @@
-"""Putting together what running a flow file needs: settings, store, backend, code snapshot, secrets."""
+"""Running a flow file through a `Session`: its store, code snapshot, secrets, plan and summary."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dtrun.config import Settings
-from dtrun.flows.engine import FlowEngine, FlowHooks
-from dtrun.flows.loader import LoadedFlow, load_flow
+from dtrun.flows.loader import load_flow
+
+if TYPE_CHECKING:
+    from dtrun.api import Session
+    from dtrun.flows.compile import FlowResult
 
 SECRET_ENV_PREFIX = "DTRUN_SECRET_"
 
@@ -43,16 +46,34 @@ def repo_of(path: Path) -> tuple[str, Path | None]:
     return _repo_id(git_root, None), git_root
 
 
-def make_engine(path: Path, settings: Settings, *, host: str | None, secrets: dict[str, str],
-                hooks: FlowHooks) -> tuple[FlowEngine, LoadedFlow]:
-    from dtrun.backends.registry import create_backend
-    from dtrun.snapshot import take_snapshot
+def run_flow(session: Session, path: Path, secrets: dict[str, str], trigger: str = "manual") \
+        -> tuple[FlowResult, dict[str, Any]]:
+    """Check and prepare the flow (nothing runs if anything is wrong), then run it on the engine.
+
+    Its records go to the store of the flow's repository (or of its folder), like workflow runs, so
+    `dtrun status`, `logs`, `stop` and the reconcile after a killed client see flow jobs as any other.
+    """
+    from dtrun.engine.events import Event
+    from dtrun.flows.compile import flow_plan, prepare, results, summary
+    from dtrun.snapshot import Snapshot, take_snapshot
     from dtrun.store import Store
 
     loaded = load_flow(path)
     repo, git_root = repo_of(path)
-    snapshot = take_snapshot(git_root, git_root) if git_root else None
-    backend = create_backend(settings, host)
-    engine = FlowEngine(settings, Store(settings.store, snapshot.repo_id if snapshot else repo), backend,
-                        base_dir=git_root or path.resolve().parent, secrets=secrets, snapshot=snapshot, hooks=hooks)
-    return engine, loaded
+    snapshot = take_snapshot(git_root, git_root) if git_root else \
+        Snapshot(path.resolve().parent, [], None, None, False, repo)
+    store = Store(session.settings.store, snapshot.repo_id)
+    prepared = prepare(loaded, session.backend, session.settings, base_dir=git_root or path.resolve().parent,
+                       output=lambda line: session.emit(Event("build", line)))
+    plan, programs = flow_plan(loaded, prepared, secrets)
+    from dtrun.engine.reconcile import reconcile
+
+    reconcile(store, lambda: session.backend, lambda: list(secrets.values()),
+              status=lambda m: session.emit(Event("status", m)))
+    engine = session.engine(snapshot, store=store, secrets=secrets)
+    outcome = engine.run(plan, variables={"trigger": trigger, "flow_file": str(loaded.path)})
+    result = results(loaded.flow.name, outcome.run.name, programs, {r.workflow: r for r in outcome.jobs},
+                     outcome.exit_code)
+    data = summary(result, programs)
+    store.write_json(store.repo_path("flows", f"{outcome.run.name}.json"), data)
+    return result, data

@@ -20,6 +20,8 @@ class State(str, Enum):
     ABORTING = "ABORTING"
     ABORTED = "ABORTED"
     CACHED = "CACHED"
+    #: not run, and not a failure: a flow job whose `if` is false, or that needs one that did not succeed
+    SKIPPED = "SKIPPED"
 
     @property
     def finished(self) -> bool:
@@ -30,7 +32,7 @@ class State(str, Enum):
         return self in (State.DONE, State.CACHED)
 
 
-FINISHED = frozenset({State.DONE, State.FAILED, State.STOPPED, State.ABORTED, State.CACHED})
+FINISHED = frozenset({State.DONE, State.FAILED, State.STOPPED, State.ABORTED, State.CACHED, State.SKIPPED})
 
 
 class Transition(BaseModel):

@@ -14,10 +14,10 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dtrun.api import Session
 from dtrun.config import Settings
-from dtrun.flows.engine import FlowHooks
-from dtrun.flows.loader import LoadedFlow
-from dtrun.flows.session import make_engine
+from dtrun.engine.events import OUTPUT, Event
+from dtrun.flows.loader import LoadedFlow, load_flow
 from dtrun.flows.triggers import Scheduler, schedules
 from tests.conftest import BASE_IMAGE, BUSYBOX_IMAGE, DtrunRunner, write_files
 
@@ -36,12 +36,17 @@ def test_schedule_fires_under_an_injected_clock(tmp_path: Path, dtrun: DtrunRunn
         """})
     settings = Settings(store=str(dtrun.store), base_image=BASE_IMAGE)
     lines: list[str] = []
-    hooks = FlowHooks(line=lambda prefix, text: lines.append(f"[{prefix}] {text}"))
-    engine, loaded = make_engine(tmp_path / "flows/nightly.yaml", settings, host=None, secrets={}, hooks=hooks)
+
+    def listen(event: Event) -> None:
+        if event.kind == OUTPUT:
+            lines.append(f"[{event.prefix}] {event.data.decode().rstrip()}")
+
+    session = Session(tmp_path, settings=settings, listener=listen)
+    loaded = load_flow(tmp_path / "flows/nightly.yaml")
     outcomes: list[tuple[str, bool]] = []
 
     def fire(flow: LoadedFlow, why: str) -> None:
-        result = engine.run(flow, engine.prepare(flow), trigger=why)
+        result, _ = session.flow_run(flow.path, trigger=why)
         outcomes.append((why, result.succeeded))
 
     now = [datetime(2026, 1, 1, 9, 58, 30)]

@@ -1,0 +1,230 @@
+"""dtrun's public Python API and its one composition root.
+
+A `Session` builds settings, store, backend and engine once, for one project (a git repository) and one
+backend host; the CLI and Python users call only it. Everything it reports goes to its listener as
+`dtrun.engine.events.Event`s (the CLI renders them; by default they are dropped).
+
+    import dtrun
+
+    result = dtrun.run("train", project="path/to/repo")       # a shortcut for Session(...).run(...)
+    print(result.exit_code, [j.state.value for j in result.jobs])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dtrun.engine.events import Event, Listener, ignore
+
+if TYPE_CHECKING:
+    from dtrun.backends.base import Backend
+    from dtrun.config import Settings
+    from dtrun.engine.runner import Engine, RunResult
+    from dtrun.flows.compile import FlowResult
+    from dtrun.plan import Plan
+    from dtrun.snapshot import Snapshot
+    from dtrun.spec import Project, Spec
+    from dtrun.store import ArtifactRecord, JobRecord, RunRecord, Store
+
+
+class Session:
+    """One project's runs on one backend. Cheap to create: the store, the backend (a connection) and the
+    spec are built on first use, once."""
+
+    def __init__(self, project: str | Path | None = None, *, host: str | None = None,
+                 settings: Settings | None = None, listener: Listener = ignore) -> None:
+        from dtrun.config import load_settings
+
+        self.root = Path(project).resolve() if project is not None else Path.cwd().resolve()
+        self.host = host
+        self.settings = settings or load_settings()
+        self.listener = listener
+
+    def emit(self, event: Event) -> None:
+        self.listener(event)
+
+    # -- what the session is built from ----------------------------------------------------------------
+    @cached_property
+    def backend(self) -> Backend:
+        """The configured backend (`backend:` in the config, docker by default), connected once."""
+        from dtrun.backends.registry import create_backend
+
+        return create_backend(self.settings, self.host)
+
+    @cached_property
+    def project(self) -> Project:
+        from dtrun.spec import find_project
+
+        return find_project(self.root)
+
+    @cached_property
+    def store(self) -> Store:
+        """The store of the repository the project is in (runs are kept per repository)."""
+        from dtrun.errors import ProjectError
+        from dtrun.snapshot import _repo_id
+        from dtrun.store import Store
+
+        git_root = next((f for f in (self.root, *self.root.parents) if (f / ".git").exists()), None)
+        if git_root is None:
+            raise ProjectError(f"{self.root} is not inside a git repository",
+                               hint="run dtrun inside your project's repository: runs are kept per repository")
+        return Store(self.settings.store, _repo_id(git_root, None))
+
+    def spec(self) -> Spec:
+        from dtrun.spec import load_spec
+
+        return load_spec(self.project)
+
+    def snapshot(self) -> Snapshot:
+        from dtrun.snapshot import take_snapshot
+
+        return take_snapshot(self.project.root, self.project.git_root)
+
+    def secrets(self) -> dict[str, str]:
+        from dtrun.secrets import SecretStore
+
+        return SecretStore(self.store.repo).values()
+
+    def engine(self, snapshot: Snapshot, *, store: Store | None = None,
+               secrets: dict[str, str] | None = None) -> Engine:
+        from dtrun.engine.runner import Engine
+
+        return Engine(self.settings, store or self.store, self.backend, snapshot, self.emit,
+                      secrets=self.secrets() if secrets is None else secrets)
+
+    def reconcile(self) -> None:
+        """Settle the runs whose client is gone (cheap when there are none): done before reading state."""
+        from dtrun.engine.reconcile import reconcile
+
+        reconcile(self.store, lambda: self.backend, lambda: list(self.secrets().values()),
+                  status=lambda m: self.emit(Event("status", m)))
+
+    # -- workflows -------------------------------------------------------------------------------------
+    def plan(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
+             run_name: str | None = None, gpus: int | None = None) -> Plan:
+        from dtrun.plan import build_plan
+
+        if gpus is not None and gpus < 0:
+            from dtrun.errors import DtrunError
+
+            raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
+        return build_plan(self.spec(), workflow, variables=variables, run_args=args, run_name=run_name,
+                          python_install=self.settings.python_install or "auto", gpus=gpus)
+
+    def run(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
+            tag: str | None = None, no_cache: bool = False, gpus: int | None = None,
+            submitted: str | None = None) -> RunResult:
+        """Run `workflow` (and the workflows it needs) to the end; `submitted` continues a recorded run
+        (what a detached run's background process does)."""
+        from dtrun.names import new_run_name
+
+        self.spec().get(workflow)
+        record = self.store.load_run(submitted) if submitted else None
+        name = record.name if record else new_run_name(self.store.run_names())
+        plan = self.plan(workflow, variables=variables, args=args, run_name=name, gpus=gpus)
+        if tag and not record:
+            from dtrun.store.tags import check_tag_free
+
+            check_tag_free(self.store, tag)
+        if not record:
+            self.reconcile()
+        engine = self.engine(self.snapshot())
+        return engine.run(plan, variables=variables, args=list(args), no_cache=no_cache, submitted=record,
+                          name=name, tag=tag)
+
+    def submit(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
+               tag: str | None = None, gpus: int | None = None) -> RunRecord:
+        """Record a run without running it (a detached run: a background process then runs it)."""
+        from dtrun.names import new_run_name
+
+        name = new_run_name(self.store.run_names())
+        plan = self.plan(workflow, variables=variables, args=args, run_name=name, gpus=gpus)
+        if tag:
+            from dtrun.store.tags import check_tag_free
+
+            check_tag_free(self.store, tag)
+        self.reconcile()
+        return self.engine(self.snapshot()).submit(plan, variables=variables, args=list(args), name=name, tag=tag)
+
+    def resume(self, job_id: str) -> RunResult:
+        """Run a stopped job again in its run, with the outputs it saved put back."""
+        from dtrun.engine.lifecycle import check_resumable
+
+        self.reconcile()
+        run, jobs = self.find(job_id)
+        run, record = check_resumable(self.store, job_id, run, jobs)
+        plan = self.plan(record.workflow, variables=run.variables, args=run.args, run_name=run.name)
+        self.emit(Event("status", f"resuming {record.workflow} (job {record.id}) of run {run.name}"))
+        return self.engine(self.snapshot()).resume(plan, run, record)
+
+    # -- any run (workflow or flow) --------------------------------------------------------------------
+    def find(self, name: str) -> tuple[RunRecord | None, list[JobRecord]]:
+        """A run name or a job id (or a unique prefix of one) -> (the run, if a run was named; its jobs)."""
+        from dtrun.engine.lifecycle import find
+
+        return find(self.store, name)
+
+    def status(self, last: int | None = None) -> list[tuple[RunRecord, list[JobRecord]]]:
+        """The unfinished runs (else the last finished one), or the `last` N, with their jobs."""
+        from dtrun.engine.lifecycle import pick_runs
+
+        self.reconcile()
+        rows = []
+        for run in pick_runs(self.store, last):
+            jobs = []
+            for job_id in run.jobs:
+                try:
+                    jobs.append(self.store.load_job(job_id))
+                except ValueError:  # a job being written right now shows up next time
+                    continue
+            rows.append((run, jobs))
+        return rows
+
+    def stop(self, target: str, *, abort: bool = False) -> list[JobRecord]:
+        """Stop (outputs saved) or abort a run or a job from anywhere; returns its jobs once settled."""
+        from dtrun.engine.lifecycle import stop
+
+        self.reconcile()
+        _, jobs = self.find(target)
+        return stop(self.store, self.backend, target, jobs, abort=abort, secrets=list(self.secrets().values()),
+                    say=lambda m: self.emit(Event("status", m)))
+
+    def logs(self, target: str, *, since: float | None = None, follow: bool = False) -> Iterator[bytes]:
+        """The masked output of a run's jobs or of one job: stored once finished, live while running."""
+        from dtrun.engine.lifecycle import job_logs
+
+        self.reconcile()
+        run, jobs = self.find(target)
+        while follow and run is not None and not run.jobs and not run.state.finished:
+            time.sleep(0.3)  # a detached run whose process has not recorded its jobs yet
+            run = self.store.load_run(run.name)
+            jobs = [self.store.load_job(j) for j in run.jobs]
+        secrets = list(self.secrets().values())
+        for job in jobs:
+            yield from job_logs(self.store, lambda: self.backend, job, secrets, since=since, follow=follow)
+
+    def artifacts(self, target: str) -> list[tuple[JobRecord, ArtifactRecord]]:
+        """The artifacts of a run, a job or a tag."""
+        from dtrun.engine.lifecycle import select_jobs
+
+        return [(job, artifact) for job in select_jobs(self.store, target) for artifact in job.artifacts]
+
+    # -- flows -----------------------------------------------------------------------------------------
+    def flow_run(self, path: str | Path, *, secrets: dict[str, str] | None = None,
+                 trigger: str = "manual") -> tuple[FlowResult, dict[str, Any]]:
+        """Run a flow file on the same engine as workflows; its result and its JSON summary."""
+        from dtrun.flows.session import run_flow
+
+        return run_flow(self, Path(path), secrets or {}, trigger)
+
+
+def run(workflow: str, *, project: str | Path | None = None, host: str | None = None,
+        variables: dict[str, str] | None = None, args: Sequence[str] = (), no_cache: bool = False,
+        listener: Listener = ignore) -> RunResult:
+    """Run a workflow of the project at `project` (default: the current folder) and wait for it."""
+    return Session(project, host=host, listener=listener).run(workflow, variables=variables, args=args,
+                                                              no_cache=no_cache)

@@ -1,0 +1,78 @@
+"""Rendering the engine's events for people: rich on a terminal, plain lines without one (CI, pipes).
+
+Job output goes to stdout untouched (a workflow job's bytes as they come; a flow step's lines as
+`[job/step] line`); everything dtrun says about the run goes to stderr, so `dtrun run x > out.txt`
+captures exactly what the job printed. Without a terminal, or with NO_COLOR, there are no colours.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, RUN, WARNING, Event
+
+_STATE_STYLE = {"DONE": "green", "CACHED": "green", "FAILED": "red", "SKIPPED": "dim"}
+
+
+def _colour(stream: object) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+class Renderer:
+    """A listener for `Engine`/`Session` events."""
+
+    def __init__(self, *, builds: bool = True) -> None:
+        self.builds = builds
+        self.lock = threading.Lock()
+        self.out_colour, self.err_colour = _colour(sys.stdout), _colour(sys.stderr)
+
+    def __call__(self, event: Event) -> None:
+        with self.lock:
+            if event.kind == OUTPUT:
+                self._output(event)
+            elif event.kind == BUILD:
+                if self.builds:
+                    self._say(f"  | {event.text}", "dim")
+            elif event.step is not None:  # a flow job's (step "") or step's status
+                self._tagged(event)
+            else:
+                self._say(event.text, self._style(event))
+
+    def _style(self, event: Event) -> str | None:
+        if event.kind == RESULT:
+            return _STATE_STYLE.get(event.state or "", "yellow")
+        if event.kind == JOB:
+            return "bold cyan"
+        if event.kind == RUN:
+            return "bold"
+        return "yellow" if event.kind == WARNING else None
+
+    def _output(self, event: Event) -> None:
+        if event.step is None:  # a workflow job: its bytes, untouched
+            sys.stdout.buffer.write(event.data)
+            sys.stdout.buffer.flush()
+            return
+        text = event.data.decode("utf-8", "replace").rstrip("\n")
+        tag = f"\x1b[36m[{event.prefix}]\x1b[0m " if self.out_colour else f"[{event.prefix}] "
+        sys.stdout.write(f"{tag}{text}\n")
+        sys.stdout.flush()
+
+    def _tagged(self, event: Event) -> None:
+        """A flow job's or step's status: `[job/step] message` on stderr."""
+        message, prefix = event.text, event.prefix
+        if self.err_colour:
+            code = "31" if message.startswith("failed") else "32" if message in ("done", "success") else "2"
+            tag = f"\x1b[1m[{prefix}]\x1b[0m " if prefix else ""
+            sys.stderr.write(f"{tag}\x1b[{code}m{message}\x1b[0m\n")
+        else:
+            sys.stderr.write(f"[{prefix}] {message}\n" if prefix else f"{message}\n")
+        sys.stderr.flush()
+
+    def _say(self, text: str, style: str | None) -> None:
+        from rich.markup import escape
+
+        from dtrun.ui import console
+
+        console().print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))

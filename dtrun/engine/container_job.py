@@ -1,0 +1,253 @@
+"""One job in one container (a workflow job): inputs, image, cache, code, start, logs, outputs.
+
+The engine (`runner.py`) schedules jobs and records the run; this runs one job end to end. An
+interruptible job that was preempted is run again in a new container on its kept workspace volume
+(engine/interruptible.py). Containers are removed only after their outputs are exported, so a run whose
+client is killed can be finished by any later command (reconcile.py).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from typing import IO, TYPE_CHECKING, Any
+
+from dtrun.backends.base import LABEL, Backend, ContainerSpec, VolumeMount
+from dtrun.engine import cache, control
+from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
+from dtrun.engine.checkpoints import start_checkpoints
+from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
+from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, STATUS, Event
+from dtrun.engine.inputs import job_inputs, resolve_dep
+from dtrun.engine.interruptible import Attempts
+from dtrun.engine.logs import LogSink
+from dtrun.masking import Masker
+from dtrun.names import sanitize
+from dtrun.plan import WORKSPACE, Job, container_path
+from dtrun.snapshot import Snapshot
+from dtrun.store import ArtifactRecord, JobRecord, State
+
+if TYPE_CHECKING:
+    from dtrun.engine.runner import Engine, _RunState
+
+
+class ContainerJob:
+    """The one-container path of `Engine`; holds nothing but the engine it works for."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.backend = engine.backend
+        self.settings = engine.settings
+        self.snapshot = engine.snapshot
+        self.secrets = engine.secrets
+        self.masker_values = engine.masker_values
+
+    def emit(self, event: Event) -> None:
+        self.engine.emit(event)
+
+    def labels(self, **extra: str) -> dict[str, str]:
+        return self.engine.labels(**extra)
+
+    def _halted(self, record: JobRecord) -> bool:
+        """A stop or abort asked for before the job's container started: it does not start."""
+        action = control.requested(self.store, record.id)
+        if action is None:
+            return False
+        record.move(State.ABORTED if action == control.ABORT else State.STOPPED, "stopped before it started")
+        self.store.save_job(record)
+        return True
+
+    def run(self, job: Job, record: JobRecord, state: _RunState) -> None:
+        run = state.run
+        self.emit(Event(JOB, f"> {job.workflow} (job {record.id})", job=job.workflow))
+        if self._halted(record):
+            return
+        inputs: list[InputArtifact] = []
+        for name in job.needs:
+            inputs.extend(job_inputs(self.store, self.store.repo, state.records[name]))
+        for dep in job.inputs:
+            inputs.extend(resolve_dep(self.store, dep))
+        secrets = self._job_secrets(job)
+        started = job.with_secrets(self.secrets)  # `${{ secrets.NAME }}` resolved for the container only
+
+        record.move(State.BUILDING)
+        self.store.save_job(record)
+        image, built = self.backend.ensure_image(job.image, self.settings, output=self._build_line)
+        record.image = image
+        if built:
+            self.emit(Event(STATUS, f"  built {image}", job=job.workflow))
+        record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
+                                           image_id=_image_id(self.backend, image), inputs=inputs,
+                                           secrets={**secrets, **_referenced(job, self.secrets)})
+        if not state.no_cache and self._reuse(job, record):
+            return
+        if self._halted(record):
+            return
+
+        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
+                                f"{LABEL}.workflow": job.workflow})
+        workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
+        mounts = [VolumeMount(workspace, WORKSPACE)]
+        mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
+        env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
+               "DTRUN_WORKFLOW": job.workflow}
+        ca = self.settings.ca_bundle_path
+        if ca:
+            ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)
+            mounts.append(ca_mount)
+            env.update(ca_env)
+        spec = ContainerSpec(
+            name=f"dtrun-{sanitize(run.name)}-{sanitize(job.workflow)}-{record.id[:6]}-{uuid.uuid4().hex[:4]}",
+            image=image, command=started.command, entrypoint=started.entrypoint, env=env,
+            working_dir=job.working_dir,
+            labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
+            mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
+            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
+        attempts = Attempts(self.backend, self.store, record, WORKSPACE)
+        while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
+            container = None
+            try:
+                container = self.backend.submit(spec, job.resources.gpu, interruptible=job.resources.interruptible,
+                                                notify=self._status)
+                record.container = container.name
+                skip = [m.target for m in mounts[1:]]
+                with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
+                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                if not attempts.count:
+                    for saved in state.restore.get(job.workflow, []):
+                        self._restore(container, record, saved)
+                attempts.prepare(container)
+            except BaseException:
+                if container is not None:
+                    self.backend.remove(container)
+                self.backend.remove_volume(workspace)
+                raise
+            self._execute(job, record, container, declared, state)  # finish_job removes the container
+            if not attempts.again():
+                return
+            # preempted: finish_job kept the workspace volume; the next attempt's log continues this one's
+            state.earlier_logs[job.workflow] = attempts.earlier_log
+            self.store.save_job(record)
+            if self._halted(record):
+                self.backend.remove_volume(workspace)
+                return
+
+    def _job_secrets(self, job: Job) -> dict[str, str]:
+        if job.secrets is None:
+            return dict(self.secrets)
+        missing = [n for n in job.secrets if n not in self.secrets]
+        if missing:
+            from dtrun.errors import NotFound
+
+            raise NotFound(f"workflow '{job.workflow}' needs the secret {missing[0]}, which is not set",
+                           hint=f"dtrun secrets add {missing[0]}")
+        return {n: self.secrets[n] for n in job.secrets}
+
+    def _reuse(self, job: Job, record: JobRecord) -> bool:
+        assert record.cache_key
+        hit = cache.lookup(self.store, record.cache_key)
+        if hit is None:
+            return False
+        record.artifacts = hit.artifacts
+        record.exit_code = hit.exit_code
+        record.cached_from = hit.output_id
+        record.move(State.CACHED, f"reused job {record.cached_from} (unchanged code, spec, variables, image, "
+                    "inputs)")
+        self.store.save_job(record)
+        self.emit(Event(RESULT, f"CACHED {job.workflow} (reusing job {record.cached_from}; "
+                        "--no-cache runs it again); its output then:", job=job.workflow, state=State.CACHED.value))
+        self._replay_log(job.workflow, record.cached_from)
+        return True
+
+    def _replay_log(self, workflow: str, job_id: str) -> None:
+        """A cache hit still shows what the job printed, as the run that produced it did."""
+        from dtrun.engine.logs import stored_lines
+
+        try:
+            handle = self.store.open(self.store.job_path(job_id, "logs.txt"), "rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            for _, text in stored_lines(handle):
+                self.emit(Event(OUTPUT, job=workflow, data=text))
+
+    def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
+        from dtrun.store.archive import under
+
+        source = tar_path(self.store, record.id, saved)
+        with self.store.open(source, "rb") as data, under(saved.container_path, data) as tar:
+            self.backend.put_archive(container, "/", tar)
+        self._status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
+
+    def _code(self, skip: list[str]) -> IO[bytes]:
+        """The code snapshot, without files where read-only inputs will be mounted."""
+        prefixes = [os.path.relpath(p, WORKSPACE) + "/" for p in skip if p.startswith(WORKSPACE + "/")]
+        data, _ = self.snapshot.pack()
+        if not any(f.startswith(tuple(prefixes)) or f + "/" in prefixes for f in self.snapshot.files):
+            return data
+        kept = [f for f in self.snapshot.files if not (f.startswith(tuple(prefixes)) or f + "/" in prefixes)]
+        return Snapshot(self.snapshot.root, kept, None, None, False, self.snapshot.repo_id).pack()[0]
+
+    def _execute(self, job: Job, record: JobRecord, container: Any, declared: list[Declared],
+                 state: _RunState) -> None:
+        with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
+            log.write(state.earlier_logs.get(job.workflow, b""))
+            sink = LogSink(log, lambda chunk: self.emit(Event(OUTPUT, job=job.workflow, data=chunk)),
+                           Masker(self.masker_values))
+            try:
+                self.backend.start(container)
+            except BaseException:
+                self.backend.remove(container)
+                self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                raise
+            for port in self.backend.published_ports(container):
+                self._status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
+            record.move(State.RUNNING)
+            self.store.save_job(record)
+            with state.lock:
+                state.containers[record.id] = container
+            action = control.requested(self.store, record.id)
+            if action:  # asked to stop while the container was being started
+                self.engine.signal(container, action)
+            checkpoints = start_checkpoints(self.backend, self.store, record.id,
+                                            [(d.path, d.container_path, a.mount)
+                                             for d, a in zip(declared, job.artifacts, strict=True)],
+                                            container, self._status)
+            try:
+                for frame in self.backend.logs(container, follow=True, timestamps=True):
+                    sink.frame(frame)
+            finally:
+                checkpoints.stop()
+                sink.close()
+            exit_info = self.backend.wait(container)
+            with state.lock:
+                state.containers.pop(record.id, None)
+            self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
+        finish_job(self.store, self.backend, container, record, exit_info, declared, status=self._status,
+                   memory=job.resources.memory, interruptible=job.resources.interruptible)
+        detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
+        self.emit(Event(RESULT, f"{record.state.value} {job.workflow}{detail}", job=job.workflow,
+                        state=record.state.value))
+
+    def _status(self, message: str) -> None:
+        self.emit(Event(STATUS, message))
+
+    def _build_line(self, line: str) -> None:
+        self.emit(Event(BUILD, line))
+
+
+def _image_id(backend: Backend, image: str) -> str:
+    from dtrun.errors import NotFound
+
+    found = backend.image(image)
+    if found is None:
+        raise NotFound(f"the image {image} is gone from {backend.host}", hint="run again: it will be built")
+    return found.id
+
+
+def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:
+    """The secrets the job names as `${{ secrets.NAME }}`: their values are part of its cache key."""
+    return {name: secrets[name] for name in job.secret_references() if name in secrets}
