@@ -36,13 +36,19 @@ class Session:
     spec are built on first use, once."""
 
     def __init__(self, project: str | Path | None = None, *, host: str | None = None,
-                 settings: Settings | None = None, listener: Listener = ignore) -> None:
+                 settings: Settings | None = None, listener: Listener = ignore,
+                 backend: Backend | None = None) -> None:
+        """`project`: a folder in the project's git repository (default: the current folder); `host`: where
+        the backend runs jobs (default: the config's, DOCKER_HOST, ...); `backend`: one already built
+        (tests, embedding), instead of the configured one."""
         from dtrun.config import load_settings
 
         self.root = Path(project).resolve() if project is not None else Path.cwd().resolve()
         self.host = host
         self.settings = settings or load_settings()
         self.listener = listener
+        if backend is not None:
+            self.__dict__["backend"] = backend
 
     def emit(self, event: Event) -> None:
         self.listener(event)

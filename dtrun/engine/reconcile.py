@@ -107,4 +107,13 @@ def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secret
     if job.state in (State.SUBMITTED, State.BUILDING):
         job.move(State.RUNNING)
     finish_job(store, backend, container, job, exit_info, declared_from_labels(container.labels), status=status)
+    from dtrun.engine.steps import STEPS_LEFT_LABEL, WORKSPACE_VOLUME
+
+    left = int(container.labels.get(STEPS_LEFT_LABEL) or 0)
+    if left:  # a flow job whose client died before its last step: its remaining steps never ran
+        if job.state == State.DONE:
+            job.move(State.FAILED, f"the dtrun process running this flow ended before its last {left} "
+                     f"step{'s' if left > 1 else ''} ran")
+            store.save_job(job)
+        backend.remove_volume(container.labels.get(WORKSPACE_VOLUME, ""))
     return True

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 #: On a step's container: how many steps of its job come after it (reconcile must not call a job whose
 #: client died between steps DONE).
 STEPS_LEFT_LABEL = f"{LABEL}.steps-left"
+#: On a step's container: the job's workspace volume (removed by whoever settles the job).
+WORKSPACE_VOLUME = f"{LABEL}.job-workspace"
 
 
 class _Lines:
@@ -138,8 +140,8 @@ def _step(engine: Engine, job: Job, record: JobRecord, state: _RunState, command
         name=f"dtrun-{sanitize(state.run.name)}-{sanitize(name)}-{sanitize(label)}-{record.id[:6]}-"
              f"{uuid.uuid4().hex[:4]}",
         image=command.image, command=command.command, entrypoint=command.entrypoint, env=env,
-        working_dir=WORKSPACE, labels={**labels, STEPS_LEFT_LABEL: str(left), **({WORKSPACE_LABEL: workspace}
-                                                                                if left == 0 else {})},
+        working_dir=WORKSPACE, labels={**labels, STEPS_LEFT_LABEL: str(left), WORKSPACE_VOLUME: workspace,
+                                       **({WORKSPACE_LABEL: workspace} if left == 0 else {})},
         mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
         shm_size=job.resources.shm_size, cpus=job.resources.cpu)
     record.image = command.image
