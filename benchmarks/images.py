@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dtrun.backends.docker import DockerBackend
 from dtrun.config import load_settings
 from dtrun.images.manager import ensure_image
 from dtrun.images.spec import ImageSpec
@@ -64,24 +65,25 @@ def main() -> int:
         os.environ.setdefault("DTRUN_BASE_IMAGE", "dtrun-local/base:bookworm")
         settings = load_settings()
         client = docker.from_env()
+        host = DockerBackend(client, "unix:///var/run/docker.sock")
         quiet: Callable[[str], None] = lambda line: None  # noqa: E731
         spec = ImageSpec("bash", python_install="system", requirements=f"# {run_id}\n{REQUIREMENTS}".encode())
         built: set[str] = set()
         try:
-            tag, _ = ensure_image(client, spec, settings, docker_host=None, output=quiet)
+            tag, _ = ensure_image(host, spec, settings, docker_host=None, output=quiet)
             built.add(tag)
 
-            lookup = median_ms(lambda: ensure_image(client, spec, settings, docker_host=None, output=quiet),
+            lookup = median_ms(lambda: ensure_image(host, spec, settings, docker_host=None, output=quiet),
                                options.repeat)
             raw_get = median_ms(lambda: client.images.get(tag), options.repeat)
             raw_cli = median_ms(lambda: subprocess.run(["docker", "image", "inspect", tag], check=True,
                                                        capture_output=True), max(5, options.repeat // 3))
 
-            cold = timed(lambda: ensure_image(client, spec, settings, docker_host=None, output=quiet,
+            cold = timed(lambda: ensure_image(host, spec, settings, docker_host=None, output=quiet,
                                               rebuild=uuid.uuid4().hex))
             changed = ImageSpec("bash", python_install="system",
                                 requirements=f"# {run_id}\n{REQUIREMENTS}packaging==24.1\n".encode())
-            rebuild = timed(lambda: built.add(ensure_image(client, changed, settings, docker_host=None,
+            rebuild = timed(lambda: built.add(ensure_image(host, changed, settings, docker_host=None,
                                                            output=quiet)[0]))
         finally:
             for image in built:

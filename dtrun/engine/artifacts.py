@@ -148,13 +148,11 @@ def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tu
         try:
             item = export_artifact(backend, container, store, job_id, path, cpath)
         except (UnsafeArchive, NotAFolder) as exc:
-            from rich.markup import escape
-
-            say(f"  [red]artifact {escape(path)} refused:[/red] {escape(exc.message)}")
+            say(f"  artifact {path} refused: {exc.message}")
             result.refused.append(f"artifact {path}: {exc.message}")
             continue
         if item is None:
-            say(f"  [yellow]artifact {path} was not created by the job[/yellow]")
+            say(f"  artifact {path} was not created by the job")
             continue
         result.saved.append(item)
         say(f"  saved artifact {path}: {item.files} files, {human_size(item.size)}")

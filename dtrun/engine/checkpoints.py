@@ -63,7 +63,7 @@ class Checkpointer:
                 item = export_artifact(self.backend, self.container, self.store, self.job_id, path, cpath,
                                        running=True)
             except Exception as exc:  # a failed checkpoint must not kill the job
-                self.say(f"  [yellow]checkpoint of {path} failed: {exc}[/yellow]")
+                self.say(f"  checkpoint of {path} failed: {exc}")
                 continue
             if item is not None:
                 self.saves += 1

@@ -158,8 +158,8 @@ def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_projec
                                                  built_tags: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import docker
 
+    from dtrun.backends.docker import DockerBackend
     from dtrun.config import load_settings
-    from dtrun.images.manager import ensure_image
     from dtrun.providers import PROVIDERS, ProviderContext
     from dtrun.spec.models import Workflow
 
@@ -172,10 +172,11 @@ def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_projec
     client = docker.from_env()
     calls: list[str] = []
     client.api.hooks["response"].append(lambda response, **_: calls.append(response.request.path_url))
-    tag, _ = ensure_image(client, spec, load_settings(), docker_host=None, output=lambda line: None)
+    backend = DockerBackend(client, "unix:///var/run/docker.sock")
+    tag, _ = backend.ensure_image(spec, load_settings(), output=lambda line: None)
     built_tags.add(tag)
     calls.clear()
-    again, built = ensure_image(client, spec, load_settings(), docker_host=None, output=lambda line: None)
+    again, built = backend.ensure_image(spec, load_settings(), output=lambda line: None)
     assert (again, built) == (tag, False)
     assert len(calls) == 1 and calls[0].startswith("/v"), calls
 
