@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image lint test test-unit demo bench bench-all clean
+.PHONY: help setup venv docker base-image lint test test-unit test-packaging demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
@@ -45,6 +45,10 @@ test: setup lint
 
 test-unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+# the wheel installed into empty venvs (no extras, then [s3]) and the README's Quick start run verbatim
+test-packaging: setup
+	$(BIN)/pytest -q tests/packaging $(PYTEST_ARGS)
 
 demo: setup
 	cd examples/digits && ../../$(BIN)/dtrun run evaluate --no-cache
