@@ -117,3 +117,12 @@ def test_s3_install_runs_a_workflow_with_the_store_in_a_bucket(s3_install: Insta
         assert not s3_install.store.exists()  # nothing went to the local default
     finally:
         s3_install.cleanup(url)
+
+
+def test_shell_completion(plain_install: Installed, tmp_path: Path) -> None:
+    shown = plain_install.dtrun("--show-completion", "bash", cwd=tmp_path)
+    assert shown.code == 0, shown.output
+    assert "complete -o default -F _dtrun_completion dtrun" in shown.stdout
+    env = plain_install.env(_DTRUN_COMPLETE="complete_bash", COMP_WORDS="dtrun sta", COMP_CWORD="1")
+    completed = plain_install.dtrun(cwd=tmp_path, env=env)
+    assert completed.stdout.split() == ["status"], completed.output
