@@ -16,6 +16,7 @@ export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
 	@echo "make test   set everything up, then ruff, mypy and the whole pytest suite"
+	@echo "make test-packaging  the wheel in empty venvs and the README Quick start, run verbatim"
 	@echo "make bench  measure dtrun's overhead against raw docker run"
 	@echo "make bench-all  every benchmark: overhead, images, artifacts (1 GiB), lifecycle"
 
