@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image lint test test-unit demo bench bench-all clean
+.PHONY: help setup venv docker base-image lint test test-unit test-packaging demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
 	@echo "make test   set everything up, then ruff, mypy and the whole pytest suite"
+	@echo "make test-packaging  the wheel in empty venvs and the README Quick start, run verbatim"
 	@echo "make bench  measure dtrun's overhead against raw docker run"
 	@echo "make bench-all  every benchmark: overhead, images, artifacts (1 GiB), lifecycle"
 
@@ -45,6 +46,10 @@ test: setup lint
 
 test-unit: venv
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+# the wheel installed into empty venvs (no extras, then [s3]) and the README's Quick start run verbatim
+test-packaging: setup
+	$(BIN)/pytest -q tests/packaging $(PYTEST_ARGS)
 
 demo: setup
 	cd examples/digits && ../../$(BIN)/dtrun run evaluate --no-cache

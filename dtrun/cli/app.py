@@ -8,7 +8,7 @@ app = typer.Typer(
     name="dtrun",
     help="Run machine-learning workflows as containers on a local or remote Docker daemon.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (issue 18; README "Install")
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
