@@ -225,21 +225,24 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             name = rest[3] if len(rest) > 3 else None
             sub = rest[4] if len(rest) > 4 else None
             kind = _COLLECTIONS[(group, resource)]
-            one = query.get
+
+            def one(key: str) -> str | None:
+                values = query.get(key)
+                return values[0] if values else None
             if method == "GET" and sub == "log":
                 pod = server.get("Pod", ns, str(name))
                 if pod is None:
                     return self._send(request, 404, _status(404, "NotFound", f'pods "{name}" not found'))
                 lines = server.logs.get(pod["metadata"]["labels"]["job-name"], [])
                 return self._send(request, 200, "".join(line + "\n" for line in lines).encode(), "text/plain")
-            if method == "GET" and name is None and (one("watch") or [""])[0] == "true":
-                return self._watch(request, ns, (one("fieldSelector") or [None])[0],
-                                   int((one("resourceVersion") or ["0"])[0] or 0),
-                                   float((one("timeoutSeconds") or ["5"])[0]))
+            if method == "GET" and name is None and one("watch") == "true":
+                return self._watch(request, ns, one("fieldSelector"),
+                                   int(one("resourceVersion") or 0),
+                                   float(one("timeoutSeconds") or 5))
             if method == "GET" and name is None:
                 with server.lock:
                     items = [o for (k, n, _), o in server.objects.items() if k == kind and n == ns and
-                             _matches(o, (one("labelSelector") or [None])[0], (one("fieldSelector") or [None])[0])]
+                             _matches(o, one("labelSelector"), one("fieldSelector"))]
                 return self._send(request, 200, {"kind": f"{kind}List", "apiVersion": group,
                                                  "metadata": {"resourceVersion": "1"}, "items": items})
             if method == "POST":
