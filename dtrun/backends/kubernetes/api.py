@@ -184,6 +184,23 @@ class KubeApi:
         items = self._json(self.batch.list_namespaced_job, self.namespace, label_selector=selector).get("items")
         return list(items or [])
 
+    def gpu_products(self) -> list[str] | None:
+        """The GPU models the cluster's nodes advertise (GPU feature discovery's product label).
+
+        None when dtrun may not list nodes (a namespace-scoped role): the workflow's GPU name is then
+        used as the label value itself.
+        """
+        from dtrun.backends.kubernetes.job import GPU_PRODUCT_LABEL
+
+        try:
+            nodes = self._json(self.core.list_node, label_selector=GPU_PRODUCT_LABEL).get("items") or []
+        except ClusterError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, self._exception) and cause.status == 403:
+                return None
+            raise
+        return sorted({n["metadata"]["labels"][GPU_PRODUCT_LABEL] for n in nodes})
+
     # -- stopping ---------------------------------------------------------------------------------
     def delete(self, job: KubeJob, grace_s: int | None = None) -> None:
         """Stop gracefully: each pod gets SIGTERM and `grace_s` to save its outputs, then the Job goes.

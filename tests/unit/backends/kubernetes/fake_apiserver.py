@@ -48,6 +48,7 @@ class FakeApiServer:
     objects: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (kind, namespace, name)
     history: list[tuple[int, str, Obj]] = field(default_factory=list)  # (resourceVersion, type, Job)
     step_s: float = 0.15
+    nodes: list[Obj] | None = field(default_factory=list)  # None: listing nodes is forbidden
 
     def __post_init__(self) -> None:
         self.lock = threading.Condition()
@@ -217,6 +218,18 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 if fault_method == method:
                     server.faults.pop(i)
                     return self._send(request, code, _status(code, "InternalError", "injected fault"))
+
+            def one(key: str) -> str | None:
+                values = query.get(key)
+                return values[0] if values else None
+
+            if url.path == "/api/v1/nodes":  # cluster-scoped: only listed, from `nodes`
+                if server.nodes is None:
+                    return self._send(request, 403, _status(403, "Forbidden", "nodes is forbidden"))
+                wanted = one("labelSelector") or ""
+                items = [n for n in server.nodes if not wanted or wanted in n["metadata"]["labels"]]
+                return self._send(request, 200, {"kind": "NodeList", "apiVersion": "v1", "items": items,
+                                                 "metadata": {}})
             parts = url.path.strip("/").split("/")
             # /api/v1/namespaces/NS/RES[/NAME[/SUB]] or /apis/batch/v1/namespaces/NS/RES[/NAME]
             group = "v1" if parts[0] == "api" else f"{parts[1]}/{parts[2]}"
@@ -225,10 +238,6 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             name = rest[3] if len(rest) > 3 else None
             sub = rest[4] if len(rest) > 4 else None
             kind = _COLLECTIONS[(group, resource)]
-
-            def one(key: str) -> str | None:
-                values = query.get(key)
-                return values[0] if values else None
             if method == "GET" and sub == "log":
                 pod = server.get("Pod", ns, str(name))
                 if pod is None:

@@ -176,3 +176,15 @@ def test_no_cluster_configured_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
                                           "users": [{"name": "u", "user": {}}],
                                           "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u"}}]}))
         KubeApi(kubeconfig=str(config), context="nope")
+
+
+def test_gpu_models_come_from_the_nodes_when_dtrun_may_list_them(server: FakeApiServer, api: KubeApi) -> None:
+    label = "nvidia.com/gpu.product"
+    server.nodes = [{"metadata": {"name": f"n{i}", "labels": {label: product}}}
+                    for i, product in enumerate(["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3",
+                                                 "NVIDIA-A100-SXM4-80GB"])]
+    server.nodes.append({"metadata": {"name": "cpu-node", "labels": {}}})
+    assert api.gpu_products() == ["NVIDIA-A100-SXM4-80GB", "NVIDIA-H100-80GB-HBM3"]
+    assert server.calls("GET", "/api/v1/nodes")[0].query["labelSelector"] == [label]
+    server.nodes = None
+    assert api.gpu_products() is None  # a namespace-scoped role: the GPU name is used as the label value
