@@ -39,7 +39,7 @@ class BaseChoice:
     reason: str = ""
 
 
-def base_image(spec: ImageSpec, settings: Settings) -> BaseChoice:
+def base_image(spec: ImageSpec, settings: Settings, driver_version: str | None = None) -> BaseChoice:
     """The base of a generated image: the spec's own, else per CPU/GPU from settings or the CUDA table.
 
     GPU images get the CUDA of the workflow, else of the torch pinned in the requirements, else the
@@ -53,7 +53,8 @@ def base_image(spec: ImageSpec, settings: Settings) -> BaseChoice:
         return BaseChoice(spec.base, None, "workflow")
     if not spec.gpu:
         return BaseChoice(provider_base(spec.provider, False) or settings.base_image or DEFAULT_CPU_BASE)
-    choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements)
+    # The host's driver (when known) bounds the default CUDA (issue 17: the default follows the newest torch).
+    choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements, driver_version)
     override = provider_base(spec.provider, True) or settings.gpu_base_image or settings.base_image
     if override:
         return BaseChoice(override, choice.version, f"CUDA {choice.version} ({choice.source})")
@@ -188,7 +189,7 @@ def ensure_image(client: Any, spec: ImageSpec, settings: Settings, *, docker_hos
         return spec.user_image, False
     import docker.errors
 
-    choice = base_image(spec, settings)
+    choice = base_image(spec, settings, driver_version)
     if choice.cuda:
         cuda_table.check_cuda_supported(choice.cuda, driver_version)
     builder = pick_builder()

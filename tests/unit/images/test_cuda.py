@@ -74,3 +74,14 @@ def test_the_table_follows_the_torch_on_pypi_today() -> None:
     cuda.check_cuda_supported("13.2", "580.95.05")
     with pytest.raises(ResourceError, match=r"580\.65\.06"):
         cuda.check_cuda_supported("13.0", "575.57.08")
+
+
+def test_the_default_cuda_steps_down_to_what_the_host_driver_runs() -> None:
+    # driver 570 runs CUDA up to 12.8: the default (13.2) would be refused, so the default becomes 12.8
+    choice = cuda.resolve_cuda(None, None, "570.124.06")
+    assert choice.version == "12.8" and "driver 570.124.06" in choice.source
+    cuda.check_cuda_supported(choice.version, "570.124.06")
+    assert cuda.resolve_cuda(None, None, "580.95.05") == cuda.CudaChoice("13.2", "default")
+    # what the user asked for is kept, and then refused by the check with the best alternative
+    assert cuda.resolve_cuda("13.0", None, "570.124.06").version == "13.0"
+    assert cuda.resolve_cuda(None, b"torch==2.14.1\n", "570.124.06").version == "13.0"
