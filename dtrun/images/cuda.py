@@ -62,8 +62,13 @@ class CudaChoice:
     source: str  # "workflow", "torch X.Y in the requirements", "default"
 
 
-def resolve_cuda(cuda: str | None, requirements: bytes | None) -> CudaChoice:
-    """The workflow's `cuda`, else the CUDA that the pinned torch ships with, else the default."""
+def resolve_cuda(cuda: str | None, requirements: bytes | None, driver_version: str | None = None) -> CudaChoice:
+    """The workflow's `cuda`, else the CUDA that the pinned torch ships with, else the default.
+
+    The default follows the newest torch; on a host whose NVIDIA driver (when known) is too old for it,
+    the default becomes the newest CUDA with a known base that this driver runs, instead of a refusal
+    for something the user never asked for. An explicit `cuda` or torch pin is kept and checked.
+    """
     if cuda:
         return CudaChoice(minor(cuda), "workflow")
     pin = torch_pin(requirements)
@@ -74,7 +79,18 @@ def resolve_cuda(cuda: str | None, requirements: bytes | None) -> CudaChoice:
         builds = table()["torch"].get(torch_minor)
         if builds:
             return CudaChoice(builds[0], f"torch {torch_minor} in the requirements")
-    return CudaChoice(table()["default_cuda"], "default")
+    default = str(table()["default_cuda"])
+    if driver_version and not _driver_runs(driver_version, default):
+        runnable = [c for c in table()["bases"] if _driver_runs(driver_version, c)]
+        if runnable:
+            best = max(runnable, key=_key)
+            return CudaChoice(best, f"the newest CUDA that driver {driver_version} runs")
+    return CudaChoice(default, "default")
+
+
+def _driver_runs(driver_version: str, cuda: str) -> bool:
+    needed = table()["min_driver"].get(minor(cuda))
+    return needed is None or _key(driver_version) >= _key(needed)
 
 
 def base_for(cuda: str, flavour: str = "runtime") -> str:

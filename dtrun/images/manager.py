@@ -40,7 +40,7 @@ class BaseChoice:
     reason: str = ""
 
 
-def base_image(spec: ImageSpec, settings: Settings) -> BaseChoice:
+def base_image(spec: ImageSpec, settings: Settings, driver_version: str | None = None) -> BaseChoice:
     """The base of a generated image: the spec's own, else per CPU/GPU from settings or the CUDA table.
 
     GPU images get the CUDA of the workflow, else of the torch pinned in the requirements, else the
@@ -54,7 +54,8 @@ def base_image(spec: ImageSpec, settings: Settings) -> BaseChoice:
         return BaseChoice(spec.base, None, "workflow")
     if not spec.gpu:
         return BaseChoice(provider_base(spec.provider, False) or settings.base_image or DEFAULT_CPU_BASE)
-    choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements)
+    # The host's driver (when known) bounds the default CUDA (issue 17: the default follows the newest torch).
+    choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements, driver_version)
     override = provider_base(spec.provider, True) or settings.gpu_base_image or settings.base_image
     if override:
         return BaseChoice(override, choice.version, f"CUDA {choice.version} ({choice.source})")
@@ -175,7 +176,7 @@ def ensure_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker
         _get_or_pull(host, spec.user_image, "image")
         return spec.user_image, False
 
-    choice = base_image(spec, settings)
+    choice = base_image(spec, settings, driver_version)
     if choice.cuda:
         cuda_table.check_cuda_supported(choice.cuda, driver_version)
     builder = pick_builder()

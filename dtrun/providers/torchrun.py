@@ -7,6 +7,7 @@ the torch release and, for GPU jobs, the CUDA of the base.
 
 from __future__ import annotations
 
+from dtrun.providers import torchrun_launch
 from dtrun.providers.base import JobShape, ProviderContext, python_image, with_setup
 from dtrun.spec.models import Workflow
 
@@ -23,8 +24,7 @@ class TorchrunProvider:
         if workflow.nodes > 1:
             raise SpecError(f"workflow '{workflow.name}' asks for {workflow.nodes} nodes, but a Docker host runs "
                             "one node", hint="use `nodes: 1` (all GPUs of the host are used)")
-        per_node = max(workflow.resources.gpu_count, 1)
-        argv = ["torchrun", "--standalone", "--nnodes=1", f"--nproc_per_node={per_node}", workflow.file,
-                *workflow.args]
+        per_node = torchrun_launch.procs_per_node(workflow.resources.gpu_count)
+        argv = torchrun_launch.standalone_argv(workflow.file, list(workflow.args), per_node)
         return JobShape(image=python_image(self.name, workflow, ctx, tools=("torch",)),
                         command=with_setup(workflow.commands, argv), ports=workflow.ports)

@@ -58,3 +58,30 @@ def test_a_cuda_newer_than_the_driver_is_refused_with_the_best_alternative() -> 
     assert "cuda: 12.2" in text
     with pytest.raises(ResourceError, match="too old for any CUDA"):
         cuda.check_cuda_supported("11.8", "390.1")
+
+
+def test_the_table_follows_the_torch_on_pypi_today() -> None:
+    # torch 2.15 is the newest on PyPI; its wheel bundles CUDA 13.2 (nvidia-cuda-runtime 13.2.x), so GPU
+    # images default to 13.2 and a torchrun image gets 2.15 unless a CUDA or a pin says otherwise.
+    assert cuda.table()["default_cuda"] == "13.2"
+    assert cuda.resolve_cuda(None, None).version == "13.2"
+    assert cuda.torch_for(None, None) == "torch==2.15.*"
+    assert cuda.torch_for("13.2", None) == "torch==2.15.*"
+    assert cuda.torch_for("13.0", None) == "torch==2.14.*"
+    assert cuda.torch_for("12.8", None) == "torch==2.11.*"
+    assert cuda.resolve_cuda(None, b"torch==2.12.1\n").version == "13.0"
+    assert cuda.base_for("13.2", "cudnn-devel") == "nvidia/cuda:13.2.1-cudnn-devel-ubuntu24.04"
+    cuda.check_cuda_supported("13.2", "580.95.05")
+    with pytest.raises(ResourceError, match=r"580\.65\.06"):
+        cuda.check_cuda_supported("13.0", "575.57.08")
+
+
+def test_the_default_cuda_steps_down_to_what_the_host_driver_runs() -> None:
+    # driver 570 runs CUDA up to 12.8: the default (13.2) would be refused, so the default becomes 12.8
+    choice = cuda.resolve_cuda(None, None, "570.124.06")
+    assert choice.version == "12.8" and "driver 570.124.06" in choice.source
+    cuda.check_cuda_supported(choice.version, "570.124.06")
+    assert cuda.resolve_cuda(None, None, "580.95.05") == cuda.CudaChoice("13.2", "default")
+    # what the user asked for is kept, and then refused by the check with the best alternative
+    assert cuda.resolve_cuda("13.0", None, "570.124.06").version == "13.0"
+    assert cuda.resolve_cuda(None, b"torch==2.14.1\n", "570.124.06").version == "13.0"

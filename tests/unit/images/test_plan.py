@@ -81,7 +81,7 @@ def test_base_selection_cpu_gpu_and_overrides() -> None:
     assert torch.ref == "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04"
     airgapped = Settings(store="s", base_image="site/base:1")
     assert base_image(ImageSpec("bash", gpu=True), airgapped).ref == "site/base:1"
-    assert base_image(ImageSpec("bash", gpu=True), Settings(store="s", gpu_base_image="site/gpu")).cuda == "12.4"
+    assert base_image(ImageSpec("bash", gpu=True), Settings(store="s", gpu_base_image="site/gpu")).cuda == "13.2"
     assert base_image(ImageSpec("bash", base="mine:1"), airgapped).ref == "mine:1"
 
 

@@ -1,4 +1,4 @@
-FROM nvidia/cuda:12.4.1-runtime-ubuntu22.04
+FROM nvidia/cuda:13.2.1-runtime-ubuntu24.04
 ENV LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -12,9 +12,9 @@ ENV VIRTUAL_ENV=/opt/dtrun/venv \
     PATH=/opt/dtrun/venv/bin:$PATH
 COPY requirements.txt /opt/dtrun/requirements.txt
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; pip install -r /opt/dtrun/requirements.txt
-LABEL dev.dtrun.base="nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+LABEL dev.dtrun.base="nvidia/cuda:13.2.1-runtime-ubuntu24.04"
 LABEL dev.dtrun.base-id="sha256:9999999999999999999999999999999999999999999999999999999999999999"
-LABEL dev.dtrun.cuda="12.4"
+LABEL dev.dtrun.cuda="13.2"
 LABEL dev.dtrun.gpu="1"
 LABEL dev.dtrun.image="1"
 LABEL dev.dtrun.provider="bash"

@@ -7,7 +7,14 @@ ARG DTRUN_REBUILD
 RUN python3 -m venv /opt/dtrun/venv
 ENV VIRTUAL_ENV=/opt/dtrun/venv \
     PATH=/opt/dtrun/venv/bin:$PATH
-RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; pip install "torch==2.8.*" --index-url https://download.pytorch.org/whl/cpu
+RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; set -eu; \
+    if python -c "import urllib.request; urllib.request.urlopen('https://download.pytorch.org/whl/cpu/torch/', timeout=15)" 2>/dev/null; then \
+      set -- --index-url https://download.pytorch.org/whl/cpu; \
+    else \
+      echo "dtrun: download.pytorch.org cannot be reached: torch comes from PyPI (Linux wheels bundle CUDA, run on CPU too)"; \
+      set --; \
+    fi; \
+    pip install "torch==2.15.*" "$@"
 COPY requirements.txt /opt/dtrun/requirements.txt
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; pip install -r /opt/dtrun/requirements.txt
 LABEL dev.dtrun.base="dtrun-local/base:bookworm"

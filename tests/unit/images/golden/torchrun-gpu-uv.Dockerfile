@@ -1,4 +1,4 @@
-FROM nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04
+FROM nvidia/cuda:13.2.1-cudnn-devel-ubuntu24.04
 ENV LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -18,12 +18,19 @@ RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/
     uv venv --seed --python-preference only-managed --python 3.11 /opt/dtrun/venv
 ENV VIRTUAL_ENV=/opt/dtrun/venv \
     PATH=/opt/dtrun/venv/bin:$PATH
-RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/.cache/uv if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; uv pip install --python /opt/dtrun/venv/bin/python "torch==2.6.*" --index-url https://download.pytorch.org/whl/cu124
+RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/.cache/uv if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; set -eu; \
+    if python -c "import urllib.request; urllib.request.urlopen('https://download.pytorch.org/whl/cu132/torch/', timeout=15)" 2>/dev/null; then \
+      set -- --index-url https://download.pytorch.org/whl/cu132; \
+    else \
+      echo "dtrun: download.pytorch.org cannot be reached: torch comes from PyPI (Linux wheels bundle CUDA, run on CPU too)"; \
+      set --; \
+    fi; \
+    uv pip install --python /opt/dtrun/venv/bin/python "torch==2.15.*" "$@"
 COPY requirements.txt /opt/dtrun/requirements.txt
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/.cache/uv if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; uv pip install --python /opt/dtrun/venv/bin/python -r /opt/dtrun/requirements.txt
-LABEL dev.dtrun.base="nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"
+LABEL dev.dtrun.base="nvidia/cuda:13.2.1-cudnn-devel-ubuntu24.04"
 LABEL dev.dtrun.base-id="sha256:9999999999999999999999999999999999999999999999999999999999999999"
-LABEL dev.dtrun.cuda="12.4"
+LABEL dev.dtrun.cuda="13.2"
 LABEL dev.dtrun.gpu="1"
 LABEL dev.dtrun.image="1"
 LABEL dev.dtrun.provider="torchrun"
