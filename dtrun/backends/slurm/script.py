@@ -7,7 +7,9 @@ command line). Every name and comment is deterministic, so `squeue`/`sacct` find
 the client is gone:
 
     --job-name=dtrun-<run>-<job id>
-    --comment="dtrun run=<run> job=<job id> workflow=<workflow> store=<store label>"
+    --comment=dtrun,run=<run>,job=<job id>,workflow=<workflow>,store=<store label>
+
+(no spaces: `scontrol show job -o` prints the comment unquoted among other `key=value` words).
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ def job_name(run: str, job_id: str) -> str:
 
 
 def comment(job: SbatchJob) -> str:
-    return (f"{COMMENT_TAG} run={job.run} job={job.job_id} workflow={job.workflow} store={job.store_label}")
+    return f"{COMMENT_TAG},run={job.run},job={job.job_id},workflow={job.workflow},store={job.store_label}"
 
 
 def parse_comment(text: str) -> dict[str, str]:
-    """`dtrun run=a job=b ...` -> {"run": "a", "job": "b", ...}; {} for a job dtrun did not submit."""
-    words = text.split()
+    """`dtrun,run=a,job=b,...` -> {"run": "a", "job": "b", ...}; {} for a job dtrun did not submit."""
+    words = text.strip().split(",")
     if not words or words[0] != COMMENT_TAG:
         return {}
     return dict(w.split("=", 1) for w in words[1:] if "=" in w)

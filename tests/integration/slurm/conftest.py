@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from dtrun.backends.slurm.commands import SlurmCommands
+from dtrun.backends.slurm.settings import Login
 from tests.conftest import SESSION
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "start-slurm"
@@ -62,3 +64,39 @@ def slurm_cluster() -> Iterator[Cluster]:
         yield Cluster(folder, _parse_exports(proc.stdout, env))
     finally:
         subprocess.run([str(SCRIPT), "stop", "--clean"], env=env, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def slurm_commands(slurm_cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlurmCommands]:
+    """Slurm's commands as the backend runs them with `slurm.login: local`, aimed at this cluster."""
+    monkeypatch.setenv("SLURM_CONF", slurm_cluster.env["SLURM_CONF"])
+    with SlurmCommands(Login()) as commands:
+        yield commands
+
+
+@pytest.fixture(scope="session")
+def agent_image(slurm_cluster: Cluster) -> Iterator[str]:
+    """The base image plus dtrun's agent (this checkout's `dtrun` package and fsspec, copied in: no
+    network). The real backend ships the agent as a cached image layer; this stands in for it."""
+    import fsspec
+
+    from tests.conftest import BASE_IMAGE
+
+    if shutil.which("docker") is None:
+        pytest.skip("the docker runtime needs the docker CLI")
+    context = slurm_cluster.folder / "agent-image"
+    shutil.rmtree(context, ignore_errors=True)
+    shutil.copytree(Path(__file__).resolve().parents[3] / "dtrun", context / "dtrun",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(fsspec.__file__).parent, context / "fsspec", ignore=shutil.ignore_patterns("__pycache__"))
+    (context / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nCOPY . /opt/dtrun-agent/\n"
+                                        "ENV PYTHONPATH=/opt/dtrun-agent\nRUN ln -sf python3 /usr/bin/python\n")
+    tag = f"dtrun-test-slurm-agent:{SESSION}"
+    proc = subprocess.run(["docker", "build", "-q", "--label", f"dev.dtrun.test={SESSION}", "-t", tag, str(context)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"building the agent image failed: {proc.stderr[-800:]}")
+    try:
+        yield tag
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=120)
