@@ -169,6 +169,8 @@ def _docker(job: SbatchJob, settings: SlurmSettings) -> list[str]:
         "DTRUN_PID=$!",
         "# wait again after a trap: the exit code is the container's, once it has stopped",
         'while :; do wait "$DTRUN_PID"; DTRUN_RC=$?; kill -0 "$DTRUN_PID" 2>/dev/null || break; done',
+        "# a signal may have ended the docker client first: the job's exit code is the container's",
+        'if DTRUN_CODE=$(docker wait "$DTRUN_CONTAINER" 2>/dev/null); then DTRUN_RC=$DTRUN_CODE; fi',
         'exit "$DTRUN_RC"',
     ]
 
