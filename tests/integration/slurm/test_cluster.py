@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.integration.slurm.conftest import Cluster
+
+pytestmark = pytest.mark.xdist_group("slurm")  # one cluster per test session
 
 
 def _wait_done(cluster: Cluster, job_ids: list[str], timeout: float = 60) -> None:

@@ -15,6 +15,8 @@ from dtrun.store.records import State
 from tests.conftest import SESSION
 from tests.integration.slurm.conftest import Cluster
 
+pytestmark = pytest.mark.xdist_group("slurm")  # one cluster per test session
+
 
 def script(cluster: Cluster, job: str, body: str, *options: str) -> str:
     lines = ["#!/bin/bash", f"#SBATCH --job-name={job_name('r' + SESSION, job)}",
@@ -97,3 +99,17 @@ def test_hosts_lists_partitions_nodes_and_gpus(slurm_commands: SlurmCommands) ->
     node = debug.nodes[0]
     assert (node.cpus, node.memory_mb, node.available) == (8, 8192, True)
     assert debug.gpus["fake"][1] == 2
+
+
+def test_a_job_survives_a_slurmctld_restart(slurm_cluster: Cluster, slurm_commands: SlurmCommands) -> None:
+    import subprocess
+
+    from tests.integration.slurm.conftest import SCRIPT
+
+    queue = SlurmQueue(slurm_commands)
+    job_id = queue.submit(script(slurm_cluster, "restart", "sleep 4; echo survived"))
+    wait(queue, job_id, State.RUNNING)
+    subprocess.run([str(SCRIPT), "restart-ctld"], env=slurm_cluster.env, check=True, timeout=60)
+    done = wait(queue, job_id)  # squeue retries until the new slurmctld answers
+    assert (done.state, done.exit_code) == (State.DONE, 0)
+    assert (slurm_cluster.folder / "restart.out").read_text() == "survived\n"

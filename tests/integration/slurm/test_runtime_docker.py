@@ -20,6 +20,8 @@ from dtrun.store.records import State
 from tests.conftest import SESSION
 from tests.integration.slurm.conftest import Cluster
 
+pytestmark = pytest.mark.xdist_group("slurm")  # one cluster per test session
+
 REPO = "local/slurm-docker"
 
 
