@@ -36,9 +36,11 @@ class Output:
 
 
 class SlurmCommands:
-    def __init__(self, login: Login, *, timeout: float = 60.0) -> None:
+    def __init__(self, login: Login, *, timeout: float = 60.0, ssh_config: str | None = None) -> None:
         self.login = login
         self.timeout = timeout
+        #: `slurm.ssh_config`: an ssh config file used instead of ~/.ssh/config (`ssh -F`).
+        self.ssh_config = ssh_config
         self._control_dir: str | None = None
 
     # -- public --------------------------------------------------------------------------------------
@@ -88,6 +90,8 @@ class SlurmCommands:
             self._control_dir = tempfile.mkdtemp(prefix="dtrun-ssh-")
         base = ["ssh", "-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C",
                 "-o", "ControlPersist=120", "-o", "BatchMode=yes"]
+        if self.ssh_config:
+            base += ["-F", self.ssh_config]
         if self.login.port:
             base += ["-p", str(self.login.port)]
         return base

@@ -65,6 +65,8 @@ class SlurmSettings:
     #: Where Slurm writes each job's own output (the agent's diagnostics; the job's log is in the store).
     output_dir: str = "/tmp"
     stop_grace: float = 10.0
+    #: An ssh config file for the login node, used instead of ~/.ssh/config (`ssh -F`).
+    ssh_config: str | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
