@@ -202,3 +202,12 @@ def test_manifest_round_trip() -> None:
     m = JobManifest(store="s3://b/p", repo="r", run="x", job="j", workflow="w", command=["a"], env={"A": "1"})
     assert JobManifest.from_json(m.to_json()) == m
     assert io.StringIO(m.to_json()).read().startswith("{")
+
+
+def test_the_agent_needs_only_the_standard_library_and_fsspec() -> None:
+    """A job image ships the agent alone: importing it must not pull pydantic, docker, rich or yaml."""
+    code = ("import sys, dtrun.agent.__main__, dtrun.agent.runner; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pydantic', 'docker', 'rich', 'typer', 'yaml', 'jinja2'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
