@@ -1,0 +1,107 @@
+"""`dtrun hosts` on Slurm: partitions, their nodes, GPUs (GRES) and what is free now, from one `sinfo`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dtrun.backends.slurm.commands import SlurmCommands, SlurmError
+
+_SEP = "\x1f"
+_FIELDS = ("NodeList", "Partition", "StateLong", "CPUsState", "Memory", "AllocMem", "Gres", "GresUsed")
+
+
+@dataclass(frozen=True)
+class GpuCount:
+    kind: str | None  # the GRES type (`a100`), None when the cluster names none
+    total: int
+    used: int = 0
+
+    @property
+    def free(self) -> int:
+        return max(0, self.total - self.used)
+
+
+@dataclass(frozen=True)
+class SlurmNode:
+    name: str
+    partition: str
+    state: str
+    cpus: int
+    cpus_free: int
+    memory_mb: int
+    memory_free_mb: int
+    gpus: list[GpuCount] = field(default_factory=list)
+
+    @property
+    def available(self) -> bool:
+        """Can take jobs: not down, drained, failing or in maintenance."""
+        return not re.search(r"down|drain|fail|maint|unknown|not_responding|reboot", self.state)
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    default: bool
+    nodes: list[SlurmNode]
+
+    @property
+    def gpus(self) -> dict[str, tuple[int, int]]:
+        """GPU type -> (free, total) over the partition's available nodes (`any` for untyped GRES)."""
+        out: dict[str, tuple[int, int]] = {}
+        for node in self.nodes:
+            for gpu in node.gpus:
+                free, total = out.get(gpu.kind or "any", (0, 0))
+                out[gpu.kind or "any"] = (free + (gpu.free if node.available else 0), total + gpu.total)
+        return out
+
+
+def partitions(commands: SlurmCommands) -> list[Partition]:
+    out = commands.run(["sinfo", "-h", "-N", "-O", ",".join(f"{f}:{_SEP}" for f in _FIELDS)], check=False)
+    if out.code != 0:
+        raise SlurmError(f"sinfo failed: {out.stderr.strip()}", hint="is slurmctld running? `scontrol ping` tells")
+    return parse_sinfo(out.stdout)
+
+
+def parse_sinfo(text: str) -> list[Partition]:
+    """One `sinfo -N -O` line per (node, partition) -> partitions in sinfo's order, nodes in each."""
+    grouped: dict[str, list[SlurmNode]] = {}
+    default: set[str] = set()
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(_SEP)]
+        if len(parts) < len(_FIELDS):
+            continue
+        name, partition, state, cpus_state, memory, alloc_mem, gres, gres_used = parts[: len(_FIELDS)]
+        if partition.endswith("*"):
+            partition = partition[:-1]
+            default.add(partition)
+        _alloc, idle, _other, total = (_int(x) for x in (cpus_state.split("/") + ["0"] * 4)[:4])
+        node = SlurmNode(name=name, partition=partition, state=state, cpus=total, cpus_free=idle,
+                         memory_mb=_int(memory), memory_free_mb=max(0, _int(memory) - _int(alloc_mem)),
+                         gpus=parse_gres(gres, gres_used))
+        grouped.setdefault(partition, []).append(node)
+    return [Partition(name=p, default=p in default, nodes=nodes) for p, nodes in grouped.items()]
+
+
+def parse_gres(gres: str, used: str) -> list[GpuCount]:
+    """`gpu:a100:4(S:0-1),gpu:v100:2` and `gpu:a100:1(IDX:0)` -> the GPUs of a node, typed."""
+    totals = _gpu_counts(gres)
+    in_use = _gpu_counts(used)
+    return [GpuCount(kind=kind, total=n, used=in_use.get(kind, 0)) for kind, n in totals.items()]
+
+
+def _gpu_counts(text: str) -> dict[str | None, int]:
+    counts: dict[str | None, int] = {}
+    for item in re.split(r",(?![^()]*\))", text):  # commas inside (IDX:0,2) do not split
+        item = re.sub(r"\(.*\)$", "", item.strip())
+        parts = item.split(":")
+        if not parts or parts[0] != "gpu" or len(parts) < 2:
+            continue
+        kind = parts[1] if len(parts) == 3 else None
+        counts[kind] = counts.get(kind, 0) + _int(parts[-1])
+    return counts
+
+
+def _int(text: str) -> int:
+    match = re.match(r"\d+", text.strip())
+    return int(match.group()) if match else 0
