@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from dtrun.backends.endpoint import Endpoint
+    from dtrun.backends.docker.endpoint import Endpoint
     from dtrun.config import Settings
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
@@ -50,7 +50,7 @@ def run_checks(settings: Settings, endpoint: Endpoint, *, registry: str | None =
 
 # -- the daemon, through these functions only ------------------------------------------------------------------
 def _daemon_connect(endpoint: Endpoint) -> Any:
-    from dtrun.backends.connection import connect
+    from dtrun.backends.docker.connection import connect
 
     return connect(endpoint)
 
@@ -82,7 +82,7 @@ def _image_in_registry(client: Any, ref: str) -> str | None:
 
 def _daemon_through_tunnel(endpoint: Endpoint) -> bool:
     """Whether a daemon answers through one ssh connection forwarding its socket (then closed again)."""
-    from dtrun.backends.connection import _through_tunnel
+    from dtrun.backends.docker.connection import _through_tunnel
 
     client = _through_tunnel(endpoint)
     if client is None:
@@ -92,7 +92,7 @@ def _daemon_through_tunnel(endpoint: Endpoint) -> bool:
 
 
 def _gpu_host_info(client: Any, endpoint: Endpoint, images: list[str]) -> Any:
-    from dtrun.backends.hostinfo import host_info
+    from dtrun.backends.docker.hostinfo import host_info
 
     return host_info(client, endpoint.url, images=images)
 

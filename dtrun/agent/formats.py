@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from dtrun.archive import NotAFolder, UnsafeArchive, extract, folder_members, write_members
+from dtrun.store.archive import NotAFolder, UnsafeArchive, extract, folder_members, write_members
 
 __all__ = ["LOG_FILE", "STATUS_FILE", "NotAFolder", "UnsafeArchive", "artifact_key", "extract",
            "folder_members", "tar_name", "write_members"]

@@ -21,7 +21,7 @@ def doctor(
     Exits 1 when something every run needs is missing (a FAIL line); `warn` lines concern only some
     workflows (GPUs) or speed.
     """
-    from dtrun.backends.endpoint import resolve
+    from dtrun.backends.docker.endpoint import resolve
     from dtrun.config import load_settings
     from dtrun.doctor import run_checks
 

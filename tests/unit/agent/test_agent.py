@@ -20,7 +20,7 @@ import pytest
 
 from dtrun.agent import formats
 from dtrun.agent.manifest import JobManifest, ManifestError
-from dtrun.archive import extract, pack_folder
+from dtrun.store.archive import extract, pack_folder
 from dtrun.engine.logs import stored_lines
 from dtrun.store import Store
 
