@@ -84,8 +84,14 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     from dtrun.ui import console, say
 
     context = Context.here(host=host)
-    spec = context.spec()
+    # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
+    from dtrun.spec import load_spec
+    from dtrun.ui import warn
+
+    spec = load_spec(context.project, strict=False)
     target = spec.get(workflow)
+    for warning in spec.warnings_for(workflow):
+        warn(escape(str(warning)))
     declared = _declared(spec, workflow)
     parsed = parse_run_arguments(list(ctx.args), declared, verbatim=int(ctx.meta.get("dtrun.verbatim", 0)))
     if parsed.help:
