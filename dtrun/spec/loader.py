@@ -276,11 +276,14 @@ def _add_workflow(spec: Spec, doc: Document, path: PathKey, item: Any,
         item, warning = as_docker(item, providers[provider], doc, path)
         normal.warnings.append(warning)
     spec.warnings.extend(replace(w, workflow=name) for w in normal.warnings)
-    checked = check_properties(item, doc, path)
-    spec.sources[name] = Source(doc, path, checked.item, checked.provider_ok)
     spec.positions[name] = doc.position(path)
     spec.documents[name] = doc
-    return [*normal.errors, *checked.errors]
+    if normal.errors:  # a historical form written wrongly: its own errors say it best
+        spec.sources[name] = Source(doc, path, {}, False)
+        return normal.errors
+    checked = check_properties(item, doc, path)
+    spec.sources[name] = Source(doc, path, checked.item, checked.provider_ok)
+    return checked.errors
 
 
 def _validate(source: Source, scope: Scope) -> tuple[Workflow | None, list[SpecError]]:
