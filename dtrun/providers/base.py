@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from dtrun.images.spec import ImageSpec
+from dtrun.images.spec import ImageSpec, Origin
 from dtrun.spec.models import Workflow
 
 
@@ -63,17 +64,38 @@ def with_setup(commands: list[str], argv: list[str]) -> list[str]:
 
 def python_image(provider: str, workflow: Workflow, ctx: ProviderContext, *,
                  pip_packages: tuple[str, ...] = (), tools: tuple[str, ...] = ()) -> ImageSpec:
-    """The image of a provider that runs user code in a Python environment."""
+    """The image of a provider that runs user code in a Python environment.
+
+    A workflow whose commands call `conda` gets conda (the base's, else Miniforge) with its Python in
+    the activated environment, as dstack's images had: `python_install: conda` without being asked.
+    """
+    conda_line = conda_command(workflow)
+    install = workflow.python_install or ("conda" if conda_line else ctx.python_install)
+    why_conda = ("`python_install: conda`" if workflow.python_install == "conda" else
+                 f"its commands call `conda` (`{conda_line}`)" if conda_line and install == "conda" else None)
     return ImageSpec(
         tools=tools,
         provider=provider,
         python=workflow.python,
-        python_install=workflow.python_install or ctx.python_install,
+        python_install=install,
         gpu=workflow.resources.gpu_count > 0,
         cuda=workflow.cuda,
         requirements=read_requirements(workflow, ctx),
         pip_packages=pip_packages,
+        origin=Origin(workflow.name, f"`python: {workflow.python}`" if workflow.python else None, why_conda),
     )
+
+
+_CONDA = re.compile(r"(?:^|[\s;&|(`])(?:conda|mamba)(?:\s|$)")
+
+
+def conda_command(workflow: Workflow) -> str | None:
+    """The first command (of before_run, setup, commands) that runs `conda` or `mamba`, if any."""
+    for line in [*workflow.before_run, *workflow.setup, *workflow.commands]:
+        for part in line.splitlines():
+            if _CONDA.search(part):
+                return part.strip()
+    return None
 
 
 #: How dtrun's own shells start (see `providers.bash.shell_command`); a prelude is put inside such a script.
