@@ -151,8 +151,9 @@ def _run_help(ctx: typer.Context) -> str:
     text = ctx.get_help()
     try:
         from dtrun.cli.context import Context
+        from dtrun.spec import load_spec
 
-        spec = Context.here().spec()
+        spec = load_spec(Context.here().project, strict=False)  # issue 12: broken files do not hide the others
     except DtrunError as exc:
         return f"{text}\n\nworkflows: none here ({exc.message})"
     width = max(len(n) for n in spec.workflows) + 2
