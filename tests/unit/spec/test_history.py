@@ -234,3 +234,21 @@ def test_dollar_names_are_only_substituted_for_declared_variables(tmp_path: Path
     t = load_spec(proj).get("t")
     assert t.commands == ["for lr in 1 2; do echo $lr $HOME ${PATH} 3 3x; done",
                           "echo --epochs 3 --note 'a b'"]
+
+
+@pytest.mark.parametrize("name", ERAS)
+def test_the_schema_accepts_every_era_but_repository_defined_providers(name: str) -> None:
+    """Editors checking with `dtrun schema` accept the historical forms too (a workflow of a provider from
+    .dstack/providers.yaml has that provider's own properties, which no static schema knows)."""
+    import yaml
+
+    from dtrun.spec.schema import workflows_schema
+
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = workflows_schema()
+    jsonschema.Draft7Validator.check_schema(schema)
+    for file in sorted((HISTORY / name / ".dstack").rglob("workflows*.yaml")) + \
+            sorted((HISTORY / name / ".dstack").glob("workflows/*.yaml")):
+        data = yaml.safe_load(file.read_text())
+        data["workflows"] = [w for w in data["workflows"] if w.get("provider") != "curl"]
+        assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(data)] == [], file
