@@ -149,3 +149,75 @@ def test_offline_builds_say_which_property_needs_which_download(
     assert explained.message.startswith(expected), explained.message
     assert explained.message.endswith(".sh), which this build cannot reach")
     assert explained.hint is not None and "docker load" in explained.hint and "base_image" in explained.hint
+
+
+GPT2 = """
+workflows:
+  - name: download-model
+    image: dtrun-local/busybox:latest
+    commands:
+      - mkdir -p models/$model && echo "weights of $model" > models/$model/model.ckpt
+    depends-on:
+      repo:
+        include:
+          - download_model.py
+    artifacts:
+      - models/$model
+
+  - name: finetune-model
+    image: dtrun-local/busybox:latest
+    depends-on:
+      workflows:
+        - download-model
+    commands:
+      - cat models/${model}/model.ckpt
+      - echo train.py --model_name $model $variables_as_args
+      - test -n "$job_id" && test "$LEARNING_RATE" = 0.00002 && echo "MODEL=$MODEL"
+
+  - name: tinyshakespeare
+    provider: curl
+    url: https://example.com/input.txt
+    output: data/input.txt
+    artifacts:
+      - data
+"""
+GPT2_VARIABLES = """
+variables:
+  global:
+    model: 124M
+  finetune-model:
+    batch_size: 1
+    learning_rate: 0.00002
+"""
+PROVIDERS = """
+providers:
+  - name: curl
+    image: dtrun-local/busybox:latest
+    commands:
+      - echo "$DSTACK_WORKFLOW_DATA" > data/request.json
+      - cat data/request.json
+"""
+
+
+def test_hosted_era_gpt2_layout_runs_with_global_variables_and_variables_as_args(
+        dtrun: DtrunRunner, make_project: Callable[..., Path]) -> None:
+    project = make_project({".dstack/workflows.yaml": GPT2, ".dstack/variables.yaml": GPT2_VARIABLES,
+                            ".dstack/providers.yaml": PROVIDERS, "download_model.py": "print('x')\n"})
+    result = dtrun("run", "finetune-model", "--model", "117M", cwd=project)
+    assert result.code == 0, result.output
+    assert result.stdout.splitlines() == ["weights of 117M", "train.py --model_name 117M --batch_size 1 "
+                                          "--learning_rate 0.00002", "MODEL=117M"]
+    assert "`depends-on.repo.include` is recorded" in result.stderr  # a one-line warning, not an error
+    assert "models/117M" in artifact_tars(dtrun.store)
+
+
+def test_a_repository_defined_provider_runs_as_its_container(dtrun: DtrunRunner,
+                                                              make_project: Callable[..., Path]) -> None:
+    project = make_project({".dstack/workflows.yaml": GPT2, ".dstack/variables.yaml": GPT2_VARIABLES,
+                            ".dstack/providers.yaml": PROVIDERS})
+    result = dtrun("run", "tinyshakespeare", cwd=project)
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout) == {"output": "data/input.txt", "url": "https://example.com/input.txt"}
+    assert "provider 'curl'" in result.stderr and "dstack's provider Python API" in result.stderr
+    with tarfile.open(artifact_tars(dtrun.store)["data"]) as tar:
+        assert tar.getnames() == ["request.json"]
