@@ -12,19 +12,22 @@ repositories still carry every form. Each rewrite here keeps the meaning the for
 - `depends-on` as a mapping (hosted era): `workflows:` are runtime dependencies, `repo.include` the
   files and `variables:` the variables the job depends on;
 - `ports: [8080, ...]` (early `docker` provider): that many published ports;
-- `ssh: true` (0.7): accepted; no SSH server is started in the job (one-line warning).
+- `ssh: true` (0.7): accepted; no SSH server is started in the job (one-line warning);
+- `provider: curl` with `url` and `output` (the built-in provider of 2022, unless `.dstack/providers.yaml`
+  defines its own `curl`): a bash job that downloads `url` to `output` with the image's Python.
 
 Warnings are returned, never printed: the CLI shows them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dtrun.errors import SpecError
 from dtrun.spec.errors import SpecWarning
+from dtrun.spec.rules import INTERNAL
 from dtrun.spec.yamlpos import Document, PathKey
 
 #: Provider names of earlier dstack releases and the provider that has their meaning now.
@@ -38,14 +41,23 @@ class Normalized:
     errors: list[SpecError] = field(default_factory=list)
 
 
-def normalize(item: Mapping[str, Any], doc: Document, path: PathKey, builtin: tuple[str, ...]) -> Normalized:
-    """`item` (one workflow mapping as written) in today's form, with what had to be said about it."""
+def normalize(item: Mapping[str, Any], doc: Document, path: PathKey, builtin: tuple[str, ...],
+              custom: Collection[str] = ()) -> Normalized:
+    """`item` (one workflow mapping as written) in today's form, with what had to be said about it.
+    `custom` are the providers `.dstack/providers.yaml` defines (they win over a historical built-in)."""
     out = Normalized(dict(item))
+    written = sorted(set(out.item) & set(INTERNAL))
+    if written:  # the names the historical forms are rewritten into are not a syntax of their own
+        out.errors.append(SpecError(f"unknown property '{written[0]}'", position=doc.key_position((*path, written[0])),
+                                    hint="see `dtrun schema` for the properties of each provider"))
+        return out
     _template(out, doc, path)
     _provider(out, doc, path, builtin)
     _top_level_gpu(out, doc, path)
     _depends_on(out, doc, path)
     _ports(out, doc, path)
+    if out.item.get("provider") == "curl" and "curl" not in custom:
+        _curl(out, doc, path)
     if out.item.get("ssh") is True:
         out.warnings.append(SpecWarning(
             "`ssh: true` is accepted, but dtrun starts no SSH server in the job: open a shell in it with "
@@ -147,6 +159,10 @@ def _depends_on(out: Normalized, doc: Document, path: PathKey) -> None:
                 doc.key_position((*where, "repo")), "depends-on.repo"))
     if "variables" in value:
         out.item["depends_variables"] = value["variables"] or []
+        out.warnings.append(SpecWarning(
+            "`depends-on.variables` is recorded, but the job is keyed by all of its variables (a change of "
+            "another one reruns it instead of reusing it)", doc.key_position((*where, "variables")),
+            "depends-on.variables"))
 
 
 def _ports(out: Normalized, doc: Document, path: PathKey) -> None:
@@ -159,3 +175,22 @@ def _ports(out: Normalized, doc: Document, path: PathKey) -> None:
         f"`ports: [{listed}]`: dtrun publishes {len(ports)} port(s) on loopback; the job listens on the numbers "
         "in $PORT_0..$PORT_N (not on the ones listed); `dtrun status` shows where to reach them",
         doc.key_position((*path, "ports")), "ports"))
+
+
+#: Downloads `url` to `output` with the standard library of the image's Python (which trusts the CA
+#: bundle the job gets through SSL_CERT_FILE): no curl needed in the image.
+_FETCH = ("import os, sys, urllib.request; os.makedirs(os.path.dirname(sys.argv[2]) or '.', exist_ok=True); "
+          "urllib.request.urlretrieve(sys.argv[1], sys.argv[2]); print('downloaded', sys.argv[1], '->', sys.argv[2])")
+
+
+def _curl(out: Normalized, doc: Document, path: PathKey) -> None:
+    """The `curl` provider of 2022: `url` downloaded to `output` (both required), then its artifacts saved."""
+    import shlex
+
+    url, output = out.item.pop("url", None), out.item.pop("output", None)
+    if not isinstance(url, str) or not url or not isinstance(output, str) or not output:
+        out.errors.append(SpecError("provider 'curl' needs `url` and `output`", position=doc.position(path),
+                                    hint="url: https://example.com/input.txt\n    output: data/input.txt"))
+        return
+    out.item["provider"] = "bash"
+    out.item["commands"] = [f"python -c {shlex.quote(_FETCH)} {shlex.quote(url)} {shlex.quote(output)}"]

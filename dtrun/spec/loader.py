@@ -269,7 +269,7 @@ def _add_workflow(spec: Spec, doc: Document, path: PathKey, item: Any,
         return [SpecError(f"workflow '{name}' is defined twice (first at {first})",
                           position=doc.position((*path, "name")),
                           hint="workflow names must be unique across all workflow files")]
-    normal = normalize(item, doc, path, PROVIDER_NAMES)
+    normal = normalize(item, doc, path, PROVIDER_NAMES, providers)
     item = normal.item
     provider = provider_of(item)
     if isinstance(provider, str) and provider not in PROVIDER_NAMES and provider in providers:

@@ -221,3 +221,23 @@ def test_a_repository_defined_provider_runs_as_its_container(dtrun: DtrunRunner,
     assert "provider 'curl'" in result.stderr and "dstack's provider Python API" in result.stderr
     with tarfile.open(artifact_tars(dtrun.store)["data"]) as tar:
         assert tar.getnames() == ["request.json"]
+
+
+def test_the_curl_provider_of_2022_downloads_into_its_artifact(dtrun: DtrunRunner,
+                                                               make_project: Callable[..., Path]) -> None:
+    """PyPI is the one HTTPS site these machines reach (through a proxy whose CA the job trusts)."""
+    project = make_project({".dstack/workflows.yaml": """
+workflows:
+  - name: download-index
+    provider: curl
+    url: https://pypi.org/simple/six/
+    output: raw/six.html
+    artifacts:
+      - raw
+"""})
+    result = dtrun("run", "download-index", cwd=project)
+    assert result.code == 0, result.output
+    assert result.stdout == "downloaded https://pypi.org/simple/six/ -> raw/six.html\n"
+    with tarfile.open(artifact_tars(dtrun.store)["raw"]) as tar:
+        page = tar.extractfile("six.html").read()  # type: ignore[union-attr]
+    assert b"six-1.16.0" in page

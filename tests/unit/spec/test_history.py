@@ -91,6 +91,11 @@ def test_providers_of_2022() -> None:
     assert hello.ports == 1
     props = sorted(w.prop or "" for w in spec.warnings)
     assert props == ["ports", "provider", "provider.repo"]
+    # The built-in curl provider of 2022: a download with the image's Python, then its artifacts.
+    curl = spec.get("download-dataset")
+    assert curl.provider == "bash" and [a.path for a in curl.artifacts] == ["raw_dataset"]
+    assert curl.commands[0].startswith("python -c ") and curl.commands[0].endswith(
+        " https://github.com/karpathy/char-rnn/blob/master/data/tinyshakespeare/input.txt raw_dataset/input.txt")
 
 
 def test_v01_deps_and_v02_bash() -> None:
@@ -206,6 +211,13 @@ def test_legacy_forms_that_conflict_are_errors(tmp_path: Path) -> None:
             depends-on:
               repo:
                 exclude: [a]
+          - name: e
+            provider: bash
+            commands: [x]
+            repo_include: [a.py]
+          - name: f
+            provider: curl
+            url: https://example.com/x
     """})
     with pytest.raises(SpecErrors) as info:
         load_spec(proj)
@@ -216,7 +228,28 @@ def test_legacy_forms_that_conflict_are_errors(tmp_path: Path) -> None:
         ".dstack/workflows.yaml:14:7: provider 'fancy' of https://github.com/someone/providers cannot be fetched: "
         "dtrun runs providers of this repository only",
         ".dstack/workflows.yaml:21:9: 'depends-on.repo' lists the files the workflow depends on",
+        ".dstack/workflows.yaml:25:5: unknown property 'repo_include'",
+        ".dstack/workflows.yaml:26:5: provider 'curl' needs `url` and `output`",
     ]
+
+
+def test_depends_on_variables_is_recorded_with_a_warning(tmp_path: Path) -> None:
+    proj = project(tmp_path, {
+        ".dstack/workflows.yaml": """
+            workflows:
+              - name: t
+                provider: bash
+                commands: [echo $lr]
+                depends-on:
+                  variables: [lr]
+        """,
+        ".dstack/variables.yaml": "variables:\n  t:\n    lr: 0.1\n    seed: 1\n",
+    })
+    spec = load_spec(proj)
+    assert spec.get("t").depends_variables == ["lr"] and spec.get("t").commands == ["echo 0.1"]
+    [warning] = spec.warnings
+    assert (warning.prop, warning.workflow, str(warning.position).endswith(":6:7")) == \
+        ("depends-on.variables", "t", True)
 
 
 def test_dollar_names_are_only_substituted_for_declared_variables(tmp_path: Path) -> None:
