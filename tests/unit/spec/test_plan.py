@@ -76,6 +76,7 @@ def test_seed002_plan_uses_variables_in_args() -> None:
     plan = build_plan(load_fixture("seed002"), "train", variables={"batch-size": "32"})
     job = plan.job("train")
     # The script runs after a shell that creates its artifact folder (`model`), then execs it.
+    assert job.command is not None
     assert job.command[:6] == ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
     assert "mkdir -p" in job.command[6] and "model" in job.command[6] and job.command[6].endswith('exec "$@"')
     assert job.command[7:] == ["python", "python", "train.py", "--batch-size", "32", "--lr=1.0"]
