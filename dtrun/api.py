@@ -80,10 +80,12 @@ class Session:
                                hint="run dtrun inside your project's repository: runs are kept per repository")
         return Store(self.settings.store, _repo_id(git_root, None))
 
-    def spec(self) -> Spec:
+    def spec(self, *, strict: bool = True) -> Spec:
+        """The project's workflows. `strict=False` keeps the valid ones when another is broken (the
+        broken files become warnings, see `Spec.warnings_for`); `dtrun validate` stays strict."""
         from dtrun.spec import load_spec
 
-        return load_spec(self.project)
+        return load_spec(self.project, strict=strict)
 
     def snapshot(self) -> Snapshot:
         from dtrun.snapshot import take_snapshot

@@ -11,8 +11,12 @@ from dtrun.cli.app import app
 def list_() -> None:
     """List the workflows (from any folder of the repository) with their provider and help."""
     from dtrun.cli.context import Context
+    from dtrun.spec import load_spec
 
-    spec = Context.here().spec()
+    spec = load_spec(Context.here().project, strict=False)  # issue 12: a broken file does not hide the others
+    for warning in spec.warnings:
+        if warning.workflow is None:  # one line per broken file
+            typer.echo(f"warning: {warning}", err=True)
     rows = [("WORKFLOW", "PROVIDER", "DEPENDS ON", "HELP")]
     for name, workflow in spec.workflows.items():
         summary = (workflow.help or "").strip().split("\n", 1)[0]

@@ -72,13 +72,18 @@ def run(
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
          attached_run: str | None, gpus: int | None) -> int:
+    from rich.markup import escape
+
     from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
-    from dtrun.ui import say
+    from dtrun.ui import say, warn
 
     current = session(host)
-    spec = current.spec()
+    # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
+    spec = current.spec(strict=False)
     target = spec.get(workflow)
+    for warning in spec.warnings_for(workflow):
+        warn(escape(str(warning)))
     declared = _declared(spec, workflow)
     parsed = parse_run_arguments(list(ctx.args), declared, verbatim=int(ctx.meta.get("dtrun.verbatim", 0)))
     if parsed.help:
@@ -115,8 +120,9 @@ def _run_help(ctx: typer.Context) -> str:
     text = ctx.get_help()
     try:
         from dtrun.cli.context import Context
+        from dtrun.spec import load_spec
 
-        spec = Context.here().spec()
+        spec = load_spec(Context.here().project, strict=False)  # issue 12: broken files do not hide the others
     except DtrunError as exc:
         return f"{text}\n\nworkflows: none here ({exc.message})"
     width = max(len(n) for n in spec.workflows) + 2

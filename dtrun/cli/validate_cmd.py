@@ -30,3 +30,5 @@ def validate() -> None:
     files = [*workflow_files(project), *variable_files(project)]
     shown = ", ".join(str(f.relative_to(project.root)) for f in files)
     typer.echo(f"ok: {len(spec.workflows)} workflows in {shown}")
+    for warning in spec.warnings:  # properties accepted without their meaning here (issue 12)
+        typer.echo(f"warning: {warning}", err=True)

@@ -11,6 +11,18 @@ TOOLS = ("torch", "jupyterlab", "notebook", "code-server")
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Which workflow asked for this image, and which of its properties made which part of it: the
+    words a failed build is explained in (`images.diagnose`). Never part of the image's identity."""
+
+    workflow: str
+    #: How the workflow asked for its Python, e.g. "`python: 3.7`"; None when it named none.
+    python: str | None = None
+    #: Why the image gets conda, e.g. "`python_install: conda`" or "its commands call `conda`".
+    conda: str | None = None
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     """The inputs of one generated image.
 
@@ -31,10 +43,13 @@ class ImageSpec:
     user_image: str | None = None
     extra_env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     tools: tuple[str, ...] = ()
+    #: Who asked for it and why (for error messages only: left out of `summary`, `key` and equality).
+    origin: Origin | None = field(default=None, compare=False)
 
     def summary(self) -> dict[str, object]:
         """The spec as plain data (requirements as their hash), for labels and cache keys."""
         data = asdict(self)
+        data.pop("origin", None)
         data["requirements"] = hashlib.sha256(self.requirements).hexdigest() if self.requirements else None
         return data
 

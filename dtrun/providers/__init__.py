@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dtrun.providers.base import JobShape, Provider, ProviderContext
+from dtrun.providers.base import JobShape, Provider, ProviderContext, WithPrelude
 from dtrun.providers.bash import BashProvider
 from dtrun.providers.code import CodeProvider
 from dtrun.providers.docker import DockerProvider
@@ -10,7 +10,8 @@ from dtrun.providers.jupyter import LabProvider, NotebookProvider
 from dtrun.providers.python import PythonProvider
 from dtrun.providers.torchrun import TorchrunProvider
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (
+# Each wrapped so that its jobs create their artifact folders and run `before_run` first (issue 12).
+PROVIDERS: dict[str, Provider] = {p.name: WithPrelude(p) for p in (
     BashProvider(), PythonProvider(), DockerProvider(), TorchrunProvider(), LabProvider(), NotebookProvider(),
     CodeProvider())}
 

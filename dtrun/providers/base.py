@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+import shlex
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from dtrun.images.spec import ImageSpec
+from dtrun.images.spec import ImageSpec, Origin
 from dtrun.spec.models import Workflow
 
 
@@ -62,14 +64,101 @@ def with_setup(commands: list[str], argv: list[str]) -> list[str]:
 
 def python_image(provider: str, workflow: Workflow, ctx: ProviderContext, *,
                  pip_packages: tuple[str, ...] = (), tools: tuple[str, ...] = ()) -> ImageSpec:
-    """The image of a provider that runs user code in a Python environment."""
+    """The image of a provider that runs user code in a Python environment.
+
+    A workflow whose commands call `conda` gets conda (the base's, else Miniforge) with its Python in
+    the activated environment, as dstack's images had: `python_install: conda` without being asked.
+    """
+    conda_line = conda_command(workflow)
+    install = workflow.python_install or ("conda" if conda_line else ctx.python_install)
+    why_conda = ("`python_install: conda`" if workflow.python_install == "conda" else
+                 f"its commands call `conda` (`{conda_line}`)" if conda_line and install == "conda" else None)
     return ImageSpec(
         tools=tools,
         provider=provider,
         python=workflow.python,
-        python_install=workflow.python_install or ctx.python_install,
+        python_install=install,
         gpu=workflow.resources.gpu_count > 0,
         cuda=workflow.cuda,
         requirements=read_requirements(workflow, ctx),
         pip_packages=pip_packages,
+        origin=Origin(workflow.name, f"`python: {workflow.python}`" if workflow.python else None, why_conda),
     )
+
+
+_CONDA = re.compile(r"(?:^|[\s;&|(`])(?:conda|mamba)(?:\s|$)")
+
+
+def conda_command(workflow: Workflow) -> str | None:
+    """The first command (of before_run, setup, commands) that runs `conda` or `mamba`, if any."""
+    for line in [*workflow.before_run, *workflow.setup, *workflow.commands]:
+        for part in line.splitlines():
+            if _CONDA.search(part):
+                return part.strip()
+    return None
+
+
+#: How dtrun's own shells start (see `providers.bash.shell_command`); a prelude is put inside such a script.
+BASH = ("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c")
+SH = ("/bin/sh", "-c")
+
+
+def artifact_folders(workflow: Workflow) -> list[str]:
+    """Shell lines that create every declared artifact folder before the job's own commands.
+
+    dstack created them before the job started, so `echo hi > output/hello.txt` works with
+    `artifacts: [output]`. The lines run in the job as its user, so the folders are that user's and
+    writable, on every backend; relative paths are relative to the working directory like the job's
+    own. A folder that cannot be created (a read-only place of the image) is said on stderr and the
+    job goes on: it fails only if it writes there.
+    """
+    paths = list(dict.fromkeys(a.path for a in workflow.artifacts))
+    if not paths:
+        return []
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    return [f"for _dtrun_a in {quoted}; do mkdir -p -- \"$_dtrun_a\" 2>/dev/null || "
+            f"echo \"dtrun: cannot create the artifact folder $_dtrun_a as $(id -un 2>/dev/null || id -u)\" >&2; "
+            "done; unset _dtrun_a"]
+
+
+def prelude(workflow: Workflow) -> list[str]:
+    """What runs before the job's own command: artifact folders, then `before_run`."""
+    return [*artifact_folders(workflow), *workflow.before_run]
+
+
+def with_prelude(shape: JobShape, workflow: Workflow) -> JobShape:
+    """`shape` with `prelude(workflow)` run first, in the job, whatever its provider.
+
+    A script of dtrun's own shell (bash, or the docker provider's `/bin/sh -c`) gets the lines at its
+    start; any other command is wrapped in a shell that runs them and then `exec`s it, so signals
+    reach it directly. A command given to an image's own ENTRYPOINT (docker provider, `entrypoint`
+    unset and no `commands`) cannot be wrapped: the backend creates those folders (see the report of
+    issue 12), so it is returned as it is.
+    """
+    lines = prelude(workflow)
+    command = shape.command
+    if not lines or not command:
+        return shape
+    if shape.entrypoint:  # the command is the arguments of a given entrypoint
+        return shape
+    for shell in (BASH, SH):
+        if tuple(command[:len(shell)]) == shell and len(command) > len(shell):
+            script = command[len(shell)]
+            head, sep, rest = script.partition("\n") if script.startswith("set -e\n") else ("", "", script)
+            inner = "\n".join([*lines, rest])
+            new = f"{head}{sep}{inner}" if sep else inner
+            return replace(shape, command=[*command[:len(shell)], new, *command[len(shell) + 1:]])
+    sh = BASH if shape.image.user_image is None else SH
+    return replace(shape, command=[*sh, "\n".join([*lines, 'exec "$@"']), command[0], *command])
+
+
+class WithPrelude:
+    """A provider whose jobs run `prelude` first: the registry wraps every provider in it, so a new
+    provider gets artifact folders and `before_run` without knowing about them."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def shape(self, workflow: Workflow, ctx: ProviderContext) -> JobShape:
+        return with_prelude(self.inner.shape(workflow, ctx), workflow)

@@ -1,4 +1,8 @@
-"""`provider: docker`: the user's image as it is, its own entrypoint and shell respected."""
+"""`provider: docker`: the user's image as it is, its own entrypoint and shell respected.
+
+Also what a workflow written without a provider but with an `image` means (dstack before 0.1), and how
+a provider of `.dstack/providers.yaml` runs (its image and commands; `spec.custom_providers`).
+"""
 
 from __future__ import annotations
 
@@ -22,5 +26,10 @@ class DockerProvider:
             # The image's own shell runs the commands; its ENTRYPOINT is bypassed unless one is given.
             command = ["/bin/sh", "-c", "\n".join(["set -e", *workflow.commands])]
             entrypoint = entrypoint or []
+        env: dict[str, str] = {}
+        if workflow.provider_data:  # a provider of .dstack/providers.yaml reads its workflow's properties
+            from dtrun.spec.custom_providers import DATA_ENV, data_json
+
+            env[DATA_ENV] = data_json(workflow.provider_data)
         return JobShape(image=ImageSpec(provider=self.name, user_image=workflow.image), command=command,
-                        entrypoint=entrypoint, ports=workflow.ports)
+                        entrypoint=entrypoint, ports=workflow.ports, env=env)

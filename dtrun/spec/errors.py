@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dtrun.errors import SpecError
+from dtrun.errors import Position, SpecError
 from dtrun.spec.yamlpos import Document, PathKey
 
 
@@ -95,3 +96,20 @@ class SpecErrors(SpecError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+
+@dataclass(frozen=True)
+class SpecWarning:
+    """A property accepted without (all of) its meaning on a Docker host, or a workflow skipped because
+    it is invalid. Returned by the loader, never printed by it: the CLI decides how to show it."""
+
+    message: str
+    position: Position | None = None
+    #: The property it is about (`ssh`, `depends-on.repo`), None for a skipped workflow.
+    prop: str | None = None
+    #: The workflow it is about, None for one about a whole file.
+    workflow: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.message}" if self.position else self.message

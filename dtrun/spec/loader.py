@@ -8,20 +8,22 @@ made with the variables' defaults (what `dtrun list` and `dtrun validate` look a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from dtrun.errors import Position, SpecError
-from dtrun.spec.errors import SpecErrors, did_you_mean, validation_errors
+from dtrun.spec.custom_providers import CustomProvider, as_docker, load_providers, provider_files
+from dtrun.spec.errors import SpecErrors, SpecWarning, did_you_mean, validation_errors
 from dtrun.spec.graph import check_graph
-from dtrun.spec.models import Workflow
+from dtrun.spec.legacy import normalize
+from dtrun.spec.models import PROVIDER_NAMES, Workflow
 from dtrun.spec.project import Project
-from dtrun.spec.rules import check_properties
+from dtrun.spec.rules import check_properties, provider_of
 from dtrun.spec.templating import Scope, substitute
-from dtrun.spec.variables import Variable, load_variables, variable_files
+from dtrun.spec.variables import GLOBAL, Variable, load_variables, variable_files
 from dtrun.spec.yamlpos import Document, PathKey, load_yaml
 
 
@@ -46,6 +48,14 @@ class Spec:
     documents: dict[str, Document] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     declared: dict[str, dict[str, Variable]] = field(default_factory=dict)
+    #: Each workflow's own variables (not the `global:` ones): what `$variables_as_args` passes.
+    own: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Properties accepted without (all of) their meaning here, and skipped invalid workflows.
+    warnings: list[SpecWarning] = field(default_factory=list)
+    #: Every error found; with `strict=False` the workflows they concern are left out of `workflows`.
+    errors: list[SpecError] = field(default_factory=list)
+    #: Each invalid workflow's errors (`get` raises them), for a non-strict load.
+    invalid: dict[str, list[SpecError]] = field(default_factory=dict)
 
     @property
     def variables(self) -> dict[str, dict[str, str]]:
@@ -55,11 +65,31 @@ class Spec:
     def get(self, name: str) -> Workflow:
         if name in self.workflows:
             return self.workflows[name]
+        if name in self.invalid:
+            raise SpecErrors(self.invalid[name])
         known = sorted(self.workflows)
+        broken = sorted({str(e.position.file) for e in self.errors if e.position})
         raise SpecError(
             f"no workflow named '{name}'",
-            hint=did_you_mean(name, known) + (f"workflows: {', '.join(known)}" if known else "none are defined"),
+            hint=did_you_mean(name, known) + (f"workflows: {', '.join(known)}" if known else "none are defined") +
+            (f"; files with errors (see `dtrun validate`): {', '.join(broken)}" if broken else ""),
         )
+
+    def warnings_for(self, name: str) -> list[SpecWarning]:
+        """What `dtrun run name` shows: the warnings of the workflows it runs, and those of whole files
+        (a workflow skipped because it is invalid)."""
+        from dtrun.spec.graph import runtime_order
+
+        try:
+            names = set(runtime_order(name, self.workflows.__getitem__, set(self.workflows)))
+        except SpecError:
+            names = {name}
+        return [w for w in self.warnings if w.workflow is None or w.workflow in names]
+
+    def raise_errors(self) -> None:
+        """`dtrun validate`: every error of every file, sorted by position."""
+        if self.errors:
+            raise SpecErrors(_sorted(self.errors))
 
     def dep_position(self, name: str, dep: str) -> Position | None:
         """Where workflow `name` writes its runtime dependency `dep`."""
@@ -79,7 +109,8 @@ class Spec:
         self.get(name)
         values = {**self.variables.get(name, {}),
                   **{k: v for k, v in (overrides or {}).items() if k in self.declared.get(name, {})}}
-        workflow, errors = _validate(self.sources[name], Scope(values, tuple(run_args), run_name))
+        workflow, errors = _validate(self.sources[name], Scope(values, tuple(run_args), run_name,
+                                                               self.own.get(name, ())))
         if errors or workflow is None:
             raise SpecErrors(errors)
         return workflow
@@ -98,18 +129,25 @@ def workflow_files(project: Project) -> list[Path]:
     return files
 
 
-def load_spec(project: Project) -> Spec:
-    """Load and validate every workflow and variables file; all errors are collected and raised together."""
+def load_spec(project: Project, *, strict: bool = True) -> Spec:
+    """Load and validate every workflow, variables and providers file.
+
+    `strict` (validate, list): any error raises, all of them together. Otherwise (`dtrun run`) an error
+    in one workflow does not block another: the valid workflows load, `spec.errors` keeps every error,
+    `spec.invalid` each broken workflow's own, and `spec.warnings` one line per file with errors.
+    """
     spec = Spec(project)
     declared, errors = load_variables(variable_files(project))
-    spec.declared = declared
+    shared = declared.pop(GLOBAL, {})
+    providers, provider_errors = load_providers(provider_files(project.spec_dirs))
+    errors.extend(provider_errors)
     for file in workflow_files(project):
         try:
             doc = load_yaml(file)
         except SpecError as exc:
             errors.append(exc)
             continue
-        errors.extend(_load_file(spec, doc))
+        errors.extend(_load_file(spec, doc, providers))
     for owner, values in declared.items():
         if owner not in spec.sources and values:
             first = next(iter(values.values()))
@@ -117,25 +155,88 @@ def load_spec(project: Project) -> Spec:
             errors.append(SpecError(f"variables.yaml sets variables of '{owner}', which is not a workflow",
                                     position=first.workflow_position,
                                     hint=did_you_mean(owner, known) + f"workflows: {', '.join(known)}"))
+    for name in spec.sources:
+        spec.own[name] = tuple(declared.get(name, {}))
+        if shared or name in declared:
+            spec.declared[name] = {**shared, **declared.get(name, {})}
+    for workflow in declared:
+        spec.declared.setdefault(workflow, declared[workflow])
     for name, source in spec.sources.items():
-        model, found = _validate(source, Scope(spec.variables.get(name, {})))
+        model, found = _validate(source, Scope(spec.variables.get(name, {}), own=spec.own.get(name, ())))
+        if found:
+            spec.invalid[name] = found
         errors.extend(found)
-        if model is not None:
+        if model is not None and not found:
             spec.workflows[name] = model
-    if not errors:
-        errors.extend(check_graph(spec.workflows, spec.dep_position))
-    if errors:
-        errors.sort(key=lambda e: (str(e.position.file), e.position.line, e.position.column) if e.position
-                    else ("", 0, 0))
-        raise SpecErrors(errors)
-    if not spec.workflows:
+    # Errors found while adding a workflow (unknown properties...) belong to that workflow too.
+    for error in errors:
+        holder = _owner_of(spec, error)
+        if holder is not None and error not in spec.invalid.get(holder, []):
+            spec.invalid.setdefault(holder, []).append(error)
+            spec.workflows.pop(holder, None)
+    graph = check_graph(spec.workflows, spec.dep_position)
+    for error in graph:
+        for name in _graph_members(spec, error):
+            spec.invalid.setdefault(name, []).append(error)
+            spec.workflows.pop(name, None)
+    errors.extend(graph)
+    spec.errors = _sorted(errors)
+    if strict and spec.errors:
+        raise SpecErrors(spec.errors)
+    if not spec.workflows and not spec.errors:
         files = ", ".join(str(f) for f in workflow_files(project)) or f"{project.root}/.dtrun/workflows.yaml"
         raise SpecError(f"no workflows defined (looked in {files})",
                         hint="add a `workflows:` list to .dtrun/workflows.yaml")
+    if not spec.workflows:
+        raise SpecErrors(spec.errors)
+    spec.warnings = [*spec.warnings, *_skipped(spec)]
     return spec
 
 
-def _load_file(spec: Spec, doc: Document) -> list[SpecError]:
+def _sorted(errors: list[SpecError]) -> list[SpecError]:
+    return sorted(errors, key=lambda e: (str(e.position.file), e.position.line, e.position.column) if e.position
+                  else ("", 0, 0))
+
+
+def _owner_of(spec: Spec, error: SpecError) -> str | None:
+    """The workflow whose mapping holds the error's position (the last one starting before it in its file)."""
+    if error.position is None:
+        return None
+    best: tuple[int, str] | None = None
+    for name, position in spec.positions.items():
+        if position.file == error.position.file and position.line <= error.position.line \
+                and (best is None or position.line > best[0]):
+            best = (position.line, name)
+    return best[1] if best else None
+
+
+def _graph_members(spec: Spec, error: SpecError) -> list[str]:
+    members = getattr(error, "members", None)
+    if members:
+        return sorted(members)
+    owner = _owner_of(spec, error)
+    return [owner] if owner else []
+
+
+def _skipped(spec: Spec) -> list[SpecWarning]:
+    """One warning line per file with errors, at its first error: what `dtrun run` shows."""
+    first: dict[str, SpecError] = {}
+    for error in spec.errors:
+        key = str(error.position.file) if error.position else ""
+        first.setdefault(key, error)
+    out = []
+    for error in first.values():
+        count = sum(1 for e in spec.errors if (str(e.position.file) if e.position else "") ==
+                    (str(error.position.file) if error.position else ""))
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        skipped = sorted(n for n in spec.invalid if spec.positions.get(n) and error.position and
+                         spec.positions[n].file == error.position.file)
+        what = f"skipped {', '.join(skipped)}: " if skipped else ""
+        out.append(SpecWarning(f"{what}{error.message}{more}; `dtrun validate` shows every error", error.position))
+    return out
+
+
+def _load_file(spec: Spec, doc: Document, providers: dict[str, CustomProvider]) -> list[SpecError]:
     data = doc.data
     if data is None:
         return []
@@ -149,11 +250,12 @@ def _load_file(spec: Spec, doc: Document) -> list[SpecError]:
         return [*errors, SpecError("'workflows' must be a list", position=doc.position(("workflows",)),
                                    hint="write each workflow as a list item starting with `- name: ...`")]
     for index, item in enumerate(items):
-        errors.extend(_add_workflow(spec, doc, ("workflows", index), item))
+        errors.extend(_add_workflow(spec, doc, ("workflows", index), item, providers))
     return errors
 
 
-def _add_workflow(spec: Spec, doc: Document, path: PathKey, item: Any) -> list[SpecError]:
+def _add_workflow(spec: Spec, doc: Document, path: PathKey, item: Any,
+                  providers: dict[str, CustomProvider]) -> list[SpecError]:
     if not isinstance(item, dict):
         return [SpecError("each workflow must be a mapping", position=doc.position(path),
                           hint="start each workflow with `- name: ...`")]
@@ -167,10 +269,20 @@ def _add_workflow(spec: Spec, doc: Document, path: PathKey, item: Any) -> list[S
         return [SpecError(f"workflow '{name}' is defined twice (first at {first})",
                           position=doc.position((*path, "name")),
                           hint="workflow names must be unique across all workflow files")]
-    checked = check_properties(item, doc, path)
-    spec.sources[name] = Source(doc, path, checked.item, checked.provider_ok)
+    normal = normalize(item, doc, path, PROVIDER_NAMES, providers)
+    item = normal.item
+    provider = provider_of(item)
+    if isinstance(provider, str) and provider not in PROVIDER_NAMES and provider in providers:
+        item, warning = as_docker(item, providers[provider], doc, path)
+        normal.warnings.append(warning)
+    spec.warnings.extend(replace(w, workflow=name) for w in normal.warnings)
     spec.positions[name] = doc.position(path)
     spec.documents[name] = doc
+    if normal.errors:  # a historical form written wrongly: its own errors say it best
+        spec.sources[name] = Source(doc, path, {}, False)
+        return normal.errors
+    checked = check_properties(item, doc, path)
+    spec.sources[name] = Source(doc, path, checked.item, checked.provider_ok)
     return checked.errors
 
 

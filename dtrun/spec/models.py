@@ -175,7 +175,9 @@ def _parse_dep(value: str) -> dict[str, Any]:
 
 
 #: Earlier dstack property names and the names they mean now.
-OLDER_NAMES = {"environment": "env", "version": "python", "script": "file"}
+OLDER_NAMES = {"environment": "env", "script": "file"}
+#: Providers whose `version` is the version of their tool (JupyterLab, Notebook, VS Code), not of Python.
+DEV_ENVIRONMENTS = ("lab", "notebook", "code")
 
 
 def _split(text: str) -> list[str]:
@@ -214,6 +216,20 @@ class Workflow(Strict):
     cache: list[str] = Field(default_factory=list)
     nodes: int = Field(default=1, ge=1)
     secrets: list[str] | None = None
+    #: Shell commands run before the main ones, in the same shell (dstack 0.2-0.7 `before_run`).
+    before_run: list[str] = Field(default_factory=list)
+    #: Commands run before a dev environment's app starts (lab, notebook, code; dstack 0.7 `setup`).
+    setup: list[str] = Field(default_factory=list)
+    #: The version of a dev environment's tool (`version:` of lab, notebook, code); None: the default.
+    tool_version: Version | None = None
+    #: dstack 0.7 `ssh: true` (an SSH server in the job); accepted with a warning, see `spec.legacy`.
+    ssh: bool = False
+    #: Hosted-era `depends-on: {repo: {include: [...]}}`: the repository files the job depends on.
+    repo_include: list[str] = Field(default_factory=list)
+    #: Hosted-era `depends-on: {variables: [...]}`: the variables the job depends on.
+    depends_variables: list[str] | None = None
+    #: The workflow's own properties handed to a repository-defined provider (`.dstack/providers.yaml`).
+    provider_data: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -225,6 +241,11 @@ class Workflow(Strict):
         value = dict(value)
         if "provider" not in value and "image" in value:
             value["provider"] = "docker"
+        if "version" in value:
+            new = "tool_version" if value.get("provider") in DEV_ENVIRONMENTS else "python"
+            if new in value:
+                raise ValueError(f"'version' and '{new}' are the same property here; keep '{new}'")
+            value[new] = value.pop("version")
         for old, new in OLDER_NAMES.items():
             if old in value:
                 if new in value:
@@ -259,7 +280,7 @@ class Workflow(Strict):
             _env_name(name)
         return value
 
-    @field_validator("commands", mode="before")
+    @field_validator("commands", "before_run", "setup", "cache", "repo_include", mode="before")
     @classmethod
     def _commands(cls, value: Any) -> Any:
         if isinstance(value, str):

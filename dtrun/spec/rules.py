@@ -18,7 +18,9 @@ from dtrun.spec.models import PROVIDER_NAMES
 from dtrun.spec.yamlpos import Document, PathKey
 
 COMMON = ("name", "provider", "help", "deps", "depends-on", "env", "environment", "working_dir", "artifacts",
-          "resources", "ports", "cache", "secrets")
+          "resources", "ports", "cache", "secrets", "ssh", "before_run", "repo_include", "depends_variables")
+#: Dev environments: `setup` runs before the app starts; `version` is the app's (see `models`).
+DEV = ("setup", "tool_version")
 PYTHON_ENV = ("python", "version", "python_install", "requirements", "cuda")
 SCRIPT = ("file", "script", "python_script", "args")
 
@@ -26,13 +28,16 @@ SCRIPT = ("file", "script", "python_script", "args")
 PROVIDER_PROPERTIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bash": (("commands",), (*COMMON, *PYTHON_ENV, "commands")),
     "python": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands")),
-    "docker": (("image",), (*COMMON, "image", "entrypoint", "registry_auth", "commands")),
+    "docker": (("image",), (*COMMON, "image", "entrypoint", "registry_auth", "commands", "provider_data")),
     "torchrun": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands", "nodes")),
-    "lab": ((), (*COMMON, *PYTHON_ENV, "commands")),
-    "notebook": ((), (*COMMON, *PYTHON_ENV, "commands")),
-    "code": ((), (*COMMON, *PYTHON_ENV, "commands")),
+    "lab": ((), (*COMMON, *PYTHON_ENV, *DEV, "commands")),
+    "notebook": ((), (*COMMON, *PYTHON_ENV, *DEV, "commands")),
+    "code": ((), (*COMMON, *PYTHON_ENV, *DEV, "commands")),
 }
 assert set(PROVIDER_PROPERTIES) == set(PROVIDER_NAMES)
+
+#: Names the historical forms are rewritten into (`spec.legacy`), not written by users: not shown in hints.
+INTERNAL = ("repo_include", "depends_variables", "provider_data", "tool_version")
 
 #: Earlier names that also satisfy a required property.
 ALIASES = {"file": ("script", "python_script")}
@@ -85,7 +90,7 @@ def check_properties(item: dict[str, Any], doc: Document, path: PathKey) -> Chec
             kept[key] = value
             continue
         position = doc.key_position((*path, key))
-        valid = ", ".join(sorted(allowed))
+        valid = ", ".join(sorted(set(allowed) - set(INTERNAL)))
         if key in ALL_PROPERTIES:
             owners = [p for p, (_, props) in PROVIDER_PROPERTIES.items() if key in props]
             errors.append(SpecError(f"property '{key}' does not apply to provider '{provider}'",
@@ -93,8 +98,9 @@ def check_properties(item: dict[str, Any], doc: Document, path: PathKey) -> Chec
                                     hint=f"'{key}' is a property of: {', '.join(owners)}; "
                                          f"valid properties for {provider}: {valid}"))
         else:
+            visible = [a for a in allowed if a not in INTERNAL]
             errors.append(SpecError(f"unknown property '{key}'", position=position,
-                                    hint=did_you_mean(str(key), allowed) + f"valid properties for {provider}: {valid}"))
+                                    hint=did_you_mean(str(key), visible) + f"valid properties for {provider}: {valid}"))
     for key in required:
         if not any(item.get(k) not in (None, "", []) for k in (key, *ALIASES.get(key, ()))):
             errors.append(SpecError(f"provider '{provider}' needs '{key}'", position=doc.position(path),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dtrun.spec.legacy import PROVIDER_ALIASES
 from dtrun.spec.models import ENV_NAME, NAME_PATTERN, PROVIDER_NAMES, Artifact, Dep, Gpu, Resources, Workflow
-from dtrun.spec.rules import ALIASES, ALL_PROPERTIES, PROVIDER_PROPERTIES
+from dtrun.spec.rules import ALIASES, ALL_PROPERTIES, INTERNAL, PROVIDER_PROPERTIES
 
 _STRING = {"type": "string"}
 _TEXT = {"type": ["string", "number"]}
@@ -43,7 +44,10 @@ DESCRIPTIONS = {
     "nodes": "Number of nodes (torchrun provider).",
     "secrets": "Names of secrets the job receives as environment variables.",
     "environment": "Earlier name of `env`.",
-    "version": "Earlier name of `python`.",
+    "version": "Earlier name of `python`; for lab, notebook and code, the version of the tool.",
+    "before_run": "Shell commands run before the main ones, in the same shell.",
+    "setup": "Commands run before the dev environment's app starts (lab, notebook, code).",
+    "ssh": "dstack 0.7: an SSH server in the job. Accepted with a warning: use `docker exec` here.",
     "script": "Earlier name of `file`.",
     "python_script": "Earlier form of `file` and `args`: the script with its arguments, e.g. `train.py --lr 0.1`.",
 }
@@ -55,7 +59,7 @@ def workflows_schema() -> dict[str, Any]:
     defs: dict[str, Any] = base.pop("$defs", {})
     props: dict[str, Any] = base["properties"]
     props["name"] = {"type": "string", "pattern": NAME_PATTERN}
-    props["provider"] = {"enum": list(PROVIDER_NAMES)}
+    props["provider"] = {"enum": [*PROVIDER_NAMES, *PROVIDER_ALIASES]}
     props["python"] = props["cuda"] = _TEXT
     props["commands"] = props["entrypoint"] = {"anyOf": [{"type": "array", "items": _STRING}, _STRING]}
     props["args"] = {"anyOf": [{"type": "array", "items": _TEXT}, _STRING]}
@@ -70,6 +74,15 @@ def workflows_schema() -> dict[str, Any]:
     props["environment"] = props["env"]
     props["version"] = _TEXT
     props["script"] = props["python_script"] = _STRING
+    props["before_run"] = props["setup"] = props["commands"]
+    props["ssh"] = {"type": "boolean"}
+    # Historical forms (dtrun.spec.legacy): depends-on as a mapping, provider as {name, repo} or name@channel.
+    props["depends-on"] = {"anyOf": [props["deps"], {
+        "type": "object", "additionalProperties": False, "properties": {
+            "workflows": props["deps"],
+            "repo": {"type": "object", "additionalProperties": False,
+                     "properties": {"include": {"type": "array", "items": _STRING}}},
+            "variables": {"type": "array", "items": _STRING}}}]}
     for name, description in DESCRIPTIONS.items():
         props[name] = {**_strip(props[name]), "description": description}
     defs["Dep"] = _model(Dep)
@@ -82,12 +95,23 @@ def workflows_schema() -> dict[str, Any]:
                                         "type": "integer", "minimum": 1, "description": "Earlier place of `nodes`."},
                                     "gpu": {"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/Gpu"}]}})
     defs["Resources"] = resources
+    properties = {k: v for k, v in props.items() if k in ALL_PROPERTIES and k not in INTERNAL}
+    names = "|".join([*PROVIDER_NAMES, *PROVIDER_ALIASES])
+    properties["provider"] = {"description": properties["provider"]["description"], "anyOf": [
+        props["provider"], {"type": "string", "pattern": f"^({names})@[A-Za-z0-9_.-]+$"},
+        {"type": "object", "additionalProperties": False, "required": ["name"],
+         "properties": {"name": {"enum": [*PROVIDER_NAMES, *PROVIDER_ALIASES]}, "repo": _STRING}}]}
+    properties["gpu"] = {**resources["properties"]["gpu"], "description": "Earlier place of `resources.gpu`."}
+    properties["ports"] = {"description": properties["ports"]["description"], "anyOf": [
+        {"type": "integer", "minimum": 0}, {"type": "array", "items": {"type": "integer"}}]}
+    properties["template"] = {"description": "Early 2022: the provider's name, or a mapping of properties the "
+                                             "workflow is made from.", "anyOf": [_STRING, {"type": "object"}]}
     workflow = {
         "type": "object",
-        "properties": {k: v for k, v in props.items() if k in ALL_PROPERTIES},
+        "properties": properties,
         "additionalProperties": False,
         "required": ["name"],
-        "anyOf": [{"required": ["provider"]}, {"required": ["image"]}],
+        "anyOf": [{"required": ["provider"]}, {"required": ["image"]}, {"required": ["template"]}],
         "allOf": [_provider_rule(p) for p in PROVIDER_NAMES],
     }
     defs["Workflow"] = workflow
@@ -121,8 +145,9 @@ def _provider_rule(provider: str) -> dict[str, Any]:
     required, allowed = PROVIDER_PROPERTIES[provider]
     condition: dict[str, Any] = {"properties": {"provider": {"const": provider}}, "required": ["provider"]}
     if provider == "docker":
-        condition = {"anyOf": [condition, {"not": {"required": ["provider"]}}]}
-    then: dict[str, Any] = {"propertyNames": {"enum": list(allowed)}}
+        condition = {"anyOf": [condition, {"not": {"anyOf": [{"required": ["provider"]}, {"required": ["template"]}]}}]}
+    visible = [a for a in allowed if a not in INTERNAL]
+    then: dict[str, Any] = {"propertyNames": {"enum": [*visible, "gpu", "template"]}}
     needs = [{"anyOf": [{"required": [k]} for k in (key, *ALIASES.get(key, ()))]} for key in required]
     if needs:
         then["allOf"] = needs

@@ -1,5 +1,10 @@
 """`${{ ... }}` in workflow strings: variables, `run.args`, `run.name` and `secrets.NAME`.
 
+The hosted dstack.ai of early 2022 wrote variables as `$name` (or `${name}`) instead, with three system
+variables: `$variables_as_args` (every variable of the workflow's own section of variables.yaml as
+`--name value`), `$run_name` and `$job_id`. Those forms are substituted too, but only for names the
+workflow declares (and those three): any other `$NAME` is the shell's, left as written.
+
 Variables and `run.*` are substituted while the plan is made, on the raw YAML values whose source
 positions are still known, so an unknown name is reported at its file and line. Secrets are not: a
 `${{ secrets.NAME }}` is kept in the planned job as it was written (normalised to
@@ -20,6 +25,10 @@ from dtrun.spec.errors import did_you_mean
 from dtrun.spec.yamlpos import Document, PathKey, RawFloat
 
 TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+#: A template, or a hosted-era `${name}` / `$name`.
+_ANY = re.compile(r"\$\{\{(.*?)\}\}|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", re.DOTALL)
+#: Hosted-era system variables: the job's id is known only in the job (the engine sets $DTRUN_JOB).
+AS_ARGS, RUN_NAME, JOB_ID = "variables_as_args", "run_name", "job_id"
 _SECRET = re.compile(r"^secrets\.([A-Za-z_][A-Za-z0-9_]*)$")
 _SECRET_MARK = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -41,6 +50,8 @@ class Scope:
     run_args: Sequence[str] = ()
     #: None while no run exists (validation, listing): `${{ run.name }}` is then kept as written.
     run_name: str | None = None
+    #: The workflow's own variables (not the global ones), in order: what `$variables_as_args` passes.
+    own: Sequence[str] = ()
 
     def names(self) -> list[str]:
         return [*self.variables, "run.args", "run.name", "secrets.NAME"]
@@ -84,10 +95,13 @@ def _is_run_args(text: str) -> bool:
 
 
 def _text(text: str, scope: Scope, doc: Document, where: PathKey, errors: list[SpecError]) -> str:
-    if "${{" not in text:
+    if "$" not in text:
         return text
 
     def replace(match: re.Match[str]) -> str:
+        legacy = match.group(2) or match.group(3)
+        if legacy is not None:
+            return _legacy(legacy, scope, match.group(0))
         name = match.group(1).strip()
         if name in scope.variables:
             return str(scope.variables[name])
@@ -101,13 +115,26 @@ def _text(text: str, scope: Scope, doc: Document, where: PathKey, errors: list[S
         errors.append(_unknown(name, scope, doc, where, text, match.start()))
         return match.group(0)
 
-    result = TEMPLATE.sub(replace, text)
+    result = _ANY.sub(replace, text)
     rest = TEMPLATE.sub("", text)
     if "${{" in rest:
         errors.append(SpecError("unclosed '${{' (a template is written ${{ name }})",
                                 position=_inner(doc, where, text, rest.index("${{")),
                                 hint="close it with '}}'"))
     return result
+
+
+def _legacy(name: str, scope: Scope, written: str) -> str:
+    """`$name` of the hosted era: a declared variable, a system variable, else the shell's own."""
+    if name in scope.variables:
+        return str(scope.variables[name])
+    if name == AS_ARGS:
+        return " ".join(f"--{n} {shlex.quote(str(scope.variables[n]))}" for n in scope.own if n in scope.variables)
+    if name == RUN_NAME and scope.run_name is not None:
+        return scope.run_name
+    if name == JOB_ID:
+        return "${DTRUN_JOB}"
+    return written
 
 
 def _unknown(name: str, scope: Scope, doc: Document, where: PathKey, text: str, offset: int) -> SpecError:

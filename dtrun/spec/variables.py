@@ -5,6 +5,8 @@ variables:
   train:
     batch-size: 64
     lr: 1.0
+  global:        # shared by every workflow (the hosted dstack.ai of early 2022)
+    model: 124M
 ```
 
 Values keep the text they were written as (`lr: 1.0` is "1.0", `gamma: 0.70` is "0.70"): they become
@@ -22,6 +24,8 @@ from dtrun.spec.project import Project
 from dtrun.spec.templating import plain
 from dtrun.spec.yamlpos import load_yaml
 
+#: The section of variables.yaml shared by every workflow (hosted dstack.ai, early 2022).
+GLOBAL = "global"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 

@@ -20,9 +20,9 @@ import pytest
 
 from dtrun.agent import formats
 from dtrun.agent.manifest import JobManifest, ManifestError
-from dtrun.store.archive import extract, pack_folder
 from dtrun.engine.logs import stored_lines
 from dtrun.store import Store
+from dtrun.store.archive import extract, pack_folder
 
 REPO = "local/agent-test"
 

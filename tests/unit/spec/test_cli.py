@@ -64,9 +64,9 @@ def test_validate_ok_and_all_errors_at_once(make_project: Callable[..., Path], d
         f"{root}/.dtrun/workflows.yaml:4:5: error: provider 'bash' needs 'commands'",
         "  hint: add `commands:` with the shell commands to run",
         f"{root}/.dtrun/workflows.yaml:6:5: error: unknown property 'comands'",
-        "  hint: did you mean 'commands'? valid properties for bash: artifacts, cache, commands, cuda, depends-on, "
-        "deps, env, environment, help, name, ports, provider, python, python_install, requirements, resources, "
-        "secrets, version, working_dir",
+        "  hint: did you mean 'commands'? valid properties for bash: artifacts, before_run, cache, commands, cuda, "
+        "depends-on, deps, env, environment, help, name, ports, provider, python, python_install, requirements, "
+        "resources, secrets, ssh, version, working_dir",
         "3 errors",
     ]
 

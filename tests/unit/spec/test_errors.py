@@ -69,9 +69,9 @@ EXPECTED: dict[str, list[str]] = {
     ],
     'property_of_other_provider': [
         (".dtrun/workflows.yaml:5:5: property 'nodes' does not apply to provider 'bash'\n  hint: "
-         "'nodes' is a property of: torchrun; valid properties for bash: artifacts, cache, "
+         "'nodes' is a property of: torchrun; valid properties for bash: artifacts, before_run, cache, "
          'commands, cuda, depends-on, deps, env, environment, help, name, ports, provider, '
-         'python, python_install, requirements, resources, secrets, version, working_dir'),
+         'python, python_install, requirements, resources, secrets, ssh, version, working_dir'),
     ],
     'templates': [
         (".dtrun/workflows.yaml:5:38: unknown variable 'batchsize' in ${{ batchsize }}\n  hint: "
@@ -108,9 +108,9 @@ EXPECTED: dict[str, list[str]] = {
     ],
     'unknown_property': [
         (".dtrun/workflows.yaml:4:5: unknown property 'comands'\n  hint: did you mean 'commands'? "
-         'valid properties for bash: artifacts, cache, commands, cuda, depends-on, deps, env, '
+         'valid properties for bash: artifacts, before_run, cache, commands, cuda, depends-on, deps, env, '
          'environment, help, name, ports, provider, python, python_install, requirements, '
-         'resources, secrets, version, working_dir'),
+         'resources, secrets, ssh, version, working_dir'),
     ],
     'unknown_provider': [
         (".dtrun/workflows.yaml:3:15: unknown provider 'bsh'\n  hint: did you mean 'bash'? "

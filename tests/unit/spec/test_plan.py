@@ -75,7 +75,11 @@ def test_an_unknown_workflow_has_suggestions(tmp_path: Path) -> None:
 def test_seed002_plan_uses_variables_in_args() -> None:
     plan = build_plan(load_fixture("seed002"), "train", variables={"batch-size": "32"})
     job = plan.job("train")
-    assert job.command == ["python", "train.py", "--batch-size", "32", "--lr=1.0"]
+    # The script runs after a shell that creates its artifact folder (`model`), then execs it.
+    assert job.command is not None
+    assert job.command[:6] == ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+    assert "mkdir -p" in job.command[6] and "model" in job.command[6] and job.command[6].endswith('exec "$@"')
+    assert job.command[7:] == ["python", "python", "train.py", "--batch-size", "32", "--lr=1.0"]
     assert job.env["BATCH_SIZE"] == "32" and job.env["GAMMA"] == "0.70" and job.env["LOG_INTERVAL"] == "10"
     assert job.needs == [] and job.inputs == [Dep(workflow="download", tag="latest")]
 
