@@ -74,7 +74,7 @@ class Repo:
 
         if self.store.exists(self.store.run_path(name)):
             run = self.store.load_run(name)
-            return run, [self.store.load_job(j) for j in run.jobs]
+            return run, self.store.load_jobs(run.jobs)
         if self.store.exists(self.store.job_path(name, "job.json")):
             return None, [self.store.load_job(name)]
         matches = [j for j in self.store.listdir(self.store.repo_path("jobs")) if j.startswith(name)]

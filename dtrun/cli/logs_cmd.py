@@ -29,6 +29,7 @@ def logs(
 ) -> None:
     """Show the output of a run's jobs or of one job."""
     from dtrun.cli.lifecycle import Repo
+    from dtrun.cli.status_cmd import warn_skipped
     from dtrun.engine.logs import parse_since
 
     start = parse_since(since) if since else None
@@ -38,9 +39,10 @@ def logs(
     while follow and run is not None and not run.jobs and not run.state.finished:
         time.sleep(0.3)  # a detached run whose process has not recorded its jobs yet
         run = repo.store.load_run(run.name)
-        jobs = [repo.store.load_job(j) for j in run.jobs]
+        jobs = repo.store.load_jobs(run.jobs)
     for job in jobs:
         show_job(repo, job, start, follow)
+    warn_skipped(repo.store)
 
 
 def _write(data: bytes) -> None:

@@ -97,6 +97,8 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
         raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
     snapshot = context.snapshot()
     store = context.store(snapshot.repo_id)
+    if not attached_run:
+        store.check()  # a missing bucket or a full disk fails now, before anything is built
     submitted = store.load_run(attached_run) if attached_run else None
     name = submitted.name if submitted else new_run_name(store.run_names())
     plan = build_plan(spec, workflow, variables=parsed.variables, run_args=parsed.args, run_name=name,

@@ -34,13 +34,8 @@ def status(
     runs = pick_runs(repo.store, last)
     rows: list[tuple[RunRecord, list[JobRecord]]] = []
     for run in runs:
-        jobs = []
-        for job_id in run.jobs:
-            try:
-                jobs.append(repo.store.load_job(job_id))
-            except ValueError:  # a job being written right now shows up next time
-                continue
-        rows.append((run, jobs))
+        rows.append((run, repo.store.load_jobs(run.jobs)))
+    warn_skipped(repo.store)
     if as_json:
         import json
 
@@ -63,15 +58,17 @@ app.command("ps", hidden=True, help="Alias of `dtrun status`.")(status)
 
 def pick_runs(store: Store, last: int | None) -> list[RunRecord]:
     from dtrun.engine.control import active_runs
-    from dtrun.errors import NotFound
+    from dtrun.errors import DtrunError, NotFound
 
     def load(names: list[str]) -> list[RunRecord]:
         out = []
         for name in names:
             try:
                 out.append(store.load_run(name))
-            except (NotFound, ValueError):
+            except NotFound:
                 continue
+            except DtrunError as exc:
+                store.skip(exc)
         return out
 
     if last is None:
@@ -134,3 +131,9 @@ def _run_state(jobs: list[JobRecord], state: Any) -> str:
         if wanted in states:
             return wanted
     return "SUBMITTED" if all(s == "SUBMITTED" for s in states) else "RUNNING"
+
+
+def warn_skipped(store: Store) -> None:
+    """One warning line on stderr per damaged record a listing passed over."""
+    for message in store.skipped:
+        typer.echo(f"warning: {message}; skipped", err=True)
