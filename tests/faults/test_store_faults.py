@@ -20,6 +20,7 @@ from dtrun.store.failures import StoreUnavailable
 from dtrun.store.records import JobRecord, RunRecord
 from dtrun.store.store import Store
 from tests.conftest import SESSION, DtrunRunner
+from tests.faults.reliability import Row
 from tests.integration.test_store_s3 import REPO_ROOT, free_port, moto  # noqa: F401  (fixture)
 
 
@@ -37,6 +38,9 @@ def tmpfs(where: Path, size: str = "256k", *options: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.fault("store folder on a full 256 KiB tmpfs",
+                   "a 512 KiB write fails naming the store and `no space left`; no temporary file left; "
+                   "the earlier record intact; the same write succeeds once space is freed")
 def test_a_full_disk_is_a_clear_error_and_leaves_no_half_written_record(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "small") as small:
         store = Store(str(small / "store"), "local/p")
@@ -54,6 +58,8 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_half_written_record(tmp_path
         assert store.size(store.job_path("j1", "artifacts", "ok.tar")) == 1024
 
 
+@pytest.mark.fault("store folder on a read-only tmpfs",
+                   "the up-front probe fails with `the store's file system is read-only`")
 def test_a_read_only_store_fails_the_up_front_check(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "ro", "64k", "ro") as readonly:
         store = Store(str(readonly), "local/p")
@@ -62,6 +68,8 @@ def test_a_read_only_store_fails_the_up_front_check(tmp_path: Path) -> None:
         assert error.value.message == f"cannot write to the store {readonly}: the store's file system is read-only"
 
 
+@pytest.mark.fault("truncated, foreign and binary records in the store",
+                   "listings keep the 2 good runs and the good job; one warning per damaged record, once")
 def test_damaged_records_are_skipped_with_one_warning_each(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "store"), "local/p")
     for name in ("good-1", "good-2"):
@@ -78,7 +86,9 @@ def test_damaged_records_are_skipped_with_one_warning_each(tmp_path: Path) -> No
     assert len(store.skipped) == 3, "a record is warned about once"
 
 
-def test_status_and_logs_skip_damaged_records(make_project: Any, dtrun: DtrunRunner) -> None:
+@pytest.mark.fault("a truncated run record beside a real run",
+                   "`dtrun status` exits 0, shows the real run, one `is damaged` warning naming the file, no traceback")
+def test_status_and_logs_skip_damaged_records(make_project: Any, dtrun: DtrunRunner, fault_row: Row) -> None:
     project = make_project({".dtrun/workflows.yaml": """
         workflows:
           - name: hello
@@ -90,6 +100,7 @@ def test_status_and_logs_skip_damaged_records(make_project: Any, dtrun: DtrunRun
     runs = next(dtrun.store.rglob("runs"))
     (runs / "zz-truncated.json").write_text('{"name": "zz-trunc')
     status = dtrun("status", cwd=project)
+    fault_row.runs = 1
     assert status.code == 0, status.output
     assert "Traceback" not in status.output
     assert "hello" in status.stdout
@@ -125,6 +136,8 @@ def s3_store(url: str) -> Store:
     return Store(url, "github.com/o/p")
 
 
+@pytest.mark.fault("S3 bucket that does not exist (moto)",
+                   "the probe names the bucket and `aws s3 mb`")
 def test_a_missing_bucket_is_named(moto: str) -> None:  # noqa: F811
     bucket = f"dtrun-missing-{SESSION}".lower()
     with environ(s3_env(moto)):
@@ -135,6 +148,8 @@ def test_a_missing_bucket_is_named(moto: str) -> None:  # noqa: F811
     assert f"aws s3 mb s3://{bucket}" in str(error.value.hint)
 
 
+@pytest.mark.fault("no AWS credentials at all",
+                   "`no AWS credentials were found`, the hint names AWS_ACCESS_KEY_ID")
 def test_missing_credentials_are_named(moto: str, tmp_path: Path) -> None:  # noqa: F811
     bucket = f"dtrun-creds-{SESSION}".lower()
     none = str(tmp_path / "none")
@@ -148,6 +163,8 @@ def test_missing_credentials_are_named(moto: str, tmp_path: Path) -> None:  # no
     assert "AWS_ACCESS_KEY_ID" in str(error.value.hint)
 
 
+@pytest.mark.fault("wrong AWS keys (moto checking keys)",
+                   "`the AWS credentials were refused`")
 def test_refused_credentials_are_named(tmp_path: Path) -> None:
     """A moto server that checks keys (INITIAL_NO_AUTH_ACTION_COUNT=0) refuses the made-up ones."""
     port = free_port()
@@ -166,6 +183,8 @@ def test_refused_credentials_are_named(tmp_path: Path) -> None:
     assert error.value.message == "cannot write to the store s3://some-bucket/team: the AWS credentials were refused"
 
 
+@pytest.mark.fault("S3 endpoint with nothing listening",
+                   "`the endpoint cannot be reached`, the hint names AWS_ENDPOINT_URL")
 def test_an_unreachable_endpoint_is_named() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     with environ(s3_env(endpoint)):
@@ -176,6 +195,8 @@ def test_an_unreachable_endpoint_is_named() -> None:
     assert "AWS_ENDPOINT_URL" in str(error.value.hint)
 
 
+@pytest.mark.fault("`dtrun run` with DTRUN_STORE in a missing bucket",
+                   "non-zero exit before any job, the bucket named, no traceback, no job output")
 def test_a_missing_bucket_stops_dtrun_before_any_job(make_project: Any, dtrun: DtrunRunner,
                                                      moto: str) -> None:  # noqa: F811
     project = make_project({".dtrun/workflows.yaml": """
