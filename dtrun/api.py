@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dtrun.engine.events import Event, Listener, ignore
+from dtrun.engine.events import WARNING, Event, Listener, ignore
 
 if TYPE_CHECKING:
     from dtrun.backends.base import Backend
@@ -139,6 +139,7 @@ class Session:
 
             check_tag_free(self.store, tag)
         if not record:
+            self.store.check()  # a missing bucket or a full disk fails now, before anything is built
             self.reconcile()
         engine = self.engine(self.snapshot())
         return engine.run(plan, variables=variables, args=list(args), no_cache=no_cache, submitted=record,
@@ -155,6 +156,7 @@ class Session:
             from dtrun.store.tags import check_tag_free
 
             check_tag_free(self.store, tag)
+        self.store.check()
         self.reconcile()
         return self.engine(self.snapshot()).submit(plan, variables=variables, args=list(args), name=name, tag=tag)
 
@@ -181,16 +183,15 @@ class Session:
         from dtrun.engine.lifecycle import pick_runs
 
         self.reconcile()
-        rows = []
-        for run in pick_runs(self.store, last):
-            jobs = []
-            for job_id in run.jobs:
-                try:
-                    jobs.append(self.store.load_job(job_id))
-                except ValueError:  # a job being written right now shows up next time
-                    continue
-            rows.append((run, jobs))
+        rows = [(run, self.store.load_jobs(run.jobs)) for run in pick_runs(self.store, last)]
+        self._warn_skipped()
         return rows
+
+    def _warn_skipped(self) -> None:
+        """One warning per damaged record the store's listings passed over (see `Store.skip`)."""
+        for message in self.store.skipped:
+            self.emit(Event(WARNING, f"{message}; skipped"))
+        self.store.skipped.clear()
 
     def stop(self, target: str, *, abort: bool = False) -> list[JobRecord]:
         """Stop (outputs saved) or abort a run or a job from anywhere; returns its jobs once settled."""
@@ -210,10 +211,11 @@ class Session:
         while follow and run is not None and not run.jobs and not run.state.finished:
             time.sleep(0.3)  # a detached run whose process has not recorded its jobs yet
             run = self.store.load_run(run.name)
-            jobs = [self.store.load_job(j) for j in run.jobs]
+            jobs = self.store.load_jobs(run.jobs)
         secrets = list(self.secrets().values())
         for job in jobs:
             yield from job_logs(self.store, lambda: self.backend, job, secrets, since=since, follow=follow)
+        self._warn_skipped()
 
     def artifacts(self, target: str) -> list[tuple[JobRecord, ArtifactRecord]]:
         """The artifacts of a run, a job or a tag."""

@@ -37,6 +37,8 @@ class Renderer:
                     self._say(f"  | {event.text}", "dim")
             elif event.step is not None:  # a flow job's (step "") or step's status
                 self._tagged(event)
+            elif event.kind == WARNING:
+                self._say(f"warning: {event.text}", "yellow")
             else:
                 self._say(event.text, self._style(event))
 

@@ -48,14 +48,17 @@ def select_jobs(store: Store, name: str) -> list[JobRecord]:
 def pick_runs(store: Store, last: int | None) -> list[RunRecord]:
     from dtrun.engine.control import active_runs
     from dtrun.errors import NotFound
+    from dtrun.store.failures import CorruptRecord
 
     def load(names: list[str]) -> list[RunRecord]:
         out = []
         for name in names:
             try:
                 out.append(store.load_run(name))
-            except (NotFound, ValueError):
+            except NotFound:
                 continue
+            except CorruptRecord as exc:
+                store.skip(exc)
         return out
 
     if last is None:

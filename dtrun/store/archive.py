@@ -8,7 +8,9 @@ download folder. `extract` applies the same rules again when writing to disk, an
 write through a symlink that leads out of the target.
 
 Accepted: regular files (with their modes), folders (empty ones too) and symlinks whose target stays
-inside the artifact.
+inside the artifact. `extract` writes permission bits only (`& 0o777`): setuid, setgid and sticky bits
+are dropped, and every file belongs to the user who downloads, so an untrusted job cannot plant a
+setuid-root program in the folder of someone who runs `dtrun artifacts --output` as root.
 """
 
 from __future__ import annotations
@@ -288,6 +290,10 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
+#: The mode bits `extract` keeps: read, write and execute; never setuid, setgid or sticky.
+_PERMISSIONS = 0o777
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -322,7 +328,7 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
                 continue
             if member.isdir():
                 path.mkdir(parents=True, exist_ok=True)
-                path.chmod(member.mode | 0o700)
+                path.chmod(_PERMISSIONS & member.mode | 0o700)
             elif member.issym():
                 links.add(name)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -338,7 +344,7 @@ def extract(source: IO[bytes], dest: Path, *, progress: Callable[[int], None] | 
                         fh.write(chunk)
                         if progress:
                             progress(len(chunk))
-                path.chmod(member.mode)
+                path.chmod(_PERMISSIONS & member.mode)
                 os.utime(path, (member.mtime, member.mtime))
             written.append(path)
     if problems:

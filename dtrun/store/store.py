@@ -29,6 +29,7 @@ from typing import IO, Any, TypeVar
 from pydantic import BaseModel
 
 from dtrun.errors import DtrunError, NotFound
+from dtrun.store.failures import CorruptRecord, describe_failure, is_missing_bucket, is_storage_error, probe
 from dtrun.store.records import JobRecord, RunRecord, TagRecord
 
 M = TypeVar("M", bound=BaseModel)
@@ -56,6 +57,13 @@ class Store:
         self.root = root.rstrip("/")
         self.repo = repo
         self.local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        #: Messages about damaged records that listings skipped (see `skip`).
+        self.skipped: list[str] = []
+
+    def check(self) -> None:
+        """Write, read back and delete a probe object: a store that cannot hold a run's records
+        fails here, with the reason and the fix, before any job starts."""
+        probe(self.fs._fs, self.root, self.url)
 
     # -- paths ------------------------------------------------------------------------------------
     def repo_path(self, *parts: str, repo: str | None = None) -> str:
@@ -74,11 +82,25 @@ class Store:
         if self.local:
             self.fs.makedirs(parent, exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with self.fs.open(tmp, "wb") as fh:
-                fh.write(data)
-            self.fs.mv(tmp, path)
+            with self._discard_on_failure(tmp):
+                with self.fs.open(tmp, "wb") as fh:
+                    fh.write(data)
+                self.fs.mv(tmp, path)
         else:
             self.fs.pipe_file(path, data)
+
+    @contextlib.contextmanager
+    def _discard_on_failure(self, tmp: str) -> Iterator[None]:
+        """A write that fails (a full disk) leaves no temporary file behind, and the record it was
+        replacing untouched; the error raised is the store's clear one, whatever Python raised."""
+        try:
+            yield
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self.fs._fs.rm(tmp)
+            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                raise describe_failure(exc, self.url, "write to") from None
+            raise
 
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
@@ -87,7 +109,20 @@ class Store:
         self.write_bytes(path, model.model_dump_json(indent=1).encode())
 
     def read_model(self, path: str, model: type[M]) -> M:
-        return model.model_validate_json(self.read_bytes(path))
+        """A record, or `CorruptRecord` when the object is truncated or not a record of that kind
+        (a half-written file from an older dtrun, a disk that filled up, a hand edit)."""
+        data = self.read_bytes(path)
+        try:
+            return model.model_validate_json(data)
+        except ValueError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CorruptRecord(f"the record {path} in the store {self.url} is damaged ({first})",
+                                hint="it is skipped; delete it if it stays unreadable") from None
+
+    def skip(self, error: DtrunError) -> None:
+        """Remember an unreadable record that a listing passed over; the CLI shows one warning each."""
+        if error.message not in self.skipped:
+            self.skipped.append(error.message)
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(path))
@@ -108,8 +143,9 @@ class Store:
         if self.local:
             self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            self.fs.put_file(local_path, tmp)
-            self.fs.mv(tmp, path)
+            with self._discard_on_failure(tmp):
+                self.fs.put_file(local_path, tmp)
+                self.fs.mv(tmp, path)
         else:
             self.fs.put_file(local_path, path)
 
@@ -142,11 +178,25 @@ class Store:
         return [n[:-5] for n in self.listdir(self.repo_path("runs", repo=repo)) if n.endswith(".json")]
 
     def runs(self, repo: str | None = None) -> Iterator[RunRecord]:
+        """Every readable run; a damaged record is skipped and remembered in `skipped`."""
         for name in self.run_names(repo):
             try:
                 yield self.load_run(name, repo)
-            except (NotFound, ValueError):
+            except NotFound:
                 continue
+            except CorruptRecord as exc:
+                self.skip(exc)
+
+    def load_jobs(self, job_ids: list[str], repo: str | None = None) -> list[JobRecord]:
+        """The readable jobs among `job_ids`, in order; missing or damaged ones are skipped (and
+        remembered in `skipped`), so one bad file never hides the rest of a run."""
+        out = []
+        for job_id in job_ids:
+            try:
+                out.append(self.load_job(job_id, repo))
+            except (NotFound, CorruptRecord) as exc:
+                self.skip(exc)
+        return out
 
     def write_json(self, path: str, data: Any) -> None:
         self.write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())
@@ -215,8 +265,10 @@ class Store:
             if entry.endswith(".json"):
                 try:
                     out.append(self.load_tag(entry[:-5], repo))
-                except (NotFound, ValueError):
+                except NotFound:
                     continue
+                except CorruptRecord as exc:
+                    self.skip(exc)
         return sorted(out, key=lambda t: t.created_at)
 
     def delete_tag(self, name: str, repo: str | None = None) -> None:
@@ -261,8 +313,9 @@ def storage_options(url: str) -> dict[str, Any]:
 
 
 class _Guarded:
-    """The fsspec filesystem, with the store's failures (unreachable endpoint, no credentials, no
-    permission) turned into one clear `DtrunError`. A missing object stays `FileNotFoundError`."""
+    """The fsspec filesystem, with the store's failures (missing bucket, unreachable endpoint, no or
+    wrong credentials, no permission, no space) turned into one clear `StoreUnavailable`
+    (store/failures.py). A missing object stays `FileNotFoundError`."""
 
     def __init__(self, fs: Any, url: str) -> None:
         self._fs, self._url = fs, url
@@ -275,23 +328,21 @@ class _Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return value(*args, **kwargs)
-            except (FileNotFoundError, DtrunError):
+            except DtrunError:
+                raise
+            except FileNotFoundError as exc:
+                if is_missing_bucket(exc):
+                    raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
                 raise
             except Exception as exc:
-                if not _is_storage_error(exc):
+                if not is_storage_error(exc):
                     raise
-                raise DtrunError(f"the store {self._url} failed: {type(exc).__name__}: {exc}",
-                                 hint=_STORE_HINT) from None
+                raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
 
         return call
 
 
-_STORE_HINT = ("check `dtrun config get store` (or DTRUN_STORE); for S3 the AWS credentials and, for a "
-               "non-AWS server, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL")
-
-
-def _is_storage_error(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return True
-    module = type(exc).__module__.split(".")[0]
-    return module in ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "gcsfs", "adlfs")
+#: What a filesystem call was doing, for the error message.
+_ACTIONS = {"pipe_file": "write to", "put_file": "write to", "open": "open a file in", "mv": "write to",
+            "makedirs": "write to", "cat_file": "read from", "ls": "list", "glob": "list",
+            "exists": "read from", "size": "read from", "rm": "delete from"}

@@ -95,4 +95,5 @@ def test_a_wrong_endpoint_is_a_clear_error(make_project: Any, s3_dtrun: Any) -> 
                                                 "AWS_MAX_ATTEMPTS": "1"})
     assert result.code != 0
     assert "Traceback" not in result.output, result.output[-2000:]
-    assert f"the store {s3_dtrun.s3_url} failed" in result.stderr and "AWS_ENDPOINT_URL" in result.stderr
+    assert f"the store {s3_dtrun.s3_url}: the endpoint cannot be reached" in result.stderr
+    assert "AWS_ENDPOINT_URL" in result.stderr

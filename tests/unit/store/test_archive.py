@@ -159,3 +159,21 @@ def test_pack_folder_refuses_what_a_container_could_plant(tmp_path: Path, plant:
         os.symlink("../../x", source / "p")
     with pytest.raises(UnsafeArchive):
         pack_folder(source, io.BytesIO())
+
+
+def test_extract_drops_setuid_setgid_and_sticky_bits(tmp_path: Path) -> None:
+    """An untrusted job's artifact cannot plant a setuid program in the downloader's folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        folder = tarfile.TarInfo("shared")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(folder)
+        for name, mode in (("shared/suid", 0o4755), ("shared/sgid", 0o2750), ("shared/plain", 0o640)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = 4, mode
+            tar.addfile(info, io.BytesIO(b"#!/x"))
+    buffer.seek(0)
+    extract(buffer, tmp_path / "out")
+    modes = {p.name: p.stat().st_mode & 0o7777 for p in (tmp_path / "out").rglob("*")}
+    assert modes == {"shared": 0o777, "suid": 0o755, "sgid": 0o750, "plain": 0o640}
+    assert all(p.stat().st_uid == os.getuid() for p in (tmp_path / "out").rglob("*"))
