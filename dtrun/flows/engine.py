@@ -9,6 +9,7 @@ store as workflow runs (one job record per step, with its log).
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import threading
@@ -16,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ from dtrun.errors import DtrunError, SpecError
 from dtrun.flows.actions import Action, parse_ref, resolve
 from dtrun.flows.expressions import EXPR, Scope, has_expressions, render, text_of, truthy
 from dtrun.flows.inputs import check_env_names, check_inputs
-from dtrun.flows.loader import LoadedFlow, order, upstream
-from dtrun.flows.models import Job, Step
-from dtrun.flows.outputs import parse_output_file, parse_stdout_line
+from dtrun.flows.loader import LoadedFlow, order, relabel, upstream
+from dtrun.flows.models import ActionManifest, Job, Step
+from dtrun.flows.outputs import mask_value, parse_output_file, parse_stdout_line, typed_outputs
 from dtrun.flows.process import ACTION_DIR, Process, build_image, folder_tar, image_spec, process, run_shell
+from dtrun.flows.runs import declared_env, step_context
 from dtrun.images.manager import ensure_image
 from dtrun.names import new_run_name, sanitize
 from dtrun.snapshot import Snapshot
@@ -57,8 +59,9 @@ class StepResult:
     outcome: str = "pending"
     exit_code: int | None = None
     message: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
     job_record: str | None = None
+    manifest: ActionManifest | None = None  # issue 13: to type the outputs it declares
 
 
 @dataclass
@@ -152,8 +155,8 @@ class FlowEngine:
                     try:
                         action = resolved.get(ref.text) or resolve(ref, self.backend.client)
                     except DtrunError as exc:
-                        raise type(exc)(f"{where}: {exc.message}", position=exc.position
-                                        or loaded.position(*base, "action"), hint=exc.hint) from None
+                        # issue 13: relabel() rebuilds SpecErrors too (type(exc)(...) raised a TypeError)
+                        raise relabel(exc, where, loaded.position(*base, "action")) from None
                     resolved[ref.text] = action
                     if action.manifest is not None:
                         check_env_names(action.manifest, where)
@@ -279,7 +282,7 @@ class FlowEngine:
                     result.jobs[job_id].message = str(error)
                     self.hooks.status(job_id, f"failed: {error}")
 
-    def _scope(self, loaded: LoadedFlow, result: FlowResult, job_id: str, steps: dict[str, dict[str, str]],
+    def _scope(self, loaded: LoadedFlow, result: FlowResult, job_id: str, steps: dict[str, dict[str, Any]],
                env: dict[str, str], status: str = "success") -> Scope:
         ups = upstream(loaded.flow, job_id)
         return Scope(steps=steps, jobs={j: result.jobs[j].outputs for j in ups}, secrets=self.secrets, env=env,
@@ -290,7 +293,7 @@ class FlowEngine:
         flow = loaded.flow
         job = flow.jobs[job_id]
         jr = result.jobs[job_id]
-        outputs: dict[str, dict[str, str]] = {}
+        outputs: dict[str, dict[str, Any]] = {}
         env: dict[str, str] = {}
         base_scope = self._scope(loaded, result, job_id, outputs, env)
         env.update({k: text_of(render(v, base_scope)) for k, v in flow.env.items()})
@@ -307,7 +310,8 @@ class FlowEngine:
         try:
             for prepared in steps:
                 sr = StepResult(prepared.id, prepared.step.name or prepared.id,
-                                _action_text(prepared), outcome="pending")
+                                _action_text(prepared), outcome="pending",
+                                manifest=prepared.action.manifest if prepared.action else None)
                 jr.steps.append(sr)
                 prefix = f"{job_id}/{prepared.label}"
                 scope = self._scope(loaded, result, job_id, outputs, env, status)
@@ -356,9 +360,15 @@ class FlowEngine:
             proc: Process = run_shell(step.run, Scope(steps=scope.steps, jobs=scope.jobs, secrets=scope.secrets,
                                                       env={**job_env, **step_env}, status=scope.status))
         else:
+            # issue 13: local contexts (step.*, action.*, machine.*, ...), defaults with ${{ }}, manifest env
+            context = step_context(run.workflow or '', run.name, prepared.id, prepared.step.name, action,
+                                   self.backend.host)
+            scope = replace(scope, context=context)
             given = render(step.inputs, scope)
-            values = check_inputs(action.manifest, given, where=where) if action.manifest else given
-            proc = process(action.manifest, values, where)
+            values = check_inputs(action.manifest, given, where=where, scope=scope) if action.manifest else given
+            proc = process(action.manifest, values, where, context=context)
+            if action.manifest is not None:
+                proc.env.update(declared_env(action.manifest, self.secrets, os.environ))
         env = {**job_env, **step_env, **proc.env, "DTRUN_OUTPUT": OUTPUT_FILE, "DTRUN_RUN": run.name,
                "DTRUN_JOB": prefix.split("/")[0], "DTRUN_STEP": prepared.id, "DTRUN_WORKSPACE": WORKSPACE}
         mounts = [VolumeMount(volume, WORKSPACE)]
@@ -433,7 +443,8 @@ class FlowEngine:
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         record.exit_code = sr.exit_code = exit_info.code
         sr.outputs.update(self._read_outputs(container))
-        sr.outputs = {k: self._mask(v) for k, v in sr.outputs.items()}
+        # issue 13: outputs keep JSON types (typed by the manifest), masked without turning into text
+        sr.outputs = {k: mask_value(v, self.secrets) for k, v in typed_outputs(sr.manifest, sr.outputs).items()}
         if timed_out.is_set():
             sr.outcome, sr.message = "failure", "job timed out; the step was killed"
             record.move(State.FAILED, sr.message)
