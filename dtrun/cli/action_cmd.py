@@ -54,24 +54,27 @@ inputs:
   count:
     type: integer
     default: 3
-    description: an example input; it reaches the script as $INPUT_COUNT
+    description: an example input (datatorch.get_inputs()["count"], or $INPUT_COUNT)
 outputs:
   total:
-    description: an example output (written to $DTRUN_OUTPUT)
+    type: integer
+    description: an example output (datatorch.set_output)
 runs:
   using: python
   main: main.py
 """,
         "main.py": """\
-\"\"\"Inputs arrive as INPUT_<NAME> variables; outputs are key=value lines appended to $DTRUN_OUTPUT.\"\"\"
+\"\"\"Written as DataTorch's actions are: the SDK reads the inputs (JSON, the last argument) and prints
+each output as a `::name::<json>` line, which keeps its type (a number stays a number).\"\"\"
 
-import os
+import datatorch
 
-count = int(os.environ["INPUT_COUNT"])
-total = sum(range(count))
-print(f"{name}: sum of range({{count}}) = {{total}}")
-with open(os.environ["DTRUN_OUTPUT"], "a") as out:
-    out.write(f"total={{total}}\\n")
+if __name__ == "__main__":
+    inputs = datatorch.get_inputs()
+    count: int = inputs["count"]
+    total = sum(range(count))
+    print(f"{name}: sum of range({{count}}) = {{total}}")
+    datatorch.set_output("total", total)
 """,
     },
     "docker": {

@@ -84,7 +84,9 @@ def _repo_path(name: str) -> str:
 def parse_ref(action: str | ActionObject, *, base_dir: Path, settings: Settings) -> ActionRef:
     if isinstance(action, ActionObject):
         url = action.git or f"{git_base(settings)}/{_repo_path(action.name)}"
-        return ActionRef(f"{action.name}@{action.tag}", git=url, tag=action.tag, file=action.file)
+        # the text keys resolved actions: two manifests of one repository are two actions
+        text = f"{action.name}@{action.tag}" + (f" ({action.file})" if action.file else "")
+        return ActionRef(text, git=url, tag=action.tag, file=action.file)
     text = action.strip()
     if text.startswith("docker://"):
         image = text[len("docker://"):]
@@ -113,7 +115,7 @@ def parse_ref(action: str | ActionObject, *, base_dir: Path, settings: Settings)
 def fetch_git(url: str, tag: str) -> Path:
     """The repository at `tag`, cloned once into dtrun's data folder and reused afterwards."""
     key = hashlib.sha256(f"{url}@{tag}".encode()).hexdigest()[:16]
-    safe = _safe(url)
+    safe = safe_url(url)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", safe.rsplit("/", 2)[-2] + "-" + safe.rsplit("/", 1)[-1])[:40]
     dest = data_home() / "actions" / f"{name}-{key}"
     if (dest / ".dtrun-complete").is_file():
@@ -134,11 +136,11 @@ def fetch_git(url: str, tag: str) -> Path:
         detail = (exc.stderr or "").strip().replace("\n", " ")
         for secret in _credentials(url):
             detail = detail.replace(secret, "***")
-        raise ActionError(f"cannot clone {_safe(url)} at tag '{tag}': {_safe(detail)}",
+        raise ActionError(f"cannot clone {safe_url(url)} at tag '{tag}': {safe_url(detail)}",
                           hint="check the repository and tag; the base URL for owner/repo@tag is "
                           "`dtrun config set actions_git_base URL`") from None
     shutil.rmtree(tmp / ".git", ignore_errors=True)  # its config holds the URL, credentials included
-    (tmp / ".dtrun-complete").write_text(f"{_safe(url)}@{tag}\n")
+    (tmp / ".dtrun-complete").write_text(f"{safe_url(url)}@{tag}\n")
     shutil.rmtree(dest, ignore_errors=True)
     try:
         tmp.rename(dest)
@@ -156,7 +158,7 @@ def _credentials(url: str) -> list[str]:
     return sorted({match.group(1), *parts} - {""}, key=len, reverse=True)
 
 
-def _safe(text: str) -> str:
+def safe_url(text: str) -> str:
     """A URL or git message without the credentials some URLs carry (`user:password@`, `token@`)."""
     return re.sub(r"://[^/@\s]+@", "://***@", text)
 
@@ -173,7 +175,7 @@ def resolve(ref: ActionRef, client: object | None = None) -> Action:
     if ref.git is not None:
         assert ref.tag is not None
         folder = fetch_git(ref.git, ref.tag)
-        manifest, _ = load_manifest(folder, f"the repository of action '{ref.text}' ({_safe(ref.git)} at {ref.tag})",
+        manifest, _ = load_manifest(folder, f"the repository of action '{ref.text}' ({safe_url(ref.git)} at {ref.tag})",
                                     file=ref.file)
         return Action(ref, manifest, folder=folder)
     assert ref.image is not None

@@ -24,6 +24,7 @@ from typing import Any
 from dtrun.backends.docker import LABEL, ContainerSpec, DockerBackend, VolumeMount
 from dtrun.config import Settings
 from dtrun.errors import DtrunError, SpecError
+from dtrun.flows import stepcache
 from dtrun.flows.actions import Action, parse_ref, resolve
 from dtrun.flows.expressions import EXPR, Scope, has_expressions, render, text_of, truthy
 from dtrun.flows.inputs import check_env_names, check_inputs
@@ -31,7 +32,7 @@ from dtrun.flows.loader import LoadedFlow, order, relabel, upstream
 from dtrun.flows.models import ActionManifest, Job, Step
 from dtrun.flows.outputs import mask_value, parse_output_file, parse_stdout_line, typed_outputs
 from dtrun.flows.process import ACTION_DIR, Process, build_image, folder_tar, image_spec, process, run_shell
-from dtrun.flows.runs import declared_env, step_context
+from dtrun.flows.runs import cache_enabled, declared_env, step_context
 from dtrun.images.manager import ensure_image
 from dtrun.names import new_run_name, sanitize
 from dtrun.snapshot import Snapshot
@@ -354,21 +355,29 @@ class FlowEngine:
               deadline: float | None) -> None:
         step, action = prepared.step, prepared.action
         where = f"step {prefix}"
+        # issue 13: local contexts (step.*, action.*, machine.*, directory.*, ...) for every step
+        context = step_context(run.workflow or "", run.name, prepared.id, step.name, action, self.backend.host)
+        scope = replace(scope, context=context)
         step_env = {k: text_of(render(v, scope)) for k, v in step.env.items()}
+        cache: str | None = None
         if action is None:
             assert step.run is not None
-            proc: Process = run_shell(step.run, Scope(steps=scope.steps, jobs=scope.jobs, secrets=scope.secrets,
-                                                      env={**job_env, **step_env}, status=scope.status))
+            proc: Process = run_shell(step.run, replace(scope, env={**job_env, **step_env}))
         else:
-            # issue 13: local contexts (step.*, action.*, machine.*, ...), defaults with ${{ }}, manifest env
-            context = step_context(run.workflow or '', run.name, prepared.id, prepared.step.name, action,
-                                   self.backend.host)
-            scope = replace(scope, context=context)
+            # issue 13: defaults with ${{ }}, manifest env (deprecations were reported by prepare())
             given = render(step.inputs, scope)
-            values = check_inputs(action.manifest, given, where=where, scope=scope) if action.manifest else given
+            values = check_inputs(action.manifest, given, where=where, scope=scope,
+                                  warn=lambda _: None) if action.manifest else given
             proc = process(action.manifest, values, where, context=context)
             if action.manifest is not None:
                 proc.env.update(declared_env(action.manifest, self.secrets, os.environ))
+            if cache_enabled(action.manifest, step.cache):  # issue 13: DataTorch's action cache
+                cache = stepcache.step_key(action, values)
+                hit = stepcache.load(self.store, cache)
+                if hit is not None:
+                    sr.outputs, sr.outcome, sr.message = hit, "success", "outputs reused from the cache"
+                    self.hooks.status(prefix, f"{sr.message} ({sr.action})")
+                    return
         env = {**job_env, **step_env, **proc.env, "DTRUN_OUTPUT": OUTPUT_FILE, "DTRUN_RUN": run.name,
                "DTRUN_JOB": prefix.split("/")[0], "DTRUN_STEP": prepared.id, "DTRUN_WORKSPACE": WORKSPACE}
         mounts = [VolumeMount(volume, WORKSPACE)]
@@ -401,6 +410,8 @@ class FlowEngine:
                 self.backend.put_archive(container, "/", _under(ACTION_DIR, folder_tar(action.folder)))
             self.backend.put_file(container, OUTPUT_FILE, b"", mode=0o666)
             self._execute(container, record, sr, prefix, deadline)
+            if cache is not None and sr.outcome == "success":
+                stepcache.save(self.store, cache, sr.outputs, run=run.name)
         finally:
             with self._lock:
                 self._active.pop(record.id, None)

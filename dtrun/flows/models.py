@@ -18,9 +18,9 @@ INPUT_TYPES = ("string", "integer", "float", "boolean", "array", "list")
 #: What `runs.using` may say. `node` and `human` exist in DataTorch but cannot run here (see `Runs`).
 USING = ("python", "shell", "script", "cmd", "commandline", "docker")
 _REFUSED_USING = {
-    "node": "runs.using: node is declared by DataTorch but its own runner never implemented it; "
+    "node": "`node` is declared by DataTorch but its own runner never implemented it; "
             "rewrite the action with `using: python`, `shell` or `docker` (a node image)",
-    "human": "runs.using: human is a task for a person, created by the DataTorch server; it cannot run on "
+    "human": "`human` is a task for a person, created by the DataTorch server; it cannot run on "
              "a Docker host (DataTorch's own agent refuses it too)",
 }
 InputType = Literal["string", "integer", "float", "boolean", "array", "list"]
@@ -230,7 +230,7 @@ class Runs(Strict):
         if isinstance(value, str) and value.strip().lower() in _REFUSED_USING:
             raise ValueError(_REFUSED_USING[value.strip().lower()])
         if isinstance(value, str) and value.strip().lower() not in USING:
-            raise ValueError(f"runs.using '{value}' is not known; use one of {', '.join(USING)}")
+            raise ValueError(f"'{value}' is not known; use one of {', '.join(USING)}")
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("entrypoint", mode="before")

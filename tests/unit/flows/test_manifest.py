@@ -78,9 +78,9 @@ def test_every_runner_kind(tmp_path: Path, runs: str, using: str) -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("name: x\nruns:\n  using: node\n  main: index.js\n", "node is declared by DataTorch"),
-    ("name: x\nruns:\n  using: human\n", "human is a task for a person"),
-    ("name: x\nruns:\n  using: java\n", "runs.using 'java' is not known"),
+    ("name: x\nruns:\n  using: node\n  main: index.js\n", "`node` is declared by DataTorch"),
+    ("name: x\nruns:\n  using: human\n", "`human` is a task for a person"),
+    ("name: x\nruns:\n  using: java\n", "'runs.using': 'java' is not known"),
     ("name: x\nruns:\n  using: script\n", "needs `script`"),
     ("name: x\nruns:\n  using: cmd\n  script: a.sh\n", "needs `command`"),
     ("name: x\nenv:\n  TOKEN: {value: abc}\nruns:\n  using: cmd\n  command: ls\n", "never their values"),

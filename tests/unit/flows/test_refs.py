@@ -9,7 +9,7 @@ import pytest
 
 from dtrun.config import Settings
 from dtrun.errors import SpecError
-from dtrun.flows.actions import ActionError, _safe, fetch_git, parse_ref, resolve
+from dtrun.flows.actions import ActionError, fetch_git, parse_ref, resolve, safe_url
 from dtrun.flows.loader import relabel
 from dtrun.flows.models import ActionObject
 from dtrun.spec.errors import SpecErrors
@@ -28,8 +28,8 @@ def test_datatorch_shorthand_and_github_default(tmp_path: Path) -> None:
 
 
 def test_credentials_are_masked() -> None:
-    assert _safe("https://user:pa55@host/o/r") == "https://***@host/o/r"
-    assert _safe("fatal: https://ghp_token@github.com/o/r not found") == "fatal: https://***@github.com/o/r not found"
+    assert safe_url("https://user:pa55@host/o/r") == "https://***@host/o/r"
+    assert safe_url("fatal: https://ghp_x@github.com/o/r gone") == "fatal: https://***@github.com/o/r gone"
 
 
 def git(cwd: Path, *args: str) -> None:

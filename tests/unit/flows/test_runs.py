@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +99,26 @@ def test_typed_outputs_and_masking() -> None:
     got = typed_outputs(m, {"n": "3", "f": "0.5", "ok": "true", "l": "[1]", "s": "7", "bad": "x", "free": "1"})
     assert got == {"n": 3, "f": 0.5, "ok": True, "l": [1], "s": "7", "bad": "x", "free": "1"}
     assert mask_value(3, {"k": "zz"}) == 3 and mask_value({"t": "zz"}, {"k": "zz"}) == '{"t": "***"}'
+
+
+def test_step_cache_keys_and_store(tmp_path: Path) -> None:
+    from dtrun.flows import stepcache
+    from dtrun.flows.actions import Action, ActionRef
+    from dtrun.store import Store
+
+    m = manifest({"using": "cmd", "command": "ls"}, cache=True)
+    remote = Action(ActionRef("o/r@v1", git="https://u:secret@host/o/r", tag="v1"), m)
+    other_tag = Action(ActionRef("o/r@v2", git="https://u:secret@host/o/r", tag="v2"), m)
+    assert stepcache.step_key(remote, {"a": 1}) != stepcache.step_key(other_tag, {"a": 1})
+    (tmp_path / "act").mkdir()
+    (tmp_path / "act" / "run.sh").write_text("echo 1\n")
+    folder = Action(ActionRef("./act", folder=tmp_path / "act"), m, folder=tmp_path / "act")
+    before = stepcache.step_key(folder, {})
+    (tmp_path / "act" / "run.sh").write_text("echo 2\n")
+    assert stepcache.step_key(folder, {}) != before  # a folder's version is its content
+    store = Store(str(tmp_path / "store"), "repo")
+    key = stepcache.step_key(remote, {"a": 1})
+    assert stepcache.load(store, key) is None
+    stepcache.save(store, key, {"sum": 42, "ok": True}, run="r1")
+    assert stepcache.load(store, key) == {"sum": 42, "ok": True}
+    assert "secret" not in "".join(p.read_text() for p in (tmp_path / "store").rglob("*.json"))
