@@ -205,3 +205,52 @@ def publish(
     except docker.errors.APIError as exc:
         raise DtrunError(f"pushing {repository}:{tag} failed: {exc.explanation or exc}") from None
     typer.echo(f"docker://{repository}:{tag}")
+
+
+@action_app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="An action folder, or a reference as a flow writes it "
+                                       "(owner/repo@tag, datatorch/name@tag, dtrun/shell, ./path).")] = ".",
+) -> None:
+    """What an action takes and gives: its inputs (type, default, options, multiline, deprecation), outputs and
+    the environment variables it reads, as its manifest declares them."""
+    from dtrun.config import load_settings
+    from dtrun.flows.actions import parse_ref, resolve
+
+    target = ref if Path(ref).is_dir() and not ref.startswith(("./", "../", "/")) and "@" not in ref else None
+    parsed = parse_ref(f"./{target}" if target else ref, base_dir=Path.cwd(), settings=load_settings())
+    action = resolve(parsed)
+    manifest = action.manifest
+    assert manifest is not None  # folders and git repositories always have one
+    for line in describe(manifest):
+        typer.echo(line)
+
+
+def describe(manifest: Any) -> list[str]:
+    """The manifest as lines for a terminal (kept apart from `show` so that tests can read it)."""
+    lines = [f"{manifest.name}" + (f" by {manifest.author}" if manifest.author else "")
+             + f" (runs.using: {manifest.runs.using}" + (", cached" if manifest.cache else "") + ")"]
+    if manifest.description:
+        lines.append(f"  {manifest.description}")
+    if manifest.inputs:
+        lines.append("inputs:")
+    for name, spec in manifest.inputs.items():
+        facts = [spec.type + (", multiline" if spec.multiline else "")]
+        if spec.required:
+            facts.append("required")
+        if spec.default is not None:
+            facts.append(f"default {spec.default!r}")
+        if spec.options:
+            facts.append("one of " + ", ".join(repr(o) for o in spec.options))
+        lines.append(f"  {name} ({'; '.join(facts)})" + (f": {spec.description}" if spec.description else ""))
+        if spec.deprecation_message:
+            lines.append(f"    deprecated: {spec.deprecation_message}")
+    if manifest.outputs:
+        lines.append("outputs:")
+    for name, out in manifest.outputs.items():
+        lines.append(f"  {name} ({out.type or 'text'})" + (f": {out.description}" if out.description else ""))
+    if manifest.env:
+        lines.append("reads from --secret or the host's environment:")
+    for name, env in manifest.env.items():
+        lines.append(f"  {name}" + (f": {env.description}" if env.description else ""))
+    return lines

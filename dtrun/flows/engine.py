@@ -71,7 +71,7 @@ class JobResult:
     name: str
     outcome: str = "pending"
     message: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
     steps: list[StepResult] = field(default_factory=list)
 
 
@@ -341,7 +341,7 @@ class FlowEngine:
         if status == "success":
             try:
                 scope = self._scope(loaded, result, job_id, outputs, env)
-                jr.outputs = {k: text_of(render(v, scope)) for k, v in job.outputs.items()}
+                jr.outputs = {k: render(v, scope) for k, v in job.outputs.items()}  # issue 13: typed
             except DtrunError as exc:
                 status, jr.message = "failure", f"job outputs: {exc}"
         failed = next((s for s in jr.steps if s.outcome == "failure"), None)

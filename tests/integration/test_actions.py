@@ -280,6 +280,7 @@ def test_datatorch_published_style_actions(tmp_path: Path, dtrun: DtrunRunner) -
             name: published
             jobs:
               calc:
+                outputs: {total: "${{ steps.add.outputs.sum }}"}
                 steps:
                   - id: add
                     name: Add
@@ -310,7 +311,9 @@ def test_datatorch_published_style_actions(tmp_path: Path, dtrun: DtrunRunner) -
     assert "[calc/check] project  end" in out
     assert "input 'old' of action 'Python Add' is deprecated: use `a`" in result.stderr
     assert "'pipeline.projectId' needs the DataTorch server" in result.stderr
-    steps = {s["id"]: s for s in json.loads(summary.read_text())["jobs"]["calc"]["steps"]}
+    calc = json.loads(summary.read_text())["jobs"]["calc"]
+    assert calc["outputs"] == {"total": 42}
+    steps = {s["id"]: s for s in calc["steps"]}
     assert steps["add"]["outputs"] == {"sum": 42, "token_seen": True}
     assert steps["report"]["outputs"] == {"count": 3}
     assert "tok-123" not in out + result.stderr

@@ -102,3 +102,18 @@ def test_another_manifest_file_is_honoured(tmp_path: Path) -> None:
         load_manifest(tmp_path, "action", file="missing.yaml")
     with pytest.raises(SpecError, match="outside the action's folder"):
         load_manifest(tmp_path, "action", file="../x.yaml")
+
+
+def test_action_show_lists_what_the_manifest_declares(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dtrun.cli.app import app
+
+    result = CliRunner().invoke(app, ["action", "show", str(manifest(tmp_path, PUBLISHED))])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Python Add by DataTorch (runs.using: python, cached)"
+    assert "  a (integer; required): First number" in lines
+    assert "  notes (string, multiline)" in lines and "    deprecated: use `b`" in lines
+    assert "  mode (string; default 'fast'; one of 'fast', 'slow')" in lines
+    assert "  sum (integer): a + b" in lines and "  API_TOKEN: the token of the service" in lines
