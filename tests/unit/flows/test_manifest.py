@@ -117,3 +117,13 @@ def test_action_show_lists_what_the_manifest_declares(tmp_path: Path) -> None:
     assert "  notes (string, multiline)" in lines and "    deprecated: use `b`" in lines
     assert "  mode (string; default 'fast'; one of 'fast', 'slow')" in lines
     assert "  sum (integer): a + b" in lines and "  API_TOKEN: the token of the service" in lines
+
+
+def test_cache_on_a_run_step_is_refused(tmp_path: Path) -> None:
+    from dtrun.flows.loader import load_flow
+
+    path = tmp_path / "f.yaml"
+    path.write_text("name: f\njobs:\n  a:\n    steps:\n      - run: ls\n        cache: true\n")
+    with pytest.raises(SpecError, match="`cache` belongs to an `action` step") as info:
+        load_flow(path)
+    assert str(info.value).startswith(f"{path}:5:")
