@@ -137,7 +137,10 @@ def build_image(client: Any, action: Action, settings: Settings, *, docker_host:
         text = f"FROM {base}\nADD action.tar {ACTION_DIR}/\n"
         if runs.using != "docker" and not any("${{" in a for a in runs.args):
             proc = process(manifest, {n: "" for n in manifest.inputs}, manifest.name)
-            text += f"ENTRYPOINT {json.dumps(proc.command)}\n"
+            # issue 13: a python action's inputs JSON is not baked in: `docker run IMAGE '<inputs JSON>'`
+            # appends it as the last argument, where datatorch.get_inputs() reads it
+            command = (proc.command or [])[:-1] if runs.using == "python" else proc.command
+            text += f"ENTRYPOINT {json.dumps(command)}\n"
         text += "WORKDIR /workspace\n"
     digest = hashlib.sha256(text.encode())
     for name in sorted(context):

@@ -363,3 +363,15 @@ def test_bad_manifest_is_a_positioned_error_not_a_traceback(tmp_path: Path, dtru
     assert "Traceback" not in result.stderr
     assert "action-datatorch.yaml:3:" in result.stderr and "inputs.a.type" in result.stderr
     assert "did you mean 'type'" in result.stderr and "'runs.using': `node` is declared" in result.stderr
+
+
+def test_python_action_scaffold_builds_an_image_that_runs_like_datatorch(tmp_path: Path, dtrun: DtrunRunner,
+                                                                         docker_client: object) -> None:
+    """`action init --kind python` writes an SDK-style action; its built image takes the inputs JSON as its
+    last argument, as DataTorch's agent passed them."""
+    folder = tmp_path / "summer"
+    assert dtrun("action", "init", str(folder), "--kind", "python").code == 0
+    result = dtrun("action", "build", str(folder))
+    assert result.code == 0, result.output
+    out = docker_client.containers.run(result.stdout.strip(), ['{"count": 4}'], remove=True)  # type: ignore[attr-defined]
+    assert out.decode().splitlines() == ["summer: sum of range(4) = 6", "::total::6"]
