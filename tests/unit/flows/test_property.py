@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dtrun.errors import DtrunError
+from dtrun.flows.expressions import Scope, render
 from dtrun.flows.inputs import check_inputs
 from dtrun.flows.loader import load_flow, manifest_from_text
 from dtrun.flows.models import ActionManifest
@@ -117,3 +118,27 @@ def test_random_documents_never_crash(tree: Any, as_flow: bool) -> None:
 def test_random_text_never_crashes(text: str, suffix: str) -> None:
     _load_flow_text(text, suffix)
     _load_manifest_text(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_random_inputs_are_checked_or_refused(data: st.DataObject) -> None:
+    """Whatever a step gives an action (before or after its expressions are rendered): typed values or an
+    `InputError`, never another exception."""
+    found = manifest_from_text(data.draw(st.sampled_from(MANIFESTS)).read_text(), "action-datatorch.yaml")
+    names = st.one_of(st.sampled_from(sorted(found.inputs) or ["x"]), st.text(max_size=5))
+    given_inputs = data.draw(st.dictionaries(names, TREES, max_size=4))
+    scope = Scope(context={"machine": {"name": "m"}, "directory": {"temp": "/tmp"}}, warn=lambda _: None)
+    with contextlib.suppress(DtrunError):
+        check_inputs(found, given_inputs, where="step", scope=scope, warn=lambda _: None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=30), st.lists(st.sampled_from(
+    ["${{", "}}", " ", "steps.a.outputs.b", "inputs.x", "input.y", "event.x", "machine.name", "'q'", "==", "!=",
+     "&&", "||", "!", "(", ")", "success()", "nope()", "1.5", "-3", '"', "'"]), max_size=10).map("".join)))
+def test_random_expressions_render_or_refuse(text: str) -> None:
+    scope = Scope(inputs={"x": 1, "y": [1]}, steps={"a": {"b": 2.5}}, context={"machine": {"name": "m"}},
+                  warn=lambda _: None)
+    with contextlib.suppress(DtrunError):
+        render(text, scope)
