@@ -259,6 +259,13 @@ class Runs(Strict):
             raise ValueError("runs.using: shell needs exactly one of `script` (a file of the action) or `command`")
         if using == "script" and not self.script:
             raise ValueError("runs.using: script needs `script` (a file of the action, e.g. run.sh)")
+        if self.script:
+            import shlex
+
+            try:
+                shlex.split(self.script)
+            except ValueError as exc:
+                raise ValueError(f"cannot read `script: {self.script}` as a path and arguments: {exc}") from None
         if using in ("cmd", "commandline") and not self.command:
             raise ValueError(f"runs.using: {using} needs `command` (run with sh -c)")
         return self

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dtrun.errors import SpecError
 from dtrun.flows.contexts import ACTION_DIR, action_context, local_context, machine_name
 from dtrun.flows.expressions import Scope, render, render_shell, text_of, warn_once
 from dtrun.flows.inputs import env_name, input_env
@@ -74,7 +75,12 @@ def action_command(manifest: ActionManifest | None, values: dict[str, Any], wher
     using = runs.using
     if using in ("shell", "script") and runs.script:
         path, _, rest = text_of(render(runs.script, scope)).strip().strip("/").partition(" ")
-        return Command([], ["sh", "-c", _RUN_FILE, f"{ACTION_DIR}/{path}", *shlex.split(rest), *args], env)
+        try:
+            script_args = shlex.split(rest)
+        except ValueError as exc:
+            raise SpecError(f"{where}: cannot read the arguments of runs.script '{runs.script}': {exc}",
+                            hint="quote arguments after the script's path as a shell would") from None
+        return Command([], ["sh", "-c", _RUN_FILE, f"{ACTION_DIR}/{path}", *script_args, *args], env)
     if using in ("shell", "cmd", "commandline"):
         assert runs.command is not None
         script, extra = render_shell(runs.command, scope, input_env=env_name)

@@ -83,6 +83,7 @@ def test_every_runner_kind(tmp_path: Path, runs: str, using: str) -> None:
     ("name: x\nruns:\n  using: java\n", "'runs.using': 'java' is not known"),
     ("name: x\nruns:\n  using: script\n", "needs `script`"),
     ("name: x\nruns:\n  using: cmd\n  script: a.sh\n", "needs `command`"),
+    ("name: x\nruns:\n  using: script\n  script: a.sh 'open\n", "as a path and arguments: No closing quotation"),
     ("name: x\nenv:\n  TOKEN: {value: abc}\nruns:\n  using: cmd\n  command: ls\n", "never their values"),
     ("name: x\ninputs:\n  a: {type: number}\nruns:\n  using: cmd\n  command: ls\n", "inputs.a.type"),
     ("name: x\noutputs:\n  a: {tpye: integer}\nruns:\n  using: cmd\n  command: ls\n", "did you mean 'type'"),

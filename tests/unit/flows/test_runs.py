@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dtrun.errors import SpecError
 from dtrun.flows.contexts import local_context, machine_name
 from dtrun.flows.expressions import ExpressionError, Scope, render
 from dtrun.flows.models import ActionManifest
@@ -35,6 +36,8 @@ def test_script_file_with_arguments(using: str) -> None:
     assert found.command is not None and found.command[:2] == ["sh", "-c"]
     assert found.command[3:] == ["/dtrun/action/bin/run.sh", "--fast", "a b"]
     assert found.env == {"INPUT_X": "true"}
+    with pytest.raises(SpecError, match=r"cannot read the arguments of runs\.script"):
+        action_command(manifest({"using": using, "script": "run.sh ${{ inputs.q }}"}), {"q": "'open"}, "w")
 
 
 @pytest.mark.parametrize("using", ["cmd", "commandline", "shell"])
