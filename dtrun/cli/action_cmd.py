@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -57,24 +57,27 @@ inputs:
   count:
     type: integer
     default: 3
-    description: an example input; it reaches the script as $INPUT_COUNT
+    description: an example input (datatorch.get_inputs()["count"], or $INPUT_COUNT)
 outputs:
   total:
-    description: an example output (written to $DTRUN_OUTPUT)
+    type: integer
+    description: an example output (datatorch.set_output)
 runs:
   using: python
   main: main.py
 """,
         "main.py": """\
-\"\"\"Inputs arrive as INPUT_<NAME> variables; outputs are key=value lines appended to $DTRUN_OUTPUT.\"\"\"
+\"\"\"Written as DataTorch's actions are: the SDK reads the inputs (JSON, the last argument) and prints
+each output as a `::name::<json>` line, which keeps its type (a number stays a number).\"\"\"
 
-import os
+import datatorch
 
-count = int(os.environ["INPUT_COUNT"])
-total = sum(range(count))
-print(f"{name}: sum of range({{count}}) = {{total}}")
-with open(os.environ["DTRUN_OUTPUT"], "a") as out:
-    out.write(f"total={{total}}\\n")
+if __name__ == "__main__":
+    inputs = datatorch.get_inputs()
+    count: int = inputs["count"]
+    total = sum(range(count))
+    print(f"{name}: sum of range({{count}}) = {{total}}")
+    datatorch.set_output("total", total)
 """,
     },
     "docker": {
@@ -185,3 +188,52 @@ def publish(
     sys.stderr.write(f"pushing {repository}:{tag}\n")
     client.push_image(repository, tag, auth)
     typer.echo(f"docker://{repository}:{tag}")
+
+
+@action_app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="An action folder, or a reference as a flow writes it "
+                                       "(owner/repo@tag, datatorch/name@tag, dtrun/shell, ./path).")] = ".",
+) -> None:
+    """What an action takes and gives: its inputs (type, default, options, multiline, deprecation), outputs and
+    the environment variables it reads, as its manifest declares them."""
+    from dtrun.config import load_settings
+    from dtrun.flows.actions import parse_ref, resolve
+
+    target = ref if Path(ref).is_dir() and not ref.startswith(("./", "../", "/")) and "@" not in ref else None
+    parsed = parse_ref(f"./{target}" if target else ref, base_dir=Path.cwd(), settings=load_settings())
+    action = resolve(parsed)
+    manifest = action.manifest
+    assert manifest is not None  # folders and git repositories always have one
+    for line in describe(manifest):
+        typer.echo(line)
+
+
+def describe(manifest: Any) -> list[str]:
+    """The manifest as lines for a terminal (kept apart from `show` so that tests can read it)."""
+    lines = [f"{manifest.name}" + (f" by {manifest.author}" if manifest.author else "")
+             + f" (runs.using: {manifest.runs.using}" + (", cached" if manifest.cache else "") + ")"]
+    if manifest.description:
+        lines.append(f"  {manifest.description}")
+    if manifest.inputs:
+        lines.append("inputs:")
+    for name, spec in manifest.inputs.items():
+        facts = [spec.type + (", multiline" if spec.multiline else "")]
+        if spec.required:
+            facts.append("required")
+        if spec.default is not None:
+            facts.append(f"default {spec.default!r}")
+        if spec.options:
+            facts.append("one of " + ", ".join(repr(o) for o in spec.options))
+        lines.append(f"  {name} ({'; '.join(facts)})" + (f": {spec.description}" if spec.description else ""))
+        if spec.deprecation_message:
+            lines.append(f"    deprecated: {spec.deprecation_message}")
+    if manifest.outputs:
+        lines.append("outputs:")
+    for name, out in manifest.outputs.items():
+        lines.append(f"  {name} ({out.type or 'text'})" + (f": {out.description}" if out.description else ""))
+    if manifest.env:
+        lines.append("reads from --secret or the host's environment:")
+    for name, env in manifest.env.items():
+        lines.append(f"  {name}" + (f": {env.description}" if env.description else ""))
+    return lines

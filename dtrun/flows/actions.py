@@ -5,7 +5,12 @@
 | `dtrun/shell`                          | dtrun's built-in `actions/shell`                              |
 | `./actions/x`, `../x`, `/abs/x`        | a folder, relative to the flow's git repository (or its folder) |
 | `owner/repo@tag`                       | `<actions_git_base>/owner/repo` cloned at `tag`, cached       |
-| `{name, tag, git}`                     | `git` (default: as above) cloned at `tag`, cached             |
+| `datatorch/name@tag`                   | DataTorch's shorthand: `<actions_git_base>/datatorch-actions/name` |
+| `{name, tag, git, file}`               | `git` (default: as above) at `tag`; `file` names the manifest |
+
+`actions_git_base` defaults to https://github.com, as DataTorch's agent did; the tag `latest` means the
+repository's default branch. A `git` URL may carry credentials: they reach `git clone` only, are masked
+in every message, and the clone keeps no remote (so they are not stored on disk either).
 | `docker://registry/name:tag`           | a published image; its `dev.dtrun.action` label, if any, is its manifest |
 """
 
@@ -17,12 +22,15 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from dtrun.config import Settings, data_home
 from dtrun.errors import DtrunError
 from dtrun.flows.models import ActionManifest, ActionObject
 
 DEFAULT_GIT_BASE = "https://github.com"
+DATATORCH_OWNER = "datatorch-actions"
+LATEST = "latest"
 ACTION_LABEL = "dev.dtrun.action"
 _GIT_REF = re.compile(r"^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)@([A-Za-z0-9_./-]+)$")
 
@@ -40,6 +48,8 @@ class ActionRef:
     git: str | None = None
     tag: str | None = None
     image: str | None = None
+    #: the manifest's file name, when the object form's `file` names another than action-datatorch.yaml
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,10 +75,18 @@ def git_base(settings: Settings) -> str:
     return (settings.actions_git_base or DEFAULT_GIT_BASE).rstrip("/")
 
 
+def _repo_path(name: str) -> str:
+    """`datatorch/x` is DataTorch's shorthand for its `datatorch-actions` organisation."""
+    owner, sep, rest = name.strip().strip("/").partition("/")
+    return f"{DATATORCH_OWNER}/{rest}" if sep and owner.lower() == "datatorch" else name.strip().strip("/")
+
+
 def parse_ref(action: str | ActionObject, *, base_dir: Path, settings: Settings) -> ActionRef:
     if isinstance(action, ActionObject):
-        url = action.git or f"{git_base(settings)}/{action.name}"
-        return ActionRef(f"{action.name}@{action.tag}", git=url, tag=action.tag)
+        url = action.git or f"{git_base(settings)}/{_repo_path(action.name)}"
+        # the text keys resolved actions: two manifests of one repository are two actions
+        text = f"{action.name}@{action.tag}" + (f" ({action.file})" if action.file else "")
+        return ActionRef(text, git=url, tag=action.tag, file=action.file)
     text = action.strip()
     if text.startswith("docker://"):
         image = text[len("docker://"):]
@@ -88,7 +106,7 @@ def parse_ref(action: str | ActionObject, *, base_dir: Path, settings: Settings)
     match = _GIT_REF.match(text)
     if match:
         owner, repo, tag = match.groups()
-        return ActionRef(text, git=f"{git_base(settings)}/{owner}/{repo}", tag=tag)
+        return ActionRef(text, git=f"{git_base(settings)}/{_repo_path(f'{owner}/{repo}')}", tag=tag)
     raise ActionError(f"cannot read the action reference '{text}'",
                       hint="use owner/repo@tag, {name, tag, git}, a local path (./actions/x), docker://image:tag "
                       "or a built-in (dtrun/shell, dtrun/python, dtrun/download)")
@@ -97,7 +115,8 @@ def parse_ref(action: str | ActionObject, *, base_dir: Path, settings: Settings)
 def fetch_git(url: str, tag: str) -> Path:
     """The repository at `tag`, cloned once into dtrun's data folder and reused afterwards."""
     key = hashlib.sha256(f"{url}@{tag}".encode()).hexdigest()[:16]
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", url.rsplit("/", 2)[-2] + "-" + url.rsplit("/", 1)[-1])[:40]
+    safe = safe_url(url)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", safe.rsplit("/", 2)[-2] + "-" + safe.rsplit("/", 1)[-1])[:40]
     dest = data_home() / "actions" / f"{name}-{key}"
     if (dest / ".dtrun-complete").is_file():
         return dest
@@ -107,15 +126,21 @@ def fetch_git(url: str, tag: str) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
-        git.Repo.clone_from(url, tmp, branch=tag, depth=1, single_branch=True,
-                            env={"GIT_TERMINAL_PROMPT": "0"})
+        env = {"GIT_TERMINAL_PROMPT": "0"}
+        if tag == LATEST:  # DataTorch's `latest`: the default branch
+            git.Repo.clone_from(url, tmp, env=env, depth=1, single_branch=True)
+        else:
+            git.Repo.clone_from(url, tmp, env=env, branch=tag, depth=1, single_branch=True)
     except git.GitCommandError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         detail = (exc.stderr or "").strip().replace("\n", " ")
-        raise ActionError(f"cannot clone {_safe(url)} at tag '{tag}': {_safe(detail)}",
+        for secret in _credentials(url):
+            detail = detail.replace(secret, "***")
+        raise ActionError(f"cannot clone {safe_url(url)} at tag '{tag}': {safe_url(detail)}",
                           hint="check the repository and tag; the base URL for owner/repo@tag is "
                           "`dtrun config set actions_git_base URL`") from None
-    (tmp / ".dtrun-complete").write_text(f"{_safe(url)}@{tag}\n")
+    shutil.rmtree(tmp / ".git", ignore_errors=True)  # its config holds the URL, credentials included
+    (tmp / ".dtrun-complete").write_text(f"{safe_url(url)}@{tag}\n")
     shutil.rmtree(dest, ignore_errors=True)
     try:
         tmp.rename(dest)
@@ -124,9 +149,18 @@ def fetch_git(url: str, tag: str) -> Path:
     return dest
 
 
-def _safe(text: str) -> str:
-    """A URL or git message without the password some URLs carry (seed 004: credentials in the URI)."""
-    return re.sub(r"(://[^:/@\s]+):[^@/\s]+@", r"\1:***@", text)
+def _credentials(url: str) -> list[str]:
+    """The user, password or token a URL carries (to mask them wherever git repeats them)."""
+    match = re.search(r"://([^/@\s]+)@", url)
+    if not match:
+        return []
+    parts = [unquote(p) for p in match.group(1).split(":", 1)]
+    return sorted({match.group(1), *parts} - {""}, key=len, reverse=True)
+
+
+def safe_url(text: str) -> str:
+    """A URL or git message without the credentials some URLs carry (`user:password@`, `token@`)."""
+    return re.sub(r"://[^/@\s]+@", "://***@", text)
 
 
 def resolve(ref: ActionRef, client: object | None = None) -> Action:
@@ -136,12 +170,13 @@ def resolve(ref: ActionRef, client: object | None = None) -> Action:
     if ref.folder is not None:
         if not ref.folder.is_dir():
             raise ActionError(f"action '{ref.text}': no folder {ref.folder}")
-        manifest, _ = load_manifest(ref.folder, f"action '{ref.text}' ({ref.folder})")
+        manifest, _ = load_manifest(ref.folder, f"action '{ref.text}' ({ref.folder})", file=ref.file)
         return Action(ref, manifest, folder=ref.folder)
     if ref.git is not None:
         assert ref.tag is not None
         folder = fetch_git(ref.git, ref.tag)
-        manifest, _ = load_manifest(folder, f"the repository of action '{ref.text}' ({_safe(ref.git)} at {ref.tag})")
+        manifest, _ = load_manifest(folder, f"the repository of action '{ref.text}' ({safe_url(ref.git)} at {ref.tag})",
+                                    file=ref.file)
         return Action(ref, manifest, folder=folder)
     assert ref.image is not None
     return Action(ref, image_manifest(client, ref.image), image=ref.image)

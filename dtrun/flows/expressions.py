@@ -10,6 +10,7 @@ the values to pass as environment.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,34 +26,59 @@ class ExpressionError(DtrunError):
     """An expression that cannot be read or refers to something that does not exist."""
 
 
+#: References that only the DataTorch server can fill (its project and the event that started a run).
+#: They resolve to "" with a warning, so a published action that mentions them still runs.
+SERVER_ONLY = ("event", "pipeline.projectId", "pipeline.id", "run.id", "runner.token")
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """The default warning sink: one line on stderr per distinct message and process."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+
 @dataclass
 class Scope:
-    """What expressions can see. Unknown names are errors with the list of what exists."""
+    """What expressions can see. Unknown names are errors with the list of what exists.
+
+    DataTorch's spellings are accepted: `input.X` and `variable.X` for `inputs.X`, `steps.ID.output.X`
+    for `steps.ID.outputs.X`. `context` holds the local contexts (`directory`, `machine`, `python`,
+    `step`, `action`, `pipeline`, `run`; see `dtrun.flows.contexts`).
+    """
 
     inputs: Mapping[str, Any] = field(default_factory=dict)
-    steps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    jobs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    steps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    jobs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     status: str = "success"
+    context: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    warn: Callable[[str], None] = warn_once
 
     def lookup(self, ref: str) -> Any:
         parts = ref.split(".")
         head = parts[0]
-        if head == "inputs" and len(parts) == 2:
+        if head in ("inputs", "input", "variable") and len(parts) == 2:
             return _get(self.inputs, parts[1], "input", ref)
         if head in ("secrets", "env") and len(parts) == 2:
             return _get(self.secrets if head == "secrets" else self.env, parts[1], head[:-1] if head == "secrets"
                         else "environment variable", ref)
-        if head in ("steps", "jobs") and len(parts) == 4 and parts[2] == "outputs":
+        if head in ("steps", "jobs") and len(parts) == 4 and parts[2] in ("outputs", "output"):
             table = self.steps if head == "steps" else self.jobs
             outputs = _get(table, parts[1], head[:-1], ref)
             return _get(outputs, parts[3], f"output of {head[:-1]} '{parts[1]}'", ref)
         if head in ("true", "false") and len(parts) == 1:
             return head == "true"
+        if any(ref == s or ref.startswith(s + ".") for s in SERVER_ONLY):
+            self.warn(f"'{ref}' needs the DataTorch server; it is empty when a flow runs on a Docker host")
+            return ""
+        if head in self.context and len(parts) == 2:
+            return _get(self.context[head], parts[1], f"value in '{head}'", ref)
         raise ExpressionError(f"unknown reference '{ref}'",
                               hint="expressions can use inputs.X, steps.ID.outputs.X, jobs.ID.outputs.X, "
-                              "secrets.X and env.X")
+                              "secrets.X, env.X" + "".join(f", {c}.X" for c in self.context))
 
 
 def _get(table: Mapping[str, Any], key: str, what: str, ref: str) -> Any:
@@ -206,8 +232,10 @@ def render(value: Any, scope: Scope) -> Any:
         return {k: render(v, scope) for k, v in value.items()}
     if not isinstance(value, str):
         return value
-    whole = EXPR.fullmatch(value.strip())
-    if whole and value.strip() == value:
+    # One expression spanning the whole string: the first match must end at the end (fullmatch would
+    # stretch `${{ a }} ${{ b }}` into one expression `a }} ${{ b`).
+    whole = EXPR.match(value)
+    if whole and whole.end() == len(value):
         return evaluate(whole.group(1), scope)
     return EXPR.sub(lambda m: text_of(evaluate(m.group(1), scope)), value)
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from dtrun.errors import Position, SpecError
+from dtrun.flows.expressions import Scope, has_expressions, render, warn_once
 from dtrun.flows.models import ActionInput, ActionManifest
 from dtrun.spec.errors import did_you_mean
 
@@ -57,7 +60,7 @@ def _coerce(name: str, spec: ActionInput, value: Any, where: str) -> Any:
             return float(value) if isinstance(value, str) else _raise(bad)
         except ValueError:
             raise bad from None
-    if isinstance(value, list):
+    if isinstance(value, list):  # `array` and DataTorch's `list`
         return value
     if isinstance(value, str):
         try:
@@ -80,8 +83,14 @@ def _text(value: Any) -> str:
 
 
 def check_inputs(manifest: ActionManifest, given: dict[str, Any], *, where: str,
-                 positions: dict[str, Position] | None = None, pending: set[str] | None = None) -> dict[str, Any]:
-    """Typed inputs with defaults filled in; `pending` names inputs whose value is not known yet."""
+                 positions: dict[str, Position] | None = None, pending: set[str] | None = None,
+                 scope: Scope | None = None, warn: Callable[[str], None] = warn_once) -> dict[str, Any]:
+    """Typed inputs with defaults filled in; `pending` names inputs whose value is not known yet.
+
+    A default holding `${{ }}` is rendered with `scope` (plus the inputs known so far, as DataTorch's
+    agent did); without a scope (checking before anything runs) such a default is left out.
+    A given input whose declaration has a `deprecationMessage` is reported through `warn`.
+    """
     positions = positions or {}
     pending = pending or set()
     errors: list[InputError] = []
@@ -95,6 +104,8 @@ def check_inputs(manifest: ActionManifest, given: dict[str, Any], *, where: str,
         if name in pending:
             continue
         spec = manifest.inputs[name]
+        if spec.deprecation_message:
+            warn(f"{where}: input '{name}' of action '{manifest.name}' is deprecated: {spec.deprecation_message}")
         try:
             value = _coerce(name, spec, value, where)
             if spec.options is not None and value not in spec.options:
@@ -108,7 +119,16 @@ def check_inputs(manifest: ActionManifest, given: dict[str, Any], *, where: str,
         if name in given:
             continue
         if spec.default is not None:
-            out[name] = _coerce(name, spec, spec.default, f"{manifest.name} (default)")
+            default = spec.default
+            if has_expressions(default):
+                if scope is None:
+                    continue
+                default = render(default, replace(scope, inputs={**given, **out}))
+            try:
+                out[name] = _coerce(name, spec, default, f"action '{manifest.name}' (default)")
+            except InputError as exc:
+                errors.append(InputError(exc.message, hint="fix the default in action-datatorch.yaml or give "
+                                         f"the input '{name}' in the step"))
         elif spec.required:
             errors.append(InputError(f"{where}: action '{manifest.name}' needs the input '{name}'",
                                      hint=f"add `{name}: ...` under the step's `inputs`"

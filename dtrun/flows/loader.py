@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from dtrun.errors import Position, SpecError
+from dtrun.errors import DtrunError, Position, SpecError
 from dtrun.flows.models import ActionManifest, Flow
 from dtrun.spec.errors import SpecErrors, did_you_mean, validation_errors
 from dtrun.spec.yamlpos import Document, load_yaml
@@ -113,18 +113,42 @@ def upstream(flow: Flow, job_id: str) -> set[str]:
     return seen
 
 
-def load_manifest(folder: Path, what: str) -> tuple[ActionManifest, Document]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        alt = folder / "action-datatorch.yml"
-        if alt.is_file():
-            path = alt
-        else:
-            raise SpecError(f"{what} has no {MANIFEST}",
-                            hint=f"an action's folder or repository needs {MANIFEST} at its top "
-                            "(`dtrun action init` writes one)")
+def load_manifest(folder: Path, what: str, file: str | None = None) -> tuple[ActionManifest, Document]:
+    """The manifest of an action's folder: `file` (the object form's `action.file`) or action-datatorch.yaml."""
+    if file:
+        path = (folder / file).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            raise SpecError(f"{what}: the manifest file '{file}' is outside the action's folder",
+                            hint="`file` names a file inside the action's repository")
+        if not path.is_file():
+            raise SpecError(f"{what} has no {file}", hint=f"check `file:` of the action (default: {MANIFEST})")
+    else:
+        path = folder / MANIFEST
+        if not path.is_file():
+            alt = folder / "action-datatorch.yml"
+            if alt.is_file():
+                path = alt
+            else:
+                raise SpecError(f"{what} has no {MANIFEST}",
+                                hint=f"an action's folder or repository needs {MANIFEST} at its top "
+                                "(`dtrun action init` writes one)")
     doc = load_yaml(path)
     return _validate(ActionManifest, doc), doc
+
+
+def relabel(exc: DtrunError, prefix: str, position: Position | None = None) -> DtrunError:
+    """The same error with `prefix` ("job 'x', step y") before its message and a position if it had none.
+
+    Works for every `DtrunError`, `SpecErrors` included (whose constructor takes the list of errors:
+    rebuilding one with `type(exc)(message, position=...)` raised a TypeError instead of the error).
+    """
+    if isinstance(exc, SpecErrors):
+        return SpecErrors([SpecError(f"{prefix}: {e.message}", position=e.position or position, hint=e.hint)
+                           for e in exc.errors])
+    try:
+        return type(exc)(f"{prefix}: {exc.message}", position=exc.position or position, hint=exc.hint)
+    except TypeError:  # a subclass with its own constructor: keep its text, as a plain DtrunError
+        return DtrunError(f"{prefix}: {exc.message}", position=exc.position or position, hint=exc.hint)
 
 
 def manifest_from_text(text: str, source: str) -> ActionManifest:

@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from dtrun.spec.models import Resources
 
 JOB_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-INPUT_TYPES = ("string", "integer", "float", "boolean", "array")
+INPUT_TYPES = ("string", "integer", "float", "boolean", "array", "list")
+#: What `runs.using` may say. `node` and `human` exist in DataTorch but cannot run here (see `Runs`).
+USING = ("python", "shell", "script", "cmd", "commandline", "docker")
+_REFUSED_USING = {
+    "node": "`node` is declared by DataTorch but its own runner never implemented it; "
+            "rewrite the action with `using: python`, `shell` or `docker` (a node image)",
+    "human": "`human` is a task for a person, created by the DataTorch server; it cannot run on "
+             "a Docker host (DataTorch's own agent refuses it too)",
+}
+InputType = Literal["string", "integer", "float", "boolean", "array", "list"]
 
 
 class Strict(BaseModel):
@@ -34,8 +43,10 @@ class ActionObject(Strict):
     """`action: {name, tag, git}`: an action in any git repository (seed 004)."""
 
     name: str
-    tag: str
+    tag: str = "latest"
     git: str | None = None
+    #: the manifest's file name in the repository (DataTorch: `action-datatorch.yaml` unless given)
+    file: str | None = None
 
     @field_validator("tag", mode="before")
     @classmethod
@@ -51,6 +62,8 @@ class Step(Strict):
     inputs: dict[str, Any] = Field(default_factory=dict)
     env: dict[str, Any] = Field(default_factory=dict)
     if_: str | bool | None = Field(default=None, alias="if")
+    #: overrides the action's own `cache:` (DataTorch: the step has the last word)
+    cache: bool | None = None
 
     @model_validator(mode="after")
     def _action_or_run(self) -> Step:
@@ -60,6 +73,9 @@ class Step(Strict):
             raise ValueError("a step has either an `action` or a `run` command, not both")
         if self.run is not None and self.inputs:
             raise ValueError("`inputs` belong to an `action`; a `run` step reads `env`")
+        if self.run is not None and self.cache is not None:
+            raise ValueError("`cache` belongs to an `action` step (it reuses an action's outputs); a `run` step "
+                             "always runs")
         if self.id is not None and not JOB_ID.match(self.id):
             raise ValueError(f"step id '{self.id}' must start with a letter or _ and contain only "
                              "letters, digits, - and _")
@@ -164,21 +180,42 @@ class Flow(Strict):
 # -- action-datatorch.yaml --------------------------------------------------------------------------
 
 class ActionInput(Strict):
-    type: Literal["string", "integer", "float", "boolean", "array"] = "string"
+    """One `inputs.<id>` of a manifest; `default` may hold `${{ }}` (rendered when the step runs)."""
+
+    type: InputType = "string"
     required: bool = False
     default: Any = None
     description: str | None = None
     options: list[Any] | None = None
+    #: a hint for editors and `dtrun action show` that the value spans lines; it never changes the value
+    multiline: bool = False
+    #: printed as a warning whenever a step gives this input
+    deprecation_message: str | None = Field(default=None, alias="deprecationMessage")
 
 
 class ActionOutput(Strict):
+    """One `outputs.<id>`; a declared `type` turns a text value (from $DTRUN_OUTPUT) into that type."""
+
+    type: Literal["string", "integer", "float", "boolean", "array", "list", "object"] | None = None
+    description: str | None = None
+
+
+class ActionEnv(Strict):
+    """One `env.<NAME>` of a manifest: a name the action reads. The value comes from `--secret NAME=...`
+    or the host's environment when the step runs, never from the file (it would be published)."""
+
     description: str | None = None
 
 
 class Runs(Strict):
-    """How the action runs: `docker` (an image or a Dockerfile), `python` (`main`), `shell`."""
+    """How the action runs (DataTorch's `runs.using`):
 
-    using: Literal["docker", "python", "shell"]
+    `python` runs `main` as `python <main> '<inputs JSON>'`; `shell` and `script` run the file `script`
+    (arguments may follow its path), or dtrun's `command`; `cmd`/`commandline` run `command` with `sh -c`;
+    `docker` runs `image` (or builds `dockerfile`). Every kind also gets its inputs as `INPUT_*`.
+    """
+
+    using: Literal["python", "shell", "script", "cmd", "commandline", "docker"]
     image: str | None = None
     dockerfile: str | None = None
     main: str | None = None
@@ -189,6 +226,15 @@ class Runs(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     python_install: Literal["auto", "system", "conda", "uv"] | None = None
     requirements: str | None = None
+
+    @field_validator("using", mode="before")
+    @classmethod
+    def _using(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in _REFUSED_USING:
+            raise ValueError(_REFUSED_USING[value.strip().lower()])
+        if isinstance(value, str) and value.strip().lower() not in USING:
+            raise ValueError(f"'{value}' is not known; use one of {', '.join(USING)}")
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("entrypoint", mode="before")
     @classmethod
@@ -204,28 +250,68 @@ class Runs(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Runs:
-        if self.using == "docker" and bool(self.image) == bool(self.dockerfile):
+        using = self.using
+        if using == "docker" and bool(self.image) == bool(self.dockerfile):
             raise ValueError("runs.using: docker needs exactly one of `image` or `dockerfile`")
-        if self.using == "python" and not self.main:
+        if using == "python" and not self.main:
             raise ValueError("runs.using: python needs `main` (the script to run, e.g. main.py)")
-        if self.using == "shell" and bool(self.command) == bool(self.script):
-            raise ValueError("runs.using: shell needs exactly one of `command` or `script`")
+        if using == "shell" and bool(self.command) == bool(self.script):
+            raise ValueError("runs.using: shell needs exactly one of `script` (a file of the action) or `command`")
+        if using == "script" and not self.script:
+            raise ValueError("runs.using: script needs `script` (a file of the action, e.g. run.sh)")
+        if self.script:
+            import shlex
+
+            try:
+                shlex.split(self.script)
+            except ValueError as exc:
+                raise ValueError(f"cannot read `script: {self.script}` as a path and arguments: {exc}") from None
+        if using in ("cmd", "commandline") and not self.command:
+            raise ValueError(f"runs.using: {using} needs `command` (run with sh -c)")
         return self
 
 
 class ActionManifest(Strict):
+    """`action-datatorch.yaml` as DataTorch defines it (its action.v1 schema), plus dtrun's `runs` extras."""
+
+    schema_: str | None = Field(default=None, alias="$schema")
     name: str
     description: str | None = None
     author: str | None = None
+    #: reuse the outputs of an earlier run with the same action and inputs; a step's `cache:` overrides it
+    cache: bool = False
+    env: dict[str, ActionEnv] = Field(default_factory=dict)
     inputs: dict[str, ActionInput] = Field(default_factory=dict)
     outputs: dict[str, ActionOutput] = Field(default_factory=dict)
     runs: Runs
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_text(cls, value: Any) -> Any:
+        return _scalar_text(value)
 
     @field_validator("outputs", mode="before")
     @classmethod
     def _outputs(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {k: (v if isinstance(v, dict) else {"description": v}) for k, v in value.items()}
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        """`NAME: description`, `NAME:` or `NAME: {description}`; a `value` is refused (it would be published)."""
+        if isinstance(value, list):
+            value = {str(v): None for v in value}
+        if isinstance(value, dict):
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                if isinstance(item, dict) and "value" in item:
+                    raise ValueError(f"env '{key}': a manifest names the variables an action reads, never their "
+                                     f"values; pass it with `--secret {key}=...` or export {key} on the host")
+                out[key] = {"description": None if item is None else str(item)} if not isinstance(item, dict) \
+                    else item
+            return out
         return value
 
     @field_validator("inputs", mode="before")

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from dtrun.config import Settings
 from dtrun.errors import DtrunError
 from dtrun.flows.actions import ACTION_LABEL, Action
-from dtrun.flows.expressions import Scope, render, render_shell
-from dtrun.flows.inputs import env_name, input_env
+from dtrun.flows.expressions import Scope, render_shell
 from dtrun.flows.models import ActionManifest, Runs
+from dtrun.flows.runs import action_command, image_tools
 from dtrun.images.spec import ImageSpec
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def image_spec(action: Action, settings: Settings, job_image: str | None, gpu: b
         return ImageSpec(provider="action", user_image=runs.image.removeprefix("docker://"))
     if runs.using == "docker":
         return None
-    if runs.using == "shell":
+    if runs.using != "python":  # shell, script, cmd: the job's image or the base image
         return ImageSpec(provider="action", user_image=job_image or default_image(settings))
     requirements = None
     name = runs.requirements or "requirements.txt"
@@ -65,28 +65,15 @@ def image_spec(action: Action, settings: Settings, job_image: str | None, gpu: b
     elif runs.requirements:
         raise DtrunError(f"action '{manifest.name}': requirements file {name} does not exist in {action.folder}")
     return ImageSpec(provider="action-python", python_install=runs.python_install or settings.python_install or "auto",
-                     requirements=requirements, gpu=gpu)
+                     requirements=requirements, gpu=gpu, tools=image_tools(manifest))  # issue 13: the SDK
 
 
-def process(manifest: ActionManifest | None, values: dict[str, Any], where: str) -> Process:
+def process(manifest: ActionManifest | None, values: dict[str, Any], where: str,
+            context: dict[str, dict[str, Any]] | None = None) -> Process:
     """Entrypoint, command and environment of an action given its checked input values."""
-    if manifest is None:  # a plain image: its own entrypoint, inputs as environment
-        return Process(None, None, input_env(values, where))
-    env = input_env(values, where)
-    scope = Scope(inputs=values)
-    runs = manifest.runs
-    env.update({k: str(render(v, scope)) for k, v in runs.env.items()})
-    args = [str(render(a, scope)) for a in runs.args]
-    if runs.using == "shell":
-        if runs.script:
-            return Process([], ["sh", f"{ACTION_DIR}/{runs.script}", *args], env)
-        assert runs.command is not None
-        script, extra = render_shell(runs.command, scope, input_env=env_name)
-        env.update(extra)
-        return Process([], ["sh", "-c", script, manifest.name, *args], env)
-    if runs.using == "python":
-        return Process([], ["python3", f"{ACTION_DIR}/{runs.main}", *args], env)
-    return Process(runs.entrypoint, args or None, env)
+    # issue 13: the runs.using contract lives in dtrun.flows.runs (python gets its inputs as JSON argv too)
+    found = action_command(manifest, values, where, context=context)
+    return Process(found.entrypoint, found.command, dict(found.env))
 
 
 def run_shell(command: str, scope: Scope) -> Process:
@@ -149,7 +136,10 @@ def build_image(backend: Backend, action: Action, settings: Settings, *, output:
         text = f"FROM {base}\nADD action.tar {ACTION_DIR}/\n"
         if runs.using != "docker" and not any("${{" in a for a in runs.args):
             proc = process(manifest, {n: "" for n in manifest.inputs}, manifest.name)
-            text += f"ENTRYPOINT {json.dumps(proc.command)}\n"
+            # issue 13: a python action's inputs JSON is not baked in: `docker run IMAGE '<inputs JSON>'`
+            # appends it as the last argument, where datatorch.get_inputs() reads it
+            command = (proc.command or [])[:-1] if runs.using == "python" else proc.command
+            text += f"ENTRYPOINT {json.dumps(command)}\n"
         text += "WORKDIR /workspace\n"
     digest = hashlib.sha256(text.encode())
     for name in sorted(context):

@@ -7,7 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 #: Provider tools a generated image can carry, each installed by its own step of `images/layers/tools.j2`.
-TOOLS = ("torch", "jupyterlab", "notebook", "code-server")
+#: `datatorch` is DataTorch's SDK from PyPI, which `python` flow actions import (`datatorch.get_inputs()`).
+TOOLS = ("torch", "jupyterlab", "notebook", "code-server", "datatorch")
 
 
 @dataclass(frozen=True)

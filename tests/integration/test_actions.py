@@ -179,3 +179,199 @@ def test_dockerfile_action_is_built_and_run(tmp_path: Path, dtrun: DtrunRunner) 
     assert result.code == 0, result.output
     assert "[j/a] args: --times 5 input: 5" in result.stdout
     assert '"done": "yes"' in result.stdout
+
+
+def publish(server: Path, repo: str, files: dict[str, str], tag: str = "v1") -> None:
+    """A git repository `server/<repo>` holding `files` at `tag`, like a published action."""
+    root = server / repo
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    write_files(root, files)
+    for name in files:
+        if name.endswith(".sh"):
+            (root / name).chmod(0o755)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "publish")
+    git(root, "tag", tag)
+
+
+def test_datatorch_published_style_actions(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    """Actions written as DataTorch's documentation shows them run unchanged: the SDK reads the inputs from
+    the last argument, `set_output` keeps the JSON type, a typed output flows into later steps and into
+    the --json summary as a number; `datatorch/x@tag` is the datatorch-actions organisation."""
+    server = tmp_path / "git"
+    publish(server, "datatorch-actions/add", {
+        "action-datatorch.yaml": """
+            $schema: https://datatorch.io/schema/action.v1.json
+            name: Python Add
+            author: dtrun tests
+            description: Adds two numbers with DataTorch's SDK.
+            cache: true
+            env:
+              SERVICE_TOKEN: a token the action reads
+            inputs:
+              a: {type: integer, required: true, description: First number}
+              b: {type: integer, default: 2}
+              label: {type: string, default: "${{ step.name }} on ${{ machine.name }}"}
+              old: {type: string, deprecationMessage: use `a`}
+            outputs:
+              sum: {type: integer, description: a + b}
+              token_seen: {type: boolean}
+            runs:
+              using: python
+              main: add.py
+            """,
+        "add.py": """
+            import os
+            import datatorch
+
+            if __name__ == "__main__":
+                inputs = datatorch.get_inputs()
+                a: int = inputs.get("a")
+                b: int = inputs.get("b")
+                print("inputs", sorted(inputs.items()), "label:", inputs["label"], "env a:", os.environ["INPUT_A"])
+                datatorch.set_output("sum", a + b)
+                datatorch.set_output("token_seen", os.environ.get("SERVICE_TOKEN") == "tok-123")
+            """,
+    })
+    publish(server, "acme/tools", {
+        "action-datatorch.yaml": """
+            name: shout
+            inputs:
+              x: {type: integer, required: true}
+            runs:
+              using: shell
+              image: BUSY
+              script: shout.sh
+            """.replace("BUSY", BUSYBOX_IMAGE),
+        "shout.sh": """
+            #!/bin/sh
+            echo "x is $INPUT_X, doubled $((INPUT_X * 2))"
+            """,
+        "report.yaml": """
+            name: report
+            inputs:
+              total: {type: float}
+            outputs:
+              count: {type: integer}
+              where: {}
+            runs:
+              using: script
+              image: BUSY
+              script: bin/report.sh --final
+            """.replace("BUSY", BUSYBOX_IMAGE),
+        "bin/report.sh": """
+            echo "report $1 total=$INPUT_TOTAL temp=$TEMP_DIR"
+            echo "count=3" >> "$DTRUN_OUTPUT"
+            """,
+        "cmd.yaml": """
+            name: listing
+            inputs:
+              path: {type: string, default: /workspace}
+            runs:
+              using: cmd
+              image: BUSY
+              command: test -d "$INPUT_PATH" &&
+                echo "listed ${{ inputs.path }} for ${{ action.name }}@${{ action.tag }}"
+            """.replace("BUSY", BUSYBOX_IMAGE),
+    })
+    write_files(tmp_path / "project", {
+        "flow.yaml": """
+            name: published
+            jobs:
+              calc:
+                outputs: {total: "${{ steps.add.outputs.sum }}"}
+                steps:
+                  - id: add
+                    name: Add
+                    action: datatorch/add@v1
+                    inputs: {a: 40, old: x}
+                  - id: shout
+                    action: acme/tools@v1
+                    inputs: {x: "${{ steps.add.outputs.sum }}"}
+                  - id: report
+                    action: {name: acme/tools, tag: v1, file: report.yaml}
+                    env: {TEMP_DIR: "${{ directory.temp }}"}
+                    inputs: {total: "${{ steps.add.outputs.sum }}"}
+                  - id: list
+                    action: {name: acme/tools, tag: v1, file: cmd.yaml}
+                  - id: check
+                    run: test "${{ steps.add.outputs.sum }}" = 42 && echo "project ${{ pipeline.projectId }} end"
+            """,
+    })
+    summary = tmp_path / "s.json"
+    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json", str(summary),
+                   "--secret", "SERVICE_TOKEN=tok-123", env={"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"})
+    assert result.code == 0, result.output
+    out = result.stdout
+    assert "[calc/add] inputs [('a', 40), ('b', 2), ('label', 'Add on " in out and "env a: 40" in out
+    assert "[calc/shout] x is 42, doubled 84" in out
+    assert "[calc/report] report --final total=42.0 temp=/tmp" in out
+    assert "[calc/list] listed /workspace for listing@v1" in out
+    assert "[calc/check] project  end" in out
+    assert "input 'old' of action 'Python Add' is deprecated: use `a`" in result.stderr
+    assert "'pipeline.projectId' needs the DataTorch server" in result.stderr
+    calc = json.loads(summary.read_text())["jobs"]["calc"]
+    assert calc["outputs"] == {"total": 42}
+    steps = {s["id"]: s for s in calc["steps"]}
+    assert steps["add"]["outputs"] == {"sum": 42, "token_seen": True}
+    assert steps["report"]["outputs"] == {"count": 3}
+    assert "tok-123" not in out + result.stderr
+
+    # `cache: true` in the manifest: the same action, version and inputs reuse the outputs (typed).
+    again = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json", str(summary),
+                  "--secret", "SERVICE_TOKEN=tok-123", env={"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"})
+    assert again.code == 0, again.output
+    assert "[calc/add] outputs reused from the cache" in again.stderr and "[calc/add] inputs" not in again.stdout
+    assert "[calc/shout] x is 42, doubled 84" in again.stdout
+    steps = {s["id"]: s for s in json.loads(summary.read_text())["jobs"]["calc"]["steps"]}
+    assert steps["add"]["outputs"] == {"sum": 42, "token_seen": True}
+
+
+def test_bad_manifest_is_a_positioned_error_not_a_traceback(tmp_path: Path, dtrun: DtrunRunner) -> None:
+    server = tmp_path / "git"
+    publish(server, "acme/broken", {
+        "action-datatorch.yaml": """
+            name: broken
+            inputs:
+              a: {type: number}
+              b: {tpye: string}
+            runs:
+              using: node
+              main: index.js
+            """,
+    })
+    write_files(tmp_path, {"flow.yaml": """
+        name: f
+        jobs:
+          j:
+            steps:
+              - action: {name: acme/broken, tag: v1, git: "GIT"}
+        """.replace("GIT", f"file://bob:hunter2@localhost{server}/acme/broken")})
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"))
+    assert result.code == 2, result.output
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+    write_files(tmp_path, {"ok.yaml": """
+        name: f
+        jobs:
+          j:
+            steps:
+              - action: acme/broken@v1
+        """})
+    result = dtrun("flow", "run", str(tmp_path / "ok.yaml"), env={"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"})
+    assert result.code == 2, result.output
+    assert "Traceback" not in result.stderr
+    assert "action-datatorch.yaml:3:" in result.stderr and "inputs.a.type" in result.stderr
+    assert "did you mean 'type'" in result.stderr and "'runs.using': `node` is declared" in result.stderr
+
+
+def test_python_action_scaffold_builds_an_image_that_runs_like_datatorch(tmp_path: Path, dtrun: DtrunRunner,
+                                                                         docker_client: object) -> None:
+    """`action init --kind python` writes an SDK-style action; its built image takes the inputs JSON as its
+    last argument, as DataTorch's agent passed them."""
+    folder = tmp_path / "summer"
+    assert dtrun("action", "init", str(folder), "--kind", "python").code == 0
+    result = dtrun("action", "build", str(folder))
+    assert result.code == 0, result.output
+    out = docker_client.containers.run(result.stdout.strip(), ['{"count": 4}'], remove=True)  # type: ignore[attr-defined]
+    assert out.decode().splitlines() == ["summer: sum of range(4) = 6", "::total::6"]

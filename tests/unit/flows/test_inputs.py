@@ -44,5 +44,24 @@ def test_env_names_and_collisions() -> None:
 def test_outputs() -> None:
     assert parse_output_file("a=1\nb=x=y\n\nmulti<<EOF\nl1\nl2\nEOF\n") == {"a": "1", "b": "x=y", "multi": "l1\nl2"}
     assert parse_stdout_line('::acc::"0.9"') == ("acc", "0.9")
-    assert parse_stdout_line("::cfg::{\"a\": 1}") == ("cfg", '{"a": 1}')
+    assert parse_stdout_line("::cfg::{\"a\": 1}") == ("cfg", {"a": 1})
+    assert parse_stdout_line("::n::3") == ("n", 3)  # datatorch.set_output keeps the JSON type
+    assert parse_stdout_line("::t::not json") == ("t", "not json")
     assert parse_stdout_line("plain text") is None
+
+
+def test_defaults_with_expressions_and_deprecation() -> None:
+    from dtrun.flows.expressions import Scope
+
+    manifest = ActionManifest.model_validate({
+        "name": "t", "runs": {"using": "cmd", "command": "true"},
+        "inputs": {"dir": {"default": "${{ directory.temp }}/x"},
+                   "copy": {"type": "integer", "default": "${{ input.n }}"},
+                   "n": {"type": "integer"}, "old": {"deprecationMessage": "use n"}, "l": {"type": "list"}}})
+    warned: list[str] = []
+    before = check_inputs(manifest, {"n": 2}, where="s", warn=warned.append)
+    assert before == {"n": 2} and not warned  # no scope yet: defaults with ${{ }} wait for the step
+    scope = Scope(context={"directory": {"temp": "/tmp"}})
+    values = check_inputs(manifest, {"n": 2, "old": "v", "l": "[1]"}, where="s", scope=scope, warn=warned.append)
+    assert values == {"n": 2, "old": "v", "l": [1], "dir": "/tmp/x", "copy": 2}
+    assert warned == ["s: input 'old' of action 't' is deprecated: use n"]

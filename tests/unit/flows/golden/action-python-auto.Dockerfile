@@ -1,0 +1,25 @@
+FROM dtrun-local/base:bookworm
+ENV LANG=C.UTF-8 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1
+ARG DTRUN_REBUILD
+RUN python3 -m venv /opt/dtrun/venv
+ENV VIRTUAL_ENV=/opt/dtrun/venv \
+    PATH=/opt/dtrun/venv/bin:$PATH
+RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; \
+    pip install "datatorch>=0.8,<1" \
+    && pip uninstall -y opencv-python \
+    && pip install opencv-python-headless
+COPY requirements.txt /opt/dtrun/requirements.txt
+RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; pip install -r /opt/dtrun/requirements.txt
+LABEL dev.dtrun.base="dtrun-local/base:bookworm"
+LABEL dev.dtrun.base-id="sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+LABEL dev.dtrun.cuda=""
+LABEL dev.dtrun.gpu="0"
+LABEL dev.dtrun.image="1"
+LABEL dev.dtrun.provider="action-python"
+LABEL dev.dtrun.python="3.11"
+LABEL dev.dtrun.python-install="system"
+LABEL dev.dtrun.spec="{\"apt_packages\":[],\"base\":null,\"cuda\":null,\"extra_env\":[],\"gpu\":false,\"pip_packages\":[],\"provider\":\"action-python\",\"python\":null,\"python_install\":\"auto\",\"requirements\":\"e09f656c130b9c08b2c5ab7187c891295e449ed77febea2a6ceee9cc98ccb0fc\",\"tools\":[\"datatorch\"],\"user_image\":null}"
+LABEL dev.dtrun.tools="datatorch"
