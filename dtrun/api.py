@@ -225,11 +225,12 @@ class Session:
 
     # -- flows -----------------------------------------------------------------------------------------
     def flow_run(self, path: str | Path, *, secrets: dict[str, str] | None = None,
-                 trigger: str = "manual") -> tuple[FlowResult, dict[str, Any]]:
-        """Run a flow file on the same engine as workflows; its result and its JSON summary."""
+                 trigger: str = "manual", no_cache: bool = False) -> tuple[FlowResult, dict[str, Any]]:
+        """Run a flow file on the same engine as workflows; its result and its JSON summary.
+        `no_cache` runs every job and step even if an identical one ran before."""
         from dtrun.flows.session import run_flow
 
-        return run_flow(self, Path(path), secrets or {}, trigger)
+        return run_flow(self, Path(path), secrets or {}, trigger, no_cache)
 
 
 def run(workflow: str, *, project: str | Path | None = None, host: str | None = None,

@@ -61,7 +61,7 @@ class _RunState:
     containers: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: the outputs of the multi-step jobs that ran (`jobs.<id>.outputs` for the jobs that need them)
-    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Engine:

@@ -22,7 +22,7 @@ from dtrun.engine import control
 from dtrun.engine.collect import WORKSPACE_LABEL
 from dtrun.engine.events import OUTPUT, RESULT, STATUS, Event
 from dtrun.engine.logs import LogSink
-from dtrun.engine.program import JobProgram, StepCommand
+from dtrun.engine.program import JobProgram, Reused, StepCommand
 from dtrun.errors import DtrunError
 from dtrun.masking import Masker
 from dtrun.names import sanitize
@@ -73,6 +73,12 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
         engine.store.save_job(record)
         engine.emit(Event(STATUS, skipped, job=name, step=""))
         return
+    from dtrun.engine import program_cache
+
+    record.cache_key = program_cache.job_key(engine, job, program)
+    if record.cache_key and not state.no_cache and program_cache.reuse(engine, job, program, record):
+        state.outputs[name] = program.outputs()
+        return
     labels = engine.labels(**{f"{LABEL}.run": state.run.name, f"{LABEL}.job": record.id, f"{LABEL}.workflow": name})
     workspace = engine.backend.create_volume(f"dtrun-ws-{record.id}", labels)
     deadline = time.monotonic() + program.timeout if program.timeout else None
@@ -98,6 +104,10 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
                 if command is None:
                     program.done(index, "skipped", None, None, "")
                     continue
+                if isinstance(command, Reused):  # settled by the dialect (its own cache): no container
+                    engine.emit(Event(STATUS, f"{command.message} ({command.describe})", job=name, step=label))
+                    program.done(index, "success", None, command.message, "")
+                    continue
                 outcome, message = _step(engine, job, record, state, command, index, label, workspace, labels,
                                          log, deadline, first=index == 0)
                 if outcome == "failure":
@@ -116,6 +126,8 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
         record.move(State.FAILED, failure or problem)
     state.outputs[name] = program.outputs()
     engine.store.save_job(record)
+    if record.cache_key and record.state == State.DONE:
+        program_cache.remember(engine, record, program)
     ok = record.state == State.DONE
     engine.emit(Event(RESULT, "done" if ok else f"failed ({record.message})" if record.state == State.FAILED
                       else record.state.value, job=name, step="", state=record.state.value))

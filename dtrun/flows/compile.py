@@ -20,10 +20,10 @@ from dtrun.errors import DtrunError, SpecError
 from dtrun.flows.actions import Action, parse_ref, resolve
 from dtrun.flows.expressions import EXPR, has_expressions
 from dtrun.flows.inputs import check_env_names, check_inputs
-from dtrun.flows.loader import LoadedFlow, order, upstream
+from dtrun.flows.loader import LoadedFlow, order, relabel, upstream
 from dtrun.flows.models import Job, Step
 from dtrun.flows.process import build_image, image_spec
-from dtrun.flows.program import WORKSPACE, FlowJobProgram, JobResult, PreparedStep
+from dtrun.flows.program import WORKSPACE, FlowJobProgram, JobResult, Options, PreparedStep
 from dtrun.images.spec import ImageSpec
 from dtrun.plan import Job as PlanJob
 from dtrun.plan import Plan
@@ -72,12 +72,11 @@ def prepare(loaded: LoadedFlow, backend: Backend, settings: Settings, *, base_di
             _check_refs(step, seen_steps, ups, loaded, base, where)
             action: Action | None = None
             if step.action is not None:
-                ref = parse_ref(step.action, base_dir=base_dir, settings=settings)
                 try:
+                    ref = parse_ref(step.action, base_dir=base_dir, settings=settings)
                     action = resolved.get(ref.text) or resolve(ref, backend)
-                except DtrunError as exc:
-                    raise type(exc)(f"{where}: {exc.message}", position=exc.position
-                                    or loaded.position(*base, "action"), hint=exc.hint) from None
+                except DtrunError as exc:  # SpecErrors included (it has its own constructor)
+                    raise relabel(exc, where, loaded.position(*base, "action")) from None
                 resolved[ref.text] = action
                 if action.manifest is not None:
                     check_env_names(action.manifest, where)
@@ -87,10 +86,24 @@ def prepare(loaded: LoadedFlow, backend: Backend, settings: Settings, *, base_di
             plan[job_id].append((step_id(step, i), step_label(step, i), step, action))
             seen_steps.append(step_id(step, i))
     images: dict[str, str] = {}
-    return {job_id: [PreparedStep(sid, label, step, action,
-                                  _image(flow.jobs[job_id], action, images, backend, settings, output))
-                     for sid, label, step, action in steps]
-            for job_id, steps in plan.items()}
+    out: dict[str, list[PreparedStep]] = {}
+    for job_id, steps in plan.items():
+        out[job_id] = []
+        for sid, label, step, action in steps:
+            image = _image(flow.jobs[job_id], action, images, backend, settings, output)
+            found = backend.image(image)
+            out[job_id].append(PreparedStep(sid, label, step, action, image, found.id if found else ""))
+    return out
+
+
+def declared_values(prepared: Mapping[str, list[PreparedStep]], secrets: Mapping[str, str],
+                    environ: Mapping[str, str]) -> dict[str, str]:
+    """The values of the variables the actions' manifests declare in `env` (from `--secret` or the host's
+    environment): secrets by DataTorch's meaning, so masked in output, logs and the summary."""
+    from dtrun.flows.runs import declared_env
+
+    return {name: value for steps in prepared.values() for p in steps if p.action and p.action.manifest
+            for name, value in declared_env(p.action.manifest, secrets, environ, warn=lambda _: None).items()}
 
 
 def _check_refs(step: Step, earlier: list[str], ups: set[str], loaded: LoadedFlow,
@@ -128,11 +141,11 @@ def _image(job: Job, action: Action | None, cache: dict[str, str], backend: Back
     return cache[key]
 
 
-def flow_plan(loaded: LoadedFlow, prepared: dict[str, list[PreparedStep]],
-              secrets: Mapping[str, str]) -> tuple[Plan, dict[str, FlowJobProgram]]:
+def flow_plan(loaded: LoadedFlow, prepared: dict[str, list[PreparedStep]], secrets: Mapping[str, str],
+              options: Options | None = None) -> tuple[Plan, dict[str, FlowJobProgram]]:
     """The engine's plan of a prepared flow, and the program of each job (which keeps its results)."""
     flow = loaded.flow
-    programs = {job_id: FlowJobProgram(flow, job_id, prepared[job_id], upstream(flow, job_id), secrets)
+    programs = {job_id: FlowJobProgram(flow, job_id, prepared[job_id], upstream(flow, job_id), secrets, options)
                 for job_id in order(flow)}
     jobs = []
     for job_id, program in programs.items():

@@ -224,6 +224,13 @@ def has_expressions(value: Any) -> bool:
     return False
 
 
+def whole_expression(text: str) -> str | None:
+    """The inside of `text` when it is exactly one `${{ }}` expression, else None. The first match must
+    end at the end: `EXPR.fullmatch` would stretch `${{ a }} ${{ b }}` into one expression `a }} ${{ b`."""
+    found = EXPR.match(text)
+    return found.group(1) if found and found.end() == len(text) else None
+
+
 def render(value: Any, scope: Scope) -> Any:
     """Substitute expressions in data. A string that is exactly one expression keeps the value's type."""
     if isinstance(value, list):
@@ -232,11 +239,9 @@ def render(value: Any, scope: Scope) -> Any:
         return {k: render(v, scope) for k, v in value.items()}
     if not isinstance(value, str):
         return value
-    # One expression spanning the whole string: the first match must end at the end (fullmatch would
-    # stretch `${{ a }} ${{ b }}` into one expression `a }} ${{ b`).
-    whole = EXPR.match(value)
-    if whole and whole.end() == len(value):
-        return evaluate(whole.group(1), scope)
+    inner = whole_expression(value)
+    if inner is not None:
+        return evaluate(inner, scope)
     return EXPR.sub(lambda m: text_of(evaluate(m.group(1), scope)), value)
 
 

@@ -91,6 +91,9 @@ class Job(Strict):
     resources: Resources = Field(default_factory=Resources)
     image: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
+    #: the job cache: true reuses an earlier result when nothing it depends on changed (the job is
+    #: deterministic); false always runs it; unset: reused when every step is an action with caching on
+    cache: bool | None = None
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("needs", mode="before")

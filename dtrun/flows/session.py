@@ -46,15 +46,16 @@ def repo_of(path: Path) -> tuple[str, Path | None]:
     return _repo_id(git_root, None), git_root
 
 
-def run_flow(session: Session, path: Path, secrets: dict[str, str], trigger: str = "manual") \
-        -> tuple[FlowResult, dict[str, Any]]:
+def run_flow(session: Session, path: Path, secrets: dict[str, str], trigger: str = "manual",
+             no_cache: bool = False) -> tuple[FlowResult, dict[str, Any]]:
     """Check and prepare the flow (nothing runs if anything is wrong), then run it on the engine.
 
     Its records go to the store of the flow's repository (or of its folder), like workflow runs, so
     `dtrun status`, `logs`, `stop` and the reconcile after a killed client see flow jobs as any other.
     """
     from dtrun.engine.events import Event
-    from dtrun.flows.compile import flow_plan, prepare, results, summary
+    from dtrun.flows.compile import declared_values, flow_plan, prepare, results, summary
+    from dtrun.flows.program import Options
     from dtrun.snapshot import Snapshot, take_snapshot
     from dtrun.store import Store
 
@@ -65,13 +66,17 @@ def run_flow(session: Session, path: Path, secrets: dict[str, str], trigger: str
     store = Store(session.settings.store, snapshot.repo_id)
     prepared = prepare(loaded, session.backend, session.settings, base_dir=git_root or path.resolve().parent,
                        output=lambda line: session.emit(Event("build", line)))
-    plan, programs = flow_plan(loaded, prepared, secrets)
+    # the manifests' declared `env` values from the host are secrets too: masked like `--secret` values
+    masked = declared_values(prepared, secrets, os.environ)
+    plan, programs = flow_plan(loaded, prepared, secrets, Options(store=store, docker_host=session.backend.host,
+                                                                  masked=masked, no_cache=no_cache))
     from dtrun.engine.reconcile import reconcile
 
-    reconcile(store, lambda: session.backend, lambda: list(secrets.values()),
+    reconcile(store, lambda: session.backend, lambda: [*secrets.values(), *masked.values()],
               status=lambda m: session.emit(Event("status", m)))
     engine = session.engine(snapshot, store=store, secrets=secrets)
-    outcome = engine.run(plan, variables={"trigger": trigger, "flow_file": str(loaded.path)})
+    engine.masker_values += [v for k, v in masked.items() if k not in secrets]
+    outcome = engine.run(plan, variables={"trigger": trigger, "flow_file": str(loaded.path)}, no_cache=no_cache)
     result = results(loaded.flow.name, outcome.run.name, programs, {r.workflow: r for r in outcome.jobs},
                      outcome.exit_code)
     data = summary(result, programs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dtrun.engine.events import OUTPUT, Event
 from dtrun.engine.program import StepCommand
@@ -27,7 +28,7 @@ class Program:
         self.lines: list[str] = []
         self.out: dict[str, str] = {}
 
-    def begin(self, run: str, upstream: Mapping[str, Mapping[str, str]]) -> str | None:
+    def begin(self, run: str, upstream: Mapping[str, Mapping[str, Any]]) -> str | None:
         self.upstream = {k: dict(v) for k, v in upstream.items()}
         return self.skip
 
@@ -47,8 +48,17 @@ class Program:
     def finish(self, succeeded: bool) -> str | None:
         return None if succeeded else "a step failed"
 
-    def outputs(self) -> dict[str, str]:
+    def outputs(self) -> dict[str, Any]:
         return dict(self.out)
+
+    def fingerprint(self) -> str | None:
+        return None
+
+    def saved(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        raise AssertionError("a toy job without a fingerprint is never reused")
 
 
 def flow_job(name: str, program: Program, *needs: str) -> Job:
