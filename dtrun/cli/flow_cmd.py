@@ -20,9 +20,10 @@ flow_app = typer.Typer(help="Run DataTorch-style flows (jobs of steps that call 
 app.add_typer(flow_app, name="flow")
 
 SecretOpt = Annotated[list[str] | None, typer.Option(
-    "--secret", "-s", help="A secret for ${{ secrets.NAME }}: NAME=VALUE, or NAME to take $NAME. "
-    "DTRUN_SECRET_NAME variables are secrets too.")]
-HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
+    "--secret", "-s", metavar="NAME[=VALUE]", help="A secret for ${{ secrets.NAME }}: NAME=VALUE, or NAME to "
+    "take $NAME. DTRUN_SECRET_NAME variables are secrets too.")]
+HostOpt = Annotated[str | None, typer.Option("--host", "-H", metavar="HOST",
+                                             help="Docker endpoint, e.g. ssh://me@gpu-box.")]
 
 
 def _say(renderer: Renderer, message: str) -> None:
@@ -33,9 +34,13 @@ def _say(renderer: Renderer, message: str) -> None:
 
 @flow_app.command("run")
 def run(
-    path: Annotated[Path, typer.Argument(help="The flow file (.yml, .yaml or .json).")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON summary of jobs, steps, "
-                                                  "outcomes and outputs to this file ('-' for stdout).")] = None,
+    path: Annotated[Path, typer.Argument(metavar="FLOW", help="The flow file (.yml, .yaml or .json).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary of jobs, steps, outcomes and "
+                                          "outputs on stdout (outputs keep their JSON types).")] = False,
+    json_file: Annotated[Path | None, typer.Option("--json-file", metavar="FILE",
+                                                   help="Write the JSON summary to FILE.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every job and step even if an identical "
+                                           "one ran before (the job cache and actions' `cache:`).")] = False,
     secret: SecretOpt = None,
     host: HostOpt = None,
 ) -> int:
@@ -47,13 +52,13 @@ def run(
 
     renderer = Renderer()
     secrets = collect_secrets(secret or [])
-    result, summary = Session(path.resolve().parent, host=host, listener=renderer).flow_run(path, secrets=secrets)
-    if json_out is not None:
-        text = json.dumps(summary, indent=1)
-        if str(json_out) == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            json_out.write_text(text + "\n")
+    result, summary = Session(path.resolve().parent, host=host, listener=renderer).flow_run(
+        path, secrets=secrets, no_cache=no_cache)
+    text = json.dumps(summary, indent=1)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+    if as_json:
+        sys.stdout.write(text + "\n")
     failed = [jid for jid, j in result.jobs.items() if j.outcome == "failure"]
     if result.exit_code == 130:
         _say(renderer, f"flow {result.flow}: run {result.run} interrupted (stopped)")

@@ -68,7 +68,7 @@ def test_action_from_a_git_repository_at_a_tag(tmp_path: Path, dtrun: DtrunRunne
     })
     env = {"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"}
     summary = tmp_path / "s.json"
-    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json", str(summary), env=env)
+    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json-file", str(summary), env=env)
     assert result.code == 0, result.output
     assert "[hi/one] hello, dtrun" in result.stdout
     assert "[hi/two] bonjour, world" in result.stdout
@@ -117,7 +117,7 @@ def test_builtin_python_and_download_actions(tmp_path: Path, dtrun: DtrunRunner)
             """,
     })
     summary = tmp_path / "s.json"
-    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", str(summary))
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json-file", str(summary))
     assert result.code == 0, result.output
     assert "[data/fetch] downloaded file:///workspace/src/table.csv (8 bytes)" in result.stdout
     assert "[data/count] rows: 2 args: ['/workspace/data/table.csv', '2']" in result.stdout
@@ -175,7 +175,7 @@ def test_dockerfile_action_is_built_and_run(tmp_path: Path, dtrun: DtrunRunner) 
                     inputs: {n: 5}
             """,
     })
-    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", "-")
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json")
     assert result.code == 0, result.output
     assert "[j/a] args: --times 5 input: 5" in result.stdout
     assert '"done": "yes"' in result.stdout
@@ -300,7 +300,7 @@ def test_datatorch_published_style_actions(tmp_path: Path, dtrun: DtrunRunner) -
             """,
     })
     summary = tmp_path / "s.json"
-    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json", str(summary),
+    result = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json-file", str(summary),
                    "--secret", "SERVICE_TOKEN=tok-123", env={"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"})
     assert result.code == 0, result.output
     out = result.stdout
@@ -319,7 +319,7 @@ def test_datatorch_published_style_actions(tmp_path: Path, dtrun: DtrunRunner) -
     assert "tok-123" not in out + result.stderr
 
     # `cache: true` in the manifest: the same action, version and inputs reuse the outputs (typed).
-    again = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json", str(summary),
+    again = dtrun("flow", "run", str(tmp_path / "project/flow.yaml"), "--json-file", str(summary),
                   "--secret", "SERVICE_TOKEN=tok-123", env={"DTRUN_ACTIONS_GIT_BASE": f"file://{server}"})
     assert again.code == 0, again.output
     assert "[calc/add] outputs reused from the cache" in again.stderr and "[calc/add] inputs" not in again.stdout

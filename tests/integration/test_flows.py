@@ -58,7 +58,7 @@ def test_needs_outputs_workspace_and_parallel_jobs(tmp_path: Path, dtrun: DtrunR
     })
     git(tmp_path, "init", "-q")  # the repository's files are in every job's workspace
     summary = tmp_path / "summary.json"
-    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", str(summary))
+    result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json-file", str(summary))
     assert result.code == 0, result.output
     out = result.stdout
     assert "[prepare/look] sees 1 2 3 4 5 and LEAK=unset hello" in out  # shared workspace, fresh process
@@ -98,7 +98,7 @@ def test_failing_step_stops_job_and_fails_the_command(tmp_path: Path, dtrun: Dtr
                   - run: echo deploying
             """,
     })
-    result = dtrun("flow", "run", str(tmp_path / "flow.yml"), "--json", "-")
+    result = dtrun("flow", "run", str(tmp_path / "flow.yml"), "--json")
     assert result.code == 1, result.output
     assert "[build/boom] failing" in result.stdout
     assert "never" not in result.stdout and "deploying" not in result.stdout

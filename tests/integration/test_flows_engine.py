@@ -54,7 +54,7 @@ def test_a_secret_in_a_step_output_is_absent_from_the_store(dtrun: DtrunRunner,
                   printf '%s\\n' "$KEY"
                   echo "::leak::${{{{ secrets.TOKEN }}}}"
         """})
-    result = dtrun("flow", "run", str(root / "flow.yaml"), "--json", "-", cwd=root,
+    result = dtrun("flow", "run", str(root / "flow.yaml"), "--json", cwd=root,
                    env={"DTRUN_SECRET_TOKEN": SECRET, "DTRUN_SECRET_KEY": MULTILINE})
     assert result.code == 0, result.output
     assert "[j/say] token *** end" in result.stdout

@@ -74,7 +74,7 @@ def test_publish_then_use_by_image_reference(tmp_path: Path, dtrun: DtrunRunner,
     })
     summary = tmp_path / "s.json"
     try:
-        result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json", str(summary))
+        result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json-file", str(summary))
         assert result.code == 0, result.output
         assert "[use/s] scaling by 1.5" in result.stdout
         assert json.loads(summary.read_text())["jobs"]["use"]["steps"][0]["outputs"]["scaled"]
