@@ -1,8 +1,9 @@
 """`dtrun flow run PATH` (seed 004: test a flow locally) and `dtrun flow serve` (its triggers).
 
 Output for people and for CI: each line a step prints comes out as `[job/step] line` on stdout; what
-dtrun says about the run goes to stderr with the same prefixes. Without a terminal, or with NO_COLOR,
-there are no colours. The exit code is non-zero when any job failed.
+dtrun says about the run goes to stderr with the same prefixes. With `--json` stdout holds the JSON
+summary alone (as `dtrun status --json`) and the steps' lines go to stderr. Without a terminal, or with
+NO_COLOR, there are no colours. The exit code is non-zero when any job failed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _say(renderer: Renderer, message: str) -> None:
 def run(
     path: Annotated[Path, typer.Argument(metavar="FLOW", help="The flow file (.yml, .yaml or .json).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary of jobs, steps, outcomes and "
-                                          "outputs on stdout (outputs keep their JSON types).")] = False,
+                                          "outputs on stdout (outputs keep their JSON types); the steps' "
+                                          "output goes to stderr then.")] = False,
     json_file: Annotated[Path | None, typer.Option("--json-file", metavar="FILE",
                                                    help="Write the JSON summary to FILE.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every job and step even if an identical "
@@ -50,7 +52,7 @@ def run(
     from dtrun.api import Session
     from dtrun.flows.session import collect_secrets
 
-    renderer = Renderer()
+    renderer = Renderer(output=sys.stderr if as_json else None)  # with --json, stdout is the JSON alone
     secrets = collect_secrets(secret or [])
     result, summary = Session(path.resolve().parent, host=host, listener=renderer).flow_run(
         path, secrets=secrets, no_cache=no_cache)

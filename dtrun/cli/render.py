@@ -1,8 +1,9 @@
 """Rendering the engine's events for people: rich on a terminal, plain lines without one (CI, pipes).
 
 Job output goes to stdout untouched (a workflow job's bytes as they come; a flow step's lines as
-`[job/step] line`); everything dtrun says about the run goes to stderr, so `dtrun run x > out.txt`
-captures exactly what the job printed. Without a terminal, or with NO_COLOR, there are no colours.
+`[job/step] line`; stderr when stdout is kept for a JSON summary); everything dtrun says about the
+run goes to stderr, so `dtrun run x > out.txt` captures exactly what the job printed. Without a
+terminal, or with NO_COLOR, there are no colours.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from typing import TextIO
 
 from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, RUN, WARNING, Event
 
@@ -23,10 +25,12 @@ def _colour(stream: object) -> bool:
 class Renderer:
     """A listener for `Engine`/`Session` events."""
 
-    def __init__(self, *, builds: bool = True) -> None:
+    def __init__(self, *, builds: bool = True, output: TextIO | None = None) -> None:
+        """`output`: where job output goes (stdout; stderr when stdout is kept for JSON, `--json`)."""
         self.builds = builds
         self.lock = threading.Lock()
-        self.out_colour, self.err_colour = _colour(sys.stdout), _colour(sys.stderr)
+        self.output = output
+        self.out_colour, self.err_colour = _colour(output or sys.stdout), _colour(sys.stderr)
 
     def __call__(self, event: Event) -> None:
         with self.lock:
@@ -52,14 +56,15 @@ class Renderer:
         return "yellow" if event.kind == WARNING else None
 
     def _output(self, event: Event) -> None:
+        out = self.output or sys.stdout
         if event.step is None:  # a workflow job: its bytes, untouched
-            sys.stdout.buffer.write(event.data)
-            sys.stdout.buffer.flush()
+            out.buffer.write(event.data)
+            out.buffer.flush()
             return
         text = event.data.decode("utf-8", "replace").rstrip("\n")
         tag = f"\x1b[36m[{event.prefix}]\x1b[0m " if self.out_colour else f"[{event.prefix}] "
-        sys.stdout.write(f"{tag}{text}\n")
-        sys.stdout.flush()
+        out.write(f"{tag}{text}\n")
+        out.flush()
 
     def _tagged(self, event: Event) -> None:
         """A flow job's or step's status: `[job/step] message` on stderr."""

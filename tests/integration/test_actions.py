@@ -177,8 +177,8 @@ def test_dockerfile_action_is_built_and_run(tmp_path: Path, dtrun: DtrunRunner) 
     })
     result = dtrun("flow", "run", str(tmp_path / "flow.yaml"), "--json")
     assert result.code == 0, result.output
-    assert "[j/a] args: --times 5 input: 5" in result.stdout
-    assert '"done": "yes"' in result.stdout
+    assert "[j/a] args: --times 5 input: 5" in result.stderr
+    assert json.loads(result.stdout)["jobs"]["j"]["steps"][0]["outputs"] == {"done": "yes"}
 
 
 def publish(server: Path, repo: str, files: dict[str, str], tag: str = "v1") -> None:

@@ -100,12 +100,12 @@ def test_failing_step_stops_job_and_fails_the_command(tmp_path: Path, dtrun: Dtr
     })
     result = dtrun("flow", "run", str(tmp_path / "flow.yml"), "--json")
     assert result.code == 1, result.output
-    assert "[build/boom] failing" in result.stdout
-    assert "never" not in result.stdout and "deploying" not in result.stdout
-    assert "[build/cleanup] cleaning up" in result.stdout
+    assert "[build/boom] failing" in result.stderr  # with --json, stdout is the JSON alone
+    assert "never" not in result.output and "deploying" not in result.output
+    assert "[build/cleanup] cleaning up" in result.stderr
     assert "[build/boom] failed: exited with code 3" in result.stderr
     assert "[deploy] not run: build did not succeed" in result.stderr
-    summary = json.loads(result.stdout[result.stdout.index("{\n"):])
+    summary = json.loads(result.stdout)
     assert summary["outcome"] == "failure"
     assert [s["outcome"] for s in summary["jobs"]["build"]["steps"]] == ["success", "failure", "skipped", "success"]
     assert summary["jobs"]["build"]["steps"][1]["exit_code"] == 3

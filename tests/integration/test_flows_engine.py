@@ -57,7 +57,8 @@ def test_a_secret_in_a_step_output_is_absent_from_the_store(dtrun: DtrunRunner,
     result = dtrun("flow", "run", str(root / "flow.yaml"), "--json", cwd=root,
                    env={"DTRUN_SECRET_TOKEN": SECRET, "DTRUN_SECRET_KEY": MULTILINE})
     assert result.code == 0, result.output
-    assert "[j/say] token *** end" in result.stdout
+    assert "[j/say] token *** end" in result.stderr  # with --json, stdout is the JSON alone
+    assert json.loads(result.stdout)["jobs"]["j"]["steps"][0]["outputs"] == {"leak": "***"}
     assert SECRET not in result.output and f"line-{SESSION}-one" not in result.output
     stored = [p for p in dtrun.store.rglob("*") if p.is_file()]
     assert any(p.name == "logs.txt" for p in stored)

@@ -112,3 +112,58 @@ def test_step_output_is_masked(tmp_path: Path) -> None:
     assert program.lines == ["key=***"]
     assert b"sekrit" not in b"".join(e.data for e in events if isinstance(e, Event))
     assert b"sekrit" not in engine.store.read_bytes(engine.store.job_path(record.id, "logs.txt"))
+
+
+class Deterministic(Program):
+    """A toy dialect whose job says it is deterministic: its fingerprint is its steps (plus `salt`)."""
+
+    def __init__(self, steps: list[str], salt: str = "") -> None:
+        super().__init__(steps)
+        self.salt = salt
+        self.restored: dict[str, Any] | None = None
+
+    def fingerprint(self) -> str | None:
+        return ",".join(self.steps) + self.salt
+
+    def saved(self) -> dict[str, Any]:
+        return {"out": self.out}
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        self.restored = dict(saved)
+        self.out = dict(saved["out"])
+
+
+def test_a_deterministic_job_is_reused_without_a_container(tmp_path: Path) -> None:
+    backend = FakeBackend({"fetch": Script(b"fetching\nout=42\n"), "use": Script(b"used\n")})
+    engine, events = make(tmp_path, backend)
+    first = engine.run(Plan("f", [flow_job("a", Deterministic(["fetch"])), flow_job("b", Program(["use"]), "a")]))
+    assert [j.state for j in first.jobs] == [State.DONE, State.DONE] and len(backend.history) == 2
+    assert first.jobs[0].cache_key and first.jobs[1].cache_key is None  # b's dialect said: not deterministic
+
+    events.clear()
+    again, after = Deterministic(["fetch"]), Program(["use"])
+    second = engine.run(Plan("f", [flow_job("a", again), flow_job("b", after, "a")]))
+    assert [j.state for j in second.jobs] == [State.CACHED, State.DONE] and second.exit_code == 0
+    assert [c.spec.command for c in backend.history[2:]] == [["job", "use"]]  # no container for `a`
+    assert second.jobs[0].cached_from == first.jobs[0].id
+    assert again.restored == {"out": {"value": "42"}} and after.upstream["a"] == {"value": "42"}
+    assert any(e.kind == "result" and e.text.startswith("CACHED a") for e in events)
+    assert b"fetching\n" in [e.data for e in events if e.kind == OUTPUT and e.job == "a"]  # its log, replayed
+
+
+def test_the_job_cache_misses_on_another_fingerprint_and_with_no_cache(tmp_path: Path) -> None:
+    backend = FakeBackend({"fetch": Script(b"out=1\n")})
+    engine, _ = make(tmp_path, backend)
+    engine.run(Plan("f", [flow_job("a", Deterministic(["fetch"]))]))
+    changed = engine.run(Plan("f", [flow_job("a", Deterministic(["fetch"], salt="other input"))]))
+    forced = engine.run(Plan("f", [flow_job("a", Deterministic(["fetch"]))]), no_cache=True)
+    assert changed.jobs[0].state == State.DONE and forced.jobs[0].state == State.DONE
+    assert len(backend.history) == 3
+
+
+def test_a_failed_deterministic_job_is_not_reused(tmp_path: Path) -> None:
+    backend = FakeBackend({"boom": Script(exit=2)})
+    engine, _ = make(tmp_path, backend)
+    engine.run(Plan("f", [flow_job("a", Deterministic(["boom"]))]))
+    again = engine.run(Plan("f", [flow_job("a", Deterministic(["boom"]))]))
+    assert again.jobs[0].state == State.FAILED and len(backend.history) == 2
