@@ -75,7 +75,7 @@ class Step(Strict):
             raise ValueError("`inputs` belong to an `action`; a `run` step reads `env`")
         if self.run is not None and self.cache is not None:
             raise ValueError("`cache` belongs to an `action` step (it reuses an action's outputs); a `run` step "
-                             "always runs")
+                             "is reused only with its whole job (`cache: true` on the job)")
         if self.id is not None and not JOB_ID.match(self.id):
             raise ValueError(f"step id '{self.id}' must start with a letter or _ and contain only "
                              "letters, digits, - and _")
