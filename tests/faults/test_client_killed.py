@@ -122,7 +122,8 @@ def settle(dtrun: DtrunRunner, cwd: Path, timeout: float = 120) -> list[dict[str
 
 
 @pytest.mark.fault("client SIGKILLed while its workflow's image builds",
-                   "the next `dtrun status` settles the job as FAILED (its client ended); nothing left on the daemon")
+                   "the next `dtrun status` settles the job as FAILED (its build was cut short); "
+                   "nothing left on the daemon")
 def test_killed_while_building(make_project: Any, dtrun: DtrunRunner, docker_client: Any,
                                fault_row: Row) -> None:
     # A requirement line unique to this session: a real build, never an image from an earlier run.
