@@ -72,3 +72,11 @@ class NotFound(DtrunError):
 
 class BackendError(DtrunError):
     """The backend (a Docker daemon, a cluster) refused or failed an operation; the message says which."""
+
+
+class DaemonRestarted(BackendError):
+    """The backend's daemon went away under a running job (restarted, or lost): the job was cut short by
+    its host, not by its own program, so its saved outputs can be resumed (`dtrun resume`)."""
+
+    #: the words every such failure's message starts with (a job record's message carries them)
+    REASON = "the Docker daemon restarted"

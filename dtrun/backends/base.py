@@ -75,6 +75,8 @@ class PublishedPort:
 class Exit:
     code: int
     oom_killed: bool = False
+    #: set when the host cut the job short (its daemon restarted under it): why, in the user's words
+    interrupted: str | None = None
 
 
 @dataclass(frozen=True)

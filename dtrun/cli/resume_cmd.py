@@ -14,7 +14,8 @@ from dtrun.cli.app import app
 
 @app.command()
 def resume(
-    job_id: Annotated[str, typer.Argument(metavar="JOB", help="The id of a stopped job.")],
+    job_id: Annotated[str, typer.Argument(
+        metavar="JOB", help="The id of a stopped job (or the name of a run with one such job).")],
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
 ) -> int:

@@ -63,21 +63,23 @@ def save_members(store: Store, job_id: str, path: str, container_path: str, memb
         tmp_name = ""
         out = tempfile.TemporaryFile()  # noqa: SIM115
     try:
-        writer = BackgroundWriter(out)
+        # a full disk or a server that dies mid-upload is the store's clear error, not Python's
+        writer = BackgroundWriter(store.guarded_writes(out))
         try:
             manifest = write_members(members, writer)
         finally:
             writer.finish()
         final = posixpath.join(folder, tar_name(key, manifest.digest))
-        if store.local:
-            out.close()
-            os.replace(tmp_name, final)
-        else:
-            out.flush()
-            out.seek(0)
-            with store.open(final, "wb") as remote:
-                while chunk := out.read(1 << 23):
-                    remote.write(chunk)
+        with store.failing():
+            if store.local:
+                out.close()
+                os.replace(tmp_name, final)
+            else:
+                out.flush()
+                out.seek(0)
+                with store.open(final, "wb") as remote:
+                    while chunk := out.read(1 << 23):
+                        remote.write(chunk)
     except BaseException:
         out.close()
         if tmp_name:

@@ -67,6 +67,8 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
             record.move(State.FAILED, "; ".join(refused))
         elif action == control.STOP:
             record.move(State.STOPPED, "stopped by the user; outputs saved")
+        elif exit_info.interrupted:  # the host cut it short (its daemon restarted): resumable
+            record.move(State.FAILED, exit_info.interrupted)
         elif preempted:  # before exit 0: a job that handles SIGTERM and exits cleanly must resume too
             record.move(State.SUBMITTED, f"interruptible: preempted by {preempted}, outputs saved; "
                         "resumes when its GPUs are free")
@@ -79,6 +81,8 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
                         f"({size(memory) if memory else 'the host memory'}) and was killed (exit {exit_info.code})"
                         if exit_info.oom_killed else f"exited with code {exit_info.code}")
     finally:
+        # if this save fails (the store went away), the exception skips the clean-up below on purpose:
+        # the kept container lets a later command's reconcile finish the job once the store is back
         store.save_job(record)
         workspace = (getattr(container, "labels", None) or {}).get(WORKSPACE_LABEL)
         backend.remove(container)

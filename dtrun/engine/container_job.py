@@ -21,7 +21,7 @@ from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, dec
 from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, STATUS, Event
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
-from dtrun.engine.logs import LogSink
+from dtrun.engine.logs import LogSink, stream_until_exit
 from dtrun.masking import Masker
 from dtrun.names import sanitize
 from dtrun.plan import WORKSPACE, Job, container_path
@@ -217,12 +217,10 @@ class ContainerJob:
                                              for d, a in zip(declared, job.artifacts, strict=True)],
                                             container, self._status)
             try:
-                for frame in self.backend.logs(container, follow=True, timestamps=True):
-                    sink.frame(frame)
+                exit_info = stream_until_exit(self.backend, container, sink)
             finally:
                 checkpoints.stop()
                 sink.close()
-            exit_info = self.backend.wait(container)
             with state.lock:
                 state.containers.pop(record.id, None)
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))

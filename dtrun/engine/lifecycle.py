@@ -87,14 +87,28 @@ def recent_run_names(store: Store, count: int) -> list[str]:
     return [str(e["name"]).rsplit("/", 1)[-1][:-5] for e in files[:count]]
 
 
+def resumable(record: JobRecord) -> bool:
+    """Stopped by the user, or cut short by its host (the daemon restarted under it): either way its
+    outputs were saved and its program did not fail on its own."""
+    from dtrun.errors import DaemonRestarted
+
+    return record.state == State.STOPPED or (
+        record.state == State.FAILED and (record.message or "").startswith(DaemonRestarted.REASON))
+
+
 def check_resumable(store: Store, name: str, run: RunRecord | None,
                     jobs: list[JobRecord]) -> tuple[RunRecord, JobRecord]:
-    """Only a job that was explicitly stopped, and that no other job depends on, can be resumed."""
+    """Only a job that was stopped (or whose daemon restarted under it), and that no other job depends on,
+    can be resumed. A run name stands for its one such job."""
     if run is not None:
-        raise DtrunError(f"'{name}' is a run; resume takes a job id",
-                         hint=f"`dtrun status --last 5` shows the job ids of {name}")
+        candidates = [j for j in jobs if resumable(j)]
+        if len(candidates) != 1:
+            which = "none of its jobs" if not candidates else f"{len(candidates)} of its jobs"
+            raise DtrunError(f"'{name}' is a run, and {which} can be resumed; resume takes a job id",
+                             hint=f"`dtrun status --last 5` shows the job ids of {name}")
+        jobs = candidates
     record = jobs[0]
-    if record.state != State.STOPPED:
+    if not resumable(record):
         raise DtrunError(f"job {record.id} ({record.workflow}) is {record.state.value}; only a stopped job can "
                          "be resumed", hint="stop a running job with `dtrun stop JOB` (not -a: an aborted job "
                          "saved no outputs to resume from)")

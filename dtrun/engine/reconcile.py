@@ -78,14 +78,25 @@ def reconcile(store: Store, backend: Callable[[], Backend], secrets: Callable[[]
             continue
         for job in jobs:
             if not job.state.finished:
-                reason = "the dtrun process running this run ended before this job finished"
                 action = control.requested(store, job.id)
                 state = State.ABORTED if action == control.ABORT else State.STOPPED if action else State.FAILED
-                job.move(state, f"not run: {reason}" if job.state != State.RUNNING else reason)
+                job.move(state, _why_unfinished(job.state))
                 store.save_job(job)
         finish_run(store, run, jobs)
         status(f"run {run.name}: finished while no dtrun process watched it: {run.state.value}")
     return runs
+
+
+def _why_unfinished(state: State) -> str:
+    """Why a job the dead client left unfinished, without a container to finish it from, did not end."""
+    ended = "the dtrun process running this run ended"
+    if state == State.BUILDING:
+        return f"not run: the build of its image was cut short ({ended} while it built)"
+    if state == State.RUNNING:
+        return f"{ended} before this job finished"
+    if state == State.UPLOADING:
+        return f"{ended} while it saved this job's outputs, and the job's container is gone"
+    return f"not run: {ended} before this job started"
 
 
 def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secrets: list[str],
@@ -97,17 +108,21 @@ def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secret
 
     if not backend.claim(container):  # only one reconciling process wins the container
         return False
+    from dtrun.engine.steps import STEPS_LEFT_LABEL, WORKSPACE_VOLUME
+
     exit_info = backend.wait(container)
+    logs = store.job_path(job.id, "logs.txt")
     with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
+        if WORKSPACE_VOLUME in container.labels and store.exists(logs):
+            log.write(store.read_bytes(logs))  # a flow job's earlier steps, stored as each one ended
         sink = LogSink(log, lambda chunk: None, Masker(secrets))
         for frame in backend.logs(container, follow=False, timestamps=True):
             sink.frame(frame)
         sink.close()
-        store.upload(log.name, store.job_path(job.id, "logs.txt"))
+        store.upload(log.name, logs)
     if job.state in (State.SUBMITTED, State.BUILDING):
         job.move(State.RUNNING)
     finish_job(store, backend, container, job, exit_info, declared_from_labels(container.labels), status=status)
-    from dtrun.engine.steps import STEPS_LEFT_LABEL, WORKSPACE_VOLUME
 
     left = int(container.labels.get(STEPS_LEFT_LABEL) or 0)
     if left:  # a flow job whose client died before its last step: its remaining steps never ran

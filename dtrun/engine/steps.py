@@ -21,7 +21,7 @@ from dtrun.backends.base import LABEL, ContainerSpec, VolumeMount
 from dtrun.engine import control
 from dtrun.engine.collect import WORKSPACE_LABEL
 from dtrun.engine.events import OUTPUT, RESULT, STATUS, Event
-from dtrun.engine.logs import LogSink
+from dtrun.engine.logs import LogSink, stream_until_exit
 from dtrun.engine.program import JobProgram, Reused, StepCommand
 from dtrun.errors import DtrunError
 from dtrun.masking import Masker
@@ -112,6 +112,8 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
                                          log, deadline, first=index == 0)
                 if outcome == "failure":
                     status, failure = "failure", failure or f"step {label} failed: {message}"
+                log.flush()  # the log so far is stored as each step ends: a client killed in a later step
+                engine.store.upload(log.name, engine.store.job_path(record.id, "logs.txt"))  # loses none
                 halted = halted or control.requested(engine.store, record.id)
         finally:
             engine.backend.remove_volume(workspace)
@@ -191,14 +193,12 @@ def _step(engine: Engine, job: Job, record: JobRecord, state: _RunState, command
         lines = _Lines(engine, name, label, program, index)
         sink = LogSink(log, lines.feed, Masker(engine.masker_values))
         try:
-            for frame in backend.logs(container, follow=True, timestamps=True):
-                sink.frame(frame)
+            exit_info = stream_until_exit(backend, container, sink)
         finally:
             sink.close()
             lines.close()
             if timer is not None:
                 timer.cancel()
-        exit_info = backend.wait(container)
         with state.lock:
             state.containers.pop(record.id, None)
         record.exit_code = exit_info.code
@@ -210,6 +210,8 @@ def _step(engine: Engine, job: Job, record: JobRecord, state: _RunState, command
         outcome, message = "failure", "job timed out; the step was killed"
     elif asked:
         outcome, message = "failure", "stopped by the user"
+    elif exit_info.interrupted:
+        outcome, message = "failure", exit_info.interrupted
     elif exit_info.code == 0:
         outcome, message = "success", None
     else:

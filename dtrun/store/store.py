@@ -102,6 +102,23 @@ class Store:
                 raise describe_failure(exc, self.url, "write to") from None
             raise
 
+    @contextlib.contextmanager
+    def failing(self, action: str = "write to") -> Iterator[None]:
+        """Storage faults raised inside (by a file object the store handed out, which `_Guarded` does not
+        see: its writes and its close) become the store's one clear `StoreUnavailable`."""
+        try:
+            yield
+        except (DtrunError, FileNotFoundError):
+            raise
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            raise describe_failure(exc, self.url, action) from None
+
+    def guarded_writes(self, target: IO[bytes]) -> IO[bytes]:
+        """`target`, whose `write` reports a full disk or a dead server as the store's error."""
+        return _GuardedWrites(target, self)  # type: ignore[return-value]
+
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
 
@@ -310,6 +327,20 @@ def storage_options(url: str) -> dict[str, Any]:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         return {"endpoint_url": endpoint} if endpoint else {}
     return {}
+
+
+class _GuardedWrites:
+    """A file object's writes, through `Store.failing` (see `Store.guarded_writes`)."""
+
+    def __init__(self, target: IO[bytes], store: Store) -> None:
+        self._target, self._store = target, store
+
+    def write(self, data: bytes) -> int:
+        with self._store.failing():
+            return self._target.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
 
 
 class _Guarded:

@@ -93,11 +93,14 @@ def leftovers(docker_client: Any, dtrun: DtrunRunner) -> list[str]:
                if v.attrs.get("Labels", {}).get("dev.dtrun.kind") not in ("dep", "ca", "cache", "code")])
 
 
-def kill_in(phase: str, command: list[str], cwd: Path, dtrun: DtrunRunner) -> None:
+def kill_in(phase: str, command: list[str], cwd: Path, dtrun: DtrunRunner,
+            reached: Callable[[], bool] | None = None) -> None:
+    """Start `dtrun COMMAND` and SIGKILL it once a job is in `phase` (and `reached()` holds, if given)."""
     proc = subprocess.Popen([sys.executable, "-m", "dtrun", *command], cwd=cwd, env=dtrun.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: phase in states(dtrun.store) or proc.poll() is not None)
+        wait_until(lambda: (phase in states(dtrun.store) and (reached is None or reached()))
+                   or proc.poll() is not None)
         assert proc.poll() is None, f"the client ended before its job reached {phase}"
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -119,7 +122,8 @@ def settle(dtrun: DtrunRunner, cwd: Path, timeout: float = 120) -> list[dict[str
 
 
 @pytest.mark.fault("client SIGKILLed while its workflow's image builds",
-                   "the next `dtrun status` settles the job as FAILED (its client ended); nothing left on the daemon")
+                   "the next `dtrun status` settles the job as FAILED (its build was cut short); "
+                   "nothing left on the daemon")
 def test_killed_while_building(make_project: Any, dtrun: DtrunRunner, docker_client: Any,
                                fault_row: Row) -> None:
     # A requirement line unique to this session: a real build, never an image from an earlier run.
@@ -130,7 +134,7 @@ def test_killed_while_building(make_project: Any, dtrun: DtrunRunner, docker_cli
     fault_row.runs = 1
     job = runs[0]["jobs"][0]
     assert job["state"] == "FAILED", job
-    assert "dtrun process running this run ended" in (job["message"] or ""), job
+    assert "the build of its image was cut short" in (job["message"] or ""), job
     assert leftovers(docker_client, dtrun) == []
 
 
@@ -169,7 +173,13 @@ def test_killed_while_uploading(make_project: Any, dtrun: DtrunRunner, docker_cl
 def test_killed_flow_is_settled(tmp_path: Path, dtrun: DtrunRunner, docker_client: Any, fault_row: Row) -> None:
     write_files(tmp_path, {"flow.yaml": FLOW})
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    kill_in("RUNNING", ["flow", "run", "flow.yaml"], tmp_path, dtrun)
+    # The job is RUNNING from its first step on; the kill waits for the second step's container (the
+    # last one: `steps-left` 0), as this case is about, so that the reconcile can finish the job from it.
+    def second_step_runs() -> bool:
+        selector = {"label": [f"dev.dtrun.store={dtrun.store_label}", "dev.dtrun.steps-left=0"]}
+        return bool(docker_client.containers.list(filters=selector))
+
+    kill_in("RUNNING", ["flow", "run", "flow.yaml"], tmp_path, dtrun, reached=second_step_runs)
     runs = settle(dtrun, tmp_path)
     fault_row.runs = 1
     job = runs[0]["jobs"][0]

@@ -40,8 +40,13 @@ def restartable(docker_client: Any) -> Iterator[tuple[str, Any]]:
     import docker
 
     port = free_port()
+    # dockerd refuses to start while its pid file names a live process, and after a restart the file
+    # left by the previous dockerd names PID 1 again (this very process): remove the stale files first,
+    # as an init system would, or the restarted daemon never comes back.
+    stale = "rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid"
     container = docker_client.containers.run(
         _dind_image(docker_client), detach=True, name=f"dtrun-test-dind-restart-{SESSION}",
+        entrypoint=["/bin/sh", "-c", f"{stale}; exec /usr/local/bin/dind-entrypoint"],
         labels={"dtrun-test-session": SESSION}, cap_add=CAPS, cgroupns="private",
         security_opt=["seccomp=unconfined", "apparmor=unconfined"], ports={"2375/tcp": ("127.0.0.1", port)})
     try:

@@ -197,26 +197,63 @@ class DockerBackend(VolumeOps, ImageOps):
                                   "timestamps": timestamps}
         if since is not None:
             kwargs["since"] = since
+        from dtrun.backends.docker.restart import is_connection_lost
+
         try:
             yield from self.client.api.logs(handle.id, **kwargs)
         except docker.errors.NotFound:
             raise NotFound(f"the container {handle.name} is gone") from None
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+            # the daemon went away (restarted?): the stream ends here; `wait` finds out what happened,
+            # and the engine reads the whole log again after the exit (engine/logs.py, `catch_up`)
 
     def wait(self, handle: Any) -> Exit:
-        result = handle.wait()
-        state = self.client.api.inspect_container(handle.id)["State"]
-        return Exit(code=int(result.get("StatusCode", state.get("ExitCode", 1))),
-                    oom_killed=bool(state.get("OOMKilled")))
+        """The container's exit; a daemon that goes away meanwhile is waited for (restart.py)."""
+        from dtrun.backends.docker.restart import SHUTDOWN_EXITS, exit_after_loss, going_away, is_connection_lost
+
+        while True:
+            try:
+                result = handle.wait()
+                state = self.client.api.inspect_container(handle.id)["State"]
+                code = int(result.get("StatusCode", state.get("ExitCode", 1)))
+                lost = code in SHUTDOWN_EXITS and going_away(self.client, handle)
+            except Exception as exc:
+                if not is_connection_lost(exc):
+                    raise
+                lost = True
+            if lost:
+                found = exit_after_loss(self.client, self.host, handle)
+                if found is None:  # the connection blipped; the job still runs
+                    continue
+                return found  # type: ignore[no-any-return]
+            return Exit(code=code, oom_killed=bool(state.get("OOMKilled")))
 
     def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None:
         """The tar stream of `path` in the container, or None if the path does not exist."""
         import docker.errors
 
-        try:
-            stream, _ = handle.get_archive(path, chunk_size=1 << 20)
-            return stream  # type: ignore[no-any-return]
-        except docker.errors.NotFound:
-            return None
+        from dtrun.backends.docker.restart import await_daemon, is_connection_lost
+
+        for attempt in (1, 2):
+            try:
+                stream, _ = handle.get_archive(path, chunk_size=1 << 20)
+                return stream  # type: ignore[no-any-return]
+            except docker.errors.NotFound:
+                return None
+            except Exception as exc:
+                shutting = "database not open" in str(exc) or "shutting down" in str(exc)
+                if attempt == 1 and (is_connection_lost(exc) or shutting):
+                    await_daemon(self.client, self.host, handle)  # a restarting daemon: once more when it is back
+                    continue
+                if not (is_connection_lost(exc) or shutting):
+                    raise
+                raise BackendError(f"the Docker daemon ({self.host}) did not answer while {path} was copied out of "
+                               f"{handle.name}: {exc.__class__.__name__}",
+                               hint="once the daemon is back, `dtrun status` saves the outputs from the "
+                                    "kept container") from None
+        return None
 
     def local_path(self, handle: Any, path: str) -> Path | None:
         from dtrun.backends.docker.localpath import local_path

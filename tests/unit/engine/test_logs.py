@@ -43,3 +43,32 @@ def test_parse_since() -> None:
     assert parse_since("2026-01-01T00:00:00Z") == stamp_seconds("2026-01-01T00:00:00Z")
     with pytest.raises(DtrunError, match="--since"):
         parse_since("yesterday-ish")
+
+
+def test_catch_up_feeds_only_what_the_live_stream_missed() -> None:
+    """The live stream ended early (as Docker's `follow` does for short jobs): the full log read after the
+    exit adds the missing frames once, however Docker trimmed the times' trailing zeros."""
+    full = [b"2026-01-01T00:00:00.1Z a\n", b"2026-01-01T00:00:00.123Z b\n",
+            b"2026-01-01T00:00:00.123Z b-part2", b"2026-01-01T00:00:01Z final-no-newline"]
+    stored = io.BytesIO()
+    shown: list[bytes] = []
+    sink = LogSink(stored, shown.append, Masker([]))
+    for frame in full[:3]:
+        sink.frame(frame)
+    assert sink.catch_up(full) == 1
+    assert sink.catch_up(full) == 0  # read again: nothing doubled
+    sink.close()
+    assert b"".join(shown) == b"a\nb\nb-part2final-no-newline"
+    assert stored.getvalue().count(b"final-no-newline") == 1
+
+
+def test_catch_up_after_a_stream_that_caught_nothing_or_everything() -> None:
+    full = [b"2026-01-01T00:00:00.5Z x\n", b"2026-01-01T00:00:00.5Z x\n", b"2026-01-01T00:00:00.7Z y"]
+    shown: list[bytes] = []
+    sink = LogSink(io.BytesIO(), shown.append, Masker([]))
+    assert sink.catch_up(full) == 3  # the stream showed nothing: all of it, equal lines included
+    shown.clear()
+    sink = LogSink(io.BytesIO(), shown.append, Masker([]))
+    sink.frame(full[0])  # one of two identical frames at the same time was streamed: the other is new
+    assert sink.catch_up(full) == 2
+    assert b"".join(shown) == b"x\nx\ny"
