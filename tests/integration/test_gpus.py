@@ -47,6 +47,16 @@ def device_requests(docker_client: Any, container: Any) -> list[dict[str, Any]]:
     return list(docker_client.api.inspect_container(container.id)["HostConfig"]["DeviceRequests"])
 
 
+def running_holder(docker_client: Any, name: str, gpus: list[str]) -> Any:
+    """A started container that holds `gpus` by label, as a started interruptible GPU job does (without a
+    DeviceRequest, which this GPU-less daemon could not start)."""
+    return docker_client.containers.run(
+        BUSYBOX_IMAGE, ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"], detach=True,
+        name=f"dtrun-gpu-test-{SESSION}-{name}",
+        labels={**LABELS, "dev.dtrun.gpus": ",".join(gpus), "dev.dtrun.interruptible": "1",
+                "dev.dtrun.run": f"spot-{SESSION}"})
+
+
 def test_created_containers_request_specific_device_ids(backends: list[DockerBackend], docker_client: Any) -> None:
     one, two = backends
     notes: list[str] = []
@@ -103,7 +113,8 @@ def test_racing_claims_never_share_a_gpu(backends: list[DockerBackend], docker_c
 def test_a_job_that_is_not_interruptible_preempts_an_interruptible_one(backends: list[DockerBackend],
                                                                         docker_client: Any) -> None:
     one, two = backends
-    interruptible = create_with_gpus(one, spec("spot"), Gpu(count=3), HOST, interruptible=True)
+    # a running interruptible job (a GPU container cannot start on this GPU-less daemon: it holds by label)
+    interruptible = running_holder(docker_client, "spot", [g.uuid for g in INVENTORY])
     notes: list[str] = []
     urgent = create_with_gpus(two, spec("urgent"), Gpu(count=1), HOST, notify=notes.append)
     assert device_requests(docker_client, urgent)[0]["DeviceIDs"] == [INVENTORY[0].uuid]
@@ -200,16 +211,6 @@ def test_admission_check_for_a_scheduler(backends: list[DockerBackend]) -> None:
     create_with_gpus(one, spec("all"), Gpu(count=3), HOST, interruptible=True)
     assert not can_start(one, Gpu(count=1), HOST, interruptible=True)
     assert can_start(one, Gpu(count=1), HOST)  # by preempting the interruptible holder
-
-
-def running_holder(docker_client: Any, name: str, gpus: list[str]) -> Any:
-    """A started container that holds `gpus` by label, as a started interruptible GPU job does (without a
-    DeviceRequest, which this GPU-less daemon could not start)."""
-    return docker_client.containers.run(
-        BUSYBOX_IMAGE, ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"], detach=True,
-        name=f"dtrun-gpu-test-{SESSION}-{name}",
-        labels={**LABELS, "dev.dtrun.gpus": ",".join(gpus), "dev.dtrun.interruptible": "1",
-                "dev.dtrun.run": f"spot-{SESSION}"})
 
 
 def test_a_running_victim_is_stopped_before_the_preempting_job_gets_its_gpu(backends: list[DockerBackend],

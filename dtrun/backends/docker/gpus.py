@@ -18,10 +18,11 @@ outputs (see `engine/interruptible.py`).
 A claim never lapses while its container exists, whatever its age: a container left `created` by a
 client that died still holds its GPUs until `dtrun status` (the reconcile of that run) or
 `dtrun stop` removes it, and the waiting notice names it and how long it has been there (by the
-daemon's clock, `clock.py`). A preemption counts only once the victim no longer holds the GPUs: a
-victim still `created` (never started) is removed, a running one stopped, and if either fails or the
-victim still holds them afterwards, the preempting job's admission fails with a `ResourceError` that
-names the victim, rather than starting it on a GPU still in use.
+daemon's clock, `clock.py`). A preemption counts only once the victim no longer holds the GPUs. A
+victim still `created` is waited for until it starts (stopping a container that was never started
+does not keep its client from starting it a moment later). If the stop fails or the victim still
+holds the GPUs afterwards, the preempting job's admission fails with a `ResourceError` that names the
+victim, rather than starting it on a GPU still in use.
 """
 
 from __future__ import annotations
@@ -220,6 +221,15 @@ def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu |
                 waiting = True
             time.sleep(poll)
             continue
+        unstarted = [h for h in decision.preempt if h.state == "created"]
+        if unstarted:  # its client is about to start it: stopping it now would not stop that start
+            if not waiting:
+                held = describe_holders(backend.client, unstarted)
+                notify(f"  waiting for {describe_request(request)}: the interruptible job {held} is stopped "
+                       "once it has started")
+                waiting = True
+            time.sleep(poll)
+            continue
         ids = [g.uuid for g in decision.gpus]
         labels = {**spec.labels, GPU_LABEL: ",".join(ids), INTERRUPTIBLE_LABEL: "1" if interruptible else "0"}
         container = backend.create(replace(spec, labels=labels, gpus=len(ids), gpu_ids=ids))
@@ -250,7 +260,7 @@ def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu |
 
 def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10) -> str | None:
     """Mark `holder` as preempted (a labelled volume its engine looks for), then free its GPUs: stop it
-    gracefully, or remove it if it never started. None once it holds them no more, else why it still does."""
+    gracefully. None once it holds them no more, else why it still does."""
     import docker.errors
 
     from dtrun.backends.docker.errors import explanation
@@ -259,11 +269,7 @@ def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10)
         backend.client.volumes.create(name=f"{PREEMPTED_PREFIX}{holder.name}",
                                       labels={LABEL: "1", f"{LABEL}.preempted-by": by})
     try:
-        container = backend.client.containers.get(holder.id)
-        if str(container.status).lower() == "created":  # never started: there is nothing to stop or save
-            container.remove(force=True)
-        else:
-            container.stop(timeout=grace)
+        backend.client.containers.get(holder.id).stop(timeout=grace)
         state = str(backend.client.api.inspect_container(holder.id)["State"]["Status"]).lower()
     except docker.errors.NotFound:
         return None

@@ -186,8 +186,22 @@ def test_a_preemption_that_stops_its_victim_admits_the_job() -> None:
     assert notes[-1] == "  GPU 0 (NVIDIA A100-SXM4-40GB)"
 
 
-def test_a_victim_that_never_started_is_removed_not_stopped() -> None:
-    host = Host("created", "noop")
-    container = create_with_gpus(FakeBackend(host), spec(), Gpu(count=1), HOST, poll=0.01)  # type: ignore[arg-type]
-    assert container.id == "urgent" and "spot" not in host.states and "remove spot" in host.calls
-    assert "stop spot" not in host.calls
+def test_a_victim_that_has_not_started_yet_is_waited_for_then_stopped() -> None:
+    host = Host("created", "ok")
+    listings = 0
+    real = host.api.containers
+
+    def containers(all: bool, filters: dict[str, str]) -> list[dict[str, Any]]:
+        nonlocal listings
+        listings += 1
+        if listings == 3:  # its client starts it
+            host.states["spot"] = "running"
+        return real(all, filters)
+
+    host.api.containers = containers  # type: ignore[method-assign]
+    notes: list[str] = []
+    container = create_with_gpus(FakeBackend(host), spec(), Gpu(count=1), HOST, notify=notes.append,  # type: ignore[arg-type]
+                                 poll=0.01)
+    assert notes[0].startswith("  waiting for 1 GPU: the interruptible job spot (created, not started")
+    assert container.id == "urgent" and host.states == {"spot": "exited", "urgent": "created"}
+    assert host.calls == ["mark dtrun-preempted-spot", "stop spot"] and listings >= 3
