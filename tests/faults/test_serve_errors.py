@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ main()
 
 def test_counts_and_messages_of_triggered_runs(tmp_path: Path) -> None:
     said: list[str] = []
-    outcomes = iter([KeyError("k"), DtrunError("the store is gone"), ("calm-otter-3", True), ("calm-otter-4", False)])
+    outcomes: Iterator[Exception | tuple[str, bool]] = iter(
+        [KeyError("k"), DtrunError("the store is gone"), ("calm-otter-3", True), ("calm-otter-4", False)])
 
     def start(path: Path, why: str) -> tuple[str, bool]:
         outcome = next(outcomes)
