@@ -50,6 +50,11 @@ def referenced(values: list[str]) -> list[str]:
     return list(dict.fromkeys(m.group(1) for v in values for m in MARK.finditer(v)))
 
 
+def named(data: object) -> set[str]:
+    """The names of every `secrets.NAME` an expression in `data` (YAML values: text, lists, mappings) mentions."""
+    return set(re.findall(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)", json.dumps(data, default=str)))
+
+
 def script_index(argv: list[str], start: int) -> int | None:
     """The index of the script in `argv[start:]` when it runs a shell with `-c` (`bash -eo pipefail -c S`)."""
     if start >= len(argv) or os.path.basename(argv[start]) not in SHELLS:

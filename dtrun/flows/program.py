@@ -112,10 +112,13 @@ class FlowJobProgram:
 
             with under(ACTION_DIR, folder_tar(action.folder)) as tar:
                 files.append(tar.read())
-        # issue 15: a secret in the argv (an input of a python action's JSON, runs.args) goes as a variable
-        from dtrun.secret_env import hide_values
+        # issue 15: a secret in the argv (an input of a python action's JSON, runs.args) goes as a variable;
+        # only the secrets this step can reach (through env or inputs) are looked for
+        from dtrun.secret_env import hide_values, named
 
-        entrypoint, command, hidden = hide_values(proc.entrypoint, proc.command, self.secrets,
+        reachable = named([self.flow.env, self.job.env, step.env, step.inputs])
+        entrypoint, command, hidden = hide_values(proc.entrypoint, proc.command,
+                                                  {k: v for k, v in self.secrets.items() if k in reachable},
                                                   own_entrypoint=False, where=where)
         env = {**self.env, **step_env, **proc.env, **hidden, "DTRUN_OUTPUT": OUTPUT_FILE, "DTRUN_STEP": prepared.id}
         return StepCommand(image=prepared.image, command=command, entrypoint=entrypoint, env=env,

@@ -136,3 +136,9 @@ def test_wrap_refers_to_every_literal_by_position() -> None:
     entry, params = wrap(["a", f"b{M}c", "d", "e", "f", "g", "h", "i", "j", "k"])
     assert params == ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]
     assert re.search(r'"\$\{2\}\$\{DTRUN_SECRET_T\}\$\{3\}"', entry[2]) and '"${11}"' in entry[2]
+
+
+def test_named_finds_the_secrets_expressions_mention() -> None:
+    from dtrun.secret_env import named
+
+    assert named([{"A": "${{ secrets.TOKEN }}"}, {"x": ["${{secrets.K_2 }}", 3]}, "secrets", None]) == {"TOKEN", "K_2"}
