@@ -24,7 +24,7 @@ from dtrun.spec.errors import did_you_mean
 from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
 from dtrun.spec.models import Artifact, Dep, Resources, Workflow, with_gpus
-from dtrun.spec.templating import references, resolve_secrets
+from dtrun.spec.templating import references, resolve_secrets, secret_marker
 
 if TYPE_CHECKING:
     from dtrun.engine.program import JobProgram
@@ -60,13 +60,24 @@ class Job:
         return list(dict.fromkeys([*(self.secrets or []), *references(texts)]))
 
     def with_secrets(self, secrets: Mapping[str, str]) -> Job:
-        """This job as it starts: every `${{ secrets.NAME }}` in its command, entrypoint and env replaced
-        by the secret's value. Only for the container; the plan, records and cache keep the markers."""
-        def bind(values: list[str] | None) -> list[str] | None:
-            return None if values is None else [resolve_secrets(v, secrets) for v in values]
+        """This job as it starts: secrets reach it only as environment variables (`dtrun.secret_env`).
 
-        return replace(self, command=bind(self.command), entrypoint=bind(self.entrypoint),
-                       env={k: resolve_secrets(v, secrets) for k, v in self.env.items()})
+        `${{ secrets.NAME }}` in the command or entrypoint becomes a reference to `$DTRUN_SECRET_NAME`,
+        which the environment holds, so no value is ever parsed as shell text or recorded in the
+        container's command; in `env` it is the variable's value. Only for the container; the plan,
+        records and cache keep the markers. A secret that is not set is a `DtrunError` naming it.
+        """
+        from dtrun.secret_env import bind_argv, referenced, variable
+
+        argv = [*(self.command or []), *(self.entrypoint or [])]
+        names = referenced(argv)
+        for name in names:
+            resolve_secrets(secret_marker(name), secrets)  # the error that names a missing secret
+        entrypoint, command = bind_argv(self.entrypoint, self.command, own_entrypoint=self.image.user_image is None,
+                                        where=f"workflow '{self.workflow}'")
+        env = {k: resolve_secrets(v, secrets) for k, v in self.env.items()}
+        env.update({variable(name): secrets[name] for name in names})
+        return replace(self, command=command, entrypoint=entrypoint, env=env)
 
     def fingerprint(self) -> str:
         """A hash of the resolved job (not of its code or inputs, which the engine adds)."""

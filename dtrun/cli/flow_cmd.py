@@ -104,29 +104,21 @@ def serve(
     out = Renderer()
     session = Session(host=host, listener=out)
     stop = threading.Event()
-    lock = threading.Lock()
-    finished: list[bool] = []
     pool = ThreadPoolExecutor(max_workers=4)
 
-    def execute(flow: LoadedFlow, why: str) -> None:
-        ok = False
-        try:
-            _say(out, f"trigger: {why} -> flow {flow.flow.name}")
-            result, _ = session.flow_run(flow.path, secrets=secrets, trigger=why)
-            ok = result.succeeded
-            _say(out, f"flow {result.flow}: run {result.run} {'succeeded' if ok else 'failed'}")
-        except DtrunError as exc:
-            _say(out, f"failed: flow {flow.flow.name} ({why}): {exc}")
-        except Exception as exc:  # a bug in dtrun: said, with where it happened, and the server goes on
-            import traceback
+    def start(path: Path, why: str) -> tuple[str, bool]:
+        result, _ = session.flow_run(path, secrets=secrets, trigger=why)
+        return result.run, result.succeeded
 
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            _say(out, f"failed: flow {flow.flow.name} ({why}): internal error {type(exc).__name__}: {exc} "
-                 f"(at {where.filename}:{where.lineno}; please report it)")
-        with lock:
-            finished.append(ok)
-            if max_runs is not None and len(finished) >= max_runs:
-                stop.set()
+    from dtrun.config import data_home
+    from dtrun.flows.serving import TriggeredRuns
+
+    runs = TriggeredRuns(start, lambda m: _say(out, m), data_home() / "flow-serve-errors.log")
+
+    def execute(flow: LoadedFlow, why: str) -> None:
+        runs.execute(flow.flow.name, flow.path, why)
+        if max_runs is not None and runs.counts.finished >= max_runs:
+            stop.set()
 
     def fire(flow: LoadedFlow, why: str) -> None:
         pool.submit(execute, flow, why)
@@ -157,4 +149,5 @@ def serve(
         if server is not None:
             server.shutdown()
         pool.shutdown(wait=True)
-    return 0 if all(finished) else 1
+    _say(out, runs.counts.line())
+    return 0 if runs.counts.failed == 0 else 1

@@ -247,20 +247,24 @@ def render(value: Any, scope: Scope) -> Any:
 
 def render_shell(command: str, scope: Scope, *, input_env: Callable[[str], str] | None = None,
                  prefix: str = "DTRUN_EXPR_") -> tuple[str, dict[str, str]]:
-    """A shell command whose expressions became `"${VAR}"` references, and the values of those variables.
+    """A shell command whose expressions became references to environment variables, and their values.
 
     `inputs.X` becomes the action's own `INPUT_X` variable (via `input_env`); anything else gets a
-    numbered variable. The values never become shell syntax, whatever characters they hold.
+    numbered variable. Each reference is written for its place in the script (`"${VAR}"` outside
+    quotes, `${VAR}` inside double quotes, ...; see `dtrun.shellrefs`), so the values never become
+    shell syntax, whatever characters they hold.
     """
+    from dtrun.shellrefs import shell_refs
+
     env: dict[str, str] = {}
 
-    def replace(match: re.Match[str]) -> str:
+    def variable(match: re.Match[str]) -> str:
         text = match.group(1).strip()
         if input_env and re.fullmatch(r"inputs\.[A-Za-z0-9_-]+", text):
             scope.lookup(text)
-            return '"${' + input_env(text.split(".", 1)[1]) + '}"'
+            return input_env(text.split(".", 1)[1])
         name = f"{prefix}{len(env)}"
         env[name] = text_of(evaluate(text, scope))
-        return '"${' + name + '}"'
+        return name
 
-    return EXPR.sub(replace, command), env
+    return shell_refs(command, EXPR, variable), env

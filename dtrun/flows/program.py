@@ -157,8 +157,16 @@ class FlowJobProgram:
 
             with under(ACTION_DIR, folder_tar(action.folder)) as tar:
                 files.append(tar.read())
-        env = {**self.env, **step_env, **proc.env, "DTRUN_OUTPUT": OUTPUT_FILE, "DTRUN_STEP": prepared.id}
-        return StepCommand(image=prepared.image, command=proc.command, entrypoint=proc.entrypoint, env=env,
+        # issue 15: a secret in the argv (an input of a python action's JSON, runs.args) goes as a variable;
+        # only the secrets this step can reach (through env or inputs) are looked for
+        from dtrun.secret_env import hide_values, named
+
+        reachable = named([self.flow.env, self.job.env, step.env, step.inputs])
+        entrypoint, command, hidden = hide_values(proc.entrypoint, proc.command,
+                                                  {k: v for k, v in self.secrets.items() if k in reachable},
+                                                  own_entrypoint=False, where=where)
+        env = {**self.env, **step_env, **proc.env, **hidden, "DTRUN_OUTPUT": OUTPUT_FILE, "DTRUN_STEP": prepared.id}
+        return StepCommand(image=prepared.image, command=command, entrypoint=entrypoint, env=env,
                            files=files, output_file=OUTPUT_FILE, describe=prepared.describe)
 
     def line(self, index: int, text: str) -> None:

@@ -47,6 +47,16 @@ def device_requests(docker_client: Any, container: Any) -> list[dict[str, Any]]:
     return list(docker_client.api.inspect_container(container.id)["HostConfig"]["DeviceRequests"])
 
 
+def running_holder(docker_client: Any, name: str, gpus: list[str]) -> Any:
+    """A started container that holds `gpus` by label, as a started interruptible GPU job does (without a
+    DeviceRequest, which this GPU-less daemon could not start)."""
+    return docker_client.containers.run(
+        BUSYBOX_IMAGE, ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"], detach=True,
+        name=f"dtrun-gpu-test-{SESSION}-{name}",
+        labels={**LABELS, "dev.dtrun.gpus": ",".join(gpus), "dev.dtrun.interruptible": "1",
+                "dev.dtrun.run": f"spot-{SESSION}"})
+
+
 def test_created_containers_request_specific_device_ids(backends: list[DockerBackend], docker_client: Any) -> None:
     one, two = backends
     notes: list[str] = []
@@ -103,7 +113,8 @@ def test_racing_claims_never_share_a_gpu(backends: list[DockerBackend], docker_c
 def test_a_job_that_is_not_interruptible_preempts_an_interruptible_one(backends: list[DockerBackend],
                                                                         docker_client: Any) -> None:
     one, two = backends
-    interruptible = create_with_gpus(one, spec("spot"), Gpu(count=3), HOST, interruptible=True)
+    # a running interruptible job (a GPU container cannot start on this GPU-less daemon: it holds by label)
+    interruptible = running_holder(docker_client, "spot", [g.uuid for g in INVENTORY])
     notes: list[str] = []
     urgent = create_with_gpus(two, spec("urgent"), Gpu(count=1), HOST, notify=notes.append)
     assert device_requests(docker_client, urgent)[0]["DeviceIDs"] == [INVENTORY[0].uuid]
@@ -200,3 +211,49 @@ def test_admission_check_for_a_scheduler(backends: list[DockerBackend]) -> None:
     create_with_gpus(one, spec("all"), Gpu(count=3), HOST, interruptible=True)
     assert not can_start(one, Gpu(count=1), HOST, interruptible=True)
     assert can_start(one, Gpu(count=1), HOST)  # by preempting the interruptible holder
+
+
+def test_a_running_victim_is_stopped_before_the_preempting_job_gets_its_gpu(backends: list[DockerBackend],
+                                                                            docker_client: Any) -> None:
+    one, _ = backends
+    victim = running_holder(docker_client, "victim", [g.uuid for g in INVENTORY])
+    urgent = create_with_gpus(one, spec("urgent2"), Gpu(count=1), HOST)
+    victim.reload()
+    assert victim.status == "exited" and device_requests(docker_client, urgent)[0]["DeviceIDs"] == [INVENTORY[0].uuid]
+
+
+def test_a_preemption_that_fails_to_stop_its_victim_fails_admission(backends: list[DockerBackend],
+                                                                   docker_client: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon refusing the stop is injected (it cannot be caused on a healthy daemon); the rest is real."""
+    import docker.errors
+    from docker.models.containers import Container
+
+    from dtrun.errors import ResourceError
+
+    one, _ = backends
+    victim = running_holder(docker_client, "stubborn", [g.uuid for g in INVENTORY])
+    real_stop = Container.stop
+
+    def refusing_stop(self: Container, **kwargs: Any) -> None:
+        if self.id == victim.id:
+            raise docker.errors.APIError("500", explanation="cannot stop container: permission denied")
+        real_stop(self, **kwargs)
+
+    monkeypatch.setattr(Container, "stop", refusing_stop)
+    with pytest.raises(ResourceError, match=f"could not preempt the interruptible job {victim.name}") as info:
+        create_with_gpus(one, spec("blocked"), Gpu(count=1), HOST)
+    assert "permission denied" in info.value.message and "still in use" in info.value.message
+    victim.reload()
+    assert victim.status == "running"  # still holding its GPUs, and nothing else was started on them
+    assert docker_client.containers.list(all=True, filters={"name": f"dtrun-gpu-test-{SESSION}-blocked"}) == []
+
+
+def test_ages_of_containers_are_read_on_the_daemons_clock(docker_client: Any, backends: list[DockerBackend]) -> None:
+    from dtrun.backends.docker.clock import age, daemon_now
+
+    one, _ = backends
+    made = create_with_gpus(one, spec("aged"), Gpu(count=1), HOST)
+    seconds = age(docker_client, docker_client.api.inspect_container(made.id)["Created"])
+    assert seconds is not None and -1 < seconds < 30
+    assert abs(daemon_now(docker_client) - __import__("time").time()) < 60  # same machine: the clocks agree

@@ -14,6 +14,15 @@ racing pair survives.
 held by interruptible jobs. Those are stopped gracefully (SIGTERM, outputs saved) and marked as
 preempted; the dtrun process that runs them waits for a free GPU and resumes them from their saved
 outputs (see `engine/interruptible.py`).
+
+A claim never lapses while its container exists, whatever its age: a container left `created` by a
+client that died still holds its GPUs until `dtrun status` (the reconcile of that run) or
+`dtrun stop` removes it, and the waiting notice names it and how long it has been there (by the
+daemon's clock, `clock.py`). A preemption counts only once the victim no longer holds the GPUs. A
+victim still `created` is waited for until it starts (stopping a container that was never started
+does not keep its client from starting it a moment later). If the stop fails or the victim still
+holds the GPUs afterwards, the preempting job's admission fails with a `ResourceError` that names the
+victim, rather than starting it on a GPU still in use.
 """
 
 from __future__ import annotations
@@ -22,13 +31,14 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, ContainerSpec
 from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
 from dtrun.backends.docker.resources import check_gpu_request, describe_request, suitable
 from dtrun.engine.scheduler import Admission
+from dtrun.errors import ResourceError
 from dtrun.plan import Job
 from dtrun.spec.models import Gpu
 
@@ -39,8 +49,6 @@ GPU_LABEL = f"{LABEL}.gpus"
 INTERRUPTIBLE_LABEL = f"{LABEL}.interruptible"
 PREEMPTED_PREFIX = "dtrun-preempted-"
 BUSY_STATES = ("created", "running", "paused", "restarting")
-#: A container left in `created` this long by a client that died never started: it holds nothing.
-STALE_CREATED_S = 600
 POLL_S = 2.0
 
 
@@ -55,6 +63,7 @@ class Holder:
     interruptible: bool
     run: str = ""
     workflow: str = ""
+    state: str = "running"
 
     @property
     def order(self) -> tuple[str, str]:
@@ -95,37 +104,60 @@ def choose(inventory: list[GpuInfo], request: Gpu, busy: dict[str, Holder], *,
     return Decision(chosen, [h for h in preempt if h in needed])
 
 
-def holders(client: Any, now: float | None = None) -> list[Holder]:
-    """The containers on the host that hold GPUs, oldest first, from their labels."""
-    now = now or time.time()
+def holders(client: Any) -> list[Holder]:
+    """The containers on the host that hold GPUs, oldest first, from their labels.
+
+    Every container in a busy state counts, however old: a claim lapses only when its container exits
+    or is removed, never by age.
+    """
     found: list[Holder] = []
     for c in client.api.containers(all=True, filters={"label": GPU_LABEL}):
         state = str(c.get("State", "")).lower()
-        if state not in BUSY_STATES or (state == "created" and now - int(c.get("Created", now)) > STALE_CREATED_S):
+        if state not in BUSY_STATES:
             continue
         labels = c.get("Labels") or {}
         found.append(Holder(id=c["Id"], name=(c.get("Names") or ["/?"])[0].lstrip("/"),
                             gpus=tuple(i for i in labels.get(GPU_LABEL, "").split(",") if i),
                             created=_created(client, c), interruptible=labels.get(INTERRUPTIBLE_LABEL) == "1",
-                            run=labels.get(f"{LABEL}.run", ""), workflow=labels.get(f"{LABEL}.workflow", "")))
+                            run=labels.get(f"{LABEL}.run", ""), workflow=labels.get(f"{LABEL}.workflow", ""),
+                            state=state))
     return sorted(found, key=lambda h: h.order)
 
 
-def busy_gpus(client: Any, now: float | None = None) -> dict[str, Holder]:
+def busy_gpus(client: Any) -> dict[str, Holder]:
     """GPU uuid -> the (oldest) container holding it."""
     busy: dict[str, Holder] = {}
-    for holder in holders(client, now):
+    for holder in holders(client):
         for gpu in holder.gpus:
             busy.setdefault(gpu, holder)
     return busy
 
 
 def _created(client: Any, summary: dict[str, Any]) -> str:
-    """The creation time with nanoseconds (the list API gives whole seconds, too coarse for races)."""
+    """The creation time with nanoseconds (the list API gives whole seconds, too coarse for races), as
+    the daemon stamped it; the fallback is the same daemon's whole seconds, written in UTC."""
     try:
         return str(client.api.inspect_container(summary["Id"])["Created"])
     except Exception:
-        return datetime.fromtimestamp(int(summary.get("Created", 0))).isoformat()
+        stamp = datetime.fromtimestamp(int(summary.get("Created", 0)), tz=timezone.utc)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_holders(client: Any, found: list[Holder]) -> str:
+    """Who holds GPUs, for the waiting notice: a holder that never started says for how long it has not
+    (by the daemon's clock) and what settles it if its client is gone."""
+    from dtrun.backends.docker.clock import age
+
+    parts = []
+    for holder in sorted(set(found), key=lambda h: h.order):
+        if holder.state != "created":
+            parts.append(holder.name)
+            continue
+        seconds = age(client, holder.created)
+        since = f" for {int(seconds // 60)} min" if seconds is not None and seconds >= 60 else ""
+        parts.append(f"{holder.name} (created, not started{since}; if its dtrun is gone, `dtrun status` in "
+                     f"its project settles run {holder.run or '?'}, or `docker rm` it)")
+    return ", ".join(parts) or "other jobs"
 
 
 def _normal_time(stamp: str) -> str:
@@ -184,8 +216,17 @@ def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu |
         decision = choose(host.gpus, request, busy, interruptible=interruptible)
         if decision is None:
             if not waiting:
-                names = sorted({f"{h.name}" for h in busy.values()})
-                notify(f"  waiting for {describe_request(request)}: held by {', '.join(names) or 'other jobs'}")
+                held = describe_holders(backend.client, list(busy.values()))
+                notify(f"  waiting for {describe_request(request)}: held by {held}")
+                waiting = True
+            time.sleep(poll)
+            continue
+        unstarted = [h for h in decision.preempt if h.state == "created"]
+        if unstarted:  # its client is about to start it: stopping it now would not stop that start
+            if not waiting:
+                held = describe_holders(backend.client, unstarted)
+                notify(f"  waiting for {describe_request(request)}: the interruptible job {held} is stopped "
+                       "once it has started")
                 waiting = True
             time.sleep(poll)
             continue
@@ -204,21 +245,39 @@ def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu |
             continue
         for holder in decision.preempt:
             notify(f"  stopping the interruptible job {holder.name} to free GPU(s) for this one")
-            preempt(backend, holder, by=spec.name)
+            failed = preempt(backend, holder, by=spec.name)
+            if failed is not None:
+                backend.remove(container)
+                gpus = ", ".join(g for g in holder.gpus if g in ids)
+                raise ResourceError(f"could not preempt the interruptible job {holder.name} (run {holder.run or '?'}), "
+                                    f"which holds GPU {gpus}: {failed}; this job was not started on a GPU "
+                                    "still in use", hint=f"stop it yourself (`dtrun stop {holder.run}` in its "
+                                    f"project, or `docker stop {holder.name}`) and run this job again")
         gpus = ", ".join(f"{g.index} ({g.name})" for g in decision.gpus)
         notify(f"  GPU{'s' if len(ids) > 1 else ''} {gpus}")
         return container
 
 
-def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10) -> None:
-    """Mark `holder` as preempted (a labelled volume its engine looks for), then stop it gracefully."""
+def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10) -> str | None:
+    """Mark `holder` as preempted (a labelled volume its engine looks for), then free its GPUs: stop it
+    gracefully. None once it holds them no more, else why it still does."""
     import docker.errors
+
+    from dtrun.backends.docker.errors import explanation
 
     with contextlib.suppress(docker.errors.APIError):
         backend.client.volumes.create(name=f"{PREEMPTED_PREFIX}{holder.name}",
                                       labels={LABEL: "1", f"{LABEL}.preempted-by": by})
-    with contextlib.suppress(docker.errors.APIError):
+    try:
         backend.client.containers.get(holder.id).stop(timeout=grace)
+        state = str(backend.client.api.inspect_container(holder.id)["State"]["Status"]).lower()
+    except docker.errors.NotFound:
+        return None
+    except (docker.errors.DockerException, OSError) as exc:  # OSError: requests' connection errors
+        return f"the Docker daemon did not stop it ({explanation(exc)})"
+    if state in BUSY_STATES:
+        return f"it is still {state} after the stop"
+    return None
 
 
 def was_preempted(backend: DockerBackend, container_name: str) -> str | None:

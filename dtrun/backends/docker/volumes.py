@@ -111,7 +111,10 @@ class VolumeOps:
                 return False
             if holder is not None:
                 created = holder.attrs.get("Created", "")
-                age = time.time() - parse_created(created) if created else stale_after + 1
+                from dtrun.backends.docker.clock import age as daemon_age
+
+                known = daemon_age(self.client, created) if created else None  # the daemon's clock (issue 15)
+                age = stale_after + 1 if known is None else known
                 if age <= stale_after:
                     time.sleep(0.2)
                     continue
@@ -144,7 +147,6 @@ class VolumeOps:
 
 def parse_created(text: str) -> float:
     """Docker's `Created` (RFC 3339 with nanoseconds) -> epoch seconds."""
-    from datetime import datetime, timezone
+    from dtrun.backends.docker.clock import parse_time
 
-    stamp = text.rstrip("Z").split(".")[0].split("+")[0]
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return parse_time(text)

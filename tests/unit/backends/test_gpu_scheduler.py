@@ -118,9 +118,11 @@ def test_busy_gpus_from_container_labels() -> None:
                 "Labels": {"dev.dtrun.gpus": gpus, "dev.dtrun.interruptible": interruptible}}
 
     api = FakeApi([c("a", "running", "GPU-1", interruptible="1"), c("b", "created", "GPU-1,GPU-2"),
-                   c("gone", "exited", "GPU-3"), c("stale", "created", "GPU-4", created=0)])
-    busy = busy_gpus(type("Client", (), {"api": api})(), now=1100)
-    assert {k: v.id for k, v in busy.items()} == {"GPU-1": "b", "GPU-2": "b"}  # b is older (.123 < .5)
+                   c("gone", "exited", "GPU-3"), c("old", "created", "GPU-4", created=0)])
+    busy = busy_gpus(type("Client", (), {"api": api})())
+    # b is older (.123 < .5); a container left `created` for ages still holds its GPU (issue 15: claims
+    # never lapse while their container exists)
+    assert {k: v.id for k, v in busy.items()} == {"GPU-1": "b", "GPU-2": "b", "GPU-4": "old"}
     assert not busy["GPU-1"].interruptible
 
 

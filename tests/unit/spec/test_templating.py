@@ -82,7 +82,9 @@ def test_secrets_are_not_in_the_fingerprint_values(spec: Spec) -> None:
     assert "s3cr3t" not in job.fingerprint()
     started = job.with_secrets({"TOKEN": "s3cr3t", "API_KEY": "k"})
     assert started.env["TOKEN"] == "s3cr3t" and started.command is not None and job.command is not None
-    assert started.command[-1].splitlines()[1] == 'echo "run ${{ run.name }} size 64 key k"'
+    # the secret is a reference to the variable that holds it, never text of the command (issue 15)
+    assert started.command[-1].splitlines()[1] == 'echo "run ${{ run.name }} size 64 key ${DTRUN_SECRET_API_KEY}"'
+    assert started.env["DTRUN_SECRET_API_KEY"] == "k" and "k" not in started.command[-1].split("key ")[1]
     assert job.env["TOKEN"] == "${{ secrets.TOKEN }}"  # the planned job keeps the marker
 
 
