@@ -1,0 +1,136 @@
+"""The content-addressed code volume of a repository, on the daemon: its layout, the one tar that
+lands a delta in it, and the job's private copy-on-write view of a tree. Pure (no Docker here); the
+Docker backend drives it through the API only, so a remote daemon gets the same.
+
+Layout of the volume (`dtrun-code-<key>`), all paths relative to its root:
+
+    incoming/<txn>/<object>     bytes as they arrived (one folder per upload)
+    objects/<ab>/<object>       hard links to them: content + mode, immutable, `<sha256>-<mode>`
+    trees/<tree-id>/...         one immutable hard-link farm per manifest (tree id = manifest digest)
+    trees/<tree-id>.json        that manifest, written last: the tree is complete once it exists
+    HEAD.json                   the manifest of the latest tree (what the next delta is computed from)
+
+A delta lands with a single `put_archive` into a container that mounts the volume and is never
+started (the "anchor"): the daemon extracts the tar in order, so new bytes land in `incoming/`, are
+linked into `objects/`, the tree's files are linked to objects, and the marker comes last. An upload
+cut short leaves no tree marked complete and no object holding bytes that are not its name.
+
+A job never sees the tree itself: it gets an overlay (lower: the tree, upper and work: two fresh
+volumes of its own), created as a `local` volume with `type=overlay` options through the API. Writes
+copy up into the job's own upper volume; the tree, the objects and every other job are untouched. On
+a daemon where overlay volumes cannot be mounted, `COPY_VIEW_SCRIPT` copies the tree into the job's
+volume instead (reflinks where the file system has them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from dtrun.code.delta import Delta
+from dtrun.code.manifest import Manifest
+from dtrun.code.tarstream import (
+    bytes_member,
+    dir_header,
+    end_of_archive,
+    file_member,
+    link_header,
+    parent_dirs,
+)
+
+VOLUME_PREFIX = "dtrun-code-"
+LABEL_CODE = "dev.dtrun.code"  # value: the repository id
+#: Where helper and anchor containers mount the code volume, and where a copied view goes.
+CODE_MOUNT = "/code"
+VIEW_MOUNT = "/view"
+HEAD = "HEAD.json"
+
+
+def volume_name(repo_id: str, store: str = "") -> str:
+    """One code volume per repository (and store, so two teams on one daemon never share one)."""
+    return VOLUME_PREFIX + hashlib.sha256(f"{store}\0{repo_id}".encode()).hexdigest()[:24]
+
+
+def object_path(name: str) -> str:
+    return f"objects/{name[:2]}/{name}"
+
+
+def tree_dir(tree_id: str) -> str:
+    return f"trees/{tree_id}"
+
+
+def tree_marker(tree_id: str) -> str:
+    return f"trees/{tree_id}.json"
+
+
+def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[bytes]:
+    """The tar to extract at the code volume's root: needed bytes, their object links, the new tree,
+    its manifest as the completion marker, then HEAD. Streams; `root` is the project folder."""
+    now = int(time.time())
+    tree_id = new.digest
+    incoming = [f"incoming/{txn}/{name}" for name in sorted(delta.needed)]
+    objects = [object_path(name) for name in sorted(delta.needed)]
+    tree = tree_dir(tree_id)
+    files = [f"{tree}/{p}" for p in sorted(new.entries)]
+    for folder in parent_dirs([*incoming, *objects, f"{tree}/.", *files]):
+        yield dir_header(folder, now)
+    for name in sorted(delta.needed):
+        entry = delta.needed[name]
+        yield from file_member(f"incoming/{txn}/{name}", root / entry.path, entry)
+    for name in sorted(delta.needed):
+        yield link_header(object_path(name), f"incoming/{txn}/{name}", hard=True)
+    for path in sorted(new.entries):
+        entry = new.entries[path]
+        if entry.link is not None:
+            yield link_header(f"{tree}/{path}", entry.link, hard=False)
+        else:
+            yield link_header(f"{tree}/{path}", object_path(entry.object_name), hard=True)
+    text = new.to_json().encode()
+    yield from bytes_member(tree_marker(tree_id), text, mtime=now)
+    yield from bytes_member(HEAD, text, mtime=now)
+    yield end_of_archive()
+
+
+def overlay_options(lower: str, upper: str, work: str) -> dict[str, str]:
+    """`local` volume driver options for a copy-on-write view: lower is the tree (read only), upper
+    and work are empty folders of the job's own, on the same file system as each other."""
+    for path in (lower, upper, work):
+        if not path.startswith("/") or any(c in path for c in ",:\\\n"):
+            raise ValueError(f"cannot use {path!r} in overlay mount options")
+    return {"type": "overlay", "device": "overlay", "o": f"lowerdir={lower},upperdir={upper},workdir={work}"}
+
+
+#: A helper container runs this (argv: tree id) with the code volume at CODE_MOUNT (read only) and
+#: the job's volume at VIEW_MOUNT, when overlay views are unavailable. Hard links inside the tree
+#: are not carried over (GNU cp without --preserve=links, busybox cp): two paths with the same bytes
+#: must not become one file a job could write through.
+COPY_VIEW_SCRIPT = f"""set -eu
+src="{CODE_MOUNT}/trees/$1"
+test -f "$src.json" || {{ echo "tree $1 is not complete in the code volume" >&2; exit 3; }}
+if cp --reflink=auto --version >/dev/null 2>&1; then
+  cp -R --preserve=mode,timestamps --reflink=auto "$src/." {VIEW_MOUNT}/
+else
+  cp -R -p "$src/." {VIEW_MOUNT}/
+fi
+"""
+
+#: A helper container runs this (argv: tree ids to keep) with the code volume at CODE_MOUNT: it drops
+#: other trees, the upload folders, and objects no tree links to any more (link count 1).
+PRUNE_SCRIPT = f"""set -eu
+cd {CODE_MOUNT}
+keep=" $* "
+for marker in trees/*.json; do
+  [ -e "$marker" ] || continue
+  id=$(basename "$marker" .json)
+  case "$keep" in *" $id "*) continue ;; esac
+  rm -f "$marker"; rm -rf "trees/$id"
+done
+for dir in trees/*/; do
+  [ -d "$dir" ] || continue
+  [ -e "${{dir%/}}.json" ] || rm -rf "$dir"
+done
+rm -rf incoming
+find objects -type f -links 1 -exec rm -f {{}} + 2>/dev/null || true
+"""
