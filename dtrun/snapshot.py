@@ -90,6 +90,12 @@ class Snapshot:
         """Untracked, unignored files over 100 MB in total that this snapshot ships (the CLI tells)."""
         return large_untracked(self.manifest, self.untracked)
 
+    def untracked_notice(self) -> LargeUntracked | None:
+        """`large_untracked()`, but only the first time these paths are seen in this project."""
+        from dtrun.code.notice import first_notice, record_path
+
+        return first_notice(record_path(self.index_file or index_path(self.root)), self.large_untracked())
+
 
 def take_snapshot(root: Path, git_root: Path, *, index: bool = True) -> Snapshot:
     listing = list_files(root)

@@ -67,6 +67,12 @@ def test_digest_index_lives_in_the_data_folder_and_large_untracked_files_are_nam
     notice = snap.large_untracked()
     assert notice is not None and notice.paths == [("data/huge.bin", 101 * 1024 * 1024)]
     assert list((tmp_path / "data" / "code-index").glob("*.json"))  # never inside the project
+    assert snap.untracked_notice() == notice
+    assert take_snapshot(root, root).untracked_notice() is None  # said once
+    with (root / "data" / "more.bin").open("wb") as handle:
+        handle.truncate(1)
+    again = take_snapshot(root, root).untracked_notice()  # a new path: said again, with all of them
+    assert again is not None and [p for p, _ in again.paths] == ["data/huge.bin", "data/more.bin"]
     (root / ".dtrunignore").write_text("data/\n")
     snap = take_snapshot(root, root)
     assert snap.large_untracked() is None and snap.files == [".dtrunignore", ".gitignore", "a.py"]
