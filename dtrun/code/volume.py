@@ -7,7 +7,8 @@ Layout of the volume (`dtrun-code-<key>`), all paths relative to its root:
     incoming/<txn>/<object>     bytes as they arrived (one folder per upload)
     objects/<ab>/<object>       hard links to them: content + mode, immutable, `<sha256>-<mode>`
     trees/<tree-id>/...         one immutable hard-link farm per manifest (tree id = manifest digest)
-    trees/<tree-id>.json        that manifest, written last: the tree is complete once it exists
+    trees/<tree-id>.json        that manifest
+    trees/<tree-id>.ok          empty, written after it: the tree is complete once this exists
     HEAD.json                   the manifest of the latest tree (what the next delta is computed from)
 
 A delta lands with a single `put_archive` into a container that mounts the volume and is never
@@ -61,8 +62,12 @@ def tree_dir(tree_id: str) -> str:
     return f"trees/{tree_id}"
 
 
-def tree_marker(tree_id: str) -> str:
+def tree_manifest(tree_id: str) -> str:
     return f"trees/{tree_id}.json"
+
+
+def tree_marker(tree_id: str) -> str:
+    return f"trees/{tree_id}.ok"
 
 
 def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[bytes]:
@@ -88,7 +93,8 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[b
         else:
             yield link_header(f"{tree}/{path}", object_path(entry.object_name), hard=True)
     text = new.to_json().encode()
-    yield from bytes_member(tree_marker(tree_id), text, mtime=now)
+    yield from bytes_member(tree_manifest(tree_id), text, mtime=now)
+    yield from bytes_member(tree_marker(tree_id), b"", mtime=now)
     yield from bytes_member(HEAD, text, mtime=now)
     yield end_of_archive()
 
@@ -108,7 +114,7 @@ def overlay_options(lower: str, upper: str, work: str) -> dict[str, str]:
 #: must not become one file a job could write through.
 COPY_VIEW_SCRIPT = f"""set -eu
 src="{CODE_MOUNT}/trees/$1"
-test -f "$src.json" || {{ echo "tree $1 is not complete in the code volume" >&2; exit 3; }}
+test -f "$src.ok" || {{ echo "tree $1 is not complete in the code volume" >&2; exit 3; }}
 if cp --reflink=auto --version >/dev/null 2>&1; then
   cp -R --preserve=mode,timestamps --reflink=auto "$src/." {VIEW_MOUNT}/
 else
@@ -117,20 +123,19 @@ fi
 """
 
 #: A helper container runs this (argv: tree ids to keep) with the code volume at CODE_MOUNT: it drops
-#: other trees, the upload folders, and objects no tree links to any more (link count 1).
+#: other complete trees, incomplete trees and upload folders over an hour old (an upload may be in
+#: flight), then objects no tree or upload links to any more (link count 1).
 PRUNE_SCRIPT = f"""set -eu
 cd {CODE_MOUNT}
 keep=" $* "
-for marker in trees/*.json; do
+for marker in trees/*.ok; do
   [ -e "$marker" ] || continue
-  id=$(basename "$marker" .json)
+  id=$(basename "$marker" .ok)
   case "$keep" in *" $id "*) continue ;; esac
-  rm -f "$marker"; rm -rf "trees/$id"
+  rm -f "$marker" "trees/$id.json"; rm -rf "trees/$id"
 done
-for dir in trees/*/; do
-  [ -d "$dir" ] || continue
-  [ -e "${{dir%/}}.json" ] || rm -rf "$dir"
+for dir in $(find trees incoming -mindepth 1 -maxdepth 1 -type d -mmin +60 2>/dev/null); do
+  [ -e "$dir.ok" ] || rm -rf "$dir" "$dir.json"
 done
-rm -rf incoming
 find objects -type f -links 1 -exec rm -f {{}} + 2>/dev/null || true
 """

@@ -51,7 +51,7 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     first = build_manifest(root, files, DigestIndex(None))
     names = _land(volume, root, first, None, "t1")
     assert sum(n.startswith("incoming/t1/") and not n.endswith("t1") for n in names) == 3  # a.py = same.py
-    assert names[-2:] == [f"trees/{first.digest}.json", HEAD]
+    assert names[-3:] == [f"trees/{first.digest}.json", f"trees/{first.digest}.ok", HEAD]
     assert _tree(volume, first) == {"a.py": b"print(1)\n", "data/big.bin": b"x" * 100_000,
                                     "gone.txt": b"bye", "latest": "data/big.bin", "same.py": b"print(1)\n"}
 
