@@ -75,6 +75,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[b
     its manifest as the completion marker, then HEAD. Streams; `root` is the project folder."""
     now = int(time.time())
     tree_id = new.digest
+    txn = f"{tree_id}-{txn}"  # prune drops an upload folder once its tree is complete
     incoming = [f"incoming/{txn}/{name}" for name in sorted(delta.needed)]
     objects = [object_path(name) for name in sorted(delta.needed)]
     tree = tree_dir(tree_id)
@@ -110,8 +111,8 @@ def overlay_options(lower: str, upper: str, work: str) -> dict[str, str]:
 
 #: A helper container runs this (argv: tree id) with the code volume at CODE_MOUNT (read only) and
 #: the job's volume at VIEW_MOUNT, when overlay views are unavailable. Hard links inside the tree
-#: are not carried over (GNU cp without --preserve=links, busybox cp): two paths with the same bytes
-#: must not become one file a job could write through.
+#: must not survive the copy (two paths with the same bytes would be one file a job could write
+#: through): GNU cp is told not to keep them; busybox cp keeps them, so any left are broken after.
 COPY_VIEW_SCRIPT = f"""set -eu
 src="{CODE_MOUNT}/trees/$1"
 test -f "$src.ok" || {{ echo "tree $1 is not complete in the code volume" >&2; exit 3; }}
@@ -120,14 +121,21 @@ if cp --reflink=auto --version >/dev/null 2>&1; then
 else
   cp -R -p "$src/." {VIEW_MOUNT}/
 fi
+find {VIEW_MOUNT} -type f -links +1 -exec sh -c \
+  'for f; do cp -p "$f" "$f.dtrun-tmp" && mv -f "$f.dtrun-tmp" "$f"; done' sh {{}} +
 """
 
 #: A helper container runs this (argv: tree ids to keep) with the code volume at CODE_MOUNT: it drops
-#: other complete trees, incomplete trees and upload folders over an hour old (an upload may be in
-#: flight), then objects no tree or upload links to any more (link count 1).
+#: other complete trees, upload folders of complete trees, incomplete trees and upload folders over an
+#: hour old (younger ones may be in flight), then objects nothing links to any more (link count 1).
 PRUNE_SCRIPT = f"""set -eu
 cd {CODE_MOUNT}
 keep=" $* "
+for dir in incoming/*/; do
+  [ -d "$dir" ] || continue
+  id=$(basename "$dir"); id=${{id%%-*}}
+  if [ -e "trees/$id.ok" ]; then rm -rf "$dir"; fi
+done
 for marker in trees/*.ok; do
   [ -e "$marker" ] || continue
   id=$(basename "$marker" .ok)

@@ -50,7 +50,7 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     files = ["a.py", "data/big.bin", "gone.txt", "latest", "same.py"]
     first = build_manifest(root, files, DigestIndex(None))
     names = _land(volume, root, first, None, "t1")
-    assert sum(n.startswith("incoming/t1/") and not n.endswith("t1") for n in names) == 3  # a.py = same.py
+    assert sum(n.startswith(f"incoming/{first.digest}-t1/") for n in names) == 3  # a.py = same.py
     assert names[-3:] == [f"trees/{first.digest}.json", f"trees/{first.digest}.ok", HEAD]
     assert _tree(volume, first) == {"a.py": b"print(1)\n", "data/big.bin": b"x" * 100_000,
                                     "gone.txt": b"bye", "latest": "data/big.bin", "same.py": b"print(1)\n"}
@@ -61,7 +61,7 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     (root / "new.py").write_text("new\n")
     second = build_manifest(root, ["a.py", "latest", "moved.bin", "new.py", "same.py"], DigestIndex(None))
     names = _land(volume, root, second, Manifest.from_json((volume / HEAD).read_text()), "t2")
-    sent = [n for n in names if n.startswith("incoming/t2/")]
+    sent = [n for n in names if n.startswith(f"incoming/{second.digest}-t2/")]
     assert len(sent) == 2  # a.py's and new.py's bytes: not the 100 kB file that moved
     assert _tree(volume, second) == {"a.py": b"print(2)\n", "latest": "data/big.bin", "moved.bin": b"x" * 100_000,
                                      "new.py": b"new\n", "same.py": b"print(1)\n"}
