@@ -163,3 +163,35 @@ def prune_code(client: Any, image: str, code_volume: str, keep: list[str], label
 
     _helper(client, image, PRUNE_SCRIPT, keep, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
             labels)
+
+
+class DockerCodeVolumes:
+    """`CodeVolumes` on a Docker daemon (`dtrun.code.protocol`): what the Docker backend delegates to.
+
+    `helper_image` runs the copy fallback and the prune (any image with a POSIX shell: the job's own).
+    `overlay=False` forces the copy fallback (a daemon where overlay volumes do not mount).
+    """
+
+    def __init__(self, client: Any, helper_image: str, *, overlay: bool = True) -> None:
+        self.client = client
+        self.helper_image = helper_image
+        self.overlay = overlay
+
+    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> Any:
+        from dtrun.code.protocol import CodeRef
+
+        anchor = ensure_code_volume(self.client, volume, labels)
+        return CodeRef(volume, manifest.digest, put_code(anchor, root, manifest))
+
+    def code_view(self, code: Any, name: str, labels: dict[str, str]) -> str:
+        if self.overlay:
+            return code_view(self.client, code.volume, code.tree_id, name, labels)
+        self.client.volumes.create(name=name, labels=labels)
+        copy_view(self.client, self.helper_image, code.volume, code.tree_id, name, labels)
+        return str(name)
+
+    def remove_code_view(self, name: str) -> None:
+        remove_view(self.client, name)
+
+    def prune_code(self, volume: str, keep: list[str]) -> None:
+        prune_code(self.client, self.helper_image, volume, keep, {LABEL: "1"})

@@ -135,3 +135,24 @@ def test_prune_drops_old_trees_and_their_objects(docker_client: Any, code_volume
     assert not any(old.entries["a"].digest in f for f in files)
     assert any(new.entries["a"].digest in f for f in files)
     assert dv.tree_present(anchor, new.digest) and not dv.tree_present(anchor, old.digest)
+
+
+@pytest.mark.parametrize("overlay", [True, False])
+def test_the_backend_facade_ships_by_content_and_isolates_jobs(docker_client: Any, code_volume: str, tmp_path: Path,
+                                                               overlay: bool) -> None:
+    from dtrun.code.protocol import CodeVolumes
+
+    volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX, overlay=overlay)
+    assert isinstance(volumes, CodeVolumes)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "a.py").write_text("one\n")
+    ref = volumes.put_code(code_volume, root, _manifest(root), LABELS)
+    assert ref.sent is not None and volumes.put_code(code_volume, root, _manifest(root), LABELS).sent is None
+    view = volumes.code_view(ref, f"{code_volume}-v1", LABELS)
+    assert _job(docker_client, view, "cat /workspace/a.py; echo two > /workspace/a.py").strip() == "one"
+    other = volumes.code_view(ref, f"{code_volume}-v2", LABELS)
+    assert _job(docker_client, other, "cat /workspace/a.py").strip() == "one"
+    volumes.remove_code_view(view)
+    volumes.remove_code_view(other)
+    assert not [v for v in docker_client.volumes.list(filters={"name": f"{code_volume}-v"})]
