@@ -25,6 +25,8 @@ SECTIONS: dict[str, tuple[str, list[str], bool, str]] = {
     "repo_scale": ("repo_scale.py", ["--repeat", "3", "--big-repeat", "2"], True,
                    "the per-run cost as the repository grows (10k files, 1 GB untracked)"),
     "snapshot": ("snapshot.py", [], True, "listing, hashing and packing alone, first and unchanged second pass"),
+    "code_volume": ("code_volume.py", ["--repeat", "2"], False,
+                    "the daemon side by content: first, unchanged and one-file puts; job views"),
     "imports": ("imports.py", [], False, "what `--help`, `status` and a cache hit import, and from where"),
     "images": ("images.py", [], False, "image builds"),
     "artifacts": ("artifacts.py", [], False, "artifact export of 1 GiB against `docker cp`"),
