@@ -58,14 +58,16 @@ class Snapshot:
     dirty: bool
     repo_id: str
     untracked: frozenset[str] = frozenset()
-    index_file: Path | None = None  # None: hash every file (no index kept)
+    index_file: Path | None = None  # None: the project's index under the data folder
+    use_index: bool = True  # False: hash every file, keep no index
     _manifest: Manifest | None = field(default=None, repr=False)
     _packed: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            index = DigestIndex(self.index_file)
+            path = (self.index_file or index_path(self.root)) if self.use_index else None
+            index = DigestIndex(path, self.root)
             self._manifest = build_manifest(self.root, self.files, index)
             index.save()
         return self._manifest
@@ -112,7 +114,7 @@ def take_snapshot(root: Path, git_root: Path, *, index: bool = True) -> Snapshot
         elif line and not line.startswith("#"):
             dirty = True
     return Snapshot(root, listing.files, commit, branch, dirty, _repo_id(git_root, commit), listing.untracked,
-                    index_path(root) if index else None)
+                    use_index=index)
 
 
 def _repo_id(git_root: Path, commit: str | None) -> str:

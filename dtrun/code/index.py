@@ -36,8 +36,9 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 class DigestIndex:
     """path -> (size, mtime_ns, ctime_ns, inode, sha256 hex); loaded once, saved once if it changed."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, root: Path | None = None) -> None:
         self.path = path
+        self.root = root  # when given, entries not looked up are kept while their file exists
         self._entries: dict[str, list[int | str]] = {}
         self._seen: set[str] = set()
         self._dirty = False
@@ -66,8 +67,10 @@ class DigestIndex:
         self._dirty = True
 
     def save(self) -> None:
-        """Write the index (atomically) if anything changed; entries of files no longer listed go."""
-        gone = set(self._entries) - self._seen
+        """Write the index (atomically) if anything changed; entries of files gone from disk go (of
+        files not looked up at all, without a `root`: a pass over part of the project keeps the rest)."""
+        unseen = set(self._entries) - self._seen
+        gone = unseen if self.root is None else {n for n in unseen if not os.path.lexists(self.root / n)}
         for name in gone:
             del self._entries[name]
         if self.path is None or not (self._dirty or gone):

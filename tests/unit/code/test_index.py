@@ -88,3 +88,16 @@ def test_entries_of_files_gone_are_dropped(tmp_path: Path) -> None:
     _digests(root, ["a", "b"], DigestIndex(path))
     _digests(root, ["a"], DigestIndex(path))
     assert '"b"' not in path.read_text() and '"a"' in path.read_text()
+
+
+def test_a_pass_over_part_of_the_project_keeps_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    for name in ("a", "b", "c"):
+        (root / name).write_text(name)
+    _age(root, "a", "b", "c")
+    path = index_path(root)
+    _digests(root, ["a", "b", "c"], DigestIndex(path, root))
+    (root / "c").unlink()
+    _digests(root, ["a"], DigestIndex(path, root))  # e.g. the code without the folders inputs mount on
+    assert '"b"' in path.read_text() and '"c"' not in path.read_text()
