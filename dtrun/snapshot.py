@@ -12,13 +12,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from dtrun.code.index import DigestIndex, index_path
 from dtrun.code.listing import git_output as _git
-from dtrun.code.listing import list_files
-from dtrun.code.manifest import LargeUntracked, Manifest, build_manifest, large_untracked
-from dtrun.code.tarstream import spool, tree_chunks
+
+if TYPE_CHECKING:  # hashing and packing are imported when used: `dtrun status` only needs the repo id
+    from dtrun.code.manifest import LargeUntracked, Manifest
 
 
 def repo_id_from_remote(url: str) -> str | None:
@@ -66,6 +65,9 @@ class Snapshot:
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
+            from dtrun.code.index import DigestIndex, index_path
+            from dtrun.code.manifest import build_manifest
+
             path = (self.index_file or index_path(self.root)) if self.use_index else None
             index = DigestIndex(path, self.root)
             self._manifest = build_manifest(self.root, self.files, index)
@@ -80,26 +82,35 @@ class Snapshot:
     def pack(self) -> tuple[IO[bytes], str]:
         """The tar (rewound, in a spooled temp file) and the snapshot's digest."""
         if self._packed is None:
+            from dtrun.code.tarstream import spool, tree_chunks
+
             self._packed = spool(tree_chunks(self.root, self.manifest))
         self._packed.seek(0)
         return self._packed, self.digest
 
     def chunks(self, skip: list[str] | None = None) -> Iterator[bytes]:
         """The tar as a stream of chunks (for a chunked upload), without files under `skip` folders."""
+        from dtrun.code.tarstream import tree_chunks
+
         return tree_chunks(self.root, self.manifest.without(skip or []))
 
     def large_untracked(self) -> LargeUntracked | None:
         """Untracked, unignored files over 100 MB in total that this snapshot ships (the CLI tells)."""
+        from dtrun.code.manifest import large_untracked
+
         return large_untracked(self.manifest, self.untracked)
 
     def untracked_notice(self) -> LargeUntracked | None:
         """`large_untracked()`, but only the first time these paths are seen in this project."""
+        from dtrun.code.index import index_path
         from dtrun.code.notice import first_notice, record_path
 
         return first_notice(record_path(self.index_file or index_path(self.root)), self.large_untracked())
 
 
 def take_snapshot(root: Path, git_root: Path, *, index: bool = True) -> Snapshot:
+    from dtrun.code.listing import list_files
+
     listing = list_files(root)
     status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", check=False)
     commit = branch = None
