@@ -43,7 +43,8 @@ def child(root: Path, volume: str) -> None:
     ref = DockerCodeVolumes(docker.from_env(), BUSYBOX).put_code(volume, root, manifest, LABELS)
     done = time.perf_counter()
     print(json.dumps({"snapshot": hashed - start, "put": done - hashed,
-                      "sent": ref.sent.bytes_to_send if ref.sent else 0, "tree": ref.tree_id}))
+                      "sent": ref.sent.bytes_to_send if ref.sent else 0, "tree": ref.tree_id,
+                      "build": ref.build}))
 
 
 def put(root: Path, volume: str, env: dict[str, str]) -> dict[str, float | str]:
@@ -65,7 +66,7 @@ def median_of(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
     return out
 
 
-def views(volume: str, tree: str, repeat: int) -> dict[str, float]:
+def views(volume: str, tree: str, build: str, repeat: int) -> dict[str, float]:
     import docker
 
     from dtrun.code.docker_volume import DockerCodeVolumes
@@ -78,7 +79,7 @@ def views(volume: str, tree: str, repeat: int) -> dict[str, float]:
         for i in range(repeat):
             name = f"{volume}-bench-{overlay}-{i}"
             start = time.perf_counter()
-            backend.code_view(CodeRef(volume, tree, None), name, LABELS)
+            backend.code_view(CodeRef(volume, tree, build, None), name, LABELS)
             made = time.perf_counter()
             client.containers.run(BUSYBOX, ["true"], remove=True, labels=LABELS,
                                   volumes={name: {"bind": "/workspace", "mode": "rw"}})
@@ -115,7 +116,7 @@ def main() -> None:
         print(f"machine: {machine()}\n")
         print("| repository | step | wall | CPU | peak memory | of which snapshot | upload | bytes sent |")
         print("|---|---|---|---|---|---|---|---|")
-        tree = ""
+        tree = build = ""
         for name, root in repos.items():
             floor = floor_copy(root, args.repeat)
             print(f"| {name} | floor: `tar c . \\| docker cp -` | {floor.wall:.2f} s | {floor.cpu:.2f} s | "
@@ -130,6 +131,7 @@ def main() -> None:
                 (root / "main.py").write_text(f"print({i})\n")
                 steps.setdefault("put, one file changed", []).append(put(root, volume, env))
                 tree = str(steps["put, one file changed"][-1]["tree"])
+                build = str(steps["put, one file changed"][-1]["build"])
                 if i < args.repeat - 1:
                     subprocess.run(f"docker rm -f {volume}-anchor; docker volume rm {volume}", shell=True,
                                    capture_output=True)
@@ -138,7 +140,7 @@ def main() -> None:
                 print(f"| {name} | {step} | {float(r['wall']):.2f} s ({float(r['wall']) / floor.wall:.2f}x floor) | "
                       f"{float(r['cpu']):.2f} s | {float(r['peak_mb']):.0f} MB | {float(r['snapshot']):.2f} s | "
                       f"{float(r['put']):.2f} s | {float(r['sent']) / 1e6:.1f} MB |")
-            for step, seconds in views(volume, tree, args.repeat).items():
+            for step, seconds in views(volume, tree, build, args.repeat).items():
                 print(f"| {name} | {step} | {seconds:.2f} s | | | | | |")
         print("\n(wall includes interpreter start and the snapshot; the floor ships the tree and nothing else)")
     finally:

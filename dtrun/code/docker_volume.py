@@ -29,6 +29,7 @@ from dtrun.code.volume import (
     HEAD,
     PRUNE_SCRIPT,
     VIEW_MOUNT,
+    build_name,
     land_chunks,
     overlay_options,
     tree_dir,
@@ -91,8 +92,14 @@ def _read_member(anchor: Any, path: str) -> bytes | None:
         return handle.read() if handle is not None else None
 
 
+def tree_build(anchor: Any, tree_id: str) -> str | None:
+    """The build folder of a complete tree, from its marker; None while the tree is not complete."""
+    data = _read_member(anchor, tree_marker(tree_id))
+    return data.decode().strip() or None if data is not None else None
+
+
 def tree_present(anchor: Any, tree_id: str) -> bool:
-    return _read_member(anchor, tree_marker(tree_id)) is not None
+    return tree_build(anchor, tree_id) is not None
 
 
 def held_manifest(anchor: Any) -> Manifest | None:
@@ -105,24 +112,26 @@ def held_manifest(anchor: Any) -> Manifest | None:
     return None
 
 
-def put_code(anchor: Any, root: Path, manifest: Manifest) -> Delta | None:
-    """Make the tree of `manifest` complete in the volume: None if it was already there, else the
-    delta that was sent (only objects the volume lacks travel)."""
-    if tree_present(anchor, manifest.digest):
-        return None
+def put_code(anchor: Any, root: Path, manifest: Manifest) -> tuple[str, Delta | None]:
+    """Make the tree of `manifest` complete in the volume. Returns its build folder, and the delta
+    that was sent (only objects the volume lacks travel), None if the tree was already there."""
+    build = tree_build(anchor, manifest.digest)
+    if build is not None:
+        return build, None
     delta = compute_delta(held_manifest(anchor), manifest)
-    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, uuid.uuid4().hex)):
+    txn = uuid.uuid4().hex
+    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, txn)):
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
-    return delta
+    return build_name(manifest.digest, txn), delta
 
 
-def code_view(client: Any, code_volume: str, tree_id: str, name: str, labels: dict[str, str]) -> str:
-    """A job's private copy-on-write view of a tree, as a volume named `name` to mount at /workspace.
-    Its writes land in `name`-upper; remove all three with `remove_view`."""
+def code_view(client: Any, code_volume: str, build: str, name: str, labels: dict[str, str]) -> str:
+    """A job's private copy-on-write view of a tree's build folder, as a volume named `name` to mount
+    at /workspace. Its writes land in `name`-upper; remove all three with `remove_view`."""
     mountpoint = client.volumes.get(code_volume).attrs["Mountpoint"]
     upper = client.volumes.create(name=f"{name}-upper", labels=labels).attrs["Mountpoint"]
     work = client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"]
-    options = overlay_options(f"{mountpoint}/{tree_dir(tree_id)}", upper, work)
+    options = overlay_options(f"{mountpoint}/{tree_dir(build)}", upper, work)
     client.volumes.create(name=name, driver="local", driver_opts=options, labels=labels)
     return name
 
@@ -149,11 +158,11 @@ def _helper(client: Any, image: str, script: str, args: list[str], mounts: list[
         container.remove(force=True)
 
 
-def copy_view(client: Any, image: str, code_volume: str, tree_id: str, target: str, labels: dict[str, str]) -> None:
+def copy_view(client: Any, image: str, code_volume: str, build: str, target: str, labels: dict[str, str]) -> None:
     """The fallback view where overlay volumes cannot be mounted: a copy of the tree into `target`."""
     from docker.types import Mount
 
-    _helper(client, image, COPY_VIEW_SCRIPT, [tree_id],
+    _helper(client, image, COPY_VIEW_SCRIPT, [build],
             [Mount(target=CODE_MOUNT, source=code_volume, type="volume", read_only=True),
              Mount(target=VIEW_MOUNT, source=target, type="volume")], labels)
 
@@ -181,13 +190,14 @@ class DockerCodeVolumes:
         from dtrun.code.protocol import CodeRef
 
         anchor = ensure_code_volume(self.client, volume, labels)
-        return CodeRef(volume, manifest.digest, put_code(anchor, root, manifest))
+        build, sent = put_code(anchor, root, manifest)
+        return CodeRef(volume, manifest.digest, build, sent)
 
     def code_view(self, code: Any, name: str, labels: dict[str, str]) -> str:
         if self.overlay:
-            return code_view(self.client, code.volume, code.tree_id, name, labels)
+            return code_view(self.client, code.volume, code.build, name, labels)
         self.client.volumes.create(name=name, labels=labels)
-        copy_view(self.client, self.helper_image, code.volume, code.tree_id, name, labels)
+        copy_view(self.client, self.helper_image, code.volume, code.build, name, labels)
         return str(name)
 
     def remove_code_view(self, name: str) -> None:

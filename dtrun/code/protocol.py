@@ -23,6 +23,7 @@ class CodeRef:
 
     volume: str  # dtrun.code.volume.volume_name(repo_id, store)
     tree_id: str  # the manifest's digest
+    build: str  # the tree's folder in the volume (`trees/<build>`), as its marker names it
     sent: Delta | None  # what this run sent; None when the daemon already had the tree
 
 
@@ -42,5 +43,6 @@ class CodeVolumes(Protocol):
         ...
 
     def prune_code(self, volume: str, keep: list[str]) -> None:
-        """Drop the trees of `volume` not in `keep` and the objects only they used."""
+        """Drop the trees of `volume` not in `keep` (tree ids or builds: the latest trees and those the
+        job views that still exist use) and the objects only they used."""
         ...

@@ -4,12 +4,16 @@ Docker backend drives it through the API only, so a remote daemon gets the same.
 
 Layout of the volume (`dtrun-code-<key>`), all paths relative to its root:
 
-    incoming/<txn>/<object>     bytes as they arrived (one folder per upload)
+    incoming/<build>/<object>   bytes as they arrived, one folder per upload (build = <tree-id>-<txn>)
     objects/<ab>/<object>       hard links to them: content + mode, immutable, `<sha256>-<mode>`
-    trees/<tree-id>/...         one immutable hard-link farm per manifest (tree id = manifest digest)
-    trees/<tree-id>.json        that manifest
-    trees/<tree-id>.ok          empty, written after it: the tree is complete once this exists
+    trees/<build>/...           one immutable hard-link farm per upload of a manifest
+    trees/<tree-id>.json        the manifest (tree id = its digest)
+    trees/<tree-id>.ok          written last; holds the build folder's name: the tree is complete
     HEAD.json                   the manifest of the latest tree (what the next delta is computed from)
+
+Each upload builds its own folder and only then points the marker at it, so two clients landing the
+same tree at once never touch a folder a job already uses (extracting over an existing file removes
+it first: a shared folder would briefly miss files).
 
 A delta lands with a single `put_archive` into a container that mounts the volume and is never
 started (the "anchor"): the daemon extracts the tar in order, so new bytes land in `incoming/`, are
@@ -58,8 +62,13 @@ def object_path(name: str) -> str:
     return f"objects/{name[:2]}/{name}"
 
 
-def tree_dir(tree_id: str) -> str:
-    return f"trees/{tree_id}"
+def build_name(tree_id: str, txn: str) -> str:
+    return f"{tree_id}-{txn}"
+
+
+def tree_dir(build: str) -> str:
+    """The folder of one build of a tree (the name a tree's marker holds)."""
+    return f"trees/{build}"
 
 
 def tree_manifest(tree_id: str) -> str:
@@ -71,14 +80,15 @@ def tree_marker(tree_id: str) -> str:
 
 
 def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[bytes]:
-    """The tar to extract at the code volume's root: needed bytes, their object links, the new tree,
-    its manifest as the completion marker, then HEAD. Streams; `root` is the project folder."""
+    """The tar to extract at the code volume's root: needed bytes, their object links, the new tree's
+    build folder, its manifest, the marker naming the folder, then HEAD. Streams; `root` is the project
+    folder; `txn` is unique per upload."""
     now = int(time.time())
     tree_id = new.digest
-    txn = f"{tree_id}-{txn}"  # prune drops an upload folder once its tree is complete
+    txn = build_name(tree_id, txn)  # prune drops an upload folder once its tree is complete
     incoming = [f"incoming/{txn}/{name}" for name in sorted(delta.needed)]
     objects = [object_path(name) for name in sorted(delta.needed)]
-    tree = tree_dir(tree_id)
+    tree = tree_dir(txn)
     files = [f"{tree}/{p}" for p in sorted(new.entries)]
     for folder in parent_dirs([*incoming, *objects, f"{tree}/.", *files]):
         yield dir_header(folder, now)
@@ -95,7 +105,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[b
             yield link_header(f"{tree}/{path}", object_path(entry.object_name), hard=True)
     text = new.to_json().encode()
     yield from bytes_member(tree_manifest(tree_id), text, mtime=now)
-    yield from bytes_member(tree_marker(tree_id), b"", mtime=now)
+    yield from bytes_member(tree_marker(tree_id), txn.encode(), mtime=now)
     yield from bytes_member(HEAD, text, mtime=now)
     yield end_of_archive()
 
@@ -109,13 +119,13 @@ def overlay_options(lower: str, upper: str, work: str) -> dict[str, str]:
     return {"type": "overlay", "device": "overlay", "o": f"lowerdir={lower},upperdir={upper},workdir={work}"}
 
 
-#: A helper container runs this (argv: tree id) with the code volume at CODE_MOUNT (read only) and
+#: A helper container runs this (argv: build folder) with the code volume at CODE_MOUNT (read only) and
 #: the job's volume at VIEW_MOUNT, when overlay views are unavailable. Hard links inside the tree
 #: must not survive the copy (two paths with the same bytes would be one file a job could write
 #: through): GNU cp is told not to keep them; busybox cp keeps them, so any left are broken after.
 COPY_VIEW_SCRIPT = f"""set -eu
 src="{CODE_MOUNT}/trees/$1"
-test -f "$src.ok" || {{ echo "tree $1 is not complete in the code volume" >&2; exit 3; }}
+test -d "$src" || {{ echo "tree $1 is not in the code volume" >&2; exit 3; }}
 if cp --reflink=auto --version >/dev/null 2>&1; then
   cp -R --preserve=mode,timestamps --reflink=auto "$src/." {VIEW_MOUNT}/
 else
@@ -125,25 +135,31 @@ find {VIEW_MOUNT} -type f -links +1 -exec sh -c \
   'for f; do cp -p "$f" "$f.dtrun-tmp" && mv -f "$f.dtrun-tmp" "$f"; done' sh {{}} +
 """
 
-#: A helper container runs this (argv: tree ids to keep) with the code volume at CODE_MOUNT: it drops
-#: other complete trees, upload folders of complete trees, incomplete trees and upload folders over an
-#: hour old (younger ones may be in flight), then objects nothing links to any more (link count 1).
+#: A helper container runs this (argv: tree ids or build folders to keep: the latest trees and those
+#: job views still use) with the code volume at CODE_MOUNT. It drops the other trees; upload folders
+#: of complete or dropped trees; builds and uploads no marker names that are over an hour old (younger
+#: ones may be in flight); then objects nothing links to any more (link count 1).
 PRUNE_SCRIPT = f"""set -eu
 cd {CODE_MOUNT}
 keep=" $* "
-for dir in incoming/*/; do
-  [ -d "$dir" ] || continue
-  id=$(basename "$dir"); id=${{id%%-*}}
-  if [ -e "trees/$id.ok" ]; then rm -rf "$dir"; fi
-done
+kept=" "
+dropped=" "
 for marker in trees/*.ok; do
   [ -e "$marker" ] || continue
   id=$(basename "$marker" .ok)
-  case "$keep" in *" $id "*) continue ;; esac
-  rm -f "$marker" "trees/$id.json"; rm -rf "trees/$id"
+  build=$(cat "$marker")
+  case "$keep" in *" $id "*|*" $build "*) kept="$kept$build "; continue ;; esac
+  dropped="$dropped$id "
+  rm -f "$marker" "trees/$id.json"
 done
-for dir in $(find trees incoming -mindepth 1 -maxdepth 1 -type d -mmin +60 2>/dev/null); do
-  [ -e "$dir.ok" ] || rm -rf "$dir" "$dir.json"
+old=" $(find trees incoming -mindepth 1 -maxdepth 1 -type d -mmin +60 2>/dev/null | xargs -n1 basename 2>/dev/null \
+  | tr '\n' ' ') "
+for dir in trees/*/ incoming/*/; do
+  [ -d "$dir" ] || continue
+  name=$(basename "$dir"); id=${{name%%-*}}
+  case "$dir" in trees/*) case "$kept$keep" in *" $name "*) continue ;; esac ;; esac
+  if [ "${{dir#incoming/}}" != "$dir" ] && [ -e "trees/$id.ok" ]; then rm -rf "$dir"; continue; fi
+  case "$dropped$old" in *" $id "*|*" $name "*) rm -rf "$dir" ;; esac
 done
 find objects -type f -links 1 -exec rm -f {{}} + 2>/dev/null || true
 """

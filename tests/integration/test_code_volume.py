@@ -49,20 +49,20 @@ def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: An
     (root / "data" / "big.bin").write_bytes(os.urandom(300_000))
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     first = _manifest(root)
-    delta = dv.put_code(anchor, root, first)
+    build, delta = dv.put_code(anchor, root, first)
     assert delta is not None and len(delta.needed) == 3
-    assert dv.put_code(anchor, root, first) is None  # nothing changed: nothing sent
+    assert dv.put_code(anchor, root, first) == (build, None)  # nothing changed: nothing sent
 
     (root / "a.py").write_text("v2\n")
     (root / "gone.txt").unlink()
     (root / "data" / "big.bin").rename(root / "big.bin")
     (root / "new.py").write_text("new\n")
     second = _manifest(root)
-    delta = dv.put_code(anchor, root, second)
+    build, delta = dv.put_code(anchor, root, second)
     assert delta is not None and delta.changed == ["a.py"] and delta.added == ["new.py"]
     assert delta.deleted == ["gone.txt"] and delta.renamed == [("data/big.bin", "big.bin")]
     assert delta.bytes_to_send == len("v2\n") + len("new\n")
-    view = dv.code_view(docker_client, code_volume, second.digest, f"{code_volume}-job1", LABELS)
+    view = dv.code_view(docker_client, code_volume, build, f"{code_volume}-job1", LABELS)
     out = _job(docker_client, view, "cd /workspace && cat a.py new.py && ls -R . && md5sum big.bin")
     import hashlib
 
@@ -78,8 +78,8 @@ def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_
     (root / "b.py").write_text("original\n")  # same bytes: one object, two hard links in the tree
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     manifest = _manifest(root)
-    dv.put_code(anchor, root, manifest)
-    views = [dv.code_view(docker_client, code_volume, manifest.digest, f"{code_volume}-job{i}", LABELS)
+    build, _ = dv.put_code(anchor, root, manifest)
+    views = [dv.code_view(docker_client, code_volume, build, f"{code_volume}-job{i}", LABELS)
              for i in range(2)]
     writer = docker_client.containers.run(
         BUSYBOX, ["sh", "-c", "echo changed > /workspace/a.py; echo x > /workspace/mine; touch /workspace/done; "
@@ -91,7 +91,7 @@ def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_
         writer.wait()
         writer.remove(force=True)
     assert out.split() == ["original", "original", "a.py", "b.py"]
-    third = dv.code_view(docker_client, code_volume, manifest.digest, f"{code_volume}-job3", LABELS)
+    third = dv.code_view(docker_client, code_volume, build, f"{code_volume}-job3", LABELS)
     assert _job(docker_client, third, "cat /workspace/a.py /workspace/b.py").split() == ["original", "original"]
     # the writer's own view kept its writes (artifacts are exported from it)
     assert _job(docker_client, views[0], "cat /workspace/a.py /workspace/b.py").split() == ["changed", "original"]
@@ -108,10 +108,10 @@ def test_the_copy_view_fallback_copies_without_sharing_files(docker_client: Any,
     (root / "run.sh").chmod(0o755)
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     manifest = _manifest(root)
-    dv.put_code(anchor, root, manifest)
+    build, _ = dv.put_code(anchor, root, manifest)
     target = f"{code_volume}-copy"
     docker_client.volumes.create(name=target, labels=LABELS)
-    dv.copy_view(docker_client, image, code_volume, manifest.digest, target, LABELS)
+    dv.copy_view(docker_client, image, code_volume, build, target, LABELS)
     out = _job(docker_client, target, "cd /workspace; echo changed > a; cat a b; stat -c '%a %h' run.sh b")
     assert out.split() == ["changed", "same", "755", "1", "644", "1"]
 
@@ -125,13 +125,14 @@ def test_prune_drops_old_trees_and_their_objects(docker_client: Any, code_volume
     dv.put_code(anchor, root, old)
     (root / "a").write_text("new\n")
     new = _manifest(root)
-    dv.put_code(anchor, root, new)
+    build, _ = dv.put_code(anchor, root, new)
     dv.prune_code(docker_client, BUSYBOX, code_volume, [new.digest], LABELS)
     listing = docker_client.containers.run(
         BUSYBOX, ["sh", "-c", "cd /code && find . -type f | sort"], remove=True, labels=LABELS,
         mounts=[Mount(target="/code", source=code_volume, type="volume", read_only=True)]).decode()
     files = listing.split()
-    assert f"./trees/{new.digest}/a" in files and f"./trees/{old.digest}.ok" not in files
+    assert f"./trees/{build}/a" in files and f"./trees/{old.digest}.ok" not in files
+    assert not any(f.startswith(f"./trees/{old.digest}") or f.startswith("./incoming/") for f in files)
     assert not any(old.entries["a"].digest in f for f in files)
     assert any(new.entries["a"].digest in f for f in files)
     assert dv.tree_present(anchor, new.digest) and not dv.tree_present(anchor, old.digest)

@@ -25,12 +25,15 @@ def _land(volume: Path, root: Path, new: Manifest, old: Manifest | None, txn: st
         names = []
         for member in tar:
             names.append(member.name)
+            target = volume / member.name
+            if (target.exists() or target.is_symlink()) and not (target.is_dir() and member.isdir()):
+                target.unlink()  # as the daemon does: an existing file is replaced, not written through
             tar.extract(member, volume, set_attrs=member.isdir() is False)
     return names
 
 
-def _tree(volume: Path, manifest: Manifest) -> dict[str, bytes | str]:
-    base = volume / tree_dir(manifest.digest)
+def _tree(volume: Path, build: str) -> dict[str, bytes | str]:
+    base = volume / tree_dir(build)
     out: dict[str, bytes | str] = {}
     for path in sorted(p for p in base.rglob("*") if not p.is_dir() or p.is_symlink()):
         rel = path.relative_to(base).as_posix()
@@ -52,7 +55,8 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     names = _land(volume, root, first, None, "t1")
     assert sum(n.startswith(f"incoming/{first.digest}-t1/") for n in names) == 3  # a.py = same.py
     assert names[-3:] == [f"trees/{first.digest}.json", f"trees/{first.digest}.ok", HEAD]
-    assert _tree(volume, first) == {"a.py": b"print(1)\n", "data/big.bin": b"x" * 100_000,
+    assert (volume / f"trees/{first.digest}.ok").read_text() == f"{first.digest}-t1"
+    assert _tree(volume, f"{first.digest}-t1") == {"a.py": b"print(1)\n", "data/big.bin": b"x" * 100_000,
                                     "gone.txt": b"bye", "latest": "data/big.bin", "same.py": b"print(1)\n"}
 
     (root / "a.py").write_text("print(2)\n")
@@ -63,10 +67,11 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     names = _land(volume, root, second, Manifest.from_json((volume / HEAD).read_text()), "t2")
     sent = [n for n in names if n.startswith(f"incoming/{second.digest}-t2/")]
     assert len(sent) == 2  # a.py's and new.py's bytes: not the 100 kB file that moved
-    assert _tree(volume, second) == {"a.py": b"print(2)\n", "latest": "data/big.bin", "moved.bin": b"x" * 100_000,
-                                     "new.py": b"new\n", "same.py": b"print(1)\n"}
-    assert _tree(volume, first)["a.py"] == b"print(1)\n"  # a running job's tree is never touched
-    moved = volume / tree_dir(second.digest) / "moved.bin"
+    assert _tree(volume, f"{second.digest}-t2") == {"a.py": b"print(2)\n", "latest": "data/big.bin",
+                                                   "moved.bin": b"x" * 100_000, "new.py": b"new\n",
+                                                   "same.py": b"print(1)\n"}
+    assert _tree(volume, f"{first.digest}-t1")["a.py"] == b"print(1)\n"  # a running job's tree is never touched
+    moved = volume / tree_dir(f"{second.digest}-t2") / "moved.bin"
     assert moved.stat().st_ino == (volume / object_path(second.entries["moved.bin"].object_name)).stat().st_ino
     assert json.loads((volume / HEAD).read_text()) == json.loads(second.to_json())
 
@@ -92,3 +97,17 @@ def test_names_and_overlay_options() -> None:
                        "o": "lowerdir=/v/code/_data/trees/t,upperdir=/v/up/_data,workdir=/v/work/_data"}
     with pytest.raises(ValueError, match="overlay"):
         overlay_options("/a,b", "/u", "/w")
+
+
+def test_two_uploads_of_one_tree_never_touch_each_others_folder(tmp_path: Path) -> None:
+    root, volume = tmp_path / "project", tmp_path / "volume"
+    root.mkdir()
+    volume.mkdir()
+    (root / "a.py").write_text("a\n")
+    manifest = build_manifest(root, ["a.py"], DigestIndex(None))
+    _land(volume, root, manifest, None, "t1")
+    in_use = volume / tree_dir(f"{manifest.digest}-t1") / "a.py"
+    inode = in_use.stat().st_ino
+    _land(volume, root, manifest, None, "t2")  # a second client that did not see the first finish
+    assert in_use.stat().st_ino == inode and in_use.read_text() == "a\n"
+    assert (volume / f"trees/{manifest.digest}.ok").read_text() == f"{manifest.digest}-t2"
