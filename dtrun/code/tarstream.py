@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,7 +24,22 @@ BLOCK = tarfile.BLOCKSIZE
 
 
 def _header(info: tarfile.TarInfo) -> bytes:
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    fast = _ustar(info.name, info.size, info.mode, int(info.mtime), info.type, info.linkname)
+    return fast if fast is not None else info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def _ustar(name: str, size: int, mode: int, mtime: int, kind: bytes, linkname: str) -> bytes | None:
+    """The plain ustar header tarfile would write for a short ASCII name, built directly (tarfile's
+    general path is most of the cost of packing many small files); None where a PAX header is needed."""
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    if len(name) > 100 or len(linkname) > 100 or not (name + linkname).isascii() or size >= 8**11 or mtime < 0:
+        return None
+    head = (name.encode().ljust(100, b"\0") + b"%07o\0" % mode + b"0000000\0" + b"0000000\0"
+            + b"%011o\0" % size + b"%011o\0" % mtime)
+    tail = kind + linkname.encode().ljust(100, b"\0") + b"ustar\x0000" + b"\0" * (32 + 32 + 8 + 8 + 155 + 12)
+    checksum = sum(head) + sum(tail) + 8 * 32
+    return head + b"%06o\0 " % checksum + tail
 
 
 def dir_header(name: str, mtime: int = 0, mode: int = 0o755) -> bytes:
@@ -55,7 +71,7 @@ def file_member(name: str, path: Path, entry: Entry) -> Iterator[bytes]:
     with handle:
         info = tarfile.TarInfo(name)
         info.size, info.mode = entry.size, entry.mode
-        info.mtime = int(path.stat().st_mtime)
+        info.mtime = int(os.fstat(handle.fileno()).st_mtime)
         yield _header(info)
         digest = hashlib.sha256()
         left = entry.size

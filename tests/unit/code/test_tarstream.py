@@ -62,3 +62,16 @@ def test_large_untracked_files_are_pointed_out_biggest_first(tmp_path: Path) -> 
     assert notice is not None and notice.total == 111
     assert notice.paths == [("data/a.bin", 70), ("data/b.bin", 40), ("small.txt", 1)]
     assert ".dtrunignore" in notice.hint and "data/a.bin" in notice.hint
+
+
+@pytest.mark.parametrize(("name", "kind", "link"), [
+    ("a/b.py", tarfile.REGTYPE, ""), ("folder", tarfile.DIRTYPE, ""), ("l", tarfile.SYMTYPE, "../x"),
+    ("h", tarfile.LNKTYPE, "objects/ab/cd"), ("d" * 99 + "x", tarfile.REGTYPE, ""), ("é.txt", tarfile.REGTYPE, ""),
+    ("long/" * 30 + "name", tarfile.REGTYPE, ""),
+])
+def test_headers_are_the_ones_tarfile_writes(name: str, kind: bytes, link: str) -> None:
+    from dtrun.code.tarstream import _header
+
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size, info.mode, info.mtime = kind, link, 4321, 0o640, 1_700_000_000
+    assert _header(info) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
