@@ -4,9 +4,9 @@ Docker backend drives it through the API only, so a remote daemon gets the same.
 
 Layout of the volume (`dtrun-code-<key>`), all paths relative to its root:
 
-    incoming/<build>/<object>   bytes as they arrived, one folder per upload (build = <tree-id>-<txn>)
-    objects/<ab>/<object>       hard links to them: content + mode, immutable, `<sha256>-<mode>`
-    trees/<build>/...           one immutable hard-link farm per upload of a manifest
+    objects/<ab>/<object>       content + mode, immutable, `<sha256>-<mode>` (hard links)
+    trees/<build>/...           one immutable hard-link farm per upload of a manifest (build =
+                                <tree-id>-<txn>); new bytes land in it and objects link to them
     trees/<tree-id>.json        the manifest (tree id = its digest)
     trees/<tree-id>.ok          written last; holds the build folder's name: the tree is complete
     HEAD.json                   the manifest of the latest tree (what the next delta is computed from)
@@ -16,9 +16,9 @@ same tree at once never touch a folder a job already uses (extracting over an ex
 it first: a shared folder would briefly miss files).
 
 A delta lands with a single `put_archive` into a container that mounts the volume and is never
-started (the "anchor"): the daemon extracts the tar in order, so new bytes land in `incoming/`, are
-linked into `objects/`, the tree's files are linked to objects, and the marker comes last. An upload
-cut short leaves no tree marked complete and no object holding bytes that are not its name.
+started (the "anchor"): the daemon extracts the tar in order, so new bytes land in the tree's folder,
+`objects/` links to them once complete, other paths link to objects, and the marker comes last. An
+upload cut short leaves no tree marked complete and no object holding bytes that are not its name.
 
 A job never sees the tree itself: it gets an overlay (lower: the tree, upper and work: two fresh
 volumes of its own), created as a `local` volume with `type=overlay` options through the API. Writes
@@ -80,32 +80,36 @@ def tree_marker(tree_id: str) -> str:
 
 
 def land_chunks(root: Path, new: Manifest, delta: Delta, txn: str) -> Iterator[bytes]:
-    """The tar to extract at the code volume's root: needed bytes, their object links, the new tree's
-    build folder, its manifest, the marker naming the folder, then HEAD. Streams; `root` is the project
+    """The tar to extract at the code volume's root: the new tree's build folder (new bytes land at
+    the first path that has them, and `objects/` links to them right after; every other path is a link
+    to an object), its manifest, the marker naming the folder, then HEAD. Streams; `root` is the project
     folder; `txn` is unique per upload."""
     now = int(time.time())
     tree_id = new.digest
-    txn = build_name(tree_id, txn)  # prune drops an upload folder once its tree is complete
-    incoming = [f"incoming/{txn}/{name}" for name in sorted(delta.needed)]
-    objects = [object_path(name) for name in sorted(delta.needed)]
-    tree = tree_dir(txn)
-    files = [f"{tree}/{p}" for p in sorted(new.entries)]
-    for folder in parent_dirs([*incoming, *objects, f"{tree}/.", *files]):
+    build = build_name(tree_id, txn)
+    tree = tree_dir(build)
+    paths = sorted(new.entries)
+    lands_at: dict[str, str] = {}  # object -> the tree path its bytes land at
+    for path in paths:
+        entry = new.entries[path]
+        if entry.link is None and entry.object_name in delta.needed:
+            lands_at.setdefault(entry.object_name, path)
+    objects = [object_path(name) for name in sorted(lands_at)]
+    for folder in parent_dirs([*objects, f"{tree}/.", *(f"{tree}/{p}" for p in paths)]):
         yield dir_header(folder, now)
-    for name in sorted(delta.needed):
-        entry = delta.needed[name]
-        yield from file_member(f"incoming/{txn}/{name}", root / entry.path, entry)
-    for name in sorted(delta.needed):
-        yield link_header(object_path(name), f"incoming/{txn}/{name}", hard=True)
-    for path in sorted(new.entries):
+    for path in paths:
         entry = new.entries[path]
         if entry.link is not None:
             yield link_header(f"{tree}/{path}", entry.link, hard=False)
+        elif lands_at.get(entry.object_name) == path:
+            yield from file_member(f"{tree}/{path}", root / path, entry)
+            # linked only once the bytes are complete: an object never holds less than its name says
+            yield link_header(object_path(entry.object_name), f"{tree}/{path}", hard=True)
         else:
             yield link_header(f"{tree}/{path}", object_path(entry.object_name), hard=True)
     text = new.to_json().encode()
     yield from bytes_member(tree_manifest(tree_id), text, mtime=now)
-    yield from bytes_member(tree_marker(tree_id), txn.encode(), mtime=now)
+    yield from bytes_member(tree_marker(tree_id), build.encode(), mtime=now)
     yield from bytes_member(HEAD, text, mtime=now)
     yield end_of_archive()
 
@@ -136,9 +140,9 @@ find {VIEW_MOUNT} -type f -links +1 -exec sh -c \
 """
 
 #: A helper container runs this (argv: tree ids or build folders to keep: the latest trees and those
-#: job views still use) with the code volume at CODE_MOUNT. It drops the other trees; upload folders
-#: of complete or dropped trees; builds and uploads no marker names that are over an hour old (younger
-#: ones may be in flight); then objects nothing links to any more (link count 1).
+#: job views still use) with the code volume at CODE_MOUNT. It drops the other trees, builds no marker
+#: names that are over an hour old (younger ones may be in flight), then objects nothing links to any
+#: more (link count 1).
 PRUNE_SCRIPT = f"""set -eu
 cd {CODE_MOUNT}
 keep=" $* "
@@ -152,13 +156,12 @@ for marker in trees/*.ok; do
   dropped="$dropped$id "
   rm -f "$marker" "trees/$id.json"
 done
-old=" $(find trees incoming -mindepth 1 -maxdepth 1 -type d -mmin +60 2>/dev/null | xargs -n1 basename 2>/dev/null \
+old=" $(find trees -mindepth 1 -maxdepth 1 -type d -mmin +60 2>/dev/null | xargs -n1 basename 2>/dev/null \
   | tr '\n' ' ') "
-for dir in trees/*/ incoming/*/; do
+for dir in trees/*/; do
   [ -d "$dir" ] || continue
   name=$(basename "$dir"); id=${{name%%-*}}
-  case "$dir" in trees/*) case "$kept$keep" in *" $name "*) continue ;; esac ;; esac
-  if [ "${{dir#incoming/}}" != "$dir" ] && [ -e "trees/$id.ok" ]; then rm -rf "$dir"; continue; fi
+  case "$kept$keep" in *" $name "*) continue ;; esac
   case "$dropped$old" in *" $id "*|*" $name "*) rm -rf "$dir" ;; esac
 done
 find objects -type f -links 1 -exec rm -f {{}} + 2>/dev/null || true

@@ -18,13 +18,14 @@ from dtrun.code.tarstream import ChunkReader
 from dtrun.code.volume import HEAD, land_chunks, object_path, overlay_options, tree_dir, volume_name
 
 
-def _land(volume: Path, root: Path, new: Manifest, old: Manifest | None, txn: str) -> list[str]:
+def _land(volume: Path, root: Path, new: Manifest, old: Manifest | None, txn: str) -> list[tuple[str, bool]]:
+    """(name, holds bytes) of every member, extracted in order."""
     delta = compute_delta(old, new)
     with tarfile.open(fileobj=io.BufferedReader(ChunkReader(land_chunks(root, new, delta, txn))),
                       mode="r|") as tar:
         names = []
         for member in tar:
-            names.append(member.name)
+            names.append((member.name, member.isfile()))
             target = volume / member.name
             if (target.exists() or target.is_symlink()) and not (target.is_dir() and member.isdir()):
                 target.unlink()  # as the daemon does: an existing file is replaced, not written through
@@ -53,8 +54,8 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     files = ["a.py", "data/big.bin", "gone.txt", "latest", "same.py"]
     first = build_manifest(root, files, DigestIndex(None))
     names = _land(volume, root, first, None, "t1")
-    assert sum(n.startswith(f"incoming/{first.digest}-t1/") for n in names) == 3  # a.py = same.py
-    assert names[-3:] == [f"trees/{first.digest}.json", f"trees/{first.digest}.ok", HEAD]
+    assert sum(data and n.startswith(f"trees/{first.digest}-t1/") for n, data in names) == 3  # a.py = same.py
+    assert [n for n, _ in names[-3:]] == [f"trees/{first.digest}.json", f"trees/{first.digest}.ok", HEAD]
     assert (volume / f"trees/{first.digest}.ok").read_text() == f"{first.digest}-t1"
     assert _tree(volume, f"{first.digest}-t1") == {"a.py": b"print(1)\n", "data/big.bin": b"x" * 100_000,
                                     "gone.txt": b"bye", "latest": "data/big.bin", "same.py": b"print(1)\n"}
@@ -65,7 +66,7 @@ def test_a_delta_lands_as_a_new_tree_beside_the_old_one(tmp_path: Path) -> None:
     (root / "new.py").write_text("new\n")
     second = build_manifest(root, ["a.py", "latest", "moved.bin", "new.py", "same.py"], DigestIndex(None))
     names = _land(volume, root, second, Manifest.from_json((volume / HEAD).read_text()), "t2")
-    sent = [n for n in names if n.startswith(f"incoming/{second.digest}-t2/")]
+    sent = [n for n, data in names if data and n.startswith(f"trees/{second.digest}-t2/")]
     assert len(sent) == 2  # a.py's and new.py's bytes: not the 100 kB file that moved
     assert _tree(volume, f"{second.digest}-t2") == {"a.py": b"print(2)\n", "latest": "data/big.bin",
                                                    "moved.bin": b"x" * 100_000, "new.py": b"new\n",
