@@ -12,10 +12,10 @@ import json
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dtrun.code.index import DigestIndex
+from dtrun.code.index import DigestIndex, stat_key
 from dtrun.errors import ProjectError
 
 CHUNK = 1024 * 1024
@@ -30,6 +30,8 @@ class Entry:
     size: int
     digest: str  # sha256 of the content; of the target for a symlink
     link: str | None = None  # a symlink's target
+    #: (size, mtime_ns, ctime_ns, inode) when hashed: shipping trusts the digest while these hold
+    stamp: tuple[int, int, int, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def object_name(self) -> str:
@@ -111,7 +113,7 @@ def build_manifest(root: Path, files: Iterable[str], index: DigestIndex) -> Mani
             if digest is None:
                 digest = file_digest(path, st.st_size)
                 index.record(name, st, digest)
-            entries[name] = Entry(name, mode, st.st_size, digest)
+            entries[name] = Entry(name, mode, st.st_size, digest, stamp=stat_key(st))
     return Manifest(entries)
 
 

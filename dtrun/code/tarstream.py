@@ -2,9 +2,11 @@
 pieces, so memory stays flat whatever the file size, and an upload can start before the last file
 is read (the Docker API takes a chunked body).
 
-Each file's bytes are checked against the manifest's digest as they stream. The last chunk of a file
-is held back until the check passes: a file edited after the snapshot was taken never lands complete
-under a name (or in an object) that claims other content; the stream stops with a clear error instead.
+Each file is checked as it streams: unchanged since it was hashed (same size, mtime, ctime and inode
+before and after the read, and last written more than the racy window ago, as the digest index
+reasons) or, failing that, by hashing its bytes again. The last chunk of a file is held back until
+the check passes: a file edited after the snapshot was taken never lands complete under a name (or
+in an object) that claims other content; the stream stops with a clear error instead.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import hashlib
 import io
 import os
 import tarfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from dtrun.code.index import RACY_NS, stat_key
 from dtrun.code.manifest import CHUNK, Entry, Manifest
 from dtrun.errors import ProjectError
 
@@ -69,11 +73,13 @@ def file_member(name: str, path: Path, entry: Entry) -> Iterator[bytes]:
     except FileNotFoundError:
         raise ProjectError(f"{entry.path} was deleted while dtrun shipped it", hint="run again") from None
     with handle:
+        st = os.fstat(handle.fileno())
+        trusted = (entry.stamp is not None and stat_key(st) == entry.stamp
+                   and time.time_ns() - st.st_mtime_ns > RACY_NS)
         info = tarfile.TarInfo(name)
-        info.size, info.mode = entry.size, entry.mode
-        info.mtime = int(os.fstat(handle.fileno()).st_mtime)
+        info.size, info.mode, info.mtime = entry.size, entry.mode, int(st.st_mtime)
         yield _header(info)
-        digest = hashlib.sha256()
+        digest = None if trusted else hashlib.sha256()
         left = entry.size
         held = b""
         while left > 0:
@@ -81,11 +87,14 @@ def file_member(name: str, path: Path, entry: Entry) -> Iterator[bytes]:
             if not chunk:
                 break
             left -= len(chunk)
-            digest.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
             if held:
                 yield held
             held = chunk
-        if left or digest.hexdigest() != entry.digest:
+        same = (stat_key(os.fstat(handle.fileno())) == entry.stamp if digest is None
+                else digest.hexdigest() == entry.digest)
+        if left or not same:
             raise ProjectError(f"{entry.path} changed while dtrun shipped it",
                                hint="run again once it is written (the run's code must match its cache key)")
         yield held + b"\0" * (-entry.size % BLOCK)

@@ -75,3 +75,29 @@ def test_headers_are_the_ones_tarfile_writes(name: str, kind: bytes, link: str) 
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.size, info.mode, info.mtime = kind, link, 4321, 0o640, 1_700_000_000
     assert _header(info) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def test_an_old_file_unchanged_since_hashing_is_not_hashed_again_but_an_edit_is_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib as real_hashlib
+    import os
+
+    from dtrun.code import tarstream
+
+    (tmp_path / "f").write_bytes(b"a" * 3000)
+    os.utime(tmp_path / "f", (1e9, 1e9))
+    manifest = build_manifest(tmp_path, ["f"], DigestIndex(None))
+    calls: list[int] = []
+
+    class Counting:
+        @staticmethod
+        def sha256() -> object:
+            calls.append(1)
+            return real_hashlib.sha256()
+
+    monkeypatch.setattr(tarstream, "hashlib", Counting)
+    assert sum(len(c) for c in tree_chunks(tmp_path, manifest)) > 3000 and calls == []
+    (tmp_path / "f").write_bytes(b"b" * 3000)  # same size...
+    os.utime(tmp_path / "f", (1e9, 1e9))  # ...and mtime put back: the ctime tells
+    with pytest.raises(ProjectError, match="changed while dtrun shipped it"):
+        list(tree_chunks(tmp_path, manifest))
