@@ -110,24 +110,36 @@ def touch_one(root: Path) -> Callable[[], None]:
     return change
 
 
-def measure_variant(v: Variant, repos: dict[str, Path], n: int, big_n: int) -> dict[str, Summary]:
-    out: dict[str, Summary] = {}
+def measure_all(variants: list[Variant], repos: dict[str, Path], n: int, big_n: int) -> dict[str, dict[str, Summary]]:
+    """Every row for every variant, the variants interleaved run by run (the machine's load drifts:
+    measuring one version after the other would credit the drift to the code)."""
+    samples: dict[str, dict[str, list[Sample]]] = {v.name: {} for v in variants}
+
+    def row(label: str, root: Path, args: list[str], times: int, before: Callable[[], None] | None = None) -> None:
+        for _ in range(times):
+            for v in variants:
+                if before:
+                    before()
+                samples[v.name].setdefault(label, []).append(v.run(root, *args))
+
     one, many = repos["1 file"], repos["10,000 files"]
-    v.run(one)  # builds (or finds) the image; warms the probes
-    out["1 file: run --no-cache"] = repeat(lambda: v.run(one, "--no-cache"), n)
-    out["1 file: cache hit"] = repeat(lambda: v.run(one), n)
-    v.run(many)
-    out["10k files: run --no-cache, one file changed"] = repeat(lambda: v.run(many, "--no-cache"), n,
-                                                               touch_one(many))
-    v.run(many)
-    out["10k files: cache hit"] = repeat(lambda: v.run(many), n)
+    for v in variants:
+        v.run(one)  # builds (or finds) the image; warms the probes
+        v.run(many)
+    row("1 file: run --no-cache", one, ["--no-cache"], n)
+    row("1 file: cache hit", one, [], n)
+    row("10k files: run --no-cache, one file changed", many, ["--no-cache"], n, touch_one(many))
+    for v in variants:
+        v.run(many)
+    row("10k files: cache hit", many, [], n)
     big = repos.get("10,000 files + 1 GB untracked")
     if big is not None:
-        v.forget_index()
-        out["+1 GB: first run"] = repeat(lambda: v.run(big, "--no-cache"), 1)
-        out["+1 GB: later run, nothing changed"] = repeat(lambda: v.run(big, "--no-cache"), big_n)
-        out["+1 GB: cache hit"] = repeat(lambda: v.run(big), big_n)
-    return out
+        for v in variants:
+            v.forget_index()
+            samples[v.name].setdefault("+1 GB: first run", []).append(v.run(big, "--no-cache"))
+        row("+1 GB: later run, nothing changed", big, ["--no-cache"], big_n)
+        row("+1 GB: cache hit", big, [], big_n)
+    return {name: {label: Summary.of(rows) for label, rows in by_row.items()} for name, by_row in samples.items()}
 
 
 def export_revision(rev: str, target: Path) -> str:
@@ -162,7 +174,7 @@ def main() -> None:
         if args.before:
             variants.insert(0, Variant(f"before ({args.before})", base,
                                        export_revision(args.before, base / "before")))
-        results = {v.name: measure_variant(v, repos, args.repeat, args.big_repeat) for v in variants}
+        results = measure_all(variants, repos, args.repeat, args.big_repeat)
         report(raw, floors, results)
         if args.json:
             args.json.write_text(json.dumps({"raw": raw.__dict__, "floors": {k: f.__dict__ for k, f in floors.items()},
