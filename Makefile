@@ -18,7 +18,8 @@ help:
 	@echo "make test   set everything up, then ruff, mypy and the whole pytest suite"
 	@echo "make test-packaging  the wheel in empty venvs and the README Quick start, run verbatim"
 	@echo "make bench  measure dtrun's overhead against raw docker run"
-	@echo "make bench-all  every benchmark: overhead, images, artifacts (1 GiB), lifecycle"
+	@echo "make bench-all  every benchmark (overhead, lifecycle, repository scale, snapshot, imports, images,"
+	@echo "                artifacts) into benchmarks/RESULTS.md; BENCH_BEFORE=REV adds a revision's figures"
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,10 +58,10 @@ demo: setup
 bench: setup
 	$(BIN)/python benchmarks/overhead.py
 
-bench-all: bench
-	$(BIN)/python benchmarks/images.py
-	$(BIN)/python benchmarks/lifecycle.py
-	$(BIN)/python benchmarks/artifacts.py
+# Every benchmark in one session, written to benchmarks/RESULTS.md with the machine's description;
+# BENCH_BEFORE=REV also measures that git revision where a benchmark can (repo_scale, snapshot).
+bench-all: setup
+	$(BIN)/python benchmarks/report.py $(if $(BENCH_BEFORE),--before $(BENCH_BEFORE))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

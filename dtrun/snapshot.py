@@ -1,35 +1,23 @@
 """The code snapshot: what git sees in the project folder, as it is on disk right now.
 
-Tracked files and untracked files that git does not ignore, with uncommitted changes included,
-packed as a tar stream for the Docker API (never a bind mount: the daemon may be remote). The
-content digest is part of every job's cache key.
+Tracked files and untracked files that git does not ignore (minus `.dtrunignore`), with uncommitted
+changes included, packed as a tar stream for the Docker API (never a bind mount: the daemon may be
+remote). The manifest's digest is part of every job's cache key. The parts live in `dtrun.code`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 import re
-import stat
-import subprocess
-import tarfile
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from dtrun.errors import ProjectError
+from dtrun.code.listing import git_output as _git
 
-
-def _git(root: Path, *args: str, check: bool = True) -> str:
-    try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise ProjectError("git is not installed", hint="install git: dtrun tracks code with it") from None
-    if check and proc.returncode != 0:
-        raise ProjectError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout if proc.returncode == 0 else ""
+if TYPE_CHECKING:  # hashing and packing are imported when used: `dtrun status` only needs the repo id
+    from dtrun.code.manifest import LargeUntracked, Manifest
 
 
 def repo_id_from_remote(url: str) -> str | None:
@@ -58,30 +46,72 @@ def repo_id_from_remote(url: str) -> str | None:
 
 @dataclass
 class Snapshot:
+    """What a run ships. `files` as listed; `manifest` (digests) computed on first use, through the
+    per-project digest index so unchanged files are not read again; `pack()` streams files into the
+    tar, so memory stays flat whatever their size."""
+
     root: Path
     files: list[str]
     commit: str | None
     branch: str | None
     dirty: bool
     repo_id: str
-    _packed: tuple[IO[bytes], str] | None = field(default=None, repr=False)
+    untracked: frozenset[str] = frozenset()
+    index_file: Path | None = None  # None: the project's index under the data folder
+    use_index: bool = True  # False: hash every file, keep no index
+    _manifest: Manifest | None = field(default=None, repr=False)
+    _packed: IO[bytes] | None = field(default=None, repr=False)
 
-    def pack(self) -> tuple[IO[bytes], str]:
-        """The tar (rewound, in a spooled temp file) and the sha256 of names, modes and contents."""
-        if self._packed is None:
-            self._packed = _pack(self.root, self.files)
-        data, digest = self._packed
-        data.seek(0)
-        return data, digest
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            from dtrun.code.index import DigestIndex, index_path
+            from dtrun.code.manifest import build_manifest
+
+            path = (self.index_file or index_path(self.root)) if self.use_index else None
+            index = DigestIndex(path, self.root)
+            self._manifest = build_manifest(self.root, self.files, index)
+            index.save()
+        return self._manifest
 
     @property
     def digest(self) -> str:
-        return self.pack()[1]
+        """The content identity of the snapshot (names, modes, contents, symlink targets)."""
+        return self.manifest.digest
+
+    def pack(self) -> tuple[IO[bytes], str]:
+        """The tar (rewound, in a spooled temp file) and the snapshot's digest."""
+        if self._packed is None:
+            from dtrun.code.tarstream import spool, tree_chunks
+
+            self._packed = spool(tree_chunks(self.root, self.manifest))
+        self._packed.seek(0)
+        return self._packed, self.digest
+
+    def chunks(self, skip: list[str] | None = None) -> Iterator[bytes]:
+        """The tar as a stream of chunks (for a chunked upload), without files under `skip` folders."""
+        from dtrun.code.tarstream import tree_chunks
+
+        return tree_chunks(self.root, self.manifest.without(skip or []))
+
+    def large_untracked(self) -> LargeUntracked | None:
+        """Untracked, unignored files over 100 MB in total that this snapshot ships (the CLI tells)."""
+        from dtrun.code.manifest import large_untracked
+
+        return large_untracked(self.manifest, self.untracked)
+
+    def untracked_notice(self) -> LargeUntracked | None:
+        """`large_untracked()`, but only the first time these paths are seen in this project."""
+        from dtrun.code.index import index_path
+        from dtrun.code.notice import first_notice, record_path
+
+        return first_notice(record_path(self.index_file or index_path(self.root)), self.large_untracked())
 
 
-def take_snapshot(root: Path, git_root: Path) -> Snapshot:
-    listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    files = sorted({f for f in listing.split("\0") if f and os.path.lexists(root / f)})
+def take_snapshot(root: Path, git_root: Path, *, index: bool = True) -> Snapshot:
+    from dtrun.code.listing import list_files
+
+    listing = list_files(root)
     status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", check=False)
     commit = branch = None
     dirty = False
@@ -94,7 +124,8 @@ def take_snapshot(root: Path, git_root: Path) -> Snapshot:
             branch = None if head == "(detached)" else head
         elif line and not line.startswith("#"):
             dirty = True
-    return Snapshot(root, files, commit, branch, dirty, _repo_id(git_root, commit))
+    return Snapshot(root, listing.files, commit, branch, dirty, _repo_id(git_root, commit), listing.untracked,
+                    use_index=index)
 
 
 def _repo_id(git_root: Path, commit: str | None) -> str:
@@ -105,35 +136,3 @@ def _repo_id(git_root: Path, commit: str | None) -> str:
     first = _git(git_root, "rev-list", "--max-parents=0", "HEAD", check=False).split()
     seed = first[-1] if first else str(git_root.resolve())
     return f"local/{git_root.name.lower()}-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
-
-
-def _pack(root: Path, files: list[str]) -> tuple[IO[bytes], str]:
-    digest = hashlib.sha256()
-    out = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - returned open
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs: set[str] = set()
-        for name in files:
-            parts = name.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                folder = "/".join(parts[:i])
-                if folder not in dirs:
-                    dirs.add(folder)
-                    info = tarfile.TarInfo(folder)
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-            path = root / name
-            st = path.lstat()
-            info = tarfile.TarInfo(name)
-            info.mode = stat.S_IMODE(st.st_mode)
-            info.mtime = int(st.st_mtime)
-            if stat.S_ISLNK(st.st_mode):
-                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
-                digest.update(f"L{name}\0{info.linkname}\0".encode())
-                tar.addfile(info)
-            elif stat.S_ISREG(st.st_mode):
-                content = path.read_bytes()
-                info.size = len(content)
-                digest.update(f"F{name}\0{info.mode:o}\0".encode() + hashlib.sha256(content).digest())
-                tar.addfile(info, io.BytesIO(content))
-    out.seek(0)
-    return out, digest.hexdigest()

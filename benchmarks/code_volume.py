@@ -1,0 +1,155 @@
+"""The daemon side of code shipping by content (dtrun/code/docker_volume.py), before the engine uses it:
+landing a repository's tree in its code volume the first time, again with nothing changed, and with one
+file changed; then a job's view of it (overlay volume, or the copy fallback). Set against shipping the
+tree by hand in the same session: `tar c . | docker cp - CONTAINER:/workspace`.
+
+Each put runs in a fresh process (snapshot with the digest index, then the upload), so its wall time,
+CPU and peak memory are what a `dtrun run` would add.
+
+    python benchmarks/code_volume.py [--repeat 3] [--no-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from _measure import machine, measure
+from repo_scale import add_big_untracked, floor_copy, make_repo
+
+BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
+LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"bench-codevol-{uuid.uuid4().hex[:8]}"}
+
+
+def child(root: Path, volume: str) -> None:
+    import docker
+
+    from dtrun.code.docker_volume import DockerCodeVolumes
+    from dtrun.snapshot import take_snapshot
+
+    start = time.perf_counter()
+    snap = take_snapshot(root, root)
+    manifest = snap.manifest
+    hashed = time.perf_counter()
+    ref = DockerCodeVolumes(docker.from_env(), BUSYBOX).put_code(volume, root, manifest, LABELS)
+    done = time.perf_counter()
+    print(json.dumps({"snapshot": hashed - start, "put": done - hashed,
+                      "sent": ref.sent.bytes_to_send if ref.sent else 0, "tree": ref.tree_id,
+                      "build": ref.build}))
+
+
+def put(root: Path, volume: str, env: dict[str, str]) -> dict[str, float | str]:
+    with tempfile.NamedTemporaryFile("r") as out:
+        sample = measure(["sh", "-c", f'"$0" "$1" --child "$2" "$3" > {out.name}', sys.executable, __file__,
+                          str(root), volume], env=env)
+        figures: dict[str, float | str] = json.loads(out.read())
+    return {**figures, "wall": sample.wall, "cpu": sample.cpu, "peak_mb": sample.peak_mb}
+
+
+def median_of(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
+    out: dict[str, float | str] = {}
+    for key, value in rows[0].items():
+        if isinstance(value, str):
+            out[key] = value
+        else:
+            values = [float(r[key]) for r in rows]
+            out[key] = max(values) if key == "peak_mb" else statistics.median(values)
+    return out
+
+
+def views(volume: str, tree: str, build: str, repeat: int) -> dict[str, float]:
+    import docker
+
+    from dtrun.code.docker_volume import DockerCodeVolumes
+    from dtrun.code.protocol import CodeRef
+
+    client = docker.from_env()
+    out: dict[str, list[float]] = {}
+    for overlay in (True, False):
+        backend = DockerCodeVolumes(client, BUSYBOX, overlay=overlay)
+        for i in range(repeat):
+            name = f"{volume}-bench-{overlay}-{i}"
+            start = time.perf_counter()
+            backend.code_view(CodeRef(volume, tree, build, None), name, LABELS)
+            made = time.perf_counter()
+            client.containers.run(BUSYBOX, ["true"], remove=True, labels=LABELS,
+                                  volumes={name: {"bind": "/workspace", "mode": "rw"}})
+            ran = time.perf_counter()
+            backend.remove_code_view(name)
+            kind = "overlay view" if overlay else "copy view (fallback)"
+            out.setdefault(f"{kind}: make", []).append(made - start)
+            out.setdefault(f"{kind}: docker run true with it", []).append(ran - made)
+    for _ in range(repeat):
+        start = time.perf_counter()
+        client.containers.run(BUSYBOX, ["true"], remove=True, labels=LABELS)
+        out.setdefault("docker run true, no volume", []).append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-big", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), args.child[1])
+        return
+    base = Path(tempfile.mkdtemp(prefix="dtrun-bench-codevol-"))
+    env = {**os.environ, "DTRUN_DATA_DIR": str(base / "data")}
+    try:
+        repos = {"10,000 files": make_repo(base, "many", 10_000)}
+        if not args.no_big:
+            big = make_repo(base, "big", 10_000)
+            add_big_untracked(big, 1024**3)
+            repos["10,000 files + 1 GB untracked"] = big
+        time.sleep(2.1)  # older than the digest index's racy window
+        print(f"machine: {machine()}\n")
+        print("| repository | step | wall | CPU | peak memory | of which snapshot | upload | bytes sent |")
+        print("|---|---|---|---|---|---|---|---|")
+        tree = build = ""
+        for name, root in repos.items():
+            floor = floor_copy(root, args.repeat)
+            print(f"| {name} | floor: `tar c . \\| docker cp -` | {floor.wall:.2f} s | {floor.cpu:.2f} s | "
+                  f"{floor.peak_mb:.0f} MB | | | |")
+            steps: dict[str, list[dict[str, float | str]]] = {}
+            for i in range(args.repeat):
+                volume = f"dtrun-code-bench-{uuid.uuid4().hex[:12]}"
+                shutil.rmtree(base / "data", ignore_errors=True)
+                steps.setdefault("first put (empty volume, no index)", []).append(put(root, volume, env))
+                time.sleep(2.1)
+                steps.setdefault("put again, nothing changed", []).append(put(root, volume, env))
+                (root / "main.py").write_text(f"print({i})\n")
+                steps.setdefault("put, one file changed", []).append(put(root, volume, env))
+                tree = str(steps["put, one file changed"][-1]["tree"])
+                build = str(steps["put, one file changed"][-1]["build"])
+                if i < args.repeat - 1:
+                    subprocess.run(f"docker rm -f {volume}-anchor; docker volume rm {volume}", shell=True,
+                                   capture_output=True)
+            for step, rows in steps.items():
+                r = median_of(rows)
+                print(f"| {name} | {step} | {float(r['wall']):.2f} s ({float(r['wall']) / floor.wall:.2f}x floor) | "
+                      f"{float(r['cpu']):.2f} s | {float(r['peak_mb']):.0f} MB | {float(r['snapshot']):.2f} s | "
+                      f"{float(r['put']):.2f} s | {float(r['sent']) / 1e6:.1f} MB |")
+            for step, seconds in views(volume, tree, build, args.repeat).items():
+                print(f"| {name} | {step} | {seconds:.2f} s | | | | | |")
+        print("\n(wall includes interpreter start and the snapshot; the floor ships the tree and nothing else)")
+    finally:
+        label = LABELS["dev.dtrun.store"]
+        subprocess.run(f"docker ps -aq --filter label={label} | xargs -r docker rm -f; "
+                       f"docker volume ls -q --filter label={label} | xargs -r docker volume rm -f", shell=True,
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

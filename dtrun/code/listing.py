@@ -1,0 +1,56 @@
+"""What a run ships: tracked files plus untracked files git does not ignore, minus `.dtrunignore`.
+
+`.dtrunignore` sits at the project root and uses `.gitignore` syntax (git itself applies it, so the
+rules match git's exactly); unlike `.gitignore` it also drops tracked files, as `.dockerignore` does.
+`.gitignore` (and `.git/info/exclude`, `core.excludesFile`) keep applying to untracked files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from dtrun.errors import ProjectError
+
+IGNORE_FILE = ".dtrunignore"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Paths relative to the project root, sorted; `untracked` is the subset git does not track."""
+
+    files: list[str]
+    untracked: frozenset[str]
+
+
+def git_output(root: Path, *args: str, check: bool = True) -> str:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ProjectError("git is not installed", hint="install git: dtrun tracks code with it") from None
+    if check and proc.returncode != 0:
+        raise ProjectError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def list_files(root: Path) -> Listing:
+    """One `git ls-files -t` for tracked and untracked files; one more only when `.dtrunignore` exists."""
+    extra: list[str] = []
+    has_ignore = (root / IGNORE_FILE).is_file()
+    if has_ignore:
+        extra = [f"--exclude-from={root / IGNORE_FILE}"]
+    listing = git_output(root, "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard", *extra)
+    tracked: set[str] = set()
+    untracked: set[str] = set()
+    for item in listing.split("\0"):
+        if len(item) < 3:
+            continue
+        tag, name = item[0], item[2:]
+        (untracked if tag == "?" else tracked).add(name)
+    if has_ignore:  # tracked files are listed whatever the excludes say; drop the ones .dtrunignore names
+        dropped = git_output(root, "ls-files", "-z", "--cached", "--ignored", *extra)
+        tracked -= set(dropped.split("\0"))
+    present = {f for f in tracked | untracked if os.path.lexists(root / f)}  # deleted, not yet staged
+    return Listing(sorted(present), frozenset(untracked & present))
