@@ -73,6 +73,7 @@ class Job:
         data = asdict(replace(self, program=None))
         data.pop("program")
         data["image"]["requirements"] = hashlib.sha256(self.image.requirements or b"").hexdigest()
+        data["image"].pop("origin", None)  # who asked for the image (for error messages), not what it is
         data["resources"] = self.resources.model_dump()
         data["artifacts"] = [a.model_dump() for a in self.artifacts]
         data["inputs"] = [str(d) for d in self.inputs]
