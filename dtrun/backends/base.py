@@ -86,6 +86,10 @@ class ImageInfo:
     labels: dict[str, str] = field(default_factory=dict)
     size: int = 0
     created: float = 0.0
+    #: The user its containers run as (`USER`; "" = root) and its `HOME` if its environment sets one:
+    #: where a job's `~` is (`cache: [~/.cache/pip]`) and who must be able to write its artifact folders.
+    user: str = ""
+    home: str | None = None
 
 
 @dataclass(frozen=True)

@@ -280,11 +280,31 @@ class Workflow(Strict):
             _env_name(name)
         return value
 
-    @field_validator("commands", "before_run", "setup", "cache", "repo_include", mode="before")
+    @field_validator("commands", "before_run", "setup", "repo_include", mode="before")
     @classmethod
     def _commands(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [value]
+        return value
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache(cls, value: Any) -> Any:
+        """dstack 0.7 wrote `- path: ~/.cache/pip`, later versions `- ~/.cache/pip`; both mean the path."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return [v["path"] if isinstance(v, dict) and set(v) == {"path"} else v for v in value]
+        return value
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.strip():
+                raise ValueError("a `cache` path is empty")
+            if path.startswith("~") and not (path == "~" or path.startswith("~/")):
+                raise ValueError(f"cache path '{path}': only `~/` (the home of the job's user) is understood")
         return value
 
     @field_validator("args", mode="before")

@@ -26,9 +26,11 @@ def _info(attrs: dict[str, Any]) -> ImageInfo:
 
         created = parse_created(created)
     config = attrs.get("Config") or {}
+    env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
     return ImageInfo(id=str(attrs.get("Id", "")), tags=list(attrs.get("RepoTags") or []),
                      labels=dict(attrs.get("Labels") or config.get("Labels") or {}),
-                     size=int(attrs.get("Size", 0) or 0), created=float(created or 0))
+                     size=int(attrs.get("Size", 0) or 0), created=float(created or 0),
+                     user=str(config.get("User") or ""), home=env.get("HOME") or None)
 
 
 class ImageOps:
