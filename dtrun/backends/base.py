@@ -93,6 +93,14 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """A registry's user and password for one pull (the password is left out of the repr)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class VolumeInfo:
     name: str
     labels: dict[str, str]
@@ -130,7 +138,7 @@ class Backend(Protocol):
     def ensure_image(self, spec: ImageSpec, settings: Settings, *, output: Output, rebuild: str = "",
                      step: Output | None = None, say: Output | None = None) -> tuple[str, bool]: ...
     def image(self, ref: str) -> ImageInfo | None: ...
-    def pull_image(self, ref: str) -> ImageInfo: ...
+    def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo: ...
     def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],
                     output: Output) -> None: ...
 

@@ -23,6 +23,7 @@ from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
 from dtrun.engine.kept import cache_mounts, folders_tar
 from dtrun.engine.logs import LogSink
+from dtrun.engine.pulls import pull_private_image
 from dtrun.masking import Masker
 from dtrun.names import sanitize
 from dtrun.plan import WORKSPACE, Job, container_path
@@ -75,6 +76,7 @@ class ContainerJob:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
+        pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
         image, built = self.backend.ensure_image(job.image, self.settings, output=self._build_line)
         record.image = image
         if built:

@@ -103,6 +103,14 @@ class Resources(Strict):
         return self.gpu.count if self.gpu else 0
 
 
+class RegistryAuth(Strict):
+    """`registry_auth` of the docker provider: who pulls its image. Values are usually
+    `${{ secrets.NAME }}`, resolved only when the job starts; the password is never shown."""
+
+    username: str
+    password: str = Field(repr=False)
+
+
 class Dep(Strict):
     """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository.
 
@@ -207,7 +215,7 @@ class Workflow(Strict):
     args: list[str] = Field(default_factory=list)
     image: str | None = None
     entrypoint: str | list[str] | None = None
-    registry_auth: dict[str, str] | None = None
+    registry_auth: RegistryAuth | None = None
     env: dict[str, str | None] = Field(default_factory=dict)
     working_dir: str | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
