@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
 from dtrun.engine import cache, control
-from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
+from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
 from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, STATUS, Event
@@ -122,6 +122,7 @@ class ContainerJob:
                 skip = [m.target for m in mounts[1:]]
                 with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
                     self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                copy_file_inputs(self.backend, self.store, container, inputs)
                 if job.folders:  # artifact folders of a command no prelude wraps (engine/kept.py)
                     self.backend.put_archive(container, "/", folders_tar(job.folders, info))
                 if not attempts.count:
@@ -186,7 +187,7 @@ class ContainerJob:
         from dtrun.store.archive import under
 
         source = tar_path(self.store, record.id, saved)
-        with self.store.open(source, "rb") as data, under(saved.container_path, data) as tar:
+        with self.store.open(source, "rb") as data, under(saved.restore_at, data) as tar:
             self.backend.put_archive(container, "/", tar)
         self._status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
 
