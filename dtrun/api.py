@@ -120,7 +120,8 @@ class Session:
             from dtrun.errors import DtrunError
 
             raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
-        return build_plan(self.spec(), workflow, variables=variables, run_args=args, run_name=run_name,
+        # issue 12: a broken workflow elsewhere does not block this one (its own errors still raise in `get`)
+        return build_plan(self.spec(strict=False), workflow, variables=variables, run_args=args, run_name=run_name,
                           python_install=self.settings.python_install or "auto", gpus=gpus)
 
     def run(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
@@ -130,7 +131,7 @@ class Session:
         (what a detached run's background process does)."""
         from dtrun.names import new_run_name
 
-        self.spec().get(workflow)
+        self.spec(strict=False).get(workflow)
         record = self.store.load_run(submitted) if submitted else None
         name = record.name if record else new_run_name(self.store.run_names())
         plan = self.plan(workflow, variables=variables, args=args, run_name=name, gpus=gpus)
