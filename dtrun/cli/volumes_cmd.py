@@ -92,8 +92,8 @@ def prune(
 ) -> None:
     """Remove dtrun's cache volumes created before --older-than; never any other volume.
 
-    Volumes a container still uses are kept (Docker refuses); a removed cache is rebuilt from the
-    store by the next job that needs it.
+    Volumes a container still uses are kept (Docker refuses); a removed dep artifact or CA bundle is
+    rebuilt from the store by the next job that needs it, a removed `cache:` path starts empty again.
     """
     from dtrun.errors import NotFound
 
