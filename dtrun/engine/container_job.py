@@ -95,9 +95,13 @@ class ContainerJob:
                                 f"{LABEL}.workflow": job.workflow})
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
-        mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
-        mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
-                               info=info, labels=self.labels())
+        try:
+            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
+            mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
+                                   info=info, labels=self.labels(), taken=mounts)
+        except BaseException:
+            self.backend.remove_volume(workspace)
+            raise
         env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path

@@ -19,6 +19,7 @@ import io
 import json
 import posixpath
 import tarfile
+from collections.abc import Sequence
 
 from dtrun.backends.base import LABEL, Backend, ImageInfo, VolumeMount
 from dtrun.errors import SpecError
@@ -56,12 +57,14 @@ def cache_volume(repo: str, workflow: str, target: str) -> str:
 
 
 def cache_mounts(backend: Backend, *, workflow: str, paths: list[str], working_dir: str, info: ImageInfo,
-                 labels: dict[str, str]) -> list[VolumeMount]:
+                 labels: dict[str, str], taken: Sequence[VolumeMount] = ()) -> list[VolumeMount]:
     """The job's cache volumes, created on first use, mounted at their paths.
 
     `labels` are the engine's (repository and store); the volume adds what it keeps, so that
     `dtrun volumes list` can say it. The run's and job's labels are left out: a cache outlives them.
+    `taken` are the job's other mounts (workspace, dependencies): a cache cannot be mounted where one is.
     """
+    occupied = {m.target for m in taken}
     repo = labels.get(f"{LABEL}.repo", "")
     mounts: dict[str, VolumeMount] = {}
     for path in paths:
@@ -69,6 +72,10 @@ def cache_mounts(backend: Backend, *, workflow: str, paths: list[str], working_d
         if target == "/":
             raise SpecError(f"workflow '{workflow}': cache path '{path}' is the root of the job's file system",
                             hint="name the folder to keep, e.g. ~/.cache/pip")
+        if target in occupied:
+            raise SpecError(f"workflow '{workflow}': cache path '{path}' is {target}, where the job already "
+                            "gets its workspace or a dependency's artifact",
+                            hint="cache another folder (a subfolder of the working directory, or ~/.cache/...)")
         name = cache_volume(repo, workflow, target)
         backend.create_volume(name, {**labels, CACHE_LABEL: "1", f"{CACHE_LABEL}.workflow": workflow,
                                      f"{CACHE_LABEL}.path": target})

@@ -43,3 +43,20 @@ def test_folders_are_open_to_a_non_root_user() -> None:
 
     assert modes(ImageInfo("i")) == {"workspace/out": 0o755, "opt/r": 0o755}
     assert modes(ImageInfo("i", user="1000:1000")) == {"workspace/out": 0o777, "opt/r": 0o777}
+
+
+def test_a_cache_where_a_dependency_is_mounted_is_refused_and_others_get_labelled_volumes() -> None:
+    from dtrun.backends.base import VolumeMount
+    from dtrun.engine.kept import cache_mounts
+    from tests.unit.engine.fake_backend import FakeBackend
+
+    backend = FakeBackend()
+    labels = {"dev.dtrun.repo": "local/r", "dev.dtrun.store": "s"}
+    mounts = cache_mounts(backend, workflow="w", paths=["~/.cache/pip", "./models", "models/"],
+                          working_dir="/workspace", info=ImageInfo("i"), labels=labels,
+                          taken=[VolumeMount("ws", "/workspace")])
+    assert [m.target for m in mounts] == ["/root/.cache/pip", "/workspace/models"]
+    assert backend.volumes == {m.volume for m in mounts}
+    with pytest.raises(SpecError, match="cache path 'data' is /workspace/data, where the job already gets"):
+        cache_mounts(backend, workflow="w", paths=["data"], working_dir="/workspace", info=ImageInfo("i"),
+                     labels=labels, taken=[VolumeMount("dtrun-art-x", "/workspace/data", read_only=True)])
