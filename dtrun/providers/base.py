@@ -142,6 +142,12 @@ def with_prelude(shape: JobShape, workflow: Workflow) -> JobShape:
     if not lines:
         return shape
     if not command or shape.entrypoint:  # the image's own command, or the arguments of a given entrypoint
+        if workflow.before_run:
+            from dtrun.errors import SpecError
+
+            raise SpecError(f"workflow '{workflow.name}': `before_run` needs `commands` here: the image runs its "
+                            "own command" + (" (through `entrypoint`)" if shape.entrypoint else ""),
+                            hint="put the image's command at the end of `commands` (its shell runs them in order)")
         return replace(shape, folders=list(dict.fromkeys(a.path for a in workflow.artifacts)))
     for shell in (BASH, SH):
         if tuple(command[:len(shell)]) == shell and len(command) > len(shell):
