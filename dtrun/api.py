@@ -120,6 +120,7 @@ class Session:
             from dtrun.errors import DtrunError
 
             raise DtrunError(f"--gpus {gpus}: expected a number of GPUs, 0 or more", hint="e.g. --gpus 1")
+        # issue 12: a broken workflow elsewhere does not block this one (its own errors still raise in `get`)
         return build_plan(self.spec(strict=False), workflow, variables=variables, run_args=args, run_name=run_name,
                           python_install=self.settings.python_install or "auto", gpus=gpus)
 

@@ -23,7 +23,7 @@ from dtrun.providers import PROVIDERS, ProviderContext
 from dtrun.spec.errors import did_you_mean
 from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
-from dtrun.spec.models import Artifact, Dep, Resources, Workflow, with_gpus
+from dtrun.spec.models import Artifact, Dep, RegistryAuth, Resources, Workflow, with_gpus
 from dtrun.spec.templating import references, resolve_secrets, secret_marker
 
 if TYPE_CHECKING:
@@ -49,6 +49,12 @@ class Job:
     secrets: list[str] | None = None
     #: Paths (relative to the working directory, or absolute) kept between runs of this workflow.
     cache: list[str] = field(default_factory=list)
+    #: Folders (absolute, in the job) the engine makes before the job starts: the artifact folders of a
+    #: command no prelude could wrap (the docker provider's image run as it is).
+    folders: list[str] = field(default_factory=list)
+    #: Who pulls the docker provider's image (`registry_auth`, secrets as markers until the job starts):
+    #: not part of what the job is, so outside its fingerprint and cache key.
+    registry_auth: RegistryAuth | None = field(default=None, compare=False, repr=False)
     #: A multi-step job (a flow job): the dialect's program, which the engine asks what each step runs.
     #: None for a one-container job (a workflow job: `command` and `image` say what runs).
     program: JobProgram | None = field(default=None, compare=False, repr=False)
@@ -84,6 +90,9 @@ class Job:
         data = asdict(replace(self, program=None))
         data.pop("program")
         data["image"]["requirements"] = hashlib.sha256(self.image.requirements or b"").hexdigest()
+        data["image"].pop("origin", None)  # who asked for the image (for error messages), not what it is
+        data.pop("registry_auth")
+        data.pop("folders")  # follows from the artifacts and the provider, both in the fingerprint
         data["resources"] = self.resources.model_dump()
         data["artifacts"] = [a.model_dump() for a in self.artifacts]
         data["inputs"] = [str(d) for d in self.inputs]
@@ -178,4 +187,6 @@ def _job(workflow: Workflow, ctx: ProviderContext, variables: dict[str, str]) ->
         inputs=workflow.input_deps,
         secrets=workflow.secrets,
         cache=list(workflow.cache),
+        folders=[container_path(working_dir, path) for path in shape.folders],
+        registry_auth=workflow.registry_auth,
     )

@@ -88,6 +88,18 @@ class ImageInfo:
     labels: dict[str, str] = field(default_factory=dict)
     size: int = 0
     created: float = 0.0
+    #: The user its containers run as (`USER`; "" = root) and its `HOME` if its environment sets one:
+    #: where a job's `~` is (`cache: [~/.cache/pip]`) and who must be able to write its artifact folders.
+    user: str = ""
+    home: str | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A registry's user and password for one pull (the password is left out of the repr)."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,7 @@ class Backend(Protocol):
     def ensure_image(self, spec: ImageSpec, settings: Settings, *, output: Output, rebuild: str = "",
                      step: Output | None = None, say: Output | None = None) -> tuple[str, bool]: ...
     def image(self, ref: str) -> ImageInfo | None: ...
-    def pull_image(self, ref: str) -> ImageInfo: ...
+    def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo: ...
     def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],
                     output: Output) -> None: ...
 

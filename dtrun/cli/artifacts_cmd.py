@@ -136,7 +136,9 @@ def _download(store: Store, found: list[tuple[JobRecord, dict[str, Any]]], outpu
             record = ArtifactRecord.model_validate(manifest["artifact"])
             progress.update(task, description=record.path)
             with store.open(tar_path(store, job.output_id, record), "rb") as data:
-                extract(data, output / record.path.strip("/"), progress=lambda n: progress.advance(task, n))
+                # A single-file artifact's tar holds the file, named as it: extracted into its folder.
+                folder = output / record.path.strip("/")
+                extract(data, folder.parent if record.file else folder, progress=lambda n: progress.advance(task, n))
     say(f"downloaded {len(found)} artifact{'s' if len(found) != 1 else ''} ({_size(total)}) into {output}")
 
 

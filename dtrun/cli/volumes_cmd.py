@@ -1,9 +1,11 @@
 """`dtrun volumes`: the caches dtrun keeps on a Docker host, and removing the old ones.
 
 Dep artifacts and CA bundles are materialised once per daemon into volumes keyed by their content
-(`dtrun-art-*`, `dtrun-ca-*`), so later jobs mount them without copying. Nothing else removes them:
-on a shared GPU box they would fill the disk. Any of them can go, since the next job that needs one
-materialises it again from the store; Docker itself refuses to remove a volume a container uses.
+(`dtrun-art-*`, `dtrun-ca-*`), so later jobs mount them without copying; a workflow's `cache:` paths
+live in one volume each (`dtrun-cache-*`, engine/kept.py). Nothing else removes them: on a shared
+GPU box they would fill the disk. Any of them can go: the next job that needs an artifact or the CA
+materialises it again from the store, and a removed `cache:` path starts empty again (as on the
+first run); Docker itself refuses to remove a volume a container uses.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ volumes_app = typer.Typer(help="List and prune the volumes dtrun keeps as caches
 app.add_typer(volumes_app, name="volumes")
 
 #: label -> what the volume caches
-CACHE_LABELS = {"dev.dtrun.artifact": "dep artifact", "dev.dtrun.ca": "CA bundle"}
+CACHE_LABELS = {"dev.dtrun.artifact": "dep artifact", "dev.dtrun.ca": "CA bundle", "dev.dtrun.cache": "cache"}
+PREFIXES = ("dtrun-art-", "dtrun-ca-", "dtrun-cache-")
 
 HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint.")]
 
@@ -38,9 +41,15 @@ def cache_volumes(backend: DockerBackend, store_url: str | None = None) -> list[
     for label, kind in CACHE_LABELS.items():
         labels = [label, f"dev.dtrun.store={store_label(store_url)}"] if store_url else [label]
         for volume in backend.list_volumes(labels):
-            if volume.name.startswith(("dtrun-art-", "dtrun-ca-")):
-                found[volume.name] = (volume.name, kind, volume.created)
+            if volume.name.startswith(PREFIXES):
+                found[volume.name] = (volume.name, _kind(kind, volume.labels), volume.created)
     return sorted(found.values(), key=lambda v: v[2])
+
+
+def _kind(kind: str, labels: dict[str, str]) -> str:
+    """What a volume holds; for a `cache:` path, which workflow's and where it is mounted."""
+    workflow, path = labels.get("dev.dtrun.cache.workflow"), labels.get("dev.dtrun.cache.path")
+    return f"{kind} ({workflow}: {path})" if kind == "cache" and workflow and path else kind
 
 
 ThisStoreOpt = Annotated[bool, typer.Option("--this-store", help="Only the caches made for the current store "
@@ -83,8 +92,8 @@ def prune(
 ) -> None:
     """Remove dtrun's cache volumes created before --older-than; never any other volume.
 
-    Volumes a container still uses are kept (Docker refuses); a removed cache is rebuilt from the
-    store by the next job that needs it.
+    Volumes a container still uses are kept (Docker refuses); a removed dep artifact or CA bundle is
+    rebuilt from the store by the next job that needs it, a removed `cache:` path starts empty again.
     """
     from dtrun.errors import NotFound
 

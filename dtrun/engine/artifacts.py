@@ -2,7 +2,9 @@
 
 One stored form for every artifact, however it was made: a tar of the folder's contents (names
 relative to the folder, checked by `dtrun.store.archive`) under `jobs/<job>/artifacts/<key>-<digest>.tar`,
-then the manifest `<key>.json` naming that tar. The manifest is written last and is the completion
+then the manifest `<key>.json` naming that tar. A declared path the job turned into one regular file
+is stored as a tar of just that file (`ArtifactRecord.file`): copied into jobs that depend on it (a
+volume cannot be mounted as a file), and downloaded as that file. The manifest is written last and is the completion
 marker; because each tar is named by its content digest, a reader holding a manifest always finds the
 matching tar, even while a checkpoint of the same artifact is being written.
 """
@@ -66,7 +68,7 @@ def save_members(store: Store, job_id: str, path: str, container_path: str, memb
         # a full disk or a server that dies mid-upload is the store's clear error, not Python's
         writer = BackgroundWriter(store.guarded_writes(out))
         try:
-            manifest = write_members(members, writer)
+            manifest = write_members(members, writer, allow_file=True)
         finally:
             writer.finish()
         final = posixpath.join(folder, tar_name(key, manifest.digest))
@@ -94,7 +96,7 @@ def save_members(store: Store, job_id: str, path: str, container_path: str, memb
 def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
             manifest: Manifest) -> ArtifactRecord:
     record = ArtifactRecord(path=path, container_path=container_path, key=key, digest=manifest.digest,
-                            files=manifest.count, size=manifest.size)
+                            files=manifest.count, size=manifest.size, file=manifest.file)
     manifest_path = store.job_path(job_id, "artifacts", f"{key}.json")
     previous = None
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
@@ -157,7 +159,8 @@ def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tu
             say(f"  artifact {path} was not created by the job")
             continue
         result.saved.append(item)
-        say(f"  saved artifact {path}: {item.files} files, {human_size(item.size)}")
+        what = "one file" if item.file else f"{item.files} files"
+        say(f"  saved artifact {path}: {what}, {human_size(item.size)}")
     return result
 
 
@@ -196,9 +199,23 @@ def mount_inputs(backend: Backend, store: Store, inputs: list[InputArtifact], im
             raise DtrunError(f"two dependencies both provide {item.record.container_path}",
                              hint="a job can receive only one artifact per path; drop one of the deps")
         targets.add(item.record.container_path)
+        if item.record.file:
+            continue  # copied into the job by `copy_file_inputs`
         volume = input_volume(item)
         source = tar_path(store, item.job_id, item.record, repo=item.repo)
         backend.materialize_once(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest},
                             lambda p=source: store.open(p, "rb"))  # type: ignore[misc]
         mounts.append(VolumeMount(volume=volume, target=item.record.container_path, read_only=True))
     return mounts
+
+
+def copy_file_inputs(backend: Backend, store: Store, container: object, inputs: list[InputArtifact]) -> None:
+    """Put each single-file input into the created job where it was produced (after the code, which it
+    replaces if the repository has a file there too)."""
+    from dtrun.store.archive import under
+
+    for item in inputs:
+        if item.record.file:
+            source = tar_path(store, item.job_id, item.record, repo=item.repo)
+            with store.open(source, "rb") as data, under(item.record.restore_at, data) as tar:
+                backend.put_archive(container, "/", tar)

@@ -13,15 +13,17 @@ import tempfile
 import uuid
 from typing import IO, TYPE_CHECKING, Any
 
-from dtrun.backends.base import LABEL, Backend, ContainerSpec, VolumeMount
+from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
 from dtrun.engine import cache, control
-from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
+from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
 from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, STATUS, Event
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
+from dtrun.engine.kept import cache_mounts, folders_tar
 from dtrun.engine.logs import LogSink, stream_until_exit
+from dtrun.engine.pulls import pull_private_image
 from dtrun.masking import Masker
 from dtrun.names import sanitize
 from dtrun.plan import WORKSPACE, Job, container_path
@@ -74,12 +76,14 @@ class ContainerJob:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
+        pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
         image, built = self.backend.ensure_image(job.image, self.settings, output=self._build_line)
         record.image = image
         if built:
             self.emit(Event(STATUS, f"  built {image}", job=job.workflow))
+        info = _image_info(self.backend, image)
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
-                                           image_id=_image_id(self.backend, image), inputs=inputs,
+                                           image_id=info.id, inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
         if not state.no_cache and self._reuse(job, record):
             return
@@ -91,7 +95,13 @@ class ContainerJob:
                                 f"{LABEL}.workflow": job.workflow})
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
-        mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
+        try:
+            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
+            mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
+                                   info=info, labels=self.labels(), taken=mounts)
+        except BaseException:
+            self.backend.remove_volume(workspace)
+            raise
         env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path
@@ -116,6 +126,9 @@ class ContainerJob:
                 skip = [m.target for m in mounts[1:]]
                 with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
                     self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                copy_file_inputs(self.backend, self.store, container, inputs)
+                if job.folders:  # artifact folders of a command no prelude wraps (engine/kept.py)
+                    self.backend.put_archive(container, "/", folders_tar(job.folders, info))
                 if not attempts.count:
                     for saved in state.restore.get(job.workflow, []):
                         self._restore(container, record, saved)
@@ -178,7 +191,7 @@ class ContainerJob:
         from dtrun.store.archive import under
 
         source = tar_path(self.store, record.id, saved)
-        with self.store.open(source, "rb") as data, under(saved.container_path, data) as tar:
+        with self.store.open(source, "rb") as data, under(saved.restore_at, data) as tar:
             self.backend.put_archive(container, "/", tar)
         self._status(f"  restored {saved.path} ({saved.files} files) from the stopped job")
 
@@ -237,13 +250,13 @@ class ContainerJob:
         self.emit(Event(BUILD, line))
 
 
-def _image_id(backend: Backend, image: str) -> str:
+def _image_info(backend: Backend, image: str) -> ImageInfo:
     from dtrun.errors import NotFound
 
     found = backend.image(image)
     if found is None:
         raise NotFound(f"the image {image} is gone from {backend.host}", hint="run again: it will be built")
-    return found.id
+    return found
 
 
 def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:

@@ -37,7 +37,7 @@ class Attempts:
             if target == self.workspace or target.startswith(self.workspace + "/"):
                 continue  # still in the kept workspace volume
             with self.store.open(tar_path(self.store, self.record.id, artifact)) as data:
-                self.backend.put_archive(container, "/", under(target, data))
+                self.backend.put_archive(container, "/", under(artifact.restore_at, data))
 
     def again(self) -> bool:
         """After an attempt: True when it was preempted and must run again.

@@ -202,8 +202,13 @@ def ensure_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker
     if ca and builder.buildkit:
         secrets["dtrun-ca"] = ca
     previous = _image_id(host, plan.tag) if rebuild else None
-    build(builder, host, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
-          build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output, step=step)
+    try:
+        build(builder, host, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
+              build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output, step=step)
+    except BuildError as exc:
+        from dtrun.images.diagnose import explain_build_failure
+
+        raise explain_build_failure(exc, spec, choice.ref, info) from None
     if previous and previous != _image_id(host, plan.tag):
         host.discard_image(previous)  # the image the rebuild replaced (kept while a container uses it)
     remember(key, plan.tag, base.id)

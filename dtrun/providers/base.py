@@ -29,6 +29,9 @@ class JobShape:
     entrypoint: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     ports: int = 0
+    #: Artifact folders the command cannot make itself (it was not wrapped in the prelude): the engine
+    #: makes them before the job starts (`engine.kept.folders_tar`).
+    folders: list[str] = field(default_factory=list)
 
 
 class Provider(Protocol):
@@ -131,16 +134,21 @@ def with_prelude(shape: JobShape, workflow: Workflow) -> JobShape:
 
     A script of dtrun's own shell (bash, or the docker provider's `/bin/sh -c`) gets the lines at its
     start; any other command is wrapped in a shell that runs them and then `exec`s it, so signals
-    reach it directly. A command given to an image's own ENTRYPOINT (docker provider, `entrypoint`
-    unset and no `commands`) cannot be wrapped: the backend creates those folders (see the report of
-    issue 12), so it is returned as it is.
+    reach it directly. The image's own command, or one given to an `entrypoint`, cannot be wrapped: it
+    is returned as it is, with its artifact folders in `folders`, which the engine makes before it starts.
     """
     lines = prelude(workflow)
     command = shape.command
-    if not lines or not command:
+    if not lines:
         return shape
-    if shape.entrypoint:  # the command is the arguments of a given entrypoint
-        return shape
+    if not command or shape.entrypoint:  # the image's own command, or the arguments of a given entrypoint
+        if workflow.before_run:
+            from dtrun.errors import SpecError
+
+            raise SpecError(f"workflow '{workflow.name}': `before_run` needs `commands` here: the image runs its "
+                            "own command" + (" (through `entrypoint`)" if shape.entrypoint else ""),
+                            hint="put the image's command at the end of `commands` (its shell runs them in order)")
+        return replace(shape, folders=list(dict.fromkeys(a.path for a in workflow.artifacts)))
     for shell in (BASH, SH):
         if tuple(command[:len(shell)]) == shell and len(command) > len(shell):
             script = command[len(shell)]

@@ -58,12 +58,25 @@ def normalize(item: Mapping[str, Any], doc: Document, path: PathKey, builtin: tu
     _ports(out, doc, path)
     if out.item.get("provider") == "curl" and "curl" not in custom:
         _curl(out, doc, path)
+    _literal_password(out, doc, path)
     if out.item.get("ssh") is True:
         out.warnings.append(SpecWarning(
             "`ssh: true` is accepted, but dtrun starts no SSH server in the job: open a shell in it with "
             "`docker exec -it <container> bash` (the container is named in `dtrun status`)",
             doc.key_position((*path, "ssh")), "ssh"))
     return out
+
+
+def _literal_password(out: Normalized, doc: Document, path: PathKey) -> None:
+    """A `registry_auth.password` written out works, but lives in the repository and so in every code
+    snapshot dtrun stores: said once, with the way to keep it out."""
+    auth = out.item.get("registry_auth")
+    password = auth.get("password") if isinstance(auth, dict) else None
+    if isinstance(password, str) and password and "${{" not in password:
+        out.warnings.append(SpecWarning(
+            "`registry_auth.password` is written in the file, so it is in the repository and in the code dtrun "
+            "stores for every run: keep it in a secret (`dtrun secrets add NAME`) and write `${{ secrets.NAME }}`",
+            doc.key_position((*path, "registry_auth", "password")), "registry_auth"))
 
 
 def _template(out: Normalized, doc: Document, path: PathKey) -> None:

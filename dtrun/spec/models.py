@@ -103,6 +103,14 @@ class Resources(Strict):
         return self.gpu.count if self.gpu else 0
 
 
+class RegistryAuth(Strict):
+    """`registry_auth` of the docker provider: who pulls its image. Values are usually
+    `${{ secrets.NAME }}`, resolved only when the job starts; the password is never shown."""
+
+    username: str
+    password: str = Field(repr=False)
+
+
 class Dep(Strict):
     """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository.
 
@@ -207,7 +215,7 @@ class Workflow(Strict):
     args: list[str] = Field(default_factory=list)
     image: str | None = None
     entrypoint: str | list[str] | None = None
-    registry_auth: dict[str, str] | None = None
+    registry_auth: RegistryAuth | None = None
     env: dict[str, str | None] = Field(default_factory=dict)
     working_dir: str | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
@@ -280,11 +288,31 @@ class Workflow(Strict):
             _env_name(name)
         return value
 
-    @field_validator("commands", "before_run", "setup", "cache", "repo_include", mode="before")
+    @field_validator("commands", "before_run", "setup", "repo_include", mode="before")
     @classmethod
     def _commands(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [value]
+        return value
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache(cls, value: Any) -> Any:
+        """dstack 0.7 wrote `- path: ~/.cache/pip`, later versions `- ~/.cache/pip`; both mean the path."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return [v["path"] if isinstance(v, dict) and set(v) == {"path"} else v for v in value]
+        return value
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.strip():
+                raise ValueError("a `cache` path is empty")
+            if path.startswith("~") and not (path == "~" or path.startswith("~/")):
+                raise ValueError(f"cache path '{path}': only `~/` (the home of the job's user) is understood")
         return value
 
     @field_validator("args", mode="before")

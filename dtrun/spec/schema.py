@@ -76,6 +76,10 @@ def workflows_schema() -> dict[str, Any]:
     props["script"] = props["python_script"] = _STRING
     props["before_run"] = props["setup"] = props["commands"]
     props["ssh"] = {"type": "boolean"}
+    props["cache"] = {"anyOf": [_STRING, {"type": "array", "items": {"anyOf": [_STRING, {
+        "type": "object", "additionalProperties": False, "required": ["path"], "properties": {"path": _STRING}}]}}]}
+    props["registry_auth"] = {"type": "object", "additionalProperties": False, "required": ["username", "password"],
+                              "properties": {"username": _STRING, "password": _STRING}}
     # Historical forms (dtrun.spec.legacy): depends-on as a mapping, provider as {name, repo} or name@channel.
     props["depends-on"] = {"anyOf": [props["deps"], {
         "type": "object", "additionalProperties": False, "properties": {

@@ -37,7 +37,7 @@ class UnsafeArchive(DtrunError):
 
 
 class NotAFolder(DtrunError):
-    """An artifact path names a single file; artifacts are folders (they are mounted as folders)."""
+    """An artifact path names a single file where only folders are taken (`allow_file` unset)."""
 
 
 @dataclass
@@ -45,6 +45,8 @@ class Manifest:
     files: list[dict[str, object]] = field(default_factory=list)
     size: int = 0
     digest: str = ""
+    #: The artifact is one regular file (its only member, named as the file), not a folder.
+    file: bool = False
 
     @property
     def count(self) -> int:
@@ -180,12 +182,16 @@ def pack_folder(folder: Path, target: IO[bytes]) -> Manifest:
 
 
 def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *,
-                  strip_first: bool = True) -> Manifest:
+                  strip_first: bool = True, allow_file: bool = False) -> Manifest:
     """Write checked members to `target` as a tar; raise `UnsafeArchive` naming every refused member.
 
     The manifest lists every member (path, type, mode, size, sha256) and its digest is the artifact's
     content key: two artifacts with the same digest have the same names, modes, links and bytes,
     whatever order the members came in (the daemon's tar and a folder walk differ).
+
+    A declared path that is one regular file (the daemon's tar of it, or a folder walk of it, holds just
+    that file at the top) is `NotAFolder` unless `allow_file`; then it is stored as that one member,
+    named as the file, with `Manifest.file` set (and in the digest, so it never equals a folder's).
     """
     manifest = Manifest()
     digest = hashlib.sha256()
@@ -200,10 +206,13 @@ def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *
         for member, data in members:
             try:
                 name = member.name
-                if strip_first:
-                    if first and not member.isdir() and "/" not in name.strip("/"):
-                        raise NotAFolder(f"'{name}' is a file; an artifact is a folder",
-                                         hint="put the file in a folder and declare the folder as the artifact")
+                if strip_first and first and not member.isdir() and "/" not in name.strip("/"):
+                    if not (allow_file and member.isreg()):
+                        what = "a file" if member.isreg() else "not a folder"
+                        raise NotAFolder(f"'{name}' is {what}; an artifact here is a folder",
+                                         hint="put it in a folder and declare the folder as the artifact")
+                    manifest.file = True
+                elif strip_first:
                     _, _, name = name.partition("/")
                 first = False
                 name = name.rstrip("/")
@@ -239,6 +248,8 @@ def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *
     if problems:
         raise UnsafeArchive("refused unsafe members in the archive:\n  " + "\n  ".join(problems),
                             hint="outputs may hold only regular files, folders and symlinks that stay inside")
+    if manifest.file:
+        digest.update(b"single file\0")
     for entry in sorted(manifest.files, key=lambda e: str(e["path"])):
         digest.update(repr(sorted(entry.items())).encode())
     manifest.digest = digest.hexdigest()

@@ -41,7 +41,7 @@ class Transition(BaseModel):
 
 
 class ArtifactRecord(BaseModel):
-    """One saved output folder: `path` as declared, stored as one tar object plus a manifest."""
+    """One saved output folder (or single file): `path` as declared, stored as one tar object plus a manifest."""
 
     path: str
     container_path: str
@@ -49,6 +49,16 @@ class ArtifactRecord(BaseModel):
     digest: str
     files: int
     size: int
+    #: The job turned the declared path into one regular file: the tar holds just it, named as the file,
+    #: and it is restored and downloaded as that file (not as a folder).
+    file: bool = False
+
+    @property
+    def restore_at(self) -> str:
+        """Where its tar is extracted in a job: the folder itself, or the folder holding the file."""
+        import posixpath
+
+        return (posixpath.dirname(self.container_path) or "/") if self.file else self.container_path
 
 
 class JobRecord(BaseModel):

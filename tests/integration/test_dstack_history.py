@@ -117,38 +117,20 @@ def test_one_broken_file_does_not_block_another_workflow(dtrun: DtrunRunner,
      "and installing Miniforge needs github.com (https://github.com/conda-forge/miniforge/releases/download/"),
 ])
 def test_offline_builds_say_which_property_needs_which_download(
-        workflow: dict[str, Any], expected: str, dtrun: DtrunRunner, make_project: Callable[..., Path],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The build runs for real against the daemon; the download of Miniforge is refused (no github.com here).
+        workflow: dict[str, Any], expected: str, dtrun: DtrunRunner, make_project: Callable[..., Path]) -> None:
+    """A real `dtrun run`: the build runs against the daemon and its download of Miniforge is refused (no
+    github.com here); the user reads which workflow and property needed it, and how to bring it instead."""
+    import yaml
 
-    The manager does not call `explain_build_failure` yet (its call site is being rewritten in issue 11),
-    so the test applies it where the manager will.
-    """
-    import docker
-
-    from dtrun.config import load_settings
-    from dtrun.errors import BuildError
-    from dtrun.images.diagnose import explain_build_failure
-    from dtrun.images.manager import base_image, ensure_image
-    from dtrun.images.probe import probe_base
-    from dtrun.providers import PROVIDERS, ProviderContext
-    from dtrun.spec.models import Workflow
-
-    project = make_project({".dstack/workflows.yaml": "workflows: []\n"})
-    for key in ("DTRUN_DATA_DIR", "DTRUN_STORE", "DTRUN_BASE_IMAGE", "XDG_CONFIG_HOME"):
-        monkeypatch.setenv(key, dtrun.env[key])
-    model = Workflow.model_validate(workflow)
-    spec = PROVIDERS["bash"].shape(model, ProviderContext(project_root=project)).image
-    client = docker.from_env()
-    settings = load_settings()
-    with pytest.raises(BuildError) as info:
-        ensure_image(client, spec, settings, docker_host=None, output=lambda line: None)
-    ref = base_image(spec, settings).ref
-    base = probe_base(client, ref, client.images.get(ref).id)
-    explained = explain_build_failure(info.value, spec, ref, base)
-    assert explained.message.startswith(expected), explained.message
-    assert explained.message.endswith(".sh), which this build cannot reach")
-    assert explained.hint is not None and "docker load" in explained.hint and "base_image" in explained.hint
+    project = make_project({".dstack/workflows.yaml": yaml.safe_dump({"workflows": [workflow]})})
+    result = dtrun("run", workflow["name"], cwd=project)
+    assert result.code != 0 and "Traceback" not in result.output, result.output
+    [error] = [line for line in result.stderr.splitlines() if "error:" in line]
+    message = error.split("error: ", 1)[1]
+    assert message.startswith(expected), result.stderr
+    assert message.endswith(".sh), which this build cannot reach"), result.stderr
+    [hint] = [line for line in result.stderr.splitlines() if line.strip().startswith("hint:")]
+    assert "docker load" in hint and "base_image" in hint, result.stderr
 
 
 GPT2 = """

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dtrun.backends.base import ImageInfo, Output
+from dtrun.backends.base import Credentials, ImageInfo, Output
 from dtrun.backends.docker.errors import explanation, ignored, translated
 from dtrun.errors import BackendError
 
@@ -26,9 +26,11 @@ def _info(attrs: dict[str, Any]) -> ImageInfo:
 
         created = parse_created(created)
     config = attrs.get("Config") or {}
+    env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
     return ImageInfo(id=str(attrs.get("Id", "")), tags=list(attrs.get("RepoTags") or []),
                      labels=dict(attrs.get("Labels") or config.get("Labels") or {}),
-                     size=int(attrs.get("Size", 0) or 0), created=float(created or 0))
+                     size=int(attrs.get("Size", 0) or 0), created=float(created or 0),
+                     user=str(config.get("User") or ""), home=env.get("HOME") or None)
 
 
 class ImageOps:
@@ -64,9 +66,11 @@ class ImageOps:
         except docker.errors.ImageNotFound:
             return None
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo:
+        """Pull `ref`, as `auth`'s user when given (a private registry); the password goes to the daemon only."""
+        config = {"username": auth.username, "password": auth.password} if auth else None
         with translated(f"pulling {ref} failed"):
-            self.client.images.pull(ref)
+            self.client.images.pull(ref, auth_config=config)
         found = self.image(ref)
         if found is None:
             raise BackendError(f"pulling {ref} gave no image")

@@ -20,6 +20,7 @@ from dtrun.backends.base import (
     EXITED,
     RUNNING,
     ContainerSpec,
+    Credentials,
     Exit,
     ImageInfo,
     Output,
@@ -68,6 +69,7 @@ class FakeBackend:
         self.volumes: set[str] = set()
         self.lock = threading.Lock()
         self.history: list[FakeContainer] = []
+        self.pulls: list[tuple[str, Credentials | None]] = []
 
     # -- capacity ---------------------------------------------------------------------------------------
     def check_resources(self, workflow: str, resources: Resources) -> None:
@@ -99,7 +101,8 @@ class FakeBackend:
     def image(self, ref: str) -> ImageInfo | None:
         return ImageInfo(id=f"sha256:{ref}")
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo:
+        self.pulls.append((ref, auth))
         return ImageInfo(id=f"sha256:{ref}")
 
     def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],

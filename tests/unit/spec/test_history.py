@@ -285,3 +285,22 @@ def test_the_schema_accepts_every_era_but_repository_defined_providers(name: str
         data = yaml.safe_load(file.read_text())
         data["workflows"] = [w for w in data["workflows"] if w.get("provider") != "curl"]
         assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(data)] == [], file
+
+
+def test_a_registry_password_written_out_is_said_once(tmp_path: Path) -> None:
+    spec = load_spec(project(tmp_path, {".dstack/workflows.yaml": """
+        workflows:
+          - name: plain
+            image: registry.example.com/me/app:1
+            registry_auth:
+              username: me
+              password: hunter2
+          - name: secret
+            image: registry.example.com/me/app:1
+            registry_auth:
+              username: me
+              password: ${{ secrets.REGISTRY_PASSWORD }}
+        """}))
+    [warning] = [w for w in spec.warnings if w.prop == "registry_auth"]
+    assert warning.workflow == "plain" and warning.position is not None and warning.position.line == 6
+    assert "hunter2" not in warning.message and "${{ secrets.NAME }}" in warning.message

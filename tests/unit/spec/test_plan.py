@@ -89,3 +89,14 @@ def test_the_variables_change_the_fingerprint() -> None:
     assert build_plan(spec, "train").job("train").fingerprint() != \
         build_plan(spec, "train", variables={"lr": "0.5"}).job("train").fingerprint()
     assert build_plan(spec, "train").job("train").fingerprint() == build_plan(spec, "train").job("train").fingerprint()
+
+
+def test_the_image_origin_is_not_in_the_fingerprint(tmp_path: Path) -> None:
+    """`origin` only words error messages: a job whose image came from another workflow's words is the same job."""
+    from dataclasses import replace
+
+    from dtrun.images.spec import Origin
+
+    job = build_plan(load_spec(project(tmp_path, PIPELINE)), "train").job("train")
+    told = replace(job, image=replace(job.image, origin=Origin("elsewhere", python="`python: 3.7`")))
+    assert told.fingerprint() == job.fingerprint()

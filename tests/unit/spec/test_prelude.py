@@ -32,9 +32,21 @@ def test_the_docker_providers_sh_script_keeps_set_e_first(tmp_path: Path) -> Non
 
 
 def test_an_image_run_as_it_is_is_not_wrapped(tmp_path: Path) -> None:
-    assert shape(tmp_path, image="busybox", artifacts=["out"]).command is None
+    """Its artifact folders are made by the engine before it starts (`JobShape.folders`, engine/kept.py)."""
+    as_is = shape(tmp_path, image="busybox", artifacts=["out", "/opt/r"])
+    assert as_is.command is None and as_is.folders == ["out", "/opt/r"]
     given = shape(tmp_path, image="busybox", entrypoint=["/entry"], commands=["x"], artifacts=["out"])
-    assert given.entrypoint == ["/entry"] and "mkdir" not in " ".join(given.command)
+    assert given.entrypoint == ["/entry"] and "mkdir" not in " ".join(given.command) and given.folders == ["out"]
+    assert shape(tmp_path, provider="bash", commands=["x"], artifacts=["out"]).folders == []
+
+
+def test_before_run_cannot_precede_an_images_own_command(tmp_path: Path) -> None:
+    import pytest
+
+    from dtrun.errors import SpecError
+
+    with pytest.raises(SpecError, match="`before_run` needs `commands` here"):
+        shape(tmp_path, image="busybox", before_run=["echo first"])
 
 
 def test_other_commands_are_wrapped_and_execed(tmp_path: Path) -> None:

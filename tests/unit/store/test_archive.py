@@ -104,6 +104,23 @@ def test_a_single_file_is_not_an_artifact(tmp_path: Path) -> None:
         repack(crafted(("model.pt", tarfile.REGTYPE, None)), io.BytesIO())
 
 
+def test_a_single_file_is_taken_as_that_file_where_allowed(tmp_path: Path) -> None:
+    """A job's declared path turned into one file: stored as that file, never equal to a folder holding it."""
+    from dtrun.store.archive import tar_members, write_members
+
+    out = io.BytesIO()
+    manifest = write_members(tar_members(crafted(("model.pt", tarfile.REGTYPE, None))), out, allow_file=True)
+    assert (manifest.file, manifest.count, manifest.size) == (True, 1, 4)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        assert [(m.name, tar.extractfile(m).read()) for m in tar] == [("model.pt", b"evil")]  # type: ignore[union-attr]
+    holding = crafted(("top", tarfile.DIRTYPE, None), ("top/model.pt", tarfile.REGTYPE, None))
+    folder = write_members(tar_members(holding), io.BytesIO(), allow_file=True)
+    assert not folder.file and folder.digest != manifest.digest
+    with pytest.raises(NotAFolder, match="not a folder"):  # a link is still refused
+        write_members(tar_members(crafted(("model.pt", tarfile.SYMTYPE, "elsewhere"))), io.BytesIO(), allow_file=True)
+
+
 def make_tree(root: Path) -> None:
     (root / "sub" / "deep").mkdir(parents=True)
     (root / "empty").mkdir()
