@@ -214,7 +214,7 @@ def describe(manifest: Any) -> list[str]:
     lines = [f"{manifest.name}" + (f" by {manifest.author}" if manifest.author else "")
              + f" (runs.using: {manifest.runs.using}" + (", cached" if manifest.cache else "") + ")"]
     if manifest.description:
-        lines.append(f"  {manifest.description}")
+        lines.append(f"  {manifest.description.strip()}")
     if manifest.inputs:
         lines.append("inputs:")
     for name, spec in manifest.inputs.items():
@@ -225,7 +225,7 @@ def describe(manifest: Any) -> list[str]:
             facts.append(f"default {spec.default!r}")
         if spec.options:
             facts.append("one of " + ", ".join(repr(o) for o in spec.options))
-        lines.append(f"  {name} ({'; '.join(facts)})" + (f": {spec.description}" if spec.description else ""))
+        lines.append(f"  {name} ({'; '.join(facts)})" + (f": {spec.description.strip()}" if spec.description else ""))
         if spec.deprecation_message:
             lines.append(f"    deprecated: {spec.deprecation_message}")
     if manifest.outputs:

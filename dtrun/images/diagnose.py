@@ -103,16 +103,20 @@ def explain_build_failure(error: BuildError, spec: ImageSpec, base_ref: str, bas
                       "(`dtrun config set base_image IMAGE` or DTRUN_BASE_IMAGE); `make base-image` builds one "
                       "offline")
     if "requirements.txt" in title:
-        last = next((line for line in reversed(step.lines) if "error" in line.lower()), None)
-        cause = f": {last}" if last else ""
+        last = next((line for line in reversed(step.lines)
+                     if "error" in line.lower() and "executor failed" not in line.lower()), None)
+        cause = f": {last.strip()}" if last else ""
         net = " (the package index could not be reached)" if step.offline else ""
         return _error(f"{who}: installing its requirements.txt failed{net}{cause}",
-                      "fix requirements.txt (or the `requirements` file the workflow names), then run again")
+                      "fix requirements.txt (or the `requirements` file the workflow names), then run again",
+                      error)
     return error
 
 
-def _error(message: str, hint: str) -> BuildError:
-    return BuildError(message, hint=hint)
+def _error(message: str, hint: str, cause: BuildError | None = None) -> BuildError:
+    """The explanation first, then the failing step's own log (what the builder printed), which the user
+    still needs to see what exactly failed."""
+    return BuildError(f"{message}\n{cause.message}" if cause else message, hint=hint)
 
 
 def _python_in(title: str) -> str | None:

@@ -151,7 +151,8 @@ def test_a_failing_step_shows_its_own_log(dtrun: DtrunRunner, make_project: Any)
     report = result.stderr[result.stderr.index("error:"):]
     assert "failing step:" in report and "pip install -r /opt/dtrun/requirements.txt" in report
     assert f"dtrun-no-such-package-{SESSION}" in report
-    assert "hint: fix the failing step" in report
+    assert "error: workflow 'hello': installing its requirements.txt failed" in report
+    assert "hint: fix requirements.txt" in report
 
 
 def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_project: Any, docker_client: Any,
