@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image lint test test-unit demo bench bench-all clean
+.PHONY: help setup venv docker base-image chromium lint test test-unit demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
@@ -34,7 +34,10 @@ base-image: docker
 	@images/base/build-base.sh $(BASE_IMAGE)
 	@images/base/build-busybox.sh $(TEST_IMAGE)
 
-setup: venv base-image
+chromium:
+	@scripts/ensure-chromium
+
+setup: venv base-image chromium
 
 lint: venv
 	$(BIN)/ruff check dtrun tests benchmarks examples

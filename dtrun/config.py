@@ -22,6 +22,7 @@ KEYS: dict[str, str] = {
     "python_install": "how images get Python: auto, system, conda or uv",
     "max_parallel": "how many jobs of one run may run at the same time",
     "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
+    "publish_all": "true: publish job ports (dev environments too) on all of the host's interfaces, not 127.0.0.1",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
@@ -56,6 +57,12 @@ class Settings:
     python_install: str | None = None
     max_parallel: str | None = None
     actions_git_base: str | None = None
+    publish_all: str | None = None
+
+    @property
+    def publishes_all(self) -> bool:
+        """`publish_all` as a switch: true/yes/1/on."""
+        return (self.publish_all or "").strip().lower() in ("true", "yes", "1", "on")
 
     @property
     def ca_bundle_path(self) -> Path | None:

@@ -73,6 +73,9 @@ class Exit:
 
 
 class DockerBackend:
+    #: issue 14: publish job ports on all of the host's interfaces (else on 127.0.0.1 only)
+    publish_all: bool = False
+
     def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
                  probe_images: list[str] | None = None) -> None:
         self.client = client
@@ -241,7 +244,10 @@ class DockerBackend:
             kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
         env = dict(spec.env)
         if spec.ports:
-            kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": None for i in range(spec.ports)}
+            # issue 14: published on the host's loopback only, unless `--publish-all` / `publish_all: true`
+            # (dtrun/cli/run_cmd.py sets `publish_all`); docker-py reads ("IP",) as "this IP, any free port".
+            bind = None if self.publish_all else ("127.0.0.1",)
+            kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": bind for i in range(spec.ports)}
             env.update({f"PORT_{i}": str(FIRST_PORT + i) for i in range(spec.ports)})
         if spec.memory:
             kwargs["mem_limit"] = spec.memory

@@ -51,6 +51,9 @@ def run(
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
                                              "`resources.gpu` count (0: none).")] = None,
+    publish_all: Annotated[bool, typer.Option("--publish-all", help="Publish the job's ports on all of the "
+                                              "host's interfaces, not only 127.0.0.1 (anyone who reaches "
+                                              "the host reaches them).")] = False,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -67,11 +70,11 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus)
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, publish_all)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None, gpus: int | None) -> int:
+         attached_run: str | None, gpus: int | None, publish_all: bool = False) -> int:
     from rich.markup import escape
 
     from dtrun.cli.context import Context
@@ -106,6 +109,11 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
 
         check_tag_free(store, tag)
     backend = context.backend()
+    # issue 14: ports on 127.0.0.1 unless --publish-all or the `publish_all` setting
+    backend.publish_all = publish_all or context.settings.publishes_all
+    if backend.publish_all and not attached_run:
+        say("[yellow]warning:[/yellow] --publish-all: the job's ports listen on all of the host's interfaces; "
+            "anyone who reaches the host reaches them (dev environments still ask for their token)")
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))
     secrets = SecretStore(snapshot.repo_id).values()
@@ -116,7 +124,8 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     engine = Engine(context.settings, store, backend, snapshot, hooks, secrets=secrets)
     if detach:
         record = engine.submit(plan, variables=parsed.variables, args=parsed.args, name=name, tag=tag)
-        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, store)
+        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, store,
+               publish_all=publish_all)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
@@ -160,7 +169,7 @@ def _first_line(text: str | None) -> str:
 
 
 def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int | None,
-           variables: dict[str, str], args: list[str], store: Store) -> None:
+           variables: dict[str, str], args: list[str], store: Store, *, publish_all: bool = False) -> None:
     """The background process: this command again, attached to the recorded run. Variables go as
     `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
     import os
@@ -177,6 +186,8 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int
         command.append("--no-cache")
     if gpus is not None:
         command += ["--gpus", str(gpus)]
+    if publish_all:  # issue 14
+        command.append("--publish-all")
     command += [*(f"--{key}={value}" for key, value in variables.items()), "--", *args]
     folder = data_home() / "detached"
     folder.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from dtrun.images.manager import ensure_image
 from dtrun.masking import Masker
 from dtrun.names import new_run_name, sanitize
 from dtrun.plan import WORKSPACE, Job, Plan, container_path
+from dtrun.providers import devenv
 from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, RunRecord, State, Store
 
@@ -276,6 +277,11 @@ class Engine:
         mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
         env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
+        if devenv.APP_ENV in job.env:  # issue 14: a dev environment's per-job token: container env only,
+            token = devenv.new_token()  # masked like a secret, kept for this user in a 0600 file
+            env[devenv.TOKEN_ENV] = token
+            self.masker_values.append(token)
+            devenv.save_token(record.id, token)
         ca = self.settings.ca_bundle_path
         if ca:
             ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)
@@ -385,8 +391,12 @@ class Engine:
                 self.backend.remove(container)
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
                 raise
-            for port in self.backend.published_ports(container):
+            published = self.backend.published_ports(container)
+            for port in published:
                 self.hooks.status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
+            for line in devenv.announce(job.env, [(p.name, p.url) for p in published],  # issue 14: the app's URL
+                                        devenv.load_token(record.id) or ""):
+                self.hooks.status(line)
             record.move(State.RUNNING)
             self.store.save_job(record)
             with state.lock:

@@ -1,0 +1,84 @@
+"""Dev environments over HTTP: the URL dtrun prints opens the app, only with its token, only on the host's
+loopback unless --publish-all, and the token never reaches the store.
+
+The lab image is built once (its tag is the digest of its Dockerfile) and shared by these tests and the
+browser tests."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.browser.devenv import DevEnv, http_status, workflow_file
+from tests.conftest import DtrunRunner
+
+
+def container_of(docker_client: Any, dtrun: DtrunRunner) -> Any:
+    found = docker_client.containers.list(filters={"label": f"dev.dtrun.store={dtrun.store_label}"})
+    assert len(found) == 1, found
+    return found[0]
+
+
+def host_ips(container: Any) -> set[str]:
+    container.reload()
+    ports = container.attrs["NetworkSettings"]["Ports"]
+    return {bind["HostIp"] for binds in ports.values() if binds for bind in binds}
+
+
+def test_lab_url_opens_with_its_token_only_on_loopback_and_the_token_stays_out_of_the_store(
+        dtrun: DtrunRunner, make_project: Callable[..., Path], docker_client: Any) -> None:
+    root = make_project({".dtrun/workflows.yaml": workflow_file(
+        "ide", "lab", "    ports: 1\n    commands: [mkdir -p out, echo set up > out/setup.txt]\n")})
+    with DevEnv(dtrun, root, "ide") as env:
+        url = env.url()
+        parts = urllib.parse.urlsplit(url)
+        assert parts.hostname == "127.0.0.1" and parts.path == "/lab", url
+        token = urllib.parse.parse_qs(parts.query)["token"][0]
+        env.wait_answers(url)
+        base = f"http://{parts.netloc}"
+        assert http_status(url) == 200
+        assert http_status(f"{base}/api/status?token={token}") == 200
+        assert http_status(f"{base}/api/status") == 403  # no token: refused
+        assert http_status(f"{base}/api/status?token=wrong{token}") == 403
+        assert http_status(f"{base}/lab") == 302  # no token: the login page, not the app
+        container = container_of(docker_client, dtrun)
+        assert host_ips(container) == {"127.0.0.1"}
+        # the user's own port comes first (PORT_0); the app listens on the next one
+        assert "PORT_0 (8000 in the job)" in env.output and "PORT_1 (8001 in the job)" in env.output
+        job = env.stop()
+    assert job["state"] == "STOPPED"
+    assert token not in env.output.replace(url, "")  # on the terminal only in the printed URL
+    stored = [p for p in dtrun.store.rglob("*") if p.is_file()]
+    assert stored and not [p for p in stored if token.encode() in p.read_bytes()]
+    logs = dtrun("logs", job["id"], cwd=root).stdout
+    assert "***" in logs and token not in logs  # Jupyter's own URL is masked
+    artifacts = dtrun("artifacts", job["id"], cwd=root).output
+    assert "setup.txt" in artifacts  # `commands` ran before the app
+
+
+def test_lab_answers_within_5_seconds_once_its_image_exists(
+        dtrun: DtrunRunner, make_project: Callable[..., Path]) -> None:
+    root = make_project({".dtrun/workflows.yaml": workflow_file("ide", "lab")})
+    with DevEnv(dtrun, root, "ide") as first:  # builds the image if no earlier test did
+        first.wait_answers(first.url())
+        first.stop()
+    with DevEnv(dtrun, root, "ide") as env:
+        url = env.url(timeout=30)
+        seconds = env.wait_answers(url, timeout=30)
+        assert seconds < 5, f"{seconds:.1f}s:\n{env.output}"
+        env.stop()
+
+
+def test_publish_all_binds_every_interface_with_a_warning(
+        dtrun: DtrunRunner, make_project: Callable[..., Path], docker_client: Any) -> None:
+    root = make_project({".dtrun/workflows.yaml": workflow_file("ide", "notebook")})
+    with DevEnv(dtrun, root, "ide", "--publish-all") as env:
+        url = env.url()
+        assert urllib.parse.urlsplit(url).path == "/tree", url
+        env.wait_answers(url)
+        ips = host_ips(container_of(docker_client, dtrun))
+        assert "0.0.0.0" in ips and "127.0.0.1" not in ips, ips
+        assert "warning: --publish-all" in env.output
+        env.stop()
