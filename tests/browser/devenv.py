@@ -52,12 +52,15 @@ class DevEnv:
         self.proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", workflow, *args], cwd=root,
                                      env=dtrun.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
+        self.url_printed: float | None = None  # when dtrun printed the URL: the container had just started
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            if self.url_printed is None and URL_LINE.match(line):
+                self.url_printed = time.monotonic()
             self.lines.append(line.rstrip("\n"))
 
     @property

@@ -57,8 +57,6 @@ def run_cell(driver: Any, code: str) -> None:
 
     editor = wait_until(lambda: driver.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"),
                         "the notebook's first cell")
-    wait_until(lambda: "Idle" in driver.page_source or driver.find_elements(
-        By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']"), "the kernel", timeout=90)
     editor.click()
     editor.send_keys(code)
     editor.send_keys(Keys.SHIFT, Keys.ENTER)
@@ -105,11 +103,16 @@ def test_notebook_new_notebook_cell_and_saved_output(
                                                           "[text()='Notebook']"), "File > New > Notebook").click()
         new_tab = wait_until(lambda: set(browser.window_handles) - tabs, "the new notebook's tab")
         browser.switch_to.window(new_tab.pop())
-        kernel = wait_until(lambda: browser.find_elements(By.XPATH, "//button[normalize-space()='Select']"),
-                            "the kernel dialog or the notebook", timeout=30) \
-            if "kernel" in browser.page_source.lower() else None
-        if kernel:  # Notebook 7 may ask which kernel to use; the default (Python 3) is preselected
-            kernel[0].click()
+
+        def notebook_ready() -> Any:  # Notebook 7 may first ask for the kernel: the default is preselected
+            select = browser.find_elements(By.XPATH, "//div[contains(@class,'jp-Dialog')]"
+                                                     "//button[normalize-space()='Select']")
+            if select:
+                select[0].click()
+                return None
+            return browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
+
+        wait_until(notebook_ready, "the new notebook", timeout=90)
         run_cell(browser, CELL.format(app="notebook"))
         screenshot(browser, "notebook")
         job = env.stop()
