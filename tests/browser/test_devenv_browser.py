@@ -50,18 +50,36 @@ def saved_hello(dtrun: DtrunRunner, root: Path, job: dict[str, Any], target: Pat
     return found[0].read_text()
 
 
+def click(find: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """Click the element `find` returns once it is there and takes clicks (a page still laying out
+    refuses them); the element."""
+
+    def clicked() -> Any:
+        element = find()
+        element.click()
+        return element
+
+    return wait_until(clicked, what, timeout)
+
+
 def run_cell(driver: Any, code: str) -> None:
     """Type `code` into the notebook's first cell and run it (Shift+Enter); wait for its output."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    editor = wait_until(lambda: driver.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"),
-                        "the notebook's first cell")
-    editor.click()
+    # a cell run before the kernel is up may be dropped: wait for the toolbar's indicator to say idle
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']"),
+               "the kernel", timeout=120)
+    editor = click(lambda: driver.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"),
+                   "the notebook's first cell")
     editor.send_keys(code)
     editor.send_keys(Keys.SHIFT, Keys.ENTER)
-    wait_until(lambda: "wrote out/hello.txt" in driver.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text,
-               "the cell's output", timeout=90)
+    try:
+        wait_until(lambda: "wrote out/hello.txt" in driver.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text,
+                   "the cell's output", timeout=90)
+    except AssertionError:
+        screenshot(driver, "failed-cell")  # what the page showed instead
+        raise
 
 
 def test_lab_launcher_notebook_cell_and_saved_output(
@@ -74,9 +92,8 @@ def test_lab_launcher_notebook_cell_and_saved_output(
         env.wait_answers(url)
         browser.get(url)
         wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".jp-Launcher"), "the JupyterLab launcher")
-        card = wait_until(lambda: browser.find_element(
-            By.CSS_SELECTOR, ".jp-LauncherCard[data-category='Notebook']"), "the launcher's notebook card")
-        card.click()
+        click(lambda: browser.find_element(By.CSS_SELECTOR, ".jp-LauncherCard[data-category='Notebook']"),
+              "the launcher's notebook card")
         run_cell(browser, CELL.format(app="lab"))
         screenshot(browser, "lab")
         job = env.stop()
@@ -95,24 +112,19 @@ def test_notebook_new_notebook_cell_and_saved_output(
         # Notebook 7's file browser: File > New > Notebook opens the notebook in a new tab
         wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".jp-DirListing"), "the notebook file browser")
         tabs = set(browser.window_handles)
-        wait_until(lambda: browser.find_element(By.XPATH, "//div[contains(@class,'lm-MenuBar-itemLabel')]"
-                                                          "[text()='File']"), "the File menu").click()
-        wait_until(lambda: browser.find_element(By.XPATH, "//div[contains(@class,'lm-Menu-itemLabel')]"
-                                                          "[text()='New']"), "File > New").click()
-        wait_until(lambda: browser.find_element(By.XPATH, "//div[contains(@class,'lm-Menu-itemLabel')]"
-                                                          "[text()='Notebook']"), "File > New > Notebook").click()
+        click(lambda: browser.find_element(By.XPATH, "//div[contains(@class,'lm-MenuBar-itemLabel')]"
+                                                     "[text()='File']"), "the File menu")
+        click(lambda: browser.find_element(By.XPATH, "//div[contains(@class,'lm-Menu-itemLabel')][text()='New']"),
+              "File > New")
+        click(lambda: browser.find_element(By.XPATH, "//div[contains(@class,'lm-Menu-itemLabel')]"
+                                                     "[text()='Notebook']"), "File > New > Notebook")
         new_tab = wait_until(lambda: set(browser.window_handles) - tabs, "the new notebook's tab")
         browser.switch_to.window(new_tab.pop())
 
-        def notebook_ready() -> Any:  # Notebook 7 may first ask for the kernel: the default is preselected
-            select = browser.find_elements(By.XPATH, "//div[contains(@class,'jp-Dialog')]"
-                                                     "//button[normalize-space()='Select']")
-            if select:
-                select[0].click()
-                return None
-            return browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
-
-        wait_until(notebook_ready, "the new notebook", timeout=90)
+        # Notebook 7 asks which kernel to use for a new notebook (Python 3 preselected): accept it
+        click(lambda: browser.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"), "the kernel dialog",
+              timeout=90)
+        wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), "the dialog to close")
         run_cell(browser, CELL.format(app="notebook"))
         screenshot(browser, "notebook")
         job = env.stop()
