@@ -41,6 +41,7 @@ RUN --mount=type=secret,id=dtrun-ca if [ -f /run/secrets/dtrun-ca ]; then export
     rm -rf /root/.npm; \
     ln -sf /opt/dtrun-node/bin/code-server /usr/local/bin/code-server; \
     code-server --version
+RUN ln -sf /opt/dtrun-node/bin/node /usr/local/bin/node
 COPY requirements.txt /opt/dtrun/requirements.txt
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-pip,target=/root/.cache/pip if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; pip install -r /opt/dtrun/requirements.txt
 LABEL dev.dtrun.base="dtrun-local/base:bookworm"

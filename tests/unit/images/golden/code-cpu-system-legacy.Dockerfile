@@ -30,6 +30,7 @@ RUN if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca 
     rm -rf /root/.npm; \
     ln -sf /opt/dtrun-node/bin/code-server /usr/local/bin/code-server; \
     code-server --version
+RUN ln -sf /opt/dtrun-node/bin/node /usr/local/bin/node
 COPY requirements.txt /opt/dtrun/requirements.txt
 RUN if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; pip install -r /opt/dtrun/requirements.txt
 LABEL dev.dtrun.base="dtrun-local/base:bookworm"

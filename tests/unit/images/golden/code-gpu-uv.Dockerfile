@@ -40,6 +40,7 @@ RUN --mount=type=secret,id=dtrun-ca if [ -f /run/secrets/dtrun-ca ]; then export
     rm -rf /root/.npm; \
     ln -sf /opt/dtrun-node/bin/code-server /usr/local/bin/code-server; \
     code-server --version
+RUN ln -sf /opt/dtrun-node/bin/node /usr/local/bin/node
 COPY requirements.txt /opt/dtrun/requirements.txt
 RUN --mount=type=secret,id=dtrun-ca --mount=type=cache,id=dtrun-uv,target=/root/.cache/uv if [ -f /run/secrets/dtrun-ca ]; then export PIP_CERT=/run/secrets/dtrun-ca SSL_CERT_FILE=/run/secrets/dtrun-ca REQUESTS_CA_BUNDLE=/run/secrets/dtrun-ca CURL_CA_BUNDLE=/run/secrets/dtrun-ca CONDA_SSL_VERIFY=/run/secrets/dtrun-ca; fi; uv pip install --python /opt/dtrun/venv/bin/python -r /opt/dtrun/requirements.txt
 LABEL dev.dtrun.base="nvidia/cuda:12.4.1-runtime-ubuntu22.04"
