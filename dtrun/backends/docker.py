@@ -244,9 +244,12 @@ class DockerBackend:
             kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
         env = dict(spec.env)
         if spec.ports:
-            # issue 14: published on the host's loopback only, unless `--publish-all` / `publish_all: true`
-            # (dtrun/cli/run_cmd.py sets `publish_all`); docker-py reads ("IP",) as "this IP, any free port".
-            bind = None if self.publish_all else ("127.0.0.1",)
+            # issue 14: on a local daemon, published on the host's loopback only, unless `--publish-all` /
+            # `publish_all: true` (dtrun/cli/run_cmd.py sets `publish_all`). A tcp:// or ssh:// daemon's
+            # loopback is out of the client's reach until ports are forwarded over ssh, so there they stay on
+            # all interfaces. docker-py reads ("IP",) as "this IP, any free port".
+            local = self.endpoint is None or self.endpoint.is_local
+            bind = ("127.0.0.1",) if local and not self.publish_all else None
             kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": bind for i in range(spec.ports)}
             env.update({f"PORT_{i}": str(FIRST_PORT + i) for i in range(spec.ports)})
         if spec.memory:
