@@ -264,7 +264,8 @@ class Engine:
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
                                            image_id=self.backend.client.images.get(image).id, inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
-        if not state.no_cache and self._reuse(job, record):
+        # issue 14: a dev environment is opened to be used, never replaced by an earlier run's outputs
+        if not state.no_cache and devenv.APP_ENV not in job.env and self._reuse(job, record):
             return
         if self._halted(record):
             return

@@ -113,3 +113,13 @@ def test_code_asks_for_the_printed_password(dtrun: DtrunRunner, make_project: Ca
         job = env.stop()
     assert job["state"] == "STOPPED"
     assert not [p for p in dtrun.store.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
+
+
+def test_a_dev_environment_that_ended_cleanly_is_started_again_not_reused(
+        dtrun: DtrunRunner, make_project: Callable[..., Path]) -> None:
+    """Setup that ends the job (exit 0 before the app) makes a DONE job; the next run still starts it."""
+    root = make_project({".dtrun/workflows.yaml": workflow_file("ide", "lab", "    commands: [echo setup, exit 0]\n")})
+    for _ in range(2):
+        result = dtrun("run", "ide", cwd=root)
+        assert result.code == 0 and "setup" in result.stdout, result.output
+        assert "CACHED" not in result.stderr, result.output
