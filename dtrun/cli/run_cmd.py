@@ -112,7 +112,8 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     # issue 14: ports on 127.0.0.1 unless --publish-all or the `publish_all` setting
     backend.publish_all = publish_all or context.settings.publishes_all
     if backend.publish_all and not attached_run:
-        say("[yellow]warning:[/yellow] --publish-all: the job's ports listen on all of the host's interfaces; "
+        why = "--publish-all" if publish_all else "the publish_all setting"
+        say(f"[yellow]warning:[/yellow] {why}: the job's ports listen on all of the host's interfaces; "
             "anyone who reaches the host reaches them (dev environments still ask for their token)")
     hooks = Hooks(status=say, job_output=write_output,
                   build_line=lambda line: console().print(f"[dim]  | {escape(line)}[/dim]"))

@@ -123,3 +123,24 @@ def test_a_dev_environment_that_ended_cleanly_is_started_again_not_reused(
         result = dtrun("run", "ide", cwd=root)
         assert result.code == 0 and "setup" in result.stdout, result.output
         assert "CACHED" not in result.stderr, result.output
+
+
+def test_the_publish_all_setting_binds_every_interface(
+        dtrun: DtrunRunner, make_project: Callable[..., Path], docker_client: Any) -> None:
+    import time
+
+    from tests.conftest import BUSYBOX_IMAGE
+
+    root = make_project({".dtrun/workflows.yaml": f"workflows:\n  - name: web\n    provider: docker\n"
+                                                  f"    image: {BUSYBOX_IMAGE}\n    ports: 1\n"
+                                                  "    commands: ['sleep 4']\n"})
+    assert dtrun("config", "set", "publish_all", "true", cwd=root).code == 0
+    with DevEnv(dtrun, root, "web") as env:
+        deadline = time.monotonic() + 60
+        while not docker_client.containers.list(filters={"label": f"dev.dtrun.store={dtrun.store_label}"}):
+            assert time.monotonic() < deadline and env.proc.poll() is None, env.output
+            time.sleep(0.2)
+        ips = host_ips(container_of(docker_client, dtrun))
+        assert "0.0.0.0" in ips and "127.0.0.1" not in ips, ips
+        assert env.proc.wait(timeout=60) == 0, env.output
+    assert "warning: the publish_all setting: the job's ports listen on all" in env.output
