@@ -37,13 +37,13 @@ base-image: docker
 chromium:
 	@scripts/ensure-chromium
 
-setup: venv base-image chromium
+setup: venv base-image
 
 lint: venv
 	$(BIN)/ruff check dtrun tests benchmarks examples
 	$(BIN)/mypy
 
-test: setup lint
+test: setup chromium lint  # chromium: the browser tests (tests/browser)
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 test-unit: venv

@@ -18,7 +18,8 @@ from tests.browser.chromium import start_chromium, wait_until
 from tests.browser.devenv import DevEnv, workflow_file
 from tests.conftest import DtrunRunner
 
-pytestmark = pytest.mark.browser
+#: one worker builds the lab/notebook/code images once, for these tests and tests/integration/test_devenv.py
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("devenv")]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: One line, so no editor's auto-indent or bracket closing changes it; prints a marker to wait for.

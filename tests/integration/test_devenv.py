@@ -11,8 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.browser.devenv import DevEnv, http_status, workflow_file
 from tests.conftest import DtrunRunner
+
+#: one worker builds the lab/notebook/code images once, for these tests and the browser tests
+pytestmark = pytest.mark.xdist_group("devenv")
 
 
 def container_of(docker_client: Any, dtrun: DtrunRunner) -> Any:
