@@ -111,7 +111,7 @@ def plan_build(spec: ImageSpec, base_ref: str, base: BaseInfo, *, buildkit: bool
         tools=list(spec.tools),
         torch_requirement=cuda_table.torch_for(cuda, spec.requirements) if "torch" in spec.tools else "",
         torch_index=cuda_table.torch_index(cuda),
-        code_server_version=data["code_server"],
+        code_server=data["code_server"],  # code-server, its Node and npm (issue 14)
         installer="uv" if install == "uv" else "pip",
         requirements=spec.requirements is not None,
         env=sorted(spec.extra_env),

@@ -1,17 +1,23 @@
 """`provider: lab` and `provider: notebook`: a Jupyter dev environment, preinstalled in the image.
 
 JupyterLab (or Notebook 7) is part of the generated image, in a layer of its own, so a dev
-environment starts in seconds rather than installing Jupyter at every start. The server listens on all
-interfaces of the container on `PORT` and serves the project folder; its log prints the URL with
-the access token.
+environment starts in seconds rather than installing Jupyter at every start. The server listens on the
+port dtrun publishes for the app (see `devenv`), on all interfaces of the container (Docker decides
+which of the host's interfaces reach it), serves the project folder and asks for the per-job token that
+the engine passes as `DTRUN_APP_TOKEN`.
 """
 
 from __future__ import annotations
 
-from dtrun.providers.base import JobShape, ProviderContext, python_image, with_setup
+from dtrun.providers import devenv
+from dtrun.providers.base import JobShape, ProviderContext, python_image
 from dtrun.spec.models import Workflow
 
-PORT = 8888
+
+def setup_commands(workflow: Workflow) -> list[str]:
+    """`setup:` (when the spec has it) then `commands`: all run before the app starts."""
+    setup = list(getattr(workflow, "setup", None) or [])  # `setup:` is being added to the models (issue 12)
+    return [*setup, *workflow.commands]
 
 
 class _Jupyter:
@@ -20,11 +26,14 @@ class _Jupyter:
     app: str
 
     def shape(self, workflow: Workflow, ctx: ProviderContext) -> JobShape:
-        argv = ["jupyter", self.app, "--ip=0.0.0.0", f"--port={PORT}", "--no-browser", "--allow-root",
-                "--ServerApp.root_dir=/workspace"]
+        env = devenv.app_env(self.name, workflow.ports)
+        # allow_remote_access: with --publish-all the Host header is the host's name; the token guards it.
+        launch = (f"jupyter {self.app} --ip=0.0.0.0 --port={devenv.port_ref(env)} --no-browser --allow-root"
+                  f" --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True"
+                  f" --IdentityProvider.token={devenv.token_ref()}")
         return JobShape(image=python_image(self.name, workflow, ctx, tools=(self.tool,)),
-                        command=with_setup(workflow.commands, argv), ports=max(workflow.ports, 1),
-                        env={"DTRUN_APP_PORT": str(PORT)})
+                        command=devenv.app_command(setup_commands(workflow), launch),
+                        ports=workflow.ports + 1, env=env)
 
 
 class LabProvider(_Jupyter):

@@ -40,19 +40,34 @@ def test_torchrun_bad_input(tmp_path: Path, data: dict[str, object], message: st
 
 @pytest.mark.parametrize(("provider", "tool", "app"), [("lab", "jupyterlab", "lab"),
                                                       ("notebook", "notebook", "notebook")])
-def test_jupyter_is_preinstalled_and_serves_the_workspace(tmp_path: Path, provider: str, tool: str,
-                                                           app: str) -> None:
+def test_jupyter_is_preinstalled_and_listens_on_the_published_port(tmp_path: Path, provider: str, tool: str,
+                                                                    app: str) -> None:
     job = shape(tmp_path, provider=provider)
     assert job.image.tools == (tool,)
-    assert job.command[:2] == ["jupyter", app] and "--ip=0.0.0.0" in job.command
-    assert "--ServerApp.root_dir=/workspace" in job.command and job.ports == 1
+    assert job.command[:6] == ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+    script = job.command[6]
+    assert script.startswith(f"exec jupyter {app} --ip=0.0.0.0 ")
+    # the app's port is the one dtrun publishes (PORT_0 here), read when the container starts
+    assert '--port="$PORT_0"' in script and job.ports == 1
+    assert job.env == {"DTRUN_APP": provider, "DTRUN_APP_PORT": "PORT_0"}
+    # the token comes from the container's env, never from the plan
+    assert '--IdentityProvider.token="$DTRUN_APP_TOKEN"' in script
+    assert "--ServerApp.root_dir=/workspace" in script
 
 
-def test_code_server_is_preinstalled_and_password_protected(tmp_path: Path) -> None:
-    job = shape(tmp_path, provider="code", env={"PASSWORD": "s3cret"})
+def test_user_ports_come_first_and_setup_runs_before_the_app(tmp_path: Path) -> None:
+    job = shape(tmp_path, provider="lab", ports=2, commands=["pip list", "echo ready"])
+    assert job.ports == 3 and job.env["DTRUN_APP_PORT"] == "PORT_2"
+    lines = job.command[6].splitlines()
+    assert lines[:2] == ["pip list", "echo ready"] and lines[2].startswith("exec jupyter lab")
+    assert '--port="$PORT_2"' in lines[2]
+
+
+def test_code_server_is_preinstalled_and_asks_for_the_job_token(tmp_path: Path) -> None:
+    job = shape(tmp_path, provider="code", ports=1)
     assert job.image.tools == ("code-server",)
-    assert job.env["PASSWORD"] == "s3cret"
-    assert job.command[-5:] == ["code-server", "--bind-addr=0.0.0.0:8080", "--auth=password",
-                                "--disable-telemetry", "/workspace"]
-    generated = shape(tmp_path, provider="code")
-    assert len(generated.env["PASSWORD"]) >= 16
+    script = job.command[6]
+    assert script.startswith('exec env PASSWORD="$DTRUN_APP_TOKEN" code-server --bind-addr=0.0.0.0:"$PORT_1" '
+                             "--auth=password")
+    assert script.endswith(" /workspace")
+    assert job.env == {"DTRUN_APP": "code", "DTRUN_APP_PORT": "PORT_1"} and job.ports == 2
