@@ -14,7 +14,7 @@ import uuid
 from typing import IO, TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, VolumeMount
-from dtrun.engine import cache, control
+from dtrun.engine import cache, control, exposure
 from dtrun.engine.artifacts import InputArtifact, mount_inputs, tar_path
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
@@ -81,7 +81,8 @@ class ContainerJob:
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
                                            image_id=_image_id(self.backend, image), inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
-        if not state.no_cache and self._reuse(job, record):
+        # a dev environment is opened to be used, never replaced by an earlier run's outputs
+        if not state.no_cache and not exposure.is_app(job) and self._reuse(job, record):
             return
         if self._halted(record):
             return
@@ -94,6 +95,7 @@ class ContainerJob:
         mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
         env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
+        env.update(exposure.start_token(job, record.id, self.masker_values))  # a dev environment's token
         ca = self.settings.ca_bundle_path
         if ca:
             ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)
@@ -105,7 +107,8 @@ class ContainerJob:
             working_dir=job.working_dir,
             labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
-            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
+            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports,
+            publish_all=self.settings.publishes_all)
         attempts = Attempts(self.backend, self.store, record, WORKSPACE)
         while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
             container = None
@@ -203,8 +206,12 @@ class ContainerJob:
                 self.backend.remove(container)
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
                 raise
-            for port in self.backend.published_ports(container):
-                self._status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
+            try:  # ports and app as this client reaches them, until the container ends (engine/exposure.py)
+                exposed = exposure.Exposure(self.backend, container, job, record.id, self._status)
+            except BaseException:
+                self.backend.remove(container)
+                self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                raise
             record.move(State.RUNNING)
             self.store.save_job(record)
             with state.lock:
@@ -212,14 +219,19 @@ class ContainerJob:
             action = control.requested(self.store, record.id)
             if action:  # asked to stop while the container was being started
                 self.engine.signal(container, action)
-            checkpoints = start_checkpoints(self.backend, self.store, record.id,
-                                            [(d.path, d.container_path, a.mount)
-                                             for d, a in zip(declared, job.artifacts, strict=True)],
-                                            container, self._status)
+            try:
+                checkpoints = start_checkpoints(self.backend, self.store, record.id,
+                                                [(d.path, d.container_path, a.mount)
+                                                 for d, a in zip(declared, job.artifacts, strict=True)],
+                                                container, self._status)
+            except BaseException:
+                exposed.close()
+                raise
             try:
                 for frame in self.backend.logs(container, follow=True, timestamps=True):
                     sink.frame(frame)
             finally:
+                exposed.close()
                 checkpoints.stop()
                 sink.close()
             exit_info = self.backend.wait(container)

@@ -18,6 +18,7 @@ from typing import Any
 from dtrun.backends.base import CREATED, LABEL, RUNNING, Backend
 from dtrun.engine import control
 from dtrun.errors import NotFound
+from dtrun.providers import devenv
 from dtrun.store import JobRecord, State, Store
 
 #: A run without an owner record this young may be a detached run whose process is just starting.
@@ -88,6 +89,12 @@ def reconcile(store: Store, backend: Callable[[], Backend], secrets: Callable[[]
     return runs
 
 
+def app_token(job_id: str) -> list[str]:
+    """A dev environment's token, masked like a secret: kept on the client of the user who started it."""
+    token = devenv.load_token(job_id)
+    return [token] if token else []
+
+
 def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secrets: list[str],
           status: Callable[[str], None]) -> bool:
     """Collect one exited container; False if another process is already collecting it."""
@@ -99,11 +106,12 @@ def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secret
         return False
     exit_info = backend.wait(container)
     with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
-        sink = LogSink(log, lambda chunk: None, Masker(secrets))
+        sink = LogSink(log, lambda chunk: None, Masker([*secrets, *app_token(job.id)]))
         for frame in backend.logs(container, follow=False, timestamps=True):
             sink.frame(frame)
         sink.close()
         store.upload(log.name, store.job_path(job.id, "logs.txt"))
+    devenv.forget(job.id)
     if job.state in (State.SUBMITTED, State.BUILDING):
         job.move(State.RUNNING)
     finish_job(store, backend, container, job, exit_info, declared_from_labels(container.labels), status=status)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dtrun.providers import devenv
 from dtrun.providers.base import JobShape, ProviderContext, python_image
-from dtrun.providers.jupyter import setup_commands
+from dtrun.providers.jupyter import setup_commands, tool
 from dtrun.spec.models import Workflow
 
 
@@ -23,6 +23,6 @@ class CodeProvider:
         env = devenv.app_env(self.name, workflow.ports)
         launch = (f"env PASSWORD={devenv.token_ref()} code-server --bind-addr=0.0.0.0:{devenv.port_ref(env)}"
                   " --auth=password --disable-telemetry --disable-update-check /workspace")
-        return JobShape(image=python_image(self.name, workflow, ctx, tools=("code-server",)),
+        return JobShape(image=python_image(self.name, workflow, ctx, tools=(tool("code-server", workflow),)),
                         command=devenv.app_command(setup_commands(workflow), launch),
                         ports=workflow.ports + 1, env=env)

@@ -79,20 +79,60 @@ def tokens_dir() -> Path:
     return data_home() / "devenv"
 
 
-def save_token(job_id: str, token: str) -> Path:
-    """Keep the token where only this user reads it (0700 folder, 0600 file), never in the store."""
-    folder = tokens_dir()
+def _write_private(path: Path, text: str) -> Path:
+    """A file only this user reads (0700 folder, 0600 file), written before its mode could be wider."""
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
-    path = folder / f"{job_id}.token"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(token)
+        out.write(text)
     path.chmod(0o600)
     return path
+
+
+def save_token(job_id: str, token: str) -> Path:
+    """Keep the token where only this user reads it (0700 folder, 0600 file), never in the store."""
+    return _write_private(tokens_dir() / f"{job_id}.token", token)
 
 
 def load_token(job_id: str) -> str | None:
     """The token of a job this user started on this client, if it is still there."""
     path = tokens_dir() / f"{job_id}.token"
     return path.read_text().strip() if path.is_file() else None
+
+
+def save_urls(job_id: str, urls: dict[str, str]) -> Path:
+    """Where the process running the job reaches its ports and app (after any ssh forward), for
+    `dtrun status` and a detached run's parent: 0600 as well, since an app's URL carries its token."""
+    import json
+
+    return _write_private(tokens_dir() / f"{job_id}.urls.json", json.dumps(urls))
+
+
+def load_urls(job_id: str) -> dict[str, str] | None:
+    import json
+
+    path = tokens_dir() / f"{job_id}.urls.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
+
+
+def forget(job_id: str) -> None:
+    """The job finished: its token and URLs are of no use any more, so they do not linger."""
+    for name in (f"{job_id}.token", f"{job_id}.urls.json"):
+        (tokens_dir() / name).unlink(missing_ok=True)
+
+
+def app_urls(app: str, address: str, token: str | None) -> dict[str, str]:
+    """The app's entries of a job's `urls`: its URL (with the token when this user has it) and, for
+    code-server, the password, which is typed in rather than put in the URL."""
+    if token is None:
+        return {app: app_url(app, address, "").removesuffix("?token=")}
+    urls = {app: app_url(app, address, token)}
+    if app == "code":
+        urls["code password"] = token
+    return urls

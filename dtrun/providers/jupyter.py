@@ -15,9 +15,14 @@ from dtrun.spec.models import Workflow
 
 
 def setup_commands(workflow: Workflow) -> list[str]:
-    """`setup:` (when the spec has it) then `commands`: all run before the app starts."""
-    setup = list(getattr(workflow, "setup", None) or [])  # `setup:` is being added to the models (issue 12)
-    return [*setup, *workflow.commands]
+    """`setup:` then `commands`: all run before the app starts (artifact folders and `before_run` come
+    first, from the prelude every provider's command gets, see `providers.base.with_prelude`)."""
+    return [*workflow.setup, *workflow.commands]
+
+
+def tool(name: str, workflow: Workflow) -> str:
+    """The image tool, pinned to the workflow's `version:` (`tool_version`) when it names one."""
+    return f"{name}=={workflow.tool_version}" if workflow.tool_version else name
 
 
 class _Jupyter:
@@ -31,7 +36,7 @@ class _Jupyter:
         launch = (f"jupyter {self.app} --ip=0.0.0.0 --port={devenv.port_ref(env)} --no-browser --allow-root"
                   f" --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True"
                   f" --IdentityProvider.token={devenv.token_ref()}")
-        return JobShape(image=python_image(self.name, workflow, ctx, tools=(self.tool,)),
+        return JobShape(image=python_image(self.name, workflow, ctx, tools=(tool(self.tool, workflow),)),
                         command=devenv.app_command(setup_commands(workflow), launch),
                         ports=workflow.ports + 1, env=env)
 
