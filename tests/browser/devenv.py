@@ -19,6 +19,7 @@ from typing import Any
 from tests.conftest import DtrunRunner
 
 URL_LINE = re.compile(r"^\s*(lab|notebook|code): (http://\S+)\s*$")
+PORT_LINE = re.compile(r"^\s*PORT_\d+ \(\d+ in the job\) -> ")
 PASSWORD_LINE = re.compile(r"^\s*code password: (\S+)\s*$")
 
 
@@ -52,7 +53,8 @@ class DevEnv:
         self.proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", workflow, *args], cwd=root,
                                      env=dtrun.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
-        self.url_printed: float | None = None  # when dtrun printed the URL: the container had just started
+        self.url_printed: float | None = None  # when dtrun printed the URL: the app answered
+        self.port_printed: float | None = None  # when dtrun printed the app's port: its container had started
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -61,6 +63,8 @@ class DevEnv:
         for line in self.proc.stdout:
             if self.url_printed is None and URL_LINE.match(line):
                 self.url_printed = time.monotonic()
+            if self.url_printed is None and PORT_LINE.match(line):
+                self.port_printed = time.monotonic()  # the last port printed is the app's
             self.lines.append(line.rstrip("\n"))
 
     @property
