@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dtrun.engine.exposure import app_lines, port_lines
+from dtrun.errors import DtrunError
 from dtrun.providers import devenv
 from dtrun.spec.models import DEV_ENVIRONMENTS
 from dtrun.store import JobRecord, State, Store
@@ -40,10 +41,12 @@ def job_urls(backend: Callable[[], Backend], job: JobRecord) -> dict[str, str]:
     saved = devenv.load_urls(job.id)
     if saved is not None:
         return saved
-    handle = backend().get(job.container)
-    if handle is None:
+    try:
+        handle = backend().get(job.container)
+        found = backend().published_ports(handle) if handle is not None else []
+    except DtrunError:  # the host is out of reach: `status` still shows what the store knows
         return {}
-    ports = [p for p in backend().published_ports(handle) if p.reachable]
+    ports = [p for p in found if p.reachable]
     return {**{p.name: f"http://{p.url}" for p in ports}, **_app_entries(job, ports)}
 
 
