@@ -38,7 +38,7 @@ def start_token(job: Job, job_id: str, masked: list[str]) -> dict[str, str]:
     token = devenv.new_token()
     masked.append(token)
     devenv.save_token(job_id, token)
-    return {devenv.TOKEN_ENV: token}
+    return devenv.token_env(job.env[devenv.APP_ENV], token)
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -7,7 +7,8 @@ container only (`DTRUN_APP_TOKEN`, masked like a secret in the logs it stores) a
 who started the job in a 0600 file on the client (`save_token`), from which the URL can be shown again.
 
 The app listens on one of the ports dtrun publishes (`PORT_<n>`, after the user's own `ports: N`), so the
-address Docker publishes is the address of the app: there is no second port number to keep in step.
+address the backend publishes is the address of the app: there is no second port number to keep in step.
+It reads its token from its own variable (`JUPYTER_TOKEN`, code-server's `PASSWORD`), set by the engine.
 """
 
 from __future__ import annotations
@@ -29,23 +30,25 @@ def app_env(app: str, user_ports: int) -> dict[str, str]:
     return {APP_ENV: app, APP_PORT_ENV: f"PORT_{user_ports}"}
 
 
-def app_command(setup: list[str], launch: str) -> list[str]:
-    """One bash that runs the setup commands, then replaces itself by the app (`exec`, so it gets signals).
-
-    `launch` is shell text: it reads the port (`$PORT_<n>`, set by the backend) and the token
-    (`$DTRUN_APP_TOKEN`, set by the engine) when the container starts, never from the plan.
-    """
-    script = "\n".join([*setup, f"exec {launch}"])
-    return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+#: The variable each app reads its token from, which the engine sets to the token as well (so the
+#: app's command line, which `ps` shows, never carries it).
+APP_TOKEN_VARS = {"lab": "JUPYTER_TOKEN", "notebook": "JUPYTER_TOKEN", "code": "PASSWORD"}
 
 
-def port_ref(env: dict[str, str]) -> str:
-    """`"$PORT_1"`: the shell reference to the app's port, quoted for the launch line."""
-    return '"$' + env[APP_PORT_ENV] + '"'
+def app_port(user_ports: int) -> int:
+    """The app's port in its job: the one after the user's own (`PORT_<n>` is FIRST_PORT + n on every
+    backend, see `dtrun.backends.base`)."""
+    from dtrun.backends.base import FIRST_PORT
+
+    return FIRST_PORT + user_ports
 
 
-def token_ref() -> str:
-    return '"$' + TOKEN_ENV + '"'
+def token_env(app: str, token: str) -> dict[str, str]:
+    """What the engine adds to a dev environment's env when it starts: the token, under its names."""
+    env = {TOKEN_ENV: token}
+    if app in APP_TOKEN_VARS:
+        env[APP_TOKEN_VARS[app]] = token
+    return env
 
 
 def new_token() -> str:

@@ -2,15 +2,16 @@
 
 JupyterLab (or Notebook 7) is part of the generated image, in a layer of its own, so a dev
 environment starts in seconds rather than installing Jupyter at every start. The server listens on the
-port dtrun publishes for the app (see `devenv`), on all interfaces of the container (Docker decides
+port dtrun publishes for the app (see `devenv`), on all interfaces of the container (the backend decides
 which of the host's interfaces reach it), serves the project folder and asks for the per-job token that
-the engine passes as `DTRUN_APP_TOKEN`.
+the engine passes as `JUPYTER_TOKEN`. `setup:` then `commands` run first, in one bash that then execs
+the server (`with_setup`), after the prelude every provider gets (artifact folders, `before_run`).
 """
 
 from __future__ import annotations
 
 from dtrun.providers import devenv
-from dtrun.providers.base import JobShape, ProviderContext, python_image
+from dtrun.providers.base import JobShape, ProviderContext, python_image, with_setup
 from dtrun.spec.models import Workflow
 
 
@@ -31,14 +32,13 @@ class _Jupyter:
     app: str
 
     def shape(self, workflow: Workflow, ctx: ProviderContext) -> JobShape:
-        env = devenv.app_env(self.name, workflow.ports)
+        # the token comes as JUPYTER_TOKEN, set by the engine when the job starts (never in the plan);
         # allow_remote_access: with --publish-all the Host header is the host's name; the token guards it.
-        launch = (f"jupyter {self.app} --ip=0.0.0.0 --port={devenv.port_ref(env)} --no-browser --allow-root"
-                  f" --ServerApp.root_dir=/workspace --ServerApp.allow_remote_access=True"
-                  f" --IdentityProvider.token={devenv.token_ref()}")
+        argv = ["jupyter", self.app, "--ip=0.0.0.0", f"--port={devenv.app_port(workflow.ports)}", "--no-browser",
+                "--allow-root", "--ServerApp.root_dir=/workspace", "--ServerApp.allow_remote_access=True"]
         return JobShape(image=python_image(self.name, workflow, ctx, tools=(tool(self.tool, workflow),)),
-                        command=devenv.app_command(setup_commands(workflow), launch),
-                        ports=workflow.ports + 1, env=env)
+                        command=with_setup(setup_commands(workflow), argv),
+                        ports=workflow.ports + 1, env=devenv.app_env(self.name, workflow.ports))
 
 
 class LabProvider(_Jupyter):

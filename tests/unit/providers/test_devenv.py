@@ -76,6 +76,6 @@ def test_version_pins_the_tool_in_the_image(provider: str, line: str) -> None:
     providers: dict[str, Provider] = {"lab": LabProvider(), "notebook": NotebookProvider(), "code": CodeProvider()}
     chosen = providers[provider]
     shape = chosen.shape(workflow, ProviderContext(project_root=Path("/nowhere")))
-    assert shape.command is not None and "echo set up\n" in shape.command[-1]  # setup runs before the app
+    assert shape.command is not None and "echo set up\n" in shape.command[6]  # setup runs before the app
     text = plan_build(shape.image, "b", DEBIAN, buildkit=True).dockerfile
     assert line in text
