@@ -25,6 +25,7 @@ from dtrun.engine.logs import LogSink
 from dtrun.masking import Masker
 from dtrun.names import sanitize
 from dtrun.plan import WORKSPACE, Job, container_path
+from dtrun.providers import devenv
 from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, State
 
@@ -127,6 +128,7 @@ class ContainerJob:
                 if container is not None:
                     self.backend.remove(container)
                 self.backend.remove_volume(workspace)
+                devenv.forget(record.id)  # a dev environment's token: no use now
                 raise
             self._execute(job, record, container, declared, state)  # finish_job removes the container
             if not attempts.again():
@@ -205,12 +207,14 @@ class ContainerJob:
             except BaseException:
                 self.backend.remove(container)
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                devenv.forget(record.id)
                 raise
             try:  # ports and app as this client reaches them, until the container ends (engine/exposure.py)
                 exposed = exposure.Exposure(self.backend, container, job, record.id, self._status)
             except BaseException:
                 self.backend.remove(container)
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                devenv.forget(record.id)
                 raise
             record.move(State.RUNNING)
             self.store.save_job(record)
