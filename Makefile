@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image lint test test-unit test-packaging demo bench bench-all clean
+.PHONY: help setup venv docker base-image chromium lint test test-unit test-packaging demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
@@ -36,13 +36,16 @@ base-image: docker
 	@images/base/build-base.sh $(BASE_IMAGE)
 	@images/base/build-busybox.sh $(TEST_IMAGE)
 
+chromium:
+	@scripts/ensure-chromium
+
 setup: venv base-image
 
 lint: venv
 	$(BIN)/ruff check dtrun tests benchmarks examples
 	$(BIN)/mypy
 
-test: setup lint
+test: setup chromium lint  # chromium: the browser tests (tests/browser)
 	$(BIN)/pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 test-unit: venv

@@ -13,7 +13,7 @@ backend host; the CLI and Python users call only it. Everything it reports goes 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,15 +126,17 @@ class Session:
 
     def run(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
             tag: str | None = None, no_cache: bool = False, gpus: int | None = None,
-            submitted: str | None = None) -> RunResult:
+            submitted: str | None = None, publish_all: bool = False) -> RunResult:
         """Run `workflow` (and the workflows it needs) to the end; `submitted` continues a recorded run
-        (what a detached run's background process does)."""
+        (what a detached run's background process does). `publish_all`: the jobs' ports listen on all
+        of the host's interfaces (as the `publish_all` setting), not only where this user reaches them."""
         from dtrun.names import new_run_name
 
         self.spec(strict=False).get(workflow)
         record = self.store.load_run(submitted) if submitted else None
         name = record.name if record else new_run_name(self.store.run_names())
         plan = self.plan(workflow, variables=variables, args=args, run_name=name, gpus=gpus)
+        self._publish_all(plan, publish_all, warn=record is None)
         if tag and not record:
             from dtrun.store.tags import check_tag_free
 
@@ -147,12 +149,13 @@ class Session:
                           name=name, tag=tag)
 
     def submit(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
-               tag: str | None = None, gpus: int | None = None) -> RunRecord:
+               tag: str | None = None, gpus: int | None = None, publish_all: bool = False) -> RunRecord:
         """Record a run without running it (a detached run: a background process then runs it)."""
         from dtrun.names import new_run_name
 
         name = new_run_name(self.store.run_names())
         plan = self.plan(workflow, variables=variables, args=args, run_name=name, gpus=gpus)
+        self._publish_all(plan, publish_all, warn=True)
         if tag:
             from dtrun.store.tags import check_tag_free
 
@@ -160,6 +163,17 @@ class Session:
         self.store.check()
         self.reconcile()
         return self.engine(self.snapshot()).submit(plan, variables=variables, args=list(args), name=name, tag=tag)
+
+    def _publish_all(self, plan: Plan, flag: bool, *, warn: bool) -> None:
+        """Ports on all interfaces: said once, by the process the user started, when the plan has any."""
+        if flag and not self.settings.publishes_all:
+            from dataclasses import replace
+
+            self.settings = replace(self.settings, publish_all="true")
+        if warn and self.settings.publishes_all and any(job.ports for job in plan.jobs):
+            why = "--publish-all" if flag else "the publish_all setting"
+            self.emit(Event(WARNING, f"{why}: the job's ports listen on all of the host's interfaces; anyone "
+                            "who reaches the host reaches them (dev environments still ask for their token)"))
 
     def resume(self, job_id: str) -> RunResult:
         """Run a stopped job again in its run, with the outputs it saved put back."""
@@ -217,6 +231,40 @@ class Session:
         for job in jobs:
             yield from job_logs(self.store, lambda: self.backend, job, secrets, since=since, follow=follow)
         self._warn_skipped()
+
+    def urls(self, job: JobRecord) -> dict[str, str]:
+        """A running job's ports and app as this user reaches them (an app's token only from the 0600
+        file on this client of the user who started it); {} for a job that is not running."""
+        from dtrun.engine.addresses import job_urls
+
+        return job_urls(lambda: self.backend, job)
+
+    def wait_app_urls(self, run: str, alive: Callable[[], bool]) -> list[str]:
+        """A detached run's dev environments' URL lines, once their apps answer (bounded)."""
+        from dtrun.engine.addresses import wait_app_urls
+
+        return wait_app_urls(self.store, run, alive)
+
+    def attach(self, target: str) -> tuple[list[JobRecord], Callable[[], None]]:
+        """Bring a running run's ports to this client (ssh forwards for an ssh:// host), say where they
+        are as events; returns its jobs and what closes the forwards."""
+        from dtrun.engine.addresses import attach
+
+        self.reconcile()
+        _, jobs = self.find(target)
+        live = [j for j in jobs if not j.state.finished]
+        if not live:
+            from dtrun.errors import DtrunError
+
+            raise DtrunError(f"{target} has finished: there is nothing to attach to",
+                             hint="`dtrun status` shows what is still running")
+        closes = attach(self.backend, live, lambda m: self.emit(Event("status", m)))
+
+        def close() -> None:
+            for each in closes:
+                each()
+
+        return jobs, close
 
     def artifacts(self, target: str) -> list[tuple[JobRecord, ArtifactRecord]]:
         """The artifacts of a run, a job or a tag."""

@@ -23,6 +23,7 @@ KEYS: dict[str, str] = {
     "max_parallel": "how many jobs of one run may run at the same time",
     "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
     "backend": "where jobs run: docker (the default; see dtrun/backends/registry.py)",
+    "publish_all": "true: publish job ports (dev environments too) on all of the host's interfaces, not 127.0.0.1",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
@@ -58,6 +59,12 @@ class Settings:
     max_parallel: str | None = None
     actions_git_base: str | None = None
     backend: str | None = None
+    publish_all: str | None = None
+
+    @property
+    def publishes_all(self) -> bool:
+        """`publish_all` as a switch: true/yes/1/on."""
+        return (self.publish_all or "").strip().lower() in ("true", "yes", "1", "on")
 
     @property
     def ca_bundle_path(self) -> Path | None:

@@ -135,5 +135,5 @@ def docker_client() -> Any:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "/integration/" in str(item.fspath) or "/e2e/" in str(item.fspath):
+        if any(part in str(item.fspath) for part in ("/integration/", "/e2e/", "/browser/")):
             item.add_marker(pytest.mark.docker)

@@ -61,6 +61,9 @@ class ContainerSpec:
     cpus: float | None = None
     gpu_ids: list[str] | None = None
     ports: int = 0
+    #: publish `ports` on all of the host's interfaces (`--publish-all`), not only where the client alone
+    #: reaches them (the host's loopback, forwarded over ssh for an ssh:// host)
+    publish_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,13 @@ class PublishedPort:
     name: str  # PORT_0
     container_port: int
     host_port: int
-    url: str  # where the client reaches it
+    url: str  # host:port; where the client reaches it when `reachable`
+    #: False for a port on a remote host's loopback: the client reaches it only through `forward_ports`
+    reachable: bool = True
+
+
+#: Closes what `Backend.forward_ports` opened.
+Close = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,10 @@ class Backend(Protocol):
     def put_file(self, handle: Any, path: str, content: bytes, mode: int = 0o444) -> None: ...
     def start(self, handle: Any) -> None: ...
     def published_ports(self, handle: Any) -> list[PublishedPort]: ...
+    def forward_ports(self, ports: list[PublishedPort]) -> tuple[list[PublishedPort], Close]:
+        """`ports` as this client reaches them, forwarding those it cannot (an ssh:// host's loopback)
+        until the returned function is called."""
+        ...
     def logs(self, handle: Any, *, follow: bool = True, since: float | None = None,
              timestamps: bool = False) -> Iterator[bytes]: ...
     def wait(self, handle: Any) -> Exit: ...

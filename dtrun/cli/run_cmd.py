@@ -20,6 +20,8 @@ from typer.core import TyperCommand
 from dtrun.cli.app import app
 
 if TYPE_CHECKING:
+    import subprocess
+
     from dtrun.spec import Spec
     from dtrun.spec.variables import Variable
     from dtrun.store import Store
@@ -51,6 +53,9 @@ def run(
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
                                              "`resources.gpu` count (0: none).")] = None,
+    publish_all: Annotated[bool, typer.Option("--publish-all", help="Publish the job's ports on all of the "
+                                              "host's interfaces, not only 127.0.0.1 (anyone who reaches "
+                                              "the host reaches them).")] = False,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -67,15 +72,16 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus)
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, publish_all)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None, gpus: int | None) -> int:
+         attached_run: str | None, gpus: int | None, publish_all: bool) -> int:
     from rich.markup import escape
 
     from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
+    from dtrun.spec.models import DEV_ENVIRONMENTS
     from dtrun.ui import say, warn
 
     current = session(host)
@@ -90,14 +96,24 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
     if detach:
-        record = current.submit(workflow, variables=parsed.variables, args=parsed.args, tag=tag, gpus=gpus)
-        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, current.store)
+        record = current.submit(workflow, variables=parsed.variables, args=parsed.args, tag=tag, gpus=gpus,
+                                publish_all=publish_all)
+        child = _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, current.store,
+                       publish_all=publish_all)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
+        if target.provider in DEV_ENVIRONMENTS:  # its URL, once the background process sees the app answer
+            say(f"waiting for {target.provider} to answer (Ctrl+C stops waiting; the run goes on)")
+            lines = current.wait_app_urls(record.name, lambda: child.poll() is None)
+            for line in lines:
+                say(escape(line))
+            if not lines:
+                say(f"no URL yet: `dtrun status` shows it once {target.provider} answers "
+                    f"(`dtrun logs {record.name}` says what it does)")
         typer.echo(record.name)
         return 0
     result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
-                         gpus=gpus, submitted=attached_run)
+                         gpus=gpus, submitted=attached_run, publish_all=publish_all)
     say(f"run {result.run.name}: {result.run.state.value}")
     return result.exit_code
 
@@ -136,7 +152,8 @@ def _first_line(text: str | None) -> str:
 
 
 def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int | None,
-           variables: dict[str, str], args: list[str], store: Store) -> None:
+           variables: dict[str, str], args: list[str], store: Store, *,
+           publish_all: bool = False) -> subprocess.Popen[bytes]:
     """The background process: this command again, attached to the recorded run. Variables go as
     `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
     import os
@@ -153,6 +170,8 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int
         command.append("--no-cache")
     if gpus is not None:
         command += ["--gpus", str(gpus)]
+    if publish_all:
+        command.append("--publish-all")
     command += [*(f"--{key}={value}" for key, value in variables.items()), "--", *args]
     folder = data_home() / "detached"
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,3 +179,4 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True, cwd=os.getcwd(), env={**os.environ, "NO_COLOR": "1"})
     control.claim(store, name, pid=child.pid)
+    return child

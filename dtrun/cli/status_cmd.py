@@ -15,6 +15,8 @@ import typer
 from dtrun.cli.app import app
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dtrun.store import JobRecord, RunRecord
 
 COLUMNS = ("RUN", "TAG", "JOB", "WORKFLOW", "VARIABLES", "SUBMITTED", "RUNNER", "STATUS")
@@ -37,14 +39,15 @@ def status(
         data: list[dict[str, Any]] = []
         for run, jobs in rows:
             item = run.model_dump(mode="json")
-            item["jobs"] = [{**j.model_dump(mode="json"), "state": display_state(current.store, j)} for j in jobs]
+            item["jobs"] = [{**j.model_dump(mode="json"), "state": display_state(current.store, j),
+                             "urls": current.urls(j)} for j in jobs]
             data.append(item)
         typer.echo(json.dumps(data, indent=1))
         return
     if not rows:
         typer.echo("no runs yet (start one with `dtrun run WORKFLOW`)")
         return
-    typer.echo(render(rows, lambda j: display_state(current.store, j)))
+    typer.echo(render(rows, lambda j: display_state(current.store, j), current.urls))
 
 
 app.command("status")(status)
@@ -65,8 +68,11 @@ def ago(when: float, now: float | None = None) -> str:
     return "just now"
 
 
-def render(rows: list[tuple[RunRecord, list[JobRecord]]], state: Any) -> str:
+def render(rows: list[tuple[RunRecord, list[JobRecord]]], state: Any,
+           urls: Callable[[JobRecord], dict[str, str]] = lambda j: {}) -> str:
+    """The table; under a running job's row, where its ports and app are (`name: url`)."""
     table: list[tuple[str, ...]] = [COLUMNS]
+    below: dict[int, list[str]] = {}
     for run, jobs in rows:
         variables = " ".join([*(f"--{k} {v}" for k, v in run.variables.items()), *run.args]) or "-"
         run_state = run.state.value if run.state.finished or not jobs else _run_state(jobs, state)
@@ -75,8 +81,13 @@ def render(rows: list[tuple[RunRecord, list[JobRecord]]], state: Any) -> str:
         for job in jobs:
             table.append(("", "", job.id, job.workflow, variables, ago(job.submitted_at), job.host or "-",
                           state(job)))
+            below[len(table) - 1] = [f"    {name}: {url}" for name, url in urls(job).items()]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table)
+    lines = []
+    for i, row in enumerate(table):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        lines.extend(below.get(i, []))
+    return "\n".join(lines)
 
 
 def _run_state(jobs: list[JobRecord], state: Any) -> str:

@@ -14,7 +14,7 @@ import uuid
 from typing import IO, TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
-from dtrun.engine import cache, control
+from dtrun.engine import cache, control, exposure
 from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
@@ -27,6 +27,7 @@ from dtrun.engine.pulls import pull_private_image
 from dtrun.masking import Masker
 from dtrun.names import sanitize
 from dtrun.plan import WORKSPACE, Job, container_path
+from dtrun.providers import devenv
 from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, State
 
@@ -85,7 +86,8 @@ class ContainerJob:
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
                                            image_id=info.id, inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
-        if not state.no_cache and self._reuse(job, record):
+        # a dev environment is opened to be used, never replaced by an earlier run's outputs
+        if not state.no_cache and not exposure.is_app(job) and self._reuse(job, record):
             return
         if self._halted(record):
             return
@@ -104,6 +106,7 @@ class ContainerJob:
             raise
         env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
+        env.update(exposure.start_token(job, record.id, self.masker_values))  # a dev environment's token
         ca = self.settings.ca_bundle_path
         if ca:
             ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)
@@ -115,7 +118,8 @@ class ContainerJob:
             working_dir=job.working_dir,
             labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
-            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
+            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports,
+            publish_all=self.settings.publishes_all)
         attempts = Attempts(self.backend, self.store, record, WORKSPACE)
         while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
             container = None
@@ -137,6 +141,7 @@ class ContainerJob:
                 if container is not None:
                     self.backend.remove(container)
                 self.backend.remove_volume(workspace)
+                devenv.forget(record.id)  # a dev environment's token: no use now
                 raise
             self._execute(job, record, container, declared, state)  # finish_job removes the container
             if not attempts.again():
@@ -215,9 +220,15 @@ class ContainerJob:
             except BaseException:
                 self.backend.remove(container)
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                devenv.forget(record.id)
                 raise
-            for port in self.backend.published_ports(container):
-                self._status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
+            try:  # ports and app as this client reaches them, until the container ends (engine/exposure.py)
+                exposed = exposure.Exposure(self.backend, container, job, record.id, self._status)
+            except BaseException:
+                self.backend.remove(container)
+                self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
+                devenv.forget(record.id)
+                raise
             record.move(State.RUNNING)
             self.store.save_job(record)
             with state.lock:
@@ -225,13 +236,18 @@ class ContainerJob:
             action = control.requested(self.store, record.id)
             if action:  # asked to stop while the container was being started
                 self.engine.signal(container, action)
-            checkpoints = start_checkpoints(self.backend, self.store, record.id,
-                                            [(d.path, d.container_path, a.mount)
-                                             for d, a in zip(declared, job.artifacts, strict=True)],
-                                            container, self._status)
+            try:
+                checkpoints = start_checkpoints(self.backend, self.store, record.id,
+                                                [(d.path, d.container_path, a.mount)
+                                                 for d, a in zip(declared, job.artifacts, strict=True)],
+                                                container, self._status)
+            except BaseException:
+                exposed.close()
+                raise
             try:
                 exit_info = stream_until_exit(self.backend, container, sink)
             finally:
+                exposed.close()
                 checkpoints.stop()
                 sink.close()
             with state.lock:

@@ -162,6 +162,7 @@ def job_logs(store: Store, backend: Callable[[], Backend], job: JobRecord, secre
     """One job's masked output: live from its container(s) while it runs (a flow job has one per step),
     then what the store has that was not shown yet."""
     from dtrun.engine.logs import split_frame, stamp_seconds, stored_lines
+    from dtrun.engine.reconcile import app_token
     from dtrun.masking import Masker
 
     shown: set[str] = set()
@@ -176,7 +177,7 @@ def job_logs(store: Store, backend: Callable[[], Backend], job: JobRecord, secre
         container = backend().get(job.container)
         if container is None:
             break
-        masker = Masker(secrets)
+        masker = Masker([*secrets, *app_token(job.id)])  # a dev environment's token too, where it is known
         try:
             for frame in backend().logs(container, follow=follow, since=after, timestamps=True):
                 stamp, text = split_frame(frame)

@@ -18,6 +18,7 @@ from typing import Any
 from dtrun.backends.base import CREATED, LABEL, RUNNING, Backend
 from dtrun.engine import control
 from dtrun.errors import NotFound
+from dtrun.providers import devenv
 from dtrun.store import JobRecord, State, Store
 
 #: A run without an owner record this young may be a detached run whose process is just starting.
@@ -99,6 +100,12 @@ def _why_unfinished(state: State) -> str:
     return f"not run: {ended} before this job started"
 
 
+def app_token(job_id: str) -> list[str]:
+    """A dev environment's token, masked like a secret: kept on the client of the user who started it."""
+    token = devenv.load_token(job_id)
+    return [token] if token else []
+
+
 def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secrets: list[str],
           status: Callable[[str], None]) -> bool:
     """Collect one exited container; False if another process is already collecting it."""
@@ -115,11 +122,12 @@ def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secret
     with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
         if WORKSPACE_VOLUME in container.labels and store.exists(logs):
             log.write(store.read_bytes(logs))  # a flow job's earlier steps, stored as each one ended
-        sink = LogSink(log, lambda chunk: None, Masker(secrets))
+        sink = LogSink(log, lambda chunk: None, Masker([*secrets, *app_token(job.id)]))
         for frame in backend.logs(container, follow=False, timestamps=True):
             sink.frame(frame)
         sink.close()
         store.upload(log.name, logs)
+    devenv.forget(job.id)
     if job.state in (State.SUBMITTED, State.BUILDING):
         job.move(State.RUNNING)
     finish_job(store, backend, container, job, exit_info, declared_from_labels(container.labels), status=status)

@@ -64,12 +64,15 @@ def plan_build(spec: ImageSpec, base_ref: str, base: BaseInfo, *, buildkit: bool
             hint="drop `python` from the workflow, pick a base image with that Python, "
             "or use python_install: conda (or uv) to install it",
         )
-    unknown = [t for t in spec.tools if t not in TOOLS]
+    # a dev environment's `version:` pins its tool as `NAME==VERSION` (only then is the Dockerfile different)
+    tool_versions = dict(t.split("==", 1) for t in spec.tools if "==" in t)
+    tools = [t.split("==", 1)[0] for t in spec.tools]
+    unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         raise BuildError(f"unknown image tools: {', '.join(unknown)}", hint=f"known: {', '.join(TOOLS)}")
     needs_apt = ((install in ("system", "uv") and not (base.python and base.venv))
                  or (install == "conda" and not base.conda and not base.curl)
-                 or ("code-server" in spec.tools and not base.curl))
+                 or ("code-server" in tools and not base.curl))
     if needs_apt and not base.apt:
         missing = "python3" if install == "system" else "curl (to fetch Miniforge)" if install == "conda" \
             else "python3 (to install uv)"
@@ -108,10 +111,13 @@ def plan_build(spec: ImageSpec, base_ref: str, base: BaseInfo, *, buildkit: bool
         uv_python_from_base=install == "uv" and base.python is not None and base.venv and python == base.python,
         miniforge_version=data["miniforge"],
         pip_packages=list(spec.pip_packages),
-        tools=list(spec.tools),
-        torch_requirement=cuda_table.torch_for(cuda, spec.requirements) if "torch" in spec.tools else "",
+        tools=tools,
+        tool_versions=tool_versions,
+        torch_requirement=cuda_table.torch_for(cuda, spec.requirements) if "torch" in tools else "",
         torch_index=cuda_table.torch_index(cuda),
-        code_server_version=data["code_server"],
+        # code-server, its Node and npm (issue 14); `version:` of a `code` workflow picks code-server's
+        code_server={**data["code_server"], **({"version": tool_versions["code-server"]}
+                                               if "code-server" in tool_versions else {})},
         installer="uv" if install == "uv" else "pip",
         requirements=spec.requirements is not None,
         env=sorted(spec.extra_env),

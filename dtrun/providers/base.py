@@ -61,8 +61,9 @@ def with_setup(commands: list[str], argv: list[str]) -> list[str]:
     """
     if not commands:
         return argv
+    # `bash -c SCRIPT NAME ARGS...` makes NAME $0 and ARGS "$@": the program's name goes twice, once as $0
     return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join([*commands, 'exec "$@"']),
-            argv[0], *argv[1:]]
+            argv[0], *argv]
 
 
 def python_image(provider: str, workflow: Workflow, ctx: ProviderContext, *,

@@ -86,7 +86,7 @@ def test_torchrun_image_has_torch(dtrun: DtrunRunner, make_project: Any, docker_
 
 
 @pytest.mark.network
-@needs("github.com", "code-server's standalone release")
+@needs("registry.npmjs.org", "code-server and its Node")
 def test_code_image_has_code_server(dtrun: DtrunRunner, make_project: Any, docker_client: Any,
                                     tags: list[str]) -> None:
     workflow = "workflows:\n  - name: w\n    provider: code\n    python_install: system\n"

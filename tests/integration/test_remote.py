@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -284,3 +285,104 @@ def test_the_current_docker_context_is_used(remote: RemoteDaemon, dtrun: DtrunRu
     [described] = json.loads(result.stdout)
     assert (described["source"], described["endpoint"], described["daemon_id"]) == \
         ("Docker context 'inner'", remote.tcp, remote.client.info()["ID"])
+
+
+WEB = f"""
+workflows:
+  - name: web
+    provider: docker
+    image: {BASE_IMAGE}
+    ports: 1
+    commands: ['echo serving', 'exec python3 -m http.server "$PORT_0" --bind 0.0.0.0']
+"""
+PORT_LINE = re.compile(r"PORT_0 \(8000 in the job\) -> (127\.0\.0\.1:\d+)")
+
+
+def _read_until(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float = 180) -> re.Match[str]:
+    """Lines of `proc`'s merged output until one matches (a reader thread: readline alone cannot time out)."""
+    import queue
+    import threading
+
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            assert proc.poll() is None or not lines.empty(), "".join(seen)
+            continue
+        seen.append(line)
+        found = pattern.search(line)
+        if found:
+            return found
+    raise AssertionError(f"no line matching {pattern.pattern} within {timeout}s:\n{''.join(seen)}")
+
+
+def _get(url: str, timeout: float = 30) -> int:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return int(response.status)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.timeout(300)
+def test_ssh_host_ports_are_forwarded_to_the_clients_loopback(remote: RemoteDaemon, make_project: Callable[..., Path],
+                                                              dtrun: DtrunRunner) -> None:
+    """On an ssh:// host a job's port listens on that host's 127.0.0.1 only; dtrun forwards it through ssh
+    to 127.0.0.1 here while the run is attached, and `dtrun attach` forwards it again for a detached run."""
+    project = make_project({".dtrun/workflows.yaml": WEB})
+    env = {**dtrun.env, "DOCKER_HOST": remote.ssh, **remote.ssh_env}
+    label = f"dev.dtrun.store={dtrun.store_label}"
+    proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", "web"], cwd=project, text=True, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        address = _read_until(proc, PORT_LINE).group(1)
+        assert _get(f"http://{address}/") == 200  # on this client's loopback, through ssh
+        [container] = remote.client.containers.list(filters={"label": label})
+        binds = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"]
+        assert {b["HostIp"] for b in binds} == {"127.0.0.1"}  # the remote host's loopback only
+        stopped = dtrun("stop", container.labels["dev.dtrun.run"], cwd=project, env=env)
+        assert stopped.code == 0, stopped.output
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with pytest.raises(OSError):  # the forward ended with the run
+        _get(f"http://{address}/", timeout=0)
+
+    started = dtrun("run", "web", "-d", cwd=project, env=env)
+    assert started.code == 0, started.output
+    name = started.stdout.strip().splitlines()[-1]
+    deadline = time.monotonic() + 120
+    while not remote.client.containers.list(filters={"label": label}):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    attach = subprocess.Popen([sys.executable, "-m", "dtrun", "attach", name], cwd=project, text=True, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        address = _read_until(attach, PORT_LINE).group(1)
+        assert _get(f"http://{address}/") == 200
+        attach.send_signal(signal.SIGINT)  # detaches: the run goes on, this forward ends
+        assert attach.wait(timeout=30) == 0
+        with pytest.raises(OSError):
+            _get(f"http://{address}/", timeout=0)
+        assert remote.client.containers.list(filters={"label": label})
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+        assert dtrun("stop", name, cwd=project, env=env).code == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -127,7 +127,7 @@ class DockerBackend(VolumeOps, ImageOps):
             kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
         env = dict(spec.env)
         if spec.ports:
-            kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": None for i in range(spec.ports)}
+            kwargs["ports"] = {f"{FIRST_PORT + i}/tcp": self._bind(spec) for i in range(spec.ports)}
             env.update({f"PORT_{i}": str(FIRST_PORT + i) for i in range(spec.ports)})
         if spec.memory:
             kwargs["mem_limit"] = spec.memory
@@ -171,11 +171,21 @@ class DockerBackend(VolumeOps, ImageOps):
                                     hint="install the NVIDIA Container Toolkit on that host") from None
             raise BackendError(f"starting {handle.name} failed: {text}") from None
 
+    def _bind(self, spec: ContainerSpec) -> tuple[str] | None:
+        """Where a job's port listens on the host. The host's loopback, so that only its user reaches
+        it: directly on a local daemon, through an ssh forward on an ssh:// host (`forward_ports`). All
+        interfaces with `--publish-all`, and on a tcp:// host, whose loopback the client cannot reach
+        (the app's token still guards it). docker-py reads ("IP",) as "this IP, any free port"."""
+        scheme = self.endpoint.scheme if self.endpoint else "unix"
+        return None if spec.publish_all or scheme not in ("unix", "npipe", "ssh") else ("127.0.0.1",)
+
     def published_ports(self, handle: Any) -> list[PublishedPort]:
-        """Where the client reaches the job's ports: the host's address (remote hosts) and the published port."""
+        """Where the job's ports are published: the host's address (remote hosts) and the published port;
+        a port on an ssh:// host's loopback is not `reachable` from here until `forward_ports`."""
         attrs = self.client.api.inspect_container(handle.id)
         bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
         address = self.endpoint.address if self.endpoint else "127.0.0.1"
+        remote = self.endpoint is not None and not self.endpoint.is_local
         found = []
         for key, binds in bindings.items():
             port = int(key.split("/")[0])
@@ -185,8 +195,25 @@ class DockerBackend(VolumeOps, ImageOps):
             host_ip = bind.get("HostIp") or "0.0.0.0"
             where = address if host_ip in ("0.0.0.0", "::", "") else host_ip
             found.append(PublishedPort(f"PORT_{port - FIRST_PORT}", port, int(bind["HostPort"]),
-                                       f"{where}:{bind['HostPort']}"))
+                                       f"{where}:{bind['HostPort']}",
+                                       reachable=not (remote and host_ip.startswith("127."))))
         return sorted(found, key=lambda p: p.container_port)
+
+    def forward_ports(self, ports: list[PublishedPort]) -> tuple[list[PublishedPort], Callable[[], None]]:
+        """Ports on an ssh:// host's loopback come to this client's loopback through ssh (portforward.py)."""
+        hidden = [p for p in ports if not p.reachable]
+        if not hidden or self.endpoint is None or self.endpoint.scheme != "ssh":
+            return ports, lambda: None
+        from dataclasses import replace
+
+        from dtrun.backends.docker.portforward import PortForward, free_port
+
+        local = {p.name: free_port(p.host_port) for p in hidden}
+        forward = PortForward(self.endpoint.url, [(local[p.name], p.host_port) for p in hidden])
+        forward.start()
+        out = [replace(p, url=f"127.0.0.1:{local[p.name]}", reachable=True) if p.name in local else p
+               for p in ports]
+        return out, forward.close
 
     def logs(self, handle: Any, *, follow: bool = True, since: float | None = None,
              timestamps: bool = False) -> Iterator[bytes]:

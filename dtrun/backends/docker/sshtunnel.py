@@ -36,34 +36,48 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def ssh_argv(url: str, forwards: list[str]) -> list[str]:
+    """`ssh` holding only `forwards` open (no command, no terminal) to the host of an ssh:// URL; it exits
+    when a forward cannot be set up, rather than running without it."""
+    parts = urlsplit(url)
+    argv = ["ssh", "-nNT", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=30"]
+    if parts.port:
+        argv += ["-p", str(parts.port)]
+    if parts.username:
+        argv += ["-l", parts.username]
+    return [*argv, *forwards, "--", str(parts.hostname)]
+
+
+def start_ssh(argv: list[str]) -> subprocess.Popen[bytes]:
+    if not shutil.which("ssh"):
+        raise TunnelError("no ssh client on PATH")
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+
+
+def ssh_error(proc: subprocess.Popen[bytes]) -> str:
+    error = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()
+    return error or f"ssh exited with code {proc.returncode}"
+
+
 class SshTunnel:
     def __init__(self, url: str, remote_socket: str = REMOTE_SOCKET) -> None:
-        parts = urlsplit(url)
         self.url = url
-        self.argv = ["ssh", "-nNT", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=30",
-                     "-o", "StreamLocalBindUnlink=yes"]
-        if parts.port:
-            self.argv += ["-p", str(parts.port)]
-        if parts.username:
-            self.argv += ["-l", parts.username]
         self.folder = Path(tempfile.mkdtemp(prefix="dtrun-ssh-"))
         self.socket = self.folder / "docker.sock"
-        self.argv += ["-L", f"{self.socket}:{remote_socket}", "--", str(parts.hostname)]
+        self.argv = ssh_argv(url, ["-o", "StreamLocalBindUnlink=yes", "-L", f"{self.socket}:{remote_socket}"])
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         """Start ssh and wait for the local socket; returns its unix:// URL."""
-        if not shutil.which("ssh"):
-            raise TunnelError("no ssh client on PATH")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        self.proc = start_ssh(self.argv)
         atexit.register(self.close)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.socket.exists():
             if self.proc.poll() is not None:
-                error = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace").strip()
+                error = ssh_error(self.proc)
                 self.close()
-                raise TunnelError(error or f"ssh exited with code {self.proc.returncode}")
+                raise TunnelError(error)
             if time.monotonic() > deadline:
                 self.close()
                 raise TunnelError(f"ssh did not open the tunnel within {START_TIMEOUT_S:.0f}s")

@@ -167,6 +167,9 @@ class FakeBackend:
     def published_ports(self, handle: Any) -> list[PublishedPort]:
         return []
 
+    def forward_ports(self, ports: list[PublishedPort]) -> tuple[list[PublishedPort], Callable[[], None]]:
+        return ports, lambda: None
+
     def logs(self, handle: FakeContainer, *, follow: bool = True, since: float | None = None,
              timestamps: bool = False) -> Iterator[bytes]:
         sent = 0
