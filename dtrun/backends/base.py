@@ -208,3 +208,11 @@ class AgentBackend(Protocol):
 
     def launch(self, spec: AgentJobSpec, *, notify: Output = lambda m: None) -> Any: ...
     def pending_reason(self, handle: Any) -> str | None: ...
+
+
+@runtime_checkable
+class DescribesHosts(Protocol):
+    """A backend that says itself what its machines offer (`dtrun hosts` on a cluster: partitions,
+    nodes, GPUs and what is free), as text for the terminal and as plain data for `--json`."""
+
+    def describe_hosts(self) -> tuple[str, Any]: ...

@@ -153,8 +153,12 @@ class AgentJobBackend:
         return None
 
     # -- one job -----------------------------------------------------------------------------------------
+    def job_name(self, spec: AgentJobSpec) -> str:
+        """The name the queue lists the job by (what `find` and `get` see again later)."""
+        return spec.name
+
     def launch(self, spec: AgentJobSpec, *, notify: Output = lambda m: None) -> AgentHandle:
-        return AgentHandle(self.submit_job(spec, notify), spec.name, dict(spec.labels))
+        return AgentHandle(self.submit_job(spec, notify), self.job_name(spec), dict(spec.labels))
 
     def pending_reason(self, handle: AgentHandle) -> str | None:
         job = self.lookup(handle)

@@ -17,7 +17,7 @@ from dtrun.backends.agent import AgentHandle, AgentJobBackend, QueueJob
 from dtrun.backends.base import CREATED, EXITED, LABEL, RUNNING, AgentJobSpec, Output
 from dtrun.backends.slurm.commands import SlurmCommands
 from dtrun.backends.slurm.queue import ACTIVE, PENDING, SlurmJob, SlurmQueue
-from dtrun.backends.slurm.script import SbatchJob, node_image, render
+from dtrun.backends.slurm.script import SbatchJob, job_name, node_image, render
 from dtrun.backends.slurm.settings import STORE_ENV, SlurmSettings
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ class SlurmBackend(AgentJobBackend):
         self._listing: tuple[float, list[SlurmJob]] | None = None
 
     # -- submit --------------------------------------------------------------------------------------
+    def job_name(self, spec: AgentJobSpec) -> str:
+        return job_name(spec.run, spec.job_id)
+
     def submit_job(self, spec: AgentJobSpec, notify: Output) -> str:
         live = [j for j in self.queue.find(spec.run, spec.job_id) if not j.finished]
         if live:  # submitted by an earlier attempt of this client: the same job, not a second one
@@ -99,6 +102,11 @@ class SlurmBackend(AgentJobBackend):
 
         return partitions(self.commands)
 
+    def describe_hosts(self) -> tuple[str, object]:
+        from dtrun.backends.slurm.hosts import describe
+
+        return describe(self.partitions(), str(self.slurm.login))
+
     def _jobs(self) -> list[SlurmJob]:
         now = time.monotonic()
         if self._listing is None or now - self._listing[0] > LISTING_TTL:
@@ -112,6 +120,8 @@ def _queue_job(job: SlurmJob) -> QueueJob:
     phase = CREATED if job.slurm_state in PENDING else RUNNING if job.slurm_state in ACTIVE else EXITED
     cancelled = "cancelled in Slurm (scancel) outside dtrun" if job.slurm_state == "CANCELLED" else None
     code = job.exit_code if job.exit_code is not None else (128 + job.signal if job.signal else None)
-    return QueueJob(id=job.id, name=job.name, labels=labels, phase=phase,
-                    reason=job.pending_reason if phase == CREATED else job.message, exit_code=code,
+    reason = job.pending_reason if phase == CREATED else job.message
+    if reason and reason.startswith("None: "):  # Slurm's "no reason": it is about to start
+        reason = None
+    return QueueJob(id=job.id, name=job.name, labels=labels, phase=phase, reason=reason, exit_code=code,
                     cancelled=cancelled)
