@@ -102,6 +102,13 @@ class SlurmBackend(AgentJobBackend):
 
         return partitions(self.commands)
 
+    def host_cpus(self) -> int | None:
+        """The partition's CPUs: how many jobs of a run dtrun hands to the queue at once (the queue
+        still decides which of them start)."""
+        parts = [p for p in self.partitions() if p.name == self.slurm.partition or
+                 (self.slurm.partition is None and p.default)]
+        return sum(n.cpus for p in parts for n in p.nodes) or None
+
     def describe_hosts(self) -> tuple[str, object]:
         from dtrun.backends.slurm.hosts import describe
 
