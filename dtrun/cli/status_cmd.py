@@ -85,4 +85,4 @@ def _run_state(jobs: list[JobRecord], state: Any) -> str:
     for wanted in ("ABORTING", "STOPPING", "UPLOADING", "RUNNING", "BUILDING"):
         if wanted in states:
             return wanted
-    return "SUBMITTED" if all(s == "SUBMITTED" for s in states) else "RUNNING"
+    return "SUBMITTED" if all(s.startswith("SUBMITTED") for s in states) else "RUNNING"

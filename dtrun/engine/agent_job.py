@@ -95,9 +95,11 @@ class AgentJob(ContainerJob):
         shown: str | None = None
         while self.backend.phase(handle) == CREATED:  # queued: say why, once per reason
             reason = backend.pending_reason(handle)
-            if reason and reason != shown:
+            if reason and reason != shown:  # `dtrun status` shows it: SUBMITTED (queued: Resources: ...)
                 shown = reason
-                record.message = f"queued on {self.backend.host}: {reason}"
+                if record.state != State.SUBMITTED:
+                    record.move(State.SUBMITTED)
+                record.message = f"queued: {reason}"
                 self.store.save_job(record)
                 self._status(f"  {job.workflow}: {record.message}")
             if not asked and (asked := control.requested(self.store, record.id)):

@@ -63,6 +63,19 @@ workflows:
     provider: bash
     depends-on: [gpu-a, gpu-b]
     commands: [echo both done]
+  - name: two-gpus
+    provider: bash
+    commands: [sleep 60]
+    resources:
+      gpu: 2
+  - name: resumable
+    provider: bash
+    commands:
+      - mkdir -p out
+      - "if [ -f out/state.txt ]; then echo resumed from $(cat out/state.txt); exit 0; fi"
+      - "trap 'echo 7 > out/state.txt; exit 0' TERM"
+      - for i in $(seq 1 90); do echo tick $i; sleep 1 & wait $!; done
+    artifacts: [out]
 """
 
 
@@ -223,3 +236,45 @@ def test_a_killed_client_is_reconciled_by_the_next_command(slurm_dtrun: DtrunRun
     assert [a["path"] for a in record["artifacts"]] == ["out"]
     log = slurm_dtrun("logs", job["run"], cwd=project)
     assert "tick 12" in log.stdout, log.output
+
+
+def test_a_queued_job_shows_slurms_reason_and_abort_cancels_it(slurm_dtrun: DtrunRunner, project: Path,
+                                                               slurm_cluster: Cluster) -> None:
+    holder = _background(slurm_dtrun, project, "run", "two-gpus")
+    waiter = None
+    try:
+        _wait_for(lambda: _running(slurm_dtrun.store, "two-gpus") is not None, what="both GPUs to be taken")
+        waiter = _background(slurm_dtrun, project, "run", "gpu-a")
+        _wait_for(lambda: "queued: Resources" in slurm_dtrun("status", cwd=project).stdout, timeout=120,
+                  what="the one-GPU job to wait for resources")
+        status = slurm_dtrun("status", cwd=project).stdout
+        assert "SUBMITTED (queued: Resources: waiting for free resources" in status, status
+        for workflow in ("gpu-a", "two-gpus"):
+            run = next(j["run"] for j in _jobs(slurm_dtrun.store) if j["workflow"] == workflow)
+            abort = slurm_dtrun("stop", "-a", run, cwd=project)
+            assert abort.code == 0 and "ABORTED" in abort.output, abort.output
+        for client in (waiter, holder):
+            client.communicate(timeout=120)
+            assert client.returncode != 0
+    finally:
+        for client in (holder, waiter):
+            if client is not None:
+                client.kill()
+    assert not [q for q in _queue(slurm_cluster) if f"store={slurm_dtrun.store_label}" in q[2]
+                and q[1] in ("PENDING", "RUNNING")]
+
+
+def test_resume_continues_a_stopped_job_with_its_saved_outputs(slurm_dtrun: DtrunRunner, project: Path) -> None:
+    client = _background(slurm_dtrun, project, "run", "resumable")
+    try:
+        _wait_for(lambda: (j := _running(slurm_dtrun.store, "resumable")) is not None
+                  and _tick_seen(slurm_dtrun.store, j), what="the job to print")
+        job = _running(slurm_dtrun.store, "resumable")
+        assert job is not None
+        assert slurm_dtrun("stop", job["run"], cwd=project).code == 0
+        client.communicate(timeout=120)
+    finally:
+        client.kill()
+    resumed = slurm_dtrun("resume", job["id"], cwd=project)
+    assert resumed.code == 0, resumed.output
+    assert "resumed from 7" in resumed.stdout and "DONE resumable" in resumed.output, resumed.output
