@@ -257,9 +257,9 @@ def test_a_queued_job_shows_slurms_reason_and_abort_cancels_it(slurm_dtrun: Dtru
             client.communicate(timeout=120)
             assert client.returncode != 0
     finally:
-        for client in (holder, waiter):
-            if client is not None:
-                client.kill()
+        for left in (holder, waiter):
+            if left is not None:
+                left.kill()
     assert not [q for q in _queue(slurm_cluster) if f"store={slurm_dtrun.store_label}" in q[2]
                 and q[1] in ("PENDING", "RUNNING")]
 
