@@ -49,7 +49,8 @@ class SlurmBackend(AgentJobBackend):
         job = SbatchJob(
             run=spec.run, job_id=spec.job_id, workflow=spec.workflow, image=spec.image, manifest=spec.manifest,
             working_dir=spec.working_dir, gpus=spec.gpus, gpu_name=spec.gpu_name, memory=spec.memory,
-            cpus=spec.cpus, shm_size=spec.shm_size, interruptible=spec.interruptible, timeout=spec.timeout,
+            cpus=spec.cpus, shm_size=spec.shm_size, interruptible=spec.interruptible,
+            timeout=spec.timeout or self.slurm.time_limit,
             secrets=tuple(sorted(spec.secrets)), store_label=spec.labels.get(f"{LABEL}.store", ""),
             store_mount=os.path.abspath(self.settings.store) if local_store else None,
             repo=spec.labels.get(f"{LABEL}.repo", ""))
