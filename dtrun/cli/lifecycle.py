@@ -30,6 +30,4 @@ def display_state(store: Store, job: JobRecord) -> str:
         return "ABORTING"
     if action == control.STOP:
         return "STOPPING"
-    if job.state.value == "SUBMITTED" and job.message:  # why it waits: a cluster's queue, a preemption
-        return f"SUBMITTED ({job.message})"
     return job.state.value
