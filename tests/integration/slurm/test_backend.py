@@ -139,9 +139,9 @@ def test_the_printed_settings_run_hello_and_exit_codes_reach_dtrun_run(slurm_dtr
     assert job["state"] == "DONE" and [a["path"] for a in job["artifacts"]] == ["out"]
     again = slurm_dtrun("run", "hello", cwd=project)  # the job cache works as on Docker
     assert again.code == 0 and "CACHED hello" in again.output, again.output
-    failed = slurm_dtrun("run", "fail3", cwd=project)
+    failed = slurm_dtrun("--backend", "slurm", "run", "fail3", cwd=project, env={"DTRUN_BACKEND": ""})
     assert failed.code == 3, failed.output
-    assert "exited with code 3" in failed.output
+    assert "exited with code 3" in failed.output and "as Slurm job" in failed.output
     hosts = slurm_dtrun("hosts", cwd=project)
     assert hosts.code == 0 and "partition debug" in hosts.stdout and "2/2 free" in hosts.stdout, hosts.output
 
