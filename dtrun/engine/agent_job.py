@@ -43,11 +43,14 @@ class AgentJob(ContainerJob):
         backend = self.backend
         assert isinstance(backend, AgentBackend)
         run = state.run
-        argv = [*(started.entrypoint or []), *(started.command or [])]
+        # the markers `${{ secrets.NAME }}` stay in the manifest (which Slurm shows in the job's script);
+        # the agent replaces them with the values it gets through the backend's secret channel
+        argv = [*(job.entrypoint or []), *(job.command or [])]
         if not argv:
             raise DtrunError(f"workflow '{job.workflow}' has no command to run",
                              hint=f"on {backend.host} a job's command runs through dtrun's agent: add `commands:`")
-        secrets = self._job_secrets(job)
+        secrets = {**self._job_secrets(job),
+                   **{n: self.secrets[n] for n in job.secret_references() if n in self.secrets}}
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         targets = [i.record.container_path for i in inputs]
         if len(set(targets)) < len(targets):
@@ -60,7 +63,7 @@ class AgentJob(ContainerJob):
                              i.record.container_path) for i in inputs],
             restore=[Transfer(self._relative(tar_path(self.store, record.id, saved)), saved.container_path)
                      for saved in state.restore.get(job.workflow, [])],
-            env={**{k: v for k, v in env.items() if k not in secrets}, "DTRUN_RUN": run.name,
+            env={**{k: v for k, v in job.env.items() if k not in secrets}, "DTRUN_RUN": run.name,
                  "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow},
             secrets=sorted(secrets),
             artifacts=[OutputArtifact(d.path, d.container_path, a.mount)

@@ -33,6 +33,11 @@ workflows:
       - echo "hello from slurm job $SLURM_JOB_ID"
       - mkdir -p out && echo 42 > out/answer.txt
     artifacts: [out]
+  - name: secret
+    provider: bash
+    secrets: [API_TOKEN]
+    commands:
+      - echo "env=$API_TOKEN arg=${{ secrets.API_TOKEN }}"
   - name: fail3
     provider: bash
     commands: [echo failing, exit 3]
@@ -278,3 +283,15 @@ def test_resume_continues_a_stopped_job_with_its_saved_outputs(slurm_dtrun: Dtru
     resumed = slurm_dtrun("resume", job["id"], cwd=project)
     assert resumed.code == 0, resumed.output
     assert "resumed from 7" in resumed.stdout and "DONE resumable" in resumed.output, resumed.output
+
+
+def test_secrets_reach_the_job_masked_and_never_the_batch_script(slurm_dtrun: DtrunRunner, project: Path,
+                                                                 slurm_cluster: Cluster) -> None:
+    token = "tok-9f8e7d6c5b4a"
+    assert slurm_dtrun("secrets", "add", "API_TOKEN", cwd=project, input=token + "\n").code == 0
+    result = slurm_dtrun("run", "secret", cwd=project)
+    assert result.code == 0, result.output
+    assert "env=*** arg=***" in result.stdout and token not in result.output
+    job_id = result.output.split("submitted secret as Slurm job ")[1].split()[0]
+    script = slurm_cluster.run("scontrol", "write", "batch_script", job_id, "-").stdout
+    assert "secrets.API_TOKEN" in script and token not in script
