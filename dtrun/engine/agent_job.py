@@ -18,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from dtrun.agent.manifest import JobManifest, OutputArtifact, Transfer
-from dtrun.backends.base import CREATED, LABEL, AgentBackend, AgentJobSpec
+from dtrun.backends.base import LABEL, AgentBackend, AgentJobSpec
 from dtrun.engine import control
 from dtrun.engine.artifacts import InputArtifact, tar_path
 from dtrun.engine.collect import ARTIFACTS_LABEL, Declared, declared_label, finish_job
@@ -96,7 +96,7 @@ class AgentJob(ContainerJob):
         if asked:  # asked to stop while the job was being submitted
             self.engine.signal(handle, asked)
         shown: str | None = None
-        while self.backend.phase(handle) == CREATED:  # queued: say why, once per reason
+        while backend.queued(handle):  # say why it waits, once per reason
             reason = backend.pending_reason(handle)
             if reason and reason != shown:  # `dtrun status` shows it: SUBMITTED (queued: Resources: ...)
                 shown = reason

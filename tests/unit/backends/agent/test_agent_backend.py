@@ -78,7 +78,8 @@ def test_it_is_both_protocols(queue: MemoryQueue) -> None:
 
 def test_wait_reports_the_agents_exit_and_saved_outputs(queue: MemoryQueue) -> None:
     handle = launch(queue)
-    assert queue.phase(handle) == CREATED and queue.pending_reason(handle) == "Priority"
+    assert queue.queued(handle) and queue.pending_reason(handle) == "Priority"
+    assert queue.phase(handle) == RUNNING  # not "created": nobody has to start it, a reconcile leaves it
     artifact = {"path": "out", "container_path": "/workspace/out", "key": "k", "digest": "d", "files": 1, "size": 2}
     agent_wrote(queue, "j1", {"state": "exited", "exit_code": 3, "artifacts": [artifact], "refused": []})
     queue.end(handle.id, 3)
