@@ -49,6 +49,9 @@ class AgentJob(ContainerJob):
         if not argv:
             raise DtrunError(f"workflow '{job.workflow}' has no command to run",
                              hint=f"on {backend.host} a job's command runs through dtrun's agent: add `commands:`")
+        if job.ports:
+            raise DtrunError(f"workflow '{job.workflow}' asks for ports, which {backend.host} cannot publish to this "
+                             "machine", hint="run it with `dtrun --backend docker`, or drop `ports:`")
         secrets = {**self._job_secrets(job),
                    **{n: self.secrets[n] for n in job.secret_references() if n in self.secrets}}
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]

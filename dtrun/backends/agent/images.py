@@ -1,6 +1,6 @@
 """The agent in the job's image: one cached layer on top of the image dtrun builds as today.
 
-The layer copies this client's `dtrun` package and `fsspec` (both pure Python) under
+The layer copies the agent's modules of this client's `dtrun` and `fsspec` (pure Python) under
 /opt/dtrun-agent, so `python -m dtrun.agent` works on nodes that have nothing pre-installed and the
 agent is exactly the client's version (the manifest format is versioned, but equal is simplest). A
 store on S3 also needs `s3fs` in the image: it is added to the image's pip packages, installed by the
@@ -38,17 +38,27 @@ def agent_spec(spec: ImageSpec, store_url: str) -> ImageSpec:
     return spec
 
 
+#: The modules of dtrun the agent imports (tests/unit/backends/agent checks this stays true): only they
+#: are shipped, so the layer, and with it the jobs' cache keys, change only when the agent does.
+AGENT_MODULES = ("__init__.py", "agent", "errors.py", "masking.py", "store/__init__.py", "store/archive.py")
+
+
 def agent_files() -> dict[str, bytes]:
-    """`site/dtrun/...` and `site/fsspec/...`: the Python sources the agent runs on."""
+    """`site/dtrun/...` (the agent's modules) and `site/fsspec/...`: the Python sources the agent runs on."""
     import fsspec
 
     import dtrun
 
     files: dict[str, bytes] = {}
-    for package in (Path(dtrun.__file__).parent, Path(fsspec.__file__).parent):
-        for path in sorted(package.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".j2", ".txt"):
-                files[f"site/{package.name}/{path.relative_to(package).as_posix()}"] = path.read_bytes()
+    root = Path(dtrun.__file__).parent
+    for name in AGENT_MODULES:
+        for path in sorted([root / name] if name.endswith(".py") else (root / name).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                files[f"site/dtrun/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+    package = Path(fsspec.__file__).parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".txt"):
+            files[f"site/fsspec/{path.relative_to(package).as_posix()}"] = path.read_bytes()
     return files
 
 

@@ -147,9 +147,18 @@ def test_the_container_path_is_refused_in_words(queue: MemoryQueue) -> None:
     queue.remove_volume("v")  # reconcile may ask: nothing to do
 
 
-def test_the_agent_layer_carries_dtrun_and_fsspec_and_s3fs_for_s3_stores() -> None:
+def test_the_agent_layer_carries_what_the_agent_imports_and_s3fs_for_s3_stores() -> None:
+    import subprocess
+    import sys
+
     files = agent_files()
     assert "site/dtrun/agent/__main__.py" in files and "site/fsspec/__init__.py" in files
+    assert not any(name.startswith("site/dtrun/engine/") for name in files)
+    code = ("import sys, dtrun.agent.__main__, dtrun.agent.runner, dtrun.agent.storeio; "
+            "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('dtrun')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    root = Path(agent_files.__code__.co_filename).parents[2]
+    assert {f"site/dtrun/{Path(p).relative_to(root).as_posix()}" for p in loaded} <= set(files)
     spec = ImageSpec(provider="bash", pip_packages=("numpy",))
     assert agent_spec(spec, "/shared/store") == spec
     assert agent_spec(spec, "s3://bucket/x").pip_packages == ("numpy", "s3fs")
