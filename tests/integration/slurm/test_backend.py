@@ -73,6 +73,11 @@ workflows:
     commands: [sleep 60]
     resources:
       gpu: 2
+  - name: two-gpus-short
+    provider: bash
+    commands: [sleep 15]
+    resources:
+      gpu: 2
   - name: resumable
     provider: bash
     commands:
@@ -295,3 +300,30 @@ def test_secrets_reach_the_job_masked_and_never_the_batch_script(slurm_dtrun: Dt
     job_id = result.output.split("submitted secret as Slurm job ")[1].split()[0]
     script = slurm_cluster.run("scontrol", "write", "batch_script", job_id, "-").stdout
     assert "secrets.API_TOKEN" in script and token not in script
+
+
+def test_a_client_killed_while_its_job_is_queued_leaves_the_job_to_run(slurm_dtrun: DtrunRunner, project: Path,
+                                                                       slurm_cluster: Cluster) -> None:
+    holder = _background(slurm_dtrun, project, "run", "two-gpus-short")
+    waiter = None
+    try:
+        _wait_for(lambda: _running(slurm_dtrun.store, "two-gpus-short") is not None, what="both GPUs to be taken")
+        waiter = _background(slurm_dtrun, project, "run", "gpu-a")
+        _wait_for(lambda: any(j["workflow"] == "gpu-a" and j.get("message", "") and "queued" in j["message"]
+                              for j in _jobs(slurm_dtrun.store)), what="the one-GPU job to be queued")
+        os.kill(waiter.pid, signal.SIGKILL)
+        waiter.wait(timeout=30)
+        assert slurm_dtrun("status", cwd=project).code == 0  # reconciles: the queued job is left alone
+        job = next(j for j in _jobs(slurm_dtrun.store) if j["workflow"] == "gpu-a")
+        assert job["state"] == "SUBMITTED", job
+        holder.communicate(timeout=120)
+    finally:
+        for left in (holder, waiter):
+            if left is not None:
+                left.kill()
+    _wait_for(lambda: not any(f"job={job['id']}" in q[2] and q[1] in ("PENDING", "RUNNING")
+                              for q in _queue(slurm_cluster)), timeout=120, what="the queued job to run and end")
+    assert slurm_dtrun("status", cwd=project).code == 0
+    record = next(j for j in _jobs(slurm_dtrun.store) if j["id"] == job["id"])
+    assert record["state"] == "DONE", record
+    assert "CUDA=" in slurm_dtrun("logs", job["run"], cwd=project).stdout
