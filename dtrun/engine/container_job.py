@@ -91,7 +91,13 @@ class ContainerJob:
             return
         if self._halted(record):
             return
+        self._launch(job, record, state, image, inputs, env={**started.env, **secrets}, started=started, info=info)
 
+    def _launch(self, job: Job, record: JobRecord, state: _RunState, image: str, inputs: list[InputArtifact], *,
+                env: dict[str, str], started: Job, info: ImageInfo) -> None:
+        """Stage the inputs, start the job, follow it to its end: the part that differs per kind of
+        backend (`engine/agent_job.py` is the path of backends whose jobs run dtrun's agent)."""
+        run = state.run
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
@@ -104,8 +110,7 @@ class ContainerJob:
         except BaseException:
             self.backend.remove_volume(workspace)
             raise
-        env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
-               "DTRUN_WORKFLOW": job.workflow}
+        env = {**env, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow}
         env.update(exposure.start_token(job, record.id, self.masker_values))  # a dev environment's token
         ca = self.settings.ca_bundle_path
         if ca:
