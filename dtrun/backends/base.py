@@ -68,7 +68,7 @@ class PublishedPort:
     name: str  # PORT_0
     container_port: int
     host_port: int
-    url: str  # where the client reaches it
+    url: str  # where the client reaches it, with a scheme: `http://127.0.0.1:32768`
 
 
 @dataclass(frozen=True)

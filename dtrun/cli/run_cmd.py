@@ -51,6 +51,8 @@ def run(
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
                                              "`resources.gpu` count (0: none).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="At the end, print the run's summary as JSON on stdout "
+                                          "(job output then goes to stderr; docs/json.md).")] = False,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -67,18 +69,21 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus)
+    if as_json and detach:
+        raise DtrunError("--json prints the run's summary at its end, so it does not go with --detach",
+                         hint="dtrun run WORKFLOW -d, then `dtrun status --json`")
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, as_json)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None, gpus: int | None) -> int:
+         attached_run: str | None, gpus: int | None, as_json: bool = False) -> int:
     from rich.markup import escape
 
     from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.ui import say, warn
 
-    current = session(host)
+    current = session(host, json_stdout=as_json)
     # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
     spec = current.spec(strict=False)
     target = spec.get(workflow)
@@ -99,6 +104,10 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
                          gpus=gpus, submitted=attached_run)
     say(f"run {result.run.name}: {result.run.state.value}")
+    if as_json:
+        from dtrun.cli import json_out
+
+        json_out.emit(json_out.run_summary(result.run, result.jobs))
     return result.exit_code
 
 

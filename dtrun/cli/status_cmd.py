@@ -66,16 +66,22 @@ def ago(when: float, now: float | None = None) -> str:
 
 
 def render(rows: list[tuple[RunRecord, list[JobRecord]]], state: Any) -> str:
-    table: list[tuple[str, ...]] = [COLUMNS]
+    """Seed 003's table; a PORTS column when some running job publishes ports (where to reach them)."""
+    ports = {job.id: " ".join(f"{name}={url}" for name, url in job.ports.items())
+             for _, jobs in rows for job in jobs if job.ports and state(job) == "RUNNING"}
+    columns = (*COLUMNS, "PORTS") if ports else COLUMNS
+    table: list[tuple[str, ...]] = [columns]
     for run, jobs in rows:
         variables = " ".join([*(f"--{k} {v}" for k, v in run.variables.items()), *run.args]) or "-"
         run_state = run.state.value if run.state.finished or not jobs else _run_state(jobs, state)
+        extra: tuple[str, ...] = ("",) if ports else ()
         table.append((run.name, run.tag or "<none>", "", run.workflow, variables, ago(run.submitted_at),
-                      run.host or "-", run_state))
+                      run.host or "-", run_state, *extra))
         for job in jobs:
+            extra = (ports.get(job.id, ""),) if ports else ()
             table.append(("", "", job.id, job.workflow, variables, ago(job.submitted_at), job.host or "-",
-                          state(job)))
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+                          state(job), *extra))
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table)
 
 

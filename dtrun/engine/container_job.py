@@ -218,6 +218,7 @@ class ContainerJob:
                 raise
             for port in self.backend.published_ports(container):
                 self._status(f"  {port.name} ({port.container_port} in the job) -> {port.url}")
+                record.ports[port.name] = port.url  # for `dtrun status` (issue 18)
             record.move(State.RUNNING)
             self.store.save_job(record)
             with state.lock:
