@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image lint test test-unit test-packaging demo bench bench-all clean
+.PHONY: help setup venv docker base-image tmux lint test test-unit test-packaging demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
@@ -36,7 +36,10 @@ base-image: docker
 	@images/base/build-base.sh $(BASE_IMAGE)
 	@images/base/build-busybox.sh $(TEST_IMAGE)
 
-setup: venv base-image
+tmux:
+	@scripts/ensure-tmux
+
+setup: venv base-image tmux
 
 lint: venv
 	$(BIN)/ruff check dtrun tests benchmarks examples

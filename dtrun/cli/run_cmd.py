@@ -53,6 +53,8 @@ def run(
                                              "`resources.gpu` count (0: none).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="At the end, print the run's summary as JSON on stdout "
                                           "(job output then goes to stderr; docs/json.md).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show image builds' whole logs as they come "
+                                          "(a terminal otherwise shows a compact view).")] = False,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -72,18 +74,18 @@ def run(
     if as_json and detach:
         raise DtrunError("--json prints the run's summary at its end, so it does not go with --detach",
                          hint="dtrun run WORKFLOW -d, then `dtrun status --json`")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, as_json)
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, as_json, verbose)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None, gpus: int | None, as_json: bool = False) -> int:
+         attached_run: str | None, gpus: int | None, as_json: bool = False, verbose: bool = False) -> int:
     from rich.markup import escape
 
     from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.ui import say, warn
 
-    current = session(host, json_stdout=as_json)
+    current = session(host, json_stdout=as_json, verbose=verbose)
     # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
     spec = current.spec(strict=False)
     target = spec.get(workflow)
@@ -101,8 +103,13 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
         return 0
-    result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
-                         gpus=gpus, submitted=attached_run)
+    try:
+        result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
+                             gpus=gpus, submitted=attached_run)
+    finally:
+        close = getattr(current.listener, "close", None)  # the renderer's live view, if one is up
+        if close is not None:
+            close()
     say(f"run {result.run.name}: {result.run.state.value}")
     if as_json:
         from dtrun.cli import json_out

@@ -16,9 +16,10 @@ from typing import IO, TYPE_CHECKING, Any
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
+from dtrun.engine.build_watch import BuildWatch
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
-from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, STATUS, Event
+from dtrun.engine.events import JOB, OUTPUT, RESULT, STATUS, Event
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
 from dtrun.engine.kept import cache_mounts, folders_tar
@@ -77,10 +78,16 @@ class ContainerJob:
         record.move(State.BUILDING)
         self.store.save_job(record)
         pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
-        image, built = self.backend.ensure_image(job.image, self.settings, output=self._build_line)
+        watch = BuildWatch(self.emit, job.workflow)  # the build's steps and summary (issue 18)
+        try:
+            image, built = self.backend.ensure_image(job.image, self.settings, output=watch.line, step=watch.step,
+                                                     say=watch.start)
+        except BaseException as exc:
+            watch.failed(str(exc), interrupted=not isinstance(exc, Exception))
+            raise
         record.image = image
         if built:
-            self.emit(Event(STATUS, f"  built {image}", job=job.workflow))
+            watch.done(image)
         info = _image_info(self.backend, image)
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
                                            image_id=info.id, inputs=inputs,
@@ -246,9 +253,6 @@ class ContainerJob:
 
     def _status(self, message: str) -> None:
         self.emit(Event(STATUS, message))
-
-    def _build_line(self, line: str) -> None:
-        self.emit(Event(BUILD, line))
 
 
 def _image_info(backend: Backend, image: str) -> ImageInfo:
