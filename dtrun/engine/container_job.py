@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
 from dtrun.engine import cache, control
@@ -24,6 +24,7 @@ from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
 from dtrun.engine.kept import cache_mounts, folders_tar
 from dtrun.engine.logs import LogSink, stream_until_exit
+from dtrun.engine.progress import MeteredReader, Progress, size_of
 from dtrun.engine.pulls import pull_private_image
 from dtrun.masking import Masker
 from dtrun.names import sanitize
@@ -103,7 +104,9 @@ class ContainerJob:
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
         try:
-            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
+            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels(),
+                                   progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}",
+                                                                  job=job.workflow))
             mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
                                    info=info, labels=self.labels(), taken=mounts)
         except BaseException:
@@ -132,7 +135,12 @@ class ContainerJob:
                 record.container = container.name
                 skip = [m.target for m in mounts[1:]]
                 with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
-                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                    code = self._code(skip)
+                    upload = Progress(self.emit, f"{job.workflow}: code", job=job.workflow, total=size_of(code))
+                    try:
+                        self.backend.put_archive(container, WORKSPACE, cast("IO[bytes]", MeteredReader(code, upload)))
+                    finally:
+                        upload.close()
                 copy_file_inputs(self.backend, self.store, container, inputs)
                 if job.folders:  # artifact folders of a command no prelude wraps (engine/kept.py)
                     self.backend.put_archive(container, "/", folders_tar(job.folders, info))
@@ -246,6 +254,7 @@ class ContainerJob:
                 state.containers.pop(record.id, None)
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         finish_job(self.store, self.backend, container, record, exit_info, declared, status=self._status,
+                   progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}", job=job.workflow),
                    memory=job.resources.memory, interruptible=job.resources.interruptible)
         detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
         self.emit(Event(RESULT, f"{record.state.value} {job.workflow}{detail}", job=job.workflow,
