@@ -59,15 +59,18 @@ class LiveView:
         if build is not None:
             build.step, build.step_started, build.detail = title, time.monotonic(), ""
 
-    def build_line(self, key: str, line: str) -> None:
+    def build_line(self, key: str, line: str) -> bool:
+        """Take one log line of the build of `key`; False when no build of it is in view (one that does
+        not announce its start, e.g. a flow's image: the caller prints the line)."""
         build = self.builds.get(key)
         if build is None:
-            return
+            return False
         build.log.append(line)
         match = _LINE.match(line)
         text = (match.group(1) if match else line).strip()
         if text and not text.startswith(("sha256:", "DONE ", "CACHED", "transferring ", "resolve ", "[")):
             build.detail = text
+        return True
 
     def build_end(self, key: str) -> list[str]:
         """Forget the build (its lines leave the view); its full log, for a failure report."""

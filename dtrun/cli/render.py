@@ -93,7 +93,8 @@ class Renderer:
         elif event.kind == BUILD_STEP:
             self.live.build_step(key, event.text)
         elif event.kind == BUILD:
-            self.live.build_line(key, event.text)
+            if not self.live.build_line(key, event.text):
+                self._say(f"  | {event.text}", "dim")
         elif event.kind == BUILD_DONE:
             self.live.build_end(key)
             self._say(f"  {event.text}", "green")

@@ -139,3 +139,13 @@ def test_on_a_terminal_a_failed_build_prints_its_whole_log() -> None:
     watch.failed("building failed")
     assert printed == [f"  | {line}" for line in BUILDKIT[:6]]
     renderer(Event(BUILD_STEP, "ignored after the end", job="train"))
+
+
+def test_on_a_terminal_a_build_that_did_not_announce_itself_is_printed() -> None:
+    """A flow's image build sends only `build` lines: they are printed, not swallowed by the view."""
+    renderer = Renderer()
+    renderer.live = LiveView(Console(file=io.StringIO(), force_terminal=False))
+    printed: list[str] = []
+    renderer._say = lambda text, style: printed.append(text)  # type: ignore[method-assign]
+    renderer(Event("build", "#1 [internal] load build definition", job="ci"))
+    assert printed == ["  | #1 [internal] load build definition"]
