@@ -19,9 +19,11 @@ __all__ = ["Check", "check_registry", "check_store", "run_checks"]
 
 def run_checks(settings: Settings, host: str | None = None, *, registry: str | None = None) -> list[Check]:
     """The backend's checks, then the store's and the registry's."""
-    from dtrun.backends.registry import diagnose_backend
+    from dtrun.backends.registry import DEFAULT, diagnose_backend, needs_registry
 
-    return [*diagnose_backend(settings, host), check_store(settings.store), check_registry(registry)]
+    needed_by = (settings.backend or DEFAULT) if needs_registry(settings) else None
+    return [*diagnose_backend(settings, host), check_store(settings.store),
+            check_registry(registry, needed_by=needed_by)]
 
 
 def check_store(url: str) -> Check:
@@ -45,9 +47,13 @@ def check_store(url: str) -> Check:
     return Check("store", "ok", f"{url}: write, read and delete work")
 
 
-def check_registry(registry: str | None) -> Check:
-    """Whether an image registry answers its API (`/v2/`): `dtrun action publish` pushes to one."""
+def check_registry(registry: str | None, *, needed_by: str | None = None) -> Check:
+    """Whether an image registry answers its API (`/v2/`): `dtrun action publish` pushes to one, and
+    backends whose nodes pull their images (`needed_by`) need one."""
     if not registry:
+        if needed_by:
+            return Check("registry", "warn", f"the {needed_by} backend runs images from a registry, and none was "
+                         "checked", "check the one it uses: dtrun doctor --registry HOST:PORT")
         return Check("registry", "skip", "not needed: the Docker backend runs images on the host that builds them "
                      "(check one with --registry HOST:PORT)")
     import urllib.error

@@ -34,6 +34,13 @@ def create_backend(settings: Settings, host: str | None = None, name: str | None
     return backend
 
 
+def needs_registry(settings: Settings, name: str | None = None) -> bool:
+    """Whether the chosen backend runs images from a registry (its package sets `NEEDS_REGISTRY = True`:
+    a cluster's nodes cannot use images built on the client's Docker host)."""
+    module = BACKENDS.get(name or getattr(settings, "backend", None) or DEFAULT)
+    return bool(module and getattr(importlib.import_module(module), "NEEDS_REGISTRY", False))
+
+
 def diagnose_backend(settings: Settings, host: str | None = None, name: str | None = None) -> list[Check]:
     """What the chosen backend needs of this machine, for `dtrun doctor`, as `Check`s.
 

@@ -47,3 +47,16 @@ def test_a_dead_socket_is_reported_by_its_reason() -> None:
     text = "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, " \
            "'No such file or directory'))"
     assert _reason(Exception(text)) == "no such file or directory"
+
+
+def test_a_backend_that_pulls_its_images_asks_for_a_registry(fake_backend: types.ModuleType) -> None:
+    from dtrun.doctor import check_registry
+
+    settings = Settings(store="s", backend="fake")
+    assert not registry.needs_registry(settings)
+    fake_backend.NEEDS_REGISTRY = True  # type: ignore[attr-defined]
+    assert registry.needs_registry(settings)
+    check = check_registry(None, needed_by="fake")
+    assert (check.status, check.message) == ("warn", "the fake backend runs images from a registry, and none was "
+                                                     "checked")
+    assert check_registry(None).status == "skip"
