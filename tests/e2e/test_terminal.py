@@ -108,3 +108,16 @@ def test_without_a_terminal_builds_are_plain_lines(make_project: Callable[..., P
     docker_client.images.remove(built.group(1), force=True)
     assert re.search(r"^  \| #\d+ ", result.stderr, re.MULTILINE)  # the log, prefixed
     assert "\x1b" not in result.stderr and "\x1b" not in result.stdout  # no control sequences
+
+
+def test_a_failed_build_on_a_terminal_shows_its_whole_log(make_project: Callable[..., Path], dtrun: DtrunRunner,
+                                                          tmux: Callable[..., str]) -> None:
+    unique = uuid.uuid4().hex
+    project = make_project({".dtrun/workflows.yaml": WORKFLOWS,
+                            "requirements.txt": f"# {unique}\n!!! not a requirement\n"})  # pip refuses it at once
+    screen = tmux([sys.executable, "-m", "dtrun", "run", "hello"], _terminal_env(dtrun), project)
+    assert re.search(r"^EXIT=[1-9]", screen, re.MULTILINE), screen
+    assert not SUMMARY.search(screen), screen
+    assert re.search(r"^\s*\| #\d+ ", screen, re.MULTILINE), f"no build log on the screen:\n{screen}"
+    assert "not a requirement" in screen
+    assert "Traceback" not in screen
