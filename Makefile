@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export DTRUN_BASE_IMAGE ?= $(BASE_IMAGE)
 export DTRUN_TEST_BUSYBOX ?= $(TEST_IMAGE)
 
-.PHONY: help setup venv docker base-image chromium lint test test-unit test-packaging demo bench bench-all clean
+.PHONY: help setup venv docker base-image chromium tmux lint test test-unit test-packaging demo bench bench-all clean
 
 help:
 	@echo "make demo   run examples/digits end to end (prepare -> train -> evaluate) in containers"
@@ -39,7 +39,10 @@ base-image: docker
 chromium:
 	@scripts/ensure-chromium
 
-setup: venv base-image
+tmux:
+	@scripts/ensure-tmux
+
+setup: venv base-image tmux
 
 lint: venv
 	$(BIN)/ruff check dtrun tests benchmarks examples

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from dtrun.config import Settings
@@ -123,6 +123,26 @@ class VolumeInfo:
     name: str
     labels: dict[str, str]
     created: float
+
+
+#: A `Check`'s verdict: `FAIL` for what every run needs, `warn` for what only some workflows need (GPUs)
+#: or speed, `skip` when it does not apply or an earlier check failed.
+CheckStatus = Literal["ok", "warn", "FAIL", "skip"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `dtrun doctor`: what was checked, the verdict, and (unless all is well) the fix.
+
+    A backend package says what it needs of the machine through a module-level
+    `diagnose(settings, host) -> list[Check]` beside its `create` (see `registry.diagnose_backend`):
+    it must work when nothing answers, so it cannot be a method of a connected backend.
+    """
+
+    name: str
+    status: CheckStatus
+    message: str
+    fix: str | None = None
 
 
 class Handle(Protocol):

@@ -35,6 +35,8 @@ def artifacts(
     total: Annotated[bool, typer.Option("--total", "-t", help="Show the total size of each artifact.")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Download the artifacts into DIR.",
                                                 metavar="DIR")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the artifacts and their files as JSON "
+                                          "(docs/json.md).")] = False,
 ) -> None:
     """List the files of a run's or job's artifacts with their sizes, or download them.
 
@@ -42,6 +44,9 @@ def artifacts(
     """
     from dtrun.errors import DtrunError
 
+    if as_json and (items[0] == "upload" or output is not None):
+        raise DtrunError("--json lists artifacts; it does not go with upload or --output",
+                         hint="dtrun artifacts RUN --json")
     if items[0] == "upload":
         if len(items) < 3:
             raise DtrunError("usage: dtrun artifacts upload TAG PATH...",
@@ -55,7 +60,11 @@ def artifacts(
     _, store = open_store()
     jobs = select_jobs(store, items[0])
     found = [(job, m) for job in jobs for m in store.manifests(job.output_id)]
-    if output is not None:
+    if as_json:
+        from dtrun.cli import json_out
+
+        json_out.emit(json_out.artifacts(found))
+    elif output is not None:
         _download(store, found, output)
     elif total:
         _print_totals(found)

@@ -16,17 +16,15 @@ def doctor(
     registry: Annotated[str | None, typer.Option("--registry", metavar="HOST:PORT",
                                                  help="Also check that this image registry answers.")] = None,
 ) -> None:
-    """Check Docker, BuildKit, the base image, GPUs, the store, the ssh tunnel and a registry; say how to fix.
+    """Check the backend (Docker: endpoint, BuildKit, base image, GPUs, ssh tunnel), the store and a registry.
 
     Exits 1 when something every run needs is missing (a FAIL line); `warn` lines concern only some
     workflows (GPUs) or speed.
     """
-    from dtrun.backends.docker.endpoint import resolve
     from dtrun.config import load_settings
     from dtrun.doctor import run_checks
 
-    settings = load_settings()
-    checks = run_checks(settings, resolve(host, settings.host), registry=registry)
+    checks = run_checks(load_settings(), host, registry=registry)
     width = max(len(c.name) for c in checks)
     for check in checks:
         line = f"{check.status:<4}  {check.name:<{width}}  {check.message}"

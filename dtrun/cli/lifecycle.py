@@ -11,12 +11,16 @@ if TYPE_CHECKING:
     from dtrun.store import JobRecord, Store
 
 
-def session(host: str | None = None) -> Session:
-    """The session of the current folder, its events rendered for the terminal."""
+def session(host: str | None = None, *, json_stdout: bool = False, verbose: bool = False) -> Session:
+    """The session of the current folder, its events rendered for the terminal; with `json_stdout` job
+    output goes to stderr, stdout being kept for a command's JSON; `verbose` shows builds' whole logs."""
+    import sys
+
     from dtrun.api import Session
     from dtrun.cli.render import Renderer
 
-    return Session(host=host, listener=Renderer())
+    return Session(host=host, listener=Renderer(output=sys.stderr if json_stdout else None,
+                                                       verbose=verbose))
 
 
 def display_state(store: Store, job: JobRecord) -> str:

@@ -3,7 +3,13 @@
 Job output goes to stdout untouched (a workflow job's bytes as they come; a flow step's lines as
 `[job/step] line`; stderr when stdout is kept for a JSON summary); everything dtrun says about the
 run goes to stderr, so `dtrun run x > out.txt` captures exactly what the job printed. Without a
-terminal, or with NO_COLOR, there are no colours.
+terminal, or with NO_COLOR, there are no colours and no control sequences: an image build is its log,
+line by line (`  | …`), then its summary.
+
+On a terminal an image build is a compact live view (dtrun/cli/live_view.py: the step that runs, its
+elapsed time, its latest output line) that collapses into one `built … in 12.3 s (5 steps, 3 cached)`
+line; a failed build prints its whole log, and `verbose` (`dtrun run -v`) prints it as it comes.
+Transfers that take over a second show a progress bar there.
 """
 
 from __future__ import annotations
@@ -11,10 +17,27 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, RUN, WARNING, Event
+from dtrun.engine.events import (
+    BUILD,
+    BUILD_DONE,
+    BUILD_FAILED,
+    BUILD_START,
+    BUILD_STEP,
+    JOB,
+    OUTPUT,
+    PROGRESS,
+    RESULT,
+    RUN,
+    WARNING,
+    Event,
+)
 
+if TYPE_CHECKING:
+    from dtrun.cli.live_view import LiveView
+
+_BUILD_KINDS = (BUILD, BUILD_START, BUILD_STEP, BUILD_DONE, BUILD_FAILED)
 _STATE_STYLE = {"DONE": "green", "CACHED": "green", "FAILED": "red", "SKIPPED": "dim"}
 
 
@@ -25,26 +48,67 @@ def _colour(stream: object) -> bool:
 class Renderer:
     """A listener for `Engine`/`Session` events."""
 
-    def __init__(self, *, builds: bool = True, output: TextIO | None = None) -> None:
-        """`output`: where job output goes (stdout; stderr when stdout is kept for JSON, `--json`)."""
+    def __init__(self, *, builds: bool = True, output: TextIO | None = None, verbose: bool = False) -> None:
+        """`output`: where job output goes (stdout; stderr when stdout is kept for JSON, `--json`);
+        `verbose`: a build's whole log as it comes, also on a terminal."""
         self.builds = builds
         self.lock = threading.Lock()
         self.output = output
         self.out_colour, self.err_colour = _colour(output or sys.stdout), _colour(sys.stderr)
+        self.live: LiveView | None = None
+        if self.err_colour and not verbose:
+            from dtrun.cli.live_view import LiveView
+            from dtrun.ui import console
+
+            self.live = LiveView(console())
 
     def __call__(self, event: Event) -> None:
         with self.lock:
             if event.kind == OUTPUT:
                 self._output(event)
-            elif event.kind == BUILD:
+            elif event.kind in _BUILD_KINDS:
                 if self.builds:
-                    self._say(f"  | {event.text}", "dim")
+                    self._build(event)
+            elif event.kind == PROGRESS:
+                if self.live is not None:
+                    self.live.progress(event.text, event.done, event.total, event.state == "done")
             elif event.step is not None:  # a flow job's (step "") or step's status
                 self._tagged(event)
             elif event.kind == WARNING:
                 self._say(f"warning: {event.text}", "yellow")
             else:
                 self._say(event.text, self._style(event))
+
+    def _build(self, event: Event) -> None:
+        """Plain: every line, then the summary. Live: the view, then the summary (or the log on failure)."""
+        key = event.job or ""
+        if self.live is None:
+            if event.kind in (BUILD, BUILD_START):
+                self._say(f"  | {event.text}", "dim")
+            elif event.kind == BUILD_DONE:
+                self._say(f"  {event.text}", None)
+            return
+        if event.kind == BUILD_START:
+            self.live.build_start(key, event.text)
+        elif event.kind == BUILD_STEP:
+            self.live.build_step(key, event.text)
+        elif event.kind == BUILD:
+            if not self.live.build_line(key, event.text):
+                self._say(f"  | {event.text}", "dim")
+        elif event.kind == BUILD_DONE:
+            self.live.build_end(key)
+            self._say(f"  {event.text}", "green")
+        elif event.kind == BUILD_FAILED:
+            log = self.live.build_end(key)
+            if event.state != "interrupted":
+                for line in log:
+                    self._say(f"  | {line}", "dim")
+
+    def close(self) -> None:
+        """Take down the live view (a run that ended, or was interrupted, while something was in progress)."""
+        with self.lock:
+            if self.live is not None:
+                self.live.stop()
 
     def _style(self, event: Event) -> str | None:
         if event.kind == RESULT:

@@ -56,6 +56,10 @@ def run(
     publish_all: Annotated[bool, typer.Option("--publish-all", help="Publish the job's ports on all of the "
                                               "host's interfaces, not only 127.0.0.1 (anyone who reaches "
                                               "the host reaches them).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="At the end, print the run's summary as JSON on stdout "
+                                          "(job output then goes to stderr; docs/json.md).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show image builds' whole logs as they come "
+                                          "(a terminal otherwise shows a compact view).")] = False,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -72,11 +76,15 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, publish_all)
+    if as_json and detach:
+        raise DtrunError("--json prints the run's summary at its end, so it does not go with --detach",
+                         hint="dtrun run WORKFLOW -d, then `dtrun status --json`")
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, publish_all, as_json, verbose)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None, gpus: int | None, publish_all: bool) -> int:
+         attached_run: str | None, gpus: int | None, publish_all: bool, as_json: bool = False,
+         verbose: bool = False) -> int:
     from rich.markup import escape
 
     from dtrun.cli.lifecycle import session
@@ -84,7 +92,7 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     from dtrun.spec.models import DEV_ENVIRONMENTS
     from dtrun.ui import say, warn
 
-    current = session(host)
+    current = session(host, json_stdout=as_json, verbose=verbose)
     # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
     spec = current.spec(strict=False)
     target = spec.get(workflow)
@@ -112,9 +120,18 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
                     f"(`dtrun logs {record.name}` says what it does)")
         typer.echo(record.name)
         return 0
-    result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
-                         gpus=gpus, submitted=attached_run, publish_all=publish_all)
+    try:
+        result = current.run(workflow, variables=parsed.variables, args=parsed.args, tag=tag, no_cache=no_cache,
+                             gpus=gpus, submitted=attached_run, publish_all=publish_all)
+    finally:
+        close = getattr(current.listener, "close", None)  # the renderer's live view, if one is up
+        if close is not None:
+            close()
     say(f"run {result.run.name}: {result.run.state.value}")
+    if as_json:
+        from dtrun.cli import json_out
+
+        json_out.emit(json_out.run_summary(result.run, result.jobs))
     return result.exit_code
 
 

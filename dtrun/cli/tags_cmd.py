@@ -16,7 +16,9 @@ app.add_typer(tags_app, name="tags")
 @tags_app.callback(invoke_without_command=True)
 def show(ctx: typer.Context,
          repo: Annotated[str | None, typer.Option("--repo", help="List another repository's tags (owner/name).")]
-         = None) -> None:
+         = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Print the tags as JSON (docs/json.md).")] = False,
+         ) -> None:
     """List the tags: tag, run, workflow, artifacts, created."""
     if ctx.invoked_subcommand:
         return
@@ -27,6 +29,11 @@ def show(ctx: typer.Context,
 
     _, store = open_store()
     tags = store.tags(store.resolve_repo(repo) if repo else None)
+    if as_json:
+        from dtrun.cli import json_out
+
+        json_out.emit(json_out.tags(tags))
+        return
     if not tags:
         say("no tags yet; `dtrun tags add TAG RUN` or `dtrun run WORKFLOW -t TAG` creates one")
         return

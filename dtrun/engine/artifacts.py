@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dtrun.backends.base import Backend, VolumeMount
 from dtrun.errors import DtrunError
@@ -35,6 +35,9 @@ from dtrun.store.archive import (
     write_members,
 )
 from dtrun.store.streams import BackgroundWriter
+
+if TYPE_CHECKING:
+    from dtrun.engine.progress import Progress, Transfers
 
 Members = Iterable[tuple[Any, Any]]
 
@@ -53,7 +56,8 @@ def tar_path(store: Store, job_id: str, record: ArtifactRecord, repo: str | None
     return store.job_path(job_id, "artifacts", tar_name(record.key, record.digest), repo=repo)
 
 
-def save_members(store: Store, job_id: str, path: str, container_path: str, members: Members) -> ArtifactRecord:
+def save_members(store: Store, job_id: str, path: str, container_path: str, members: Members, *,
+                 progress: Progress | None = None) -> ArtifactRecord:
     """Check and store one artifact; the manifest (completion marker) is written only at the very end."""
     key = artifact_key(path)
     folder = store.job_path(job_id, "artifacts")
@@ -68,9 +72,16 @@ def save_members(store: Store, job_id: str, path: str, container_path: str, memb
         # a full disk or a server that dies mid-upload is the store's clear error, not Python's
         writer = BackgroundWriter(store.guarded_writes(out))
         try:
-            manifest = write_members(members, writer, allow_file=True)
+            if progress is None:
+                manifest = write_members(members, writer, allow_file=True)
+            else:  # the bytes of the tar as it is written: the export's progress
+                from dtrun.engine.progress import MeteredWriter
+
+                manifest = write_members(members, MeteredWriter(writer, progress), allow_file=True)  # type: ignore[arg-type]
         finally:
             writer.finish()
+            if progress is not None:
+                progress.close()
         final = posixpath.join(folder, tar_name(key, manifest.digest))
         with store.failing():
             if store.local:
@@ -108,7 +119,8 @@ def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
 
 
 def export_artifact(backend: Backend, container: object, store: Store, job_id: str, path: str,
-                    container_path: str, *, running: bool = False) -> ArtifactRecord | None:
+                    container_path: str, *, running: bool = False, progress: Progress | None = None,
+                    ) -> ArtifactRecord | None:
     """Save one output folder of a container; None when the job never created it.
 
     Through the Docker API (works on a remote daemon); on the daemon's own host a stopped container's
@@ -119,7 +131,8 @@ def export_artifact(backend: Backend, container: object, store: Store, job_id: s
         if not os.path.lexists(local):
             return None
         try:
-            return save_members(store, job_id, path, container_path, folder_members(local, local.name))
+            return save_members(store, job_id, path, container_path, folder_members(local, local.name),
+                                progress=progress)
         except PermissionError:
             pass  # a file this user may not read: the daemon can, through the API
     stream = backend.get_archive(container, container_path)
@@ -127,7 +140,8 @@ def export_artifact(backend: Backend, container: object, store: Store, job_id: s
         return None
     from dtrun.store.streams import ChunkReader
 
-    return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)))  # type: ignore[arg-type]
+    return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)),  # type: ignore[arg-type]
+                        progress=progress)
 
 
 def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_path: str) -> ArtifactRecord:
@@ -145,12 +159,13 @@ class SaveResult:
 
 
 def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
-                 container: object, say: Callable[[str], None]) -> SaveResult:
+                 container: object, say: Callable[[str], None], *, progress: Transfers | None = None) -> SaveResult:
     """Export every declared artifact of a finished job; an unsafe or malformed one is refused by name."""
     result = SaveResult([], [])
     for path, cpath in artifacts:
         try:
-            item = export_artifact(backend, container, store, job_id, path, cpath)
+            item = export_artifact(backend, container, store, job_id, path, cpath,
+                                   progress=progress(f"artifact {path}") if progress else None)
         except (UnsafeArchive, NotAFolder) as exc:
             say(f"  artifact {path} refused: {exc.message}")
             result.refused.append(f"artifact {path}: {exc.message}")
@@ -187,7 +202,7 @@ def input_volume(item: InputArtifact) -> str:
 
 
 def mount_inputs(backend: Backend, store: Store, inputs: list[InputArtifact], image: str,
-                 labels: dict[str, str]) -> list[VolumeMount]:
+                 labels: dict[str, str], *, progress: Transfers | None = None) -> list[VolumeMount]:
     """Materialise each input once per daemon (volumes keyed by content) and return the mounts.
 
     A volume that is already complete is reused as it is: mounting it costs two API calls, no copy.
@@ -203,8 +218,15 @@ def mount_inputs(backend: Backend, store: Store, inputs: list[InputArtifact], im
             continue  # copied into the job by `copy_file_inputs`
         volume = input_volume(item)
         source = tar_path(store, item.job_id, item.record, repo=item.repo)
-        backend.materialize_once(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest},
-                            lambda p=source: store.open(p, "rb"))  # type: ignore[misc]
+        def open_tar(p: str = source, name: str = f"dep {item.record.path}") -> IO[bytes]:
+            data = store.open(p, "rb")
+            if progress is None:
+                return data
+            from dtrun.engine.progress import MeteredReader
+
+            return MeteredReader(data, progress(name))  # type: ignore[return-value]
+
+        backend.materialize_once(volume, image, {**labels, "dev.dtrun.artifact": item.record.digest}, open_tar)
         mounts.append(VolumeMount(volume=volume, target=item.record.container_path, read_only=True))
     return mounts
 

@@ -9,13 +9,16 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, Backend, Exit
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import save_outputs as export_outputs
 from dtrun.store import JobRecord, State, Store
 from dtrun.units import size
+
+if TYPE_CHECKING:
+    from dtrun.engine.progress import Transfers
 
 ARTIFACTS_LABEL = f"{LABEL}.artifacts"
 WORKSPACE_LABEL = f"{LABEL}.workspace"
@@ -42,7 +45,7 @@ def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
 
 def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord, exit_info: Exit,
                declared: list[Declared], *, status: Callable[[str], None] = lambda m: None,
-               memory: int | None = None, interruptible: bool = False) -> None:
+               memory: int | None = None, interruptible: bool = False, progress: Transfers | None = None) -> None:
     """Record the exit, save the outputs (unless aborted), settle the final state, clean up.
 
     An interruptible job that another job preempted (backends/docker/gpus.py) goes back to SUBMITTED with its
@@ -67,7 +70,7 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
             record.artifacts = [ArtifactRecord.model_validate(a) for a in exit_info.saved]
             refused = list(exit_info.refused)
         else:
-            refused = save_outputs(store, backend, container, record, declared, status)
+            refused = save_outputs(store, backend, container, record, declared, status, progress)
         preempted = backend.was_preempted(container.name) if interruptible else None
         if refused:  # a job whose outputs were refused did not produce what it declared
             record.move(State.FAILED, "; ".join(refused))
@@ -99,10 +102,11 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
 
 
 def save_outputs(store: Store, backend: Backend, container: Any, record: JobRecord,
-                 declared: list[Declared], status: Callable[[str], None]) -> list[str]:
+                 declared: list[Declared], status: Callable[[str], None], progress: Transfers | None = None,
+                 ) -> list[str]:
     """Export the declared artifacts into the record; returns why any was refused (unsafe, not a folder)."""
     result = export_outputs(backend, store, record.id, [(d.path, d.container_path) for d in declared],
-                            container, status)
+                            container, status, progress=progress)
     record.artifacts = result.saved
     return result.refused
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
 from dtrun.engine import cache, control, exposure
 from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
+from dtrun.engine.build_watch import BuildWatch
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
-from dtrun.engine.events import BUILD, JOB, OUTPUT, RESULT, STATUS, Event
+from dtrun.engine.events import JOB, OUTPUT, RESULT, STATUS, Event
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
 from dtrun.engine.kept import cache_mounts, folders_tar
 from dtrun.engine.logs import LogSink, stream_until_exit
+from dtrun.engine.progress import MeteredReader, Progress, size_of
 from dtrun.engine.pulls import pull_private_image
 from dtrun.masking import Masker
 from dtrun.names import sanitize
@@ -78,10 +80,16 @@ class ContainerJob:
         record.move(State.BUILDING)
         self.store.save_job(record)
         pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
-        image, built = self.backend.ensure_image(job.image, self.settings, output=self._build_line)
+        watch = BuildWatch(self.emit, job.workflow)  # the build's steps and summary (issue 18)
+        try:
+            image, built = self.backend.ensure_image(job.image, self.settings, output=watch.line, step=watch.step,
+                                                     say=watch.start)
+        except BaseException as exc:
+            watch.failed(str(exc), interrupted=not isinstance(exc, Exception))
+            raise
         record.image = image
         if built:
-            self.emit(Event(STATUS, f"  built {image}", job=job.workflow))
+            watch.done(image)
         info = _image_info(self.backend, image)
         record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
                                            image_id=info.id, inputs=inputs,
@@ -104,7 +112,9 @@ class ContainerJob:
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
         try:
-            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
+            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels(),
+                                   progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}",
+                                                                  job=job.workflow))
             mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
                                    info=info, labels=self.labels(), taken=mounts)
         except BaseException:
@@ -134,7 +144,12 @@ class ContainerJob:
                 record.container = container.name
                 skip = [m.target for m in mounts[1:]]
                 with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
-                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                    code = self._code(skip)
+                    upload = Progress(self.emit, f"{job.workflow}: code", job=job.workflow, total=size_of(code))
+                    try:
+                        self.backend.put_archive(container, WORKSPACE, cast("IO[bytes]", MeteredReader(code, upload)))
+                    finally:
+                        upload.close()
                 copy_file_inputs(self.backend, self.store, container, inputs)
                 if job.folders:  # artifact folders of a command no prelude wraps (engine/kept.py)
                     self.backend.put_archive(container, "/", folders_tar(job.folders, info))
@@ -234,6 +249,7 @@ class ContainerJob:
                 self.backend.remove_volume(container.labels.get(WORKSPACE_LABEL, ""))
                 devenv.forget(record.id)
                 raise
+            record.ports = dict(exposed.urls)  # for `dtrun status --json` (scheme included)
             record.move(State.RUNNING)
             self.store.save_job(record)
             with state.lock:
@@ -259,6 +275,7 @@ class ContainerJob:
                 state.containers.pop(record.id, None)
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         finish_job(self.store, self.backend, container, record, exit_info, declared, status=self._status,
+                   progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}", job=job.workflow),
                    memory=job.resources.memory, interruptible=job.resources.interruptible)
         detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
         self.emit(Event(RESULT, f"{record.state.value} {job.workflow}{detail}", job=job.workflow,
@@ -266,9 +283,6 @@ class ContainerJob:
 
     def _status(self, message: str) -> None:
         self.emit(Event(STATUS, message))
-
-    def _build_line(self, line: str) -> None:
-        self.emit(Event(BUILD, line))
 
 
 def _image_info(backend: Backend, image: str) -> ImageInfo:

@@ -10,6 +10,13 @@ from dataclasses import dataclass
 #: Event kinds. `output` carries a chunk of a job's (masked) output in `data`; `build` one line of an
 #: image build; `result` a job's final state in `state`; the others a sentence in `text`.
 RUN, JOB, STATUS, BUILD, OUTPUT, RESULT, WARNING = "run", "job", "status", "build", "output", "result", "warning"
+#: An image build's course, for a compact view (dtrun/engine/build_watch.py): `build-start` what is built
+#: from what; `build-step` the title of the step that starts now; `build-done` the one-line summary
+#: (`built dtrun/bash:… in 12.3 s (5 steps, 3 cached)`); `build-failed` (the error follows as usual).
+BUILD_START, BUILD_STEP, BUILD_DONE, BUILD_FAILED = "build-start", "build-step", "build-done", "build-failed"
+#: A transfer's progress (code upload, artifact export, dep materialisation): `text` names it, `done` and
+#: `total` count bytes (`total` None when unknown); the last event of a transfer has `state` "done".
+PROGRESS = "progress"
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,8 @@ class Event:
     step: str | None = None
     data: bytes = b""
     state: str | None = None
+    done: int = 0
+    total: int | None = None
 
     @property
     def prefix(self) -> str:

@@ -58,7 +58,7 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 
 
 def port_lines(ports: list[PublishedPort]) -> list[str]:
-    return [f"  {p.name} ({p.container_port} in the job) -> {p.url}" for p in ports]
+    return [f"  {p.name} ({p.container_port} in the job) -> http://{p.url}" for p in ports]
 
 
 def app_lines(urls: dict[str, str]) -> list[str]:

@@ -78,6 +78,9 @@ def describe_failure(exc: BaseException, url: str, action: str = "use") -> Store
                                     "temporary failure in name resolution", "cannot connect")):
         what = "the endpoint cannot be reached"
         hint = _ENDPOINT_HINT + "; check that the server is running and reachable from here"
+    elif isinstance(exc, OSError) and exc.strerror:  # a local folder: `Not a directory`, `Is a directory`
+        what = exc.strerror
+        hint = "make it a folder this user can write, " + _CHANGE_STORE
     else:
         what = f"{name}: {text}"
         hint = ("check `dtrun config get store` (or DTRUN_STORE); for S3 the AWS credentials and, "

@@ -80,6 +80,8 @@ class JobRecord(BaseModel):
     deps: list[str] = Field(default_factory=list)
     artifacts: list[ArtifactRecord] = Field(default_factory=list)
     declared_artifacts: list[str] = Field(default_factory=list)
+    #: `PORT_N -> http://host:port` where the client reaches the job's ports (while it runs)
+    ports: dict[str, str] = Field(default_factory=dict)
     submitted_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
 

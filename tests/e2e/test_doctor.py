@@ -11,8 +11,8 @@ from tests.integration.test_publish import registry
 
 __all__ = ["registry"]  # the fixture: the same loopback registry the publish tests start
 
-STORE_FIX = ("fix: make it writable, or choose another store: `dtrun config set store FOLDER` or "
-             "`s3://bucket/prefix` (or DTRUN_STORE)")
+STORE_FIX = ("fix: make it a folder this user can write, or point dtrun at another store: "
+             "`dtrun config set store URL` or DTRUN_STORE")
 
 
 def lines(output: str) -> dict[str, str]:
@@ -29,13 +29,14 @@ def test_a_healthy_machine(dtrun: DtrunRunner, tmp_path: Path) -> None:
     result = dtrun("doctor", cwd=tmp_path)
     assert result.code == 0, result.output
     found = lines(result.stdout)
-    assert list(found) == ["docker", "buildkit", "base image", "gpus", "store", "ssh tunnel", "registry"]
+    # the backend's checks first, then what every backend needs
+    assert list(found) == ["docker", "buildkit", "base image", "gpus", "ssh tunnel", "store", "registry"]
     assert found["docker"].startswith("ok    docker      Docker ")
     assert "at unix:///var/run/docker.sock" in found["docker"] or "DOCKER_HOST" in found["docker"]
     assert found["base image"] == f"ok    base image  {BASE_IMAGE} (base_image setting) is on the Docker host"
     assert found["store"] == f"ok    store       {dtrun.store}: write, read and delete work"
     assert found["ssh tunnel"].startswith("skip  ssh tunnel  not used: the endpoint is ")
-    assert not list(dtrun.store.glob(".dtrun-doctor-*"))  # the probe object is removed again
+    assert not list(dtrun.store.glob(".dtrun-probe-*"))  # the probe object is removed again
 
 
 def test_a_missing_daemon(dtrun: DtrunRunner, tmp_path: Path) -> None:
@@ -44,7 +45,8 @@ def test_a_missing_daemon(dtrun: DtrunRunner, tmp_path: Path) -> None:
     assert result.code == 1
     found = lines(result.stdout)
     assert found["docker"].startswith(
-        f"FAIL  docker      no Docker daemon answers at unix://{dead} (from DOCKER_HOST): ")
+        f"FAIL  docker      no Docker daemon answers at unix://{dead} (from DOCKER_HOST): no such file or "
+        "directory  fix: start Docker")  # the reason, not docker-py's ('Connection aborted.', ...) wrapper
     assert found["docker"].endswith(f"; DOCKER_HOST is unix://{dead}")
     assert "fix: start Docker" in found["docker"]
     assert found["base image"] == "skip  base image  needs the Docker daemon (see the docker line)"
@@ -72,7 +74,8 @@ def test_an_unwritable_store(dtrun: DtrunRunner, tmp_path: Path) -> None:
     store = occupied / "store"
     result = dtrun("doctor", cwd=tmp_path, env={"DTRUN_STORE": str(store)})
     assert result.code == 1
-    assert lines(result.stdout)["store"] == f"FAIL  store       {store} is not writable: Not a directory  {STORE_FIX}"
+    assert lines(result.stdout)["store"] == (f"FAIL  store       cannot write to the store {store}: Not a directory  "
+                                             f"{STORE_FIX}")
     assert result.stderr.strip() == "1 problem: store"
 
 

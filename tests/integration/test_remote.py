@@ -226,7 +226,7 @@ workflows:
     result = dtrun("run", "web", "--host", host, cwd=project)
     assert result.code == 0, result.output
     assert "port=8000" in result.stdout
-    assert "PORT_0 (8000 in the job) -> localhost:" in result.stderr, result.stderr
+    assert "PORT_0 (8000 in the job) -> http://localhost:" in result.stderr, result.stderr
 
 
 def _busybox_image() -> Iterator[bytes]:

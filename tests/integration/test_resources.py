@@ -122,5 +122,5 @@ def test_ports_are_given_to_the_job_and_published(make_project: Callable[..., Pa
     result = dtrun("run", "served", cwd=_project(make_project))
     assert result.code == 0, result.output
     assert "ports=8000,8001" in result.stdout
-    assert re.search(r"PORT_0 \(8000 in the job\) -> 127\.0\.0\.1:\d+", result.stderr), result.stderr
-    assert re.search(r"PORT_1 \(8001 in the job\) -> 127\.0\.0\.1:\d+", result.stderr), result.stderr
+    assert re.search(r"PORT_0 \(8000 in the job\) -> http://127\.0\.0\.1:\d+", result.stderr), result.stderr
+    assert re.search(r"PORT_1 \(8001 in the job\) -> http://127\.0\.0\.1:\d+", result.stderr), result.stderr

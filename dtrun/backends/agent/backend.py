@@ -277,6 +277,10 @@ class AgentJobBackend:
     def published_ports(self, handle: Any) -> list[PublishedPort]:
         return []
 
+    def forward_ports(self, ports: list[PublishedPort]) -> tuple[list[PublishedPort], Callable[[], None]]:
+        """Agent jobs publish no ports (the engine refuses `ports:` on this path): nothing to forward."""
+        return ports, lambda: None
+
     def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None:
         raise self._container_only("exporting files from a job")
 

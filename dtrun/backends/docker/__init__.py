@@ -3,13 +3,15 @@
 `connection.py` connects (local socket, tcp+TLS, ssh through a tunnel, see `endpoint.py` and
 `sshtunnel.py`); `backend.py` runs jobs as containers; `volumes.py` stages inputs; `images.py` finds,
 builds and pushes images; `gpus.py` claims GPUs by label; `hostinfo.py` and `resources.py` say what
-the host offers and refuse what it cannot give; `errors.py` turns Docker's errors into dtrun's.
+the host offers and refuse what it cannot give; `errors.py` turns Docker's errors into dtrun's;
+`diagnose.py` is what `dtrun doctor` checks of the Docker host.
 """
 
 from dtrun.backends.base import LABEL, ContainerSpec, Exit, PublishedPort, VolumeMount
 from dtrun.backends.docker.backend import DockerBackend
+from dtrun.backends.docker.diagnose import diagnose
 
-__all__ = ["LABEL", "ContainerSpec", "DockerBackend", "Exit", "PublishedPort", "VolumeMount", "create"]
+__all__ = ["LABEL", "ContainerSpec", "DockerBackend", "Exit", "PublishedPort", "VolumeMount", "create", "diagnose"]
 
 
 def create(settings: object, host: str | None = None) -> DockerBackend:

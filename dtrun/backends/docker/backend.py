@@ -194,6 +194,7 @@ class DockerBackend(VolumeOps, ImageOps):
             bind = next((b for b in binds if ":" not in b.get("HostIp", "")), binds[0])
             host_ip = bind.get("HostIp") or "0.0.0.0"
             where = address if host_ip in ("0.0.0.0", "::", "") else host_ip
+            where = f"[{where}]" if ":" in where else where
             found.append(PublishedPort(f"PORT_{port - FIRST_PORT}", port, int(bind["HostPort"]),
                                        f"{where}:{bind['HostPort']}",
                                        reachable=not (remote and host_ip.startswith("127."))))

@@ -83,6 +83,8 @@ def _reason(exc: Exception) -> str:
 
     text = str(exc)
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    # a dead socket: `('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))`
+    match = match or re.search(r"\b\w+Error\(-?\d+, '([^']+)'\)", text)
     return match.group(1).strip().lower() if match else text
 
 

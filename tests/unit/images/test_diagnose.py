@@ -79,8 +79,10 @@ def test_requirements_failure_quotes_pip() -> None:
     failure = ("failing step: [stage-0 5/5] RUN pip install -r /tmp/requirements.txt\n"
                "  ERROR: No matching distribution found for nosuchpackage==1.0")
     error = explain_build_failure(BuildError(failure), spec(), BASE, INFO)
-    assert error.message == ("workflow 'train': installing its requirements.txt failed: "
-                             "ERROR: No matching distribution found for nosuchpackage==1.0")
+    explanation, *log = error.message.splitlines()
+    assert explanation == ("workflow 'train': installing its requirements.txt failed: "
+                           "ERROR: No matching distribution found for nosuchpackage==1.0")
+    assert "\n".join(log) == failure  # the failing step's own log follows the explanation
 
 
 def test_an_unknown_failure_keeps_the_builders_message() -> None:
