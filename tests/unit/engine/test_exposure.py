@@ -94,7 +94,7 @@ def test_the_url_is_said_once_the_app_answers_and_the_files_go_with_the_job(
     said: list[str] = []
     backend = Backend([PublishedPort("PORT_0", 8000, port, f"127.0.0.1:{port}")])
     exposed = exposure.Exposure(backend, object(), job, "job1", said.append)  # type: ignore[arg-type]
-    assert said == [f"  PORT_0 (8000 in the job) -> 127.0.0.1:{port}"]
+    assert said == [f"  PORT_0 (8000 in the job) -> http://127.0.0.1:{port}"]
     time.sleep(0.5)
     assert len(said) == 1  # nothing answers yet: no URL
     start()
