@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dtrun.config import Settings
     from dtrun.engine.scheduler import Admission
     from dtrun.images.spec import ImageSpec
+    from dtrun.providers.torchrun_launch import Torchrun
     from dtrun.spec.models import Gpu, Resources
 
 #: The prefix of every label dtrun sets (`dev.dtrun.run`, `dev.dtrun.job`, `dev.dtrun.store`, ...).
@@ -61,6 +62,9 @@ class ContainerSpec:
     cpus: float | None = None
     gpu_ids: list[str] | None = None
     ports: int = 0
+    #: A job over several nodes: the backend starts `torchrun.nodes` of them, gives each its rank and
+    #: node 0's address, and answers for them as one handle (outputs from node 0, all fail together).
+    torchrun: Torchrun | None = None
 
 
 @dataclass(frozen=True)

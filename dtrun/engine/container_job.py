@@ -105,7 +105,7 @@ class ContainerJob:
             working_dir=job.working_dir,
             labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
-            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports)
+            shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports, torchrun=job.torchrun)
         attempts = Attempts(self.backend, self.store, record, WORKSPACE)
         while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
             container = None

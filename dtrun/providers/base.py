@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dtrun.images.spec import ImageSpec, Origin
+from dtrun.providers.torchrun_launch import Torchrun
 from dtrun.spec.models import Workflow
 
 
@@ -29,6 +30,8 @@ class JobShape:
     entrypoint: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     ports: int = 0
+    #: A job over several nodes (a multi-node torchrun); None runs on one.
+    torchrun: Torchrun | None = None
 
 
 class Provider(Protocol):
@@ -59,7 +62,7 @@ def with_setup(commands: list[str], argv: list[str]) -> list[str]:
     if not commands:
         return argv
     return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join([*commands, 'exec "$@"']),
-            argv[0], *argv[1:]]
+            argv[0], *argv]  # bash -c SCRIPT NAME ARGS...: $0 is NAME, "$@" the whole argv
 
 
 def python_image(provider: str, workflow: Workflow, ctx: ProviderContext, *,

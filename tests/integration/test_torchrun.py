@@ -28,3 +28,62 @@ def test_torchrun_runs_an_all_reduce_with_torch_from_pypi(dtrun: DtrunRunner, ma
     run = dtrun("run", "ddp", cwd=root, timeout=900)
     assert run.code == 0, run.output
     assert "rank 0/1 (node 0, local 0): sum of ranks 0 == 0 ok" in run.output
+
+
+# Every node writes its rank into out/; the saved artifact is node 0's (nodes have disks of their own).
+NODES = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+         "    file: allreduce.py\n    nodes: 2\n    nproc_per_node: 2\n    env: [EXPECT_WORLD_SIZE=4]\n"
+         "    artifacts: [out]\n    commands: ['mkdir -p out && echo \"$PET_NODE_RANK\" > out/node.txt']\n")
+
+
+@pytest.mark.timeout(2400)
+def test_two_nodes_of_two_processes_all_reduce_on_a_network_of_their_own(
+        dtrun: DtrunRunner, make_project: Any, docker_client: Any, tmp_path: Path) -> None:
+    root = make_project({".dtrun/workflows.yaml": NODES, "allreduce.py": ALLREDUCE})
+    run = dtrun("run", "ddp", cwd=root, timeout=1800)
+    assert run.code == 0, run.output
+    for rank in range(4):
+        node, local = divmod(rank, 2)
+        assert f"[node {node}] rank {rank}/4 (node {node}, local {local}): sum of ranks 6 == 6 ok" in run.output, \
+            run.output
+    got = dtrun("artifacts", _run_name(run), "--output", str(tmp_path / "got"), cwd=root)
+    assert got.code == 0, got.output
+    assert [p.read_text() for p in (tmp_path / "got").rglob("node.txt")] == ["0\n"]
+    _nothing_left(docker_client, dtrun.store_label)
+
+
+FAILING = """import os, sys, time
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+if os.environ["GROUP_RANK"] == "1":
+    sys.exit(3)
+dist.barrier()  # node 0 would wait here for ever if node 1's failure did not end it
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(900)
+def test_a_failing_node_fails_the_whole_job(dtrun: DtrunRunner, make_project: Any, docker_client: Any) -> None:
+    workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+                "    file: fail.py\n    nodes: 2\n")
+    root = make_project({".dtrun/workflows.yaml": workflow, "fail.py": FAILING})
+    run = dtrun("run", "ddp", cwd=root, timeout=600)
+    assert run.code != 0, run.output
+    assert "FAILED ddp (exited with code" in run.output, run.output
+    _nothing_left(docker_client, dtrun.store_label)
+
+
+def _run_name(result: Any) -> str:
+    for line in result.stderr.splitlines():
+        if line.startswith("run ") and ":" in line:
+            return str(line.split()[1].rstrip(":"))
+    raise AssertionError(result.output)
+
+
+def _nothing_left(client: Any, store_label: str) -> None:
+    """The nodes, their network and their volumes are removed with the job."""
+    selector = {"label": f"dev.dtrun.store={store_label}"}
+    assert client.containers.list(all=True, filters=selector) == []
+    assert client.networks.list(filters=selector) == []
+    assert client.volumes.list(filters=selector) == []

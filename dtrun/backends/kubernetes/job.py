@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dtrun.errors import SpecError
+from dtrun.providers.torchrun_launch import Torchrun
+
+__all__ = ["KubeJob", "Torchrun", "dns_label", "gpu_products", "label_value"]
 
 MANAGED_BY = "dtrun"
 LABEL_PREFIX = "dtrun.dev/"
@@ -23,15 +26,6 @@ GPU_RESOURCE = "nvidia.com/gpu"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # Pod hostnames of an Indexed Job are `<job name>-<index>` and must stay within 63 characters.
 _NAME_MAX = 52
-
-
-@dataclass(frozen=True)
-class Torchrun:
-    """A multi-node torchrun: `nodes` pods, each running `nproc_per_node` processes."""
-
-    nodes: int
-    nproc_per_node: int
-    port: int = 29500
 
 
 @dataclass(frozen=True)
