@@ -6,7 +6,7 @@ Kept deliberately small and import-light: every command reads it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,27 @@ def is_provider_base_key(key: str) -> bool:
     return bool(dot) and name in ("base_image", "gpu_base_image") and provider.isidentifier()
 
 
+def is_backend_key(key: str) -> bool:
+    """`<backend>.<key>` (`slurm.partition`): a setting of a backend in the registry, read by it alone."""
+    from dtrun.backends.registry import BACKENDS
+
+    name, dot, rest = key.partition(".")
+    return bool(dot) and name in BACKENDS and name != "docker" and rest.replace("_", "").isalnum()
+
+
+def _backend_env() -> dict[str, str]:
+    """`DTRUN_SLURM_PARTITION=gpu` -> `slurm.partition`, for every backend in the registry."""
+    from dtrun.backends.registry import BACKENDS
+
+    found: dict[str, str] = {}
+    for name in BACKENDS:
+        prefix = f"DTRUN_{name.upper()}_"
+        for env, value in os.environ.items():
+            if env.startswith(prefix) and value and name != "docker":
+                found[f"{name}.{env[len(prefix):].lower()}"] = value
+    return found
+
+
 def config_home() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "dtrun"
 
@@ -58,6 +79,13 @@ class Settings:
     max_parallel: str | None = None
     actions_git_base: str | None = None
     backend: str | None = None
+    #: `<backend>.<key>` settings of the backends in the registry (see `backend_options`).
+    options: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def backend_options(self, name: str) -> dict[str, str]:
+        """The settings of one backend without its prefix: `slurm.partition` -> `partition`."""
+        prefix = f"{name}."
+        return {k[len(prefix):]: v for k, v in self.options.items() if k.startswith(prefix)}
 
     @property
     def ca_bundle_path(self) -> Path | None:
@@ -85,7 +113,7 @@ def read_file_settings() -> dict[str, str]:
 
 
 def write_file_setting(key: str, value: str | None) -> None:
-    if key not in KEYS and not is_provider_base_key(key):
+    if key not in KEYS and not is_provider_base_key(key) and not is_backend_key(key):
         import difflib
 
         close = difflib.get_close_matches(key, list(KEYS), n=1)
@@ -112,5 +140,7 @@ def load_settings() -> Settings:
     for key, env in _ENV.items():
         if os.environ.get(env):
             values[key] = os.environ[env]
-    names = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in names})
+    names = {f.name for f in fields(Settings)} - {"options"}
+    options = {k: v for k, v in values.items() if is_backend_key(k)}
+    options.update(_backend_env())
+    return Settings(**{k: v for k, v in values.items() if k in names}, options=options)

@@ -77,8 +77,15 @@ class PublishedPort:
 
 @dataclass(frozen=True)
 class Exit:
+    """How a job ended. A backend whose job saved its own outputs (an in-job agent: `AgentBackend`)
+    reports them here (`saved`, as `ArtifactRecord` JSON, and `refused`), so the engine records them
+    instead of exporting anything; `stopped` says why the job was stopped outside dtrun (`scancel`)."""
+
     code: int
     oom_killed: bool = False
+    saved: list[dict[str, Any]] | None = None
+    refused: list[str] = field(default_factory=list)
+    stopped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,34 @@ class Handle(Protocol):
 
     @property
     def labels(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class AgentJobSpec:
+    """A whole job for a backend whose jobs run the in-job agent (`AgentBackend.launch`).
+
+    `manifest` is the agent's `JobManifest` as JSON (code, inputs, outputs and logs all go through the
+    store); `secrets` are values the backend hands to the job through its own secret channel (sbatch's
+    environment, a Kubernetes Secret), never written into a script or an object the cluster shows.
+    """
+
+    name: str
+    run: str
+    job_id: str
+    workflow: str
+    image: str
+    labels: dict[str, str]
+    manifest: str
+    secrets: dict[str, str]
+    working_dir: str
+    gpus: int = 0
+    gpu_name: str | None = None
+    memory: int | None = None
+    shm_size: int | None = None
+    cpus: float | None = None
+    interruptible: bool = False
+    #: seconds; a scheduler's time limit (Slurm `--time`, Kubernetes `activeDeadlineSeconds`)
+    timeout: int | None = None
 
 
 #: `Backend.phase` answers one of these.
@@ -163,3 +198,25 @@ class Backend(Protocol):
     def get(self, name: str) -> Any | None: ...
     def phase(self, handle: Any) -> str: ...
     def claim(self, handle: Any) -> bool: ...
+
+
+@runtime_checkable
+class AgentBackend(Protocol):
+    """A backend whose client cannot reach the job's container (Slurm, Kubernetes): the whole job is
+    handed over at once and an in-job agent (`python -m dtrun.agent`) moves code, dep artifacts, logs,
+    outputs and the exit through the store. The engine runs such jobs with `engine/agent_job.py`
+    instead of the container path; finding, stopping, following and collecting them uses the same
+    handle methods of `Backend` (`find`, `phase`, `logs`, `wait`, `stop`, `kill`, `claim`, `remove`).
+    `dtrun.backends.agent.AgentJobBackend` implements all of that over a few queue operations.
+    """
+
+    def launch(self, spec: AgentJobSpec, *, notify: Output = lambda m: None) -> Any: ...
+    def pending_reason(self, handle: Any) -> str | None: ...
+
+
+@runtime_checkable
+class DescribesHosts(Protocol):
+    """A backend that says itself what its machines offer (`dtrun hosts` on a cluster: partitions,
+    nodes, GPUs and what is free), as text for the terminal and as plain data for `--json`."""
+
+    def describe_hosts(self) -> tuple[str, Any]: ...

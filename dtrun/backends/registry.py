@@ -20,6 +20,7 @@ DEFAULT = "docker"
 #: name -> the module whose `create(settings, host)` builds it (imported only when chosen).
 BACKENDS: dict[str, str] = {
     "docker": "dtrun.backends.docker",
+    "slurm": "dtrun.backends.slurm",
 }
 
 

@@ -31,6 +31,15 @@ def hosts(
     from dtrun.ui import console
 
     settings = load_settings()
+    if not host and (settings.backend or "docker") != "docker":  # a cluster says what it offers itself
+        from dtrun.backends.base import DescribesHosts
+        from dtrun.backends.registry import create_backend
+
+        backend = create_backend(settings)
+        if isinstance(backend, DescribesHosts):
+            text, data = backend.describe_hosts()
+            typer.echo(json.dumps(data, indent=1) if as_json else text)
+            return 0
     found: list[tuple[str, HostInfo | None, str | None]] = []
     chosen_hosts: list[str | None] = list(host or []) or [None]
     for chosen in chosen_hosts:

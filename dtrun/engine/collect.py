@@ -61,12 +61,20 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
             return
         record.move(State.UPLOADING)
         store.save_job(record)
-        refused = save_outputs(store, backend, container, record, declared, status)
+        if exit_info.saved is not None:  # the job saved its own outputs (an agent-based backend)
+            from dtrun.store import ArtifactRecord
+
+            record.artifacts = [ArtifactRecord.model_validate(a) for a in exit_info.saved]
+            refused = list(exit_info.refused)
+        else:
+            refused = save_outputs(store, backend, container, record, declared, status)
         preempted = backend.was_preempted(container.name) if interruptible else None
         if refused:  # a job whose outputs were refused did not produce what it declared
             record.move(State.FAILED, "; ".join(refused))
         elif action == control.STOP:
             record.move(State.STOPPED, "stopped by the user; outputs saved")
+        elif exit_info.stopped:  # cancelled from outside dtrun (`scancel`, `kubectl delete`)
+            record.move(State.STOPPED, exit_info.stopped)
         elif preempted:  # before exit 0: a job that handles SIGTERM and exits cleanly must resume too
             record.move(State.SUBMITTED, f"interruptible: preempted by {preempted}, outputs saved; "
                         "resumes when its GPUs are free")

@@ -85,15 +85,20 @@ class ContainerJob:
             return
         if self._halted(record):
             return
+        self._launch(job, record, state, image, inputs, env={**started.env, **secrets}, started=started)
 
+    def _launch(self, job: Job, record: JobRecord, state: _RunState, image: str, inputs: list[InputArtifact], *,
+                env: dict[str, str], started: Job) -> None:
+        """Stage the inputs, start the job, follow it to its end: the part that differs per kind of
+        backend (`engine/agent_job.py` is the path of backends whose jobs run dtrun's agent)."""
+        run = state.run
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
         mounts = [VolumeMount(workspace, WORKSPACE)]
         mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
-        env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
-               "DTRUN_WORKFLOW": job.workflow}
+        env = {**env, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path
         if ca:
             ca_mount, ca_env = self.backend.ca_bundle_mount(ca, image)

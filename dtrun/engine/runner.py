@@ -217,9 +217,15 @@ class Engine:
 
                 run_program(self, job, record, state)
             else:
+                from dtrun.backends.base import AgentBackend
                 from dtrun.engine.container_job import ContainerJob
 
-                ContainerJob(self).run(job, record, state)
+                if isinstance(self.backend, AgentBackend):  # the job runs dtrun's agent (Slurm, Kubernetes)
+                    from dtrun.engine.agent_job import AgentJob
+
+                    AgentJob(self).run(job, record, state)
+                else:
+                    ContainerJob(self).run(job, record, state)
         except BaseException as exc:
             if not record.state.finished:
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"

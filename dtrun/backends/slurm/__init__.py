@@ -9,3 +9,23 @@
 The job names and comments written by `script` are the ground truth of what runs, as Docker labels
 are for the Docker backend.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dtrun.backends.slurm.backend import SlurmBackend
+
+
+def create(settings: object, host: str | None = None) -> SlurmBackend:
+    """The registry's factory: `backend: slurm` with the `slurm.*` settings (`DTRUN_SLURM_*`)."""
+    from dtrun.backends.slurm.backend import SlurmBackend
+    from dtrun.backends.slurm.settings import SlurmSettings
+    from dtrun.config import Settings
+
+    assert isinstance(settings, Settings)
+    options = settings.backend_options("slurm")
+    if host:
+        options["login"] = host
+    return SlurmBackend(settings, SlurmSettings.from_options(options))

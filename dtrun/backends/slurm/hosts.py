@@ -105,3 +105,26 @@ def _gpu_counts(text: str) -> dict[str | None, int]:
 def _int(text: str) -> int:
     match = re.match(r"\d+", text.strip())
     return int(match.group()) if match else 0
+
+
+def describe(parts: list[Partition], where: str) -> tuple[str, list[dict[str, object]]]:
+    """`dtrun hosts` on Slurm: one block per partition, one line per node (text), and the same as data."""
+    lines = [f"Slurm cluster ({where})"]
+    data: list[dict[str, object]] = []
+    for part in parts:
+        gpus = ", ".join(f"{kind} {free}/{total} free" for kind, (free, total) in part.gpus.items()) or "none"
+        lines.append(f"  partition {part.name}{' (default)' if part.default else ''}  gpus: {gpus}")
+        for node in part.nodes:
+            node_gpus = ", ".join(f"{g.kind or 'gpu'} {g.free}/{g.total} free" for g in node.gpus) or "no gpus"
+            lines.append(f"    {node.name:<16} {node.state:<10} cpus {node.cpus_free}/{node.cpus} free  "
+                         f"memory {node.memory_free_mb}/{node.memory_mb} MB free  {node_gpus}")
+        data.append({"partition": part.name, "default": part.default,
+                     "gpus": {k: {"free": f, "total": t} for k, (f, t) in part.gpus.items()},
+                     "nodes": [{"name": n.name, "state": n.state, "available": n.available, "cpus": n.cpus,
+                                "cpus_free": n.cpus_free, "memory_mb": n.memory_mb,
+                                "memory_free_mb": n.memory_free_mb,
+                                "gpus": [{"type": g.kind, "total": g.total, "free": g.free} for g in n.gpus]}
+                               for n in part.nodes]})
+    if not parts:
+        lines.append("  no partitions (sinfo listed none)")
+    return "\n".join(lines), data

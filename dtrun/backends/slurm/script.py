@@ -51,6 +51,8 @@ class SbatchJob:
     #: A folder store shared by the nodes: mounted into the container at the same path.
     store_mount: str | None = None
     env_names: tuple[str, ...] = field(default=STORE_ENV)
+    #: The store namespace (`github.com/owner/name`): with the store label, where the job's records are.
+    repo: str = ""
 
 
 def job_name(run: str, job_id: str) -> str:
@@ -58,7 +60,8 @@ def job_name(run: str, job_id: str) -> str:
 
 
 def comment(job: SbatchJob) -> str:
-    return f"{COMMENT_TAG},run={job.run},job={job.job_id},workflow={job.workflow},store={job.store_label}"
+    text = f"{COMMENT_TAG},run={job.run},job={job.job_id},workflow={job.workflow},store={job.store_label}"
+    return text + (f",repo={job.repo}" if job.repo else "")
 
 
 def parse_comment(text: str) -> dict[str, str]:

@@ -78,3 +78,35 @@ class SlurmSettings:
             if value is not None and not re.fullmatch(r"[A-Za-z0-9_.,-]+", value):
                 raise DtrunError(f"slurm.{name} '{value}' is not a valid Slurm {name} name",
                                  hint="`dtrun hosts` lists the partitions of the cluster")
+
+    @classmethod
+    def from_options(cls, options: dict[str, str]) -> SlurmSettings:
+        """`slurm.*` settings (from `dtrun config set slurm.KEY` or `DTRUN_SLURM_KEY`) -> checked settings."""
+        known = {"login", "partition", "account", "runtime", "registry", "docker_gpus", "agent_python",
+                 "output_dir", "stop_grace", "ssh_config"}
+        values = {k: v for k, v in options.items() if k not in IGNORED}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DtrunError(f"unknown setting 'slurm.{unknown[0]}'",
+                             hint=f"slurm settings: {', '.join('slurm.' + k for k in sorted(known))}")
+        kwargs: dict[str, object] = {k: v for k, v in values.items() if k in ("partition", "account", "runtime",
+                                                                                "registry", "agent_python",
+                                                                                "output_dir", "ssh_config")}
+        kwargs["login"] = Login.parse(values.get("login", "local"))
+        if "docker_gpus" in values:
+            flag = values["docker_gpus"].strip().lower()
+            if flag not in ("true", "false", "1", "0", "yes", "no"):
+                raise DtrunError(f"slurm.docker_gpus '{values['docker_gpus']}' is not true or false",
+                                 hint="false on nodes whose GPUs Docker cannot see (the test cluster's fake GPUs)")
+            kwargs["docker_gpus"] = flag in ("true", "1", "yes")
+        if "stop_grace" in values:
+            try:
+                kwargs["stop_grace"] = float(values["stop_grace"])
+            except ValueError:
+                raise DtrunError(f"slurm.stop_grace '{values['stop_grace']}' is not a number of seconds",
+                                 hint="e.g. `dtrun config set slurm.stop_grace 30`") from None
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+#: `DTRUN_SLURM_DIR` names the folder `scripts/start-slurm` keeps its cluster in: not a setting.
+IGNORED = frozenset({"dir"})
