@@ -142,6 +142,8 @@ class AgentJobSpec:
     interruptible: bool = False
     #: seconds; a scheduler's time limit (Slurm `--time`, Kubernetes `activeDeadlineSeconds`)
     timeout: int | None = None
+    #: A job over several nodes (a multi-node torchrun), as on `ContainerSpec`.
+    torchrun: Torchrun | None = None
 
 
 #: `Backend.phase` answers one of these.
