@@ -51,6 +51,12 @@ def run(
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
                                              "`resources.gpu` count (0: none).")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="Run on this backend instead of the "
+                                                "configured one (docker, slurm, kubernetes).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the objects the backend would create "
+                                          "(Kubernetes), secret values masked; run nothing.")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="With --dry-run: yaml (default) or json.",
+                                               metavar="FORMAT")] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -67,18 +73,25 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus)
+    if output is not None and not dry_run:
+        raise DtrunError(f"-o {output} formats what --dry-run prints", hint="dtrun run WF --dry-run -o yaml")
+    if output not in (None, "yaml", "json"):
+        raise DtrunError(f"-o {output}: expected yaml or json", hint="dtrun run WF --dry-run -o yaml")
+    if dry_run and (detach or tag or attached_run):
+        raise DtrunError("--dry-run runs nothing: it takes no --detach or --tag", hint="drop one of them")
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, backend,
+                output or "yaml" if dry_run else None)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
-         attached_run: str | None, gpus: int | None) -> int:
+         attached_run: str | None, gpus: int | None, backend: str | None = None, dry_run: str | None = None) -> int:
     from rich.markup import escape
 
     from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.ui import say, warn
 
-    current = session(host)
+    current = session(host, backend)
     # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
     spec = current.spec(strict=False)
     target = spec.get(workflow)
@@ -89,9 +102,15 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     if parsed.help:
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
+    if dry_run is not None:
+        from dtrun.backends.kubernetes.backend import describe
+
+        typer.echo(describe(current.dry_run(workflow, variables=parsed.variables, args=parsed.args, gpus=gpus),
+                            dry_run), nl=False)
+        return 0
     if detach:
         record = current.submit(workflow, variables=parsed.variables, args=parsed.args, tag=tag, gpus=gpus)
-        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, current.store)
+        _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, current.store, backend)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         typer.echo(record.name)
@@ -136,7 +155,7 @@ def _first_line(text: str | None) -> str:
 
 
 def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int | None,
-           variables: dict[str, str], args: list[str], store: Store) -> None:
+           variables: dict[str, str], args: list[str], store: Store, backend: str | None = None) -> None:
     """The background process: this command again, attached to the recorded run. Variables go as
     `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
     import os
@@ -149,6 +168,8 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int
     command = [sys.executable, "-m", "dtrun", "run", workflow, "--attached-run", name]
     if host:
         command += ["--host", host]
+    if backend:
+        command += ["--backend", backend]
     if no_cache:
         command.append("--no-cache")
     if gpus is not None:

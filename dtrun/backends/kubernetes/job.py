@@ -57,6 +57,8 @@ class KubeJob:
     image_pull_secret: str | None = None
     service_account: str | None = None
     termination_grace_s: int = 30
+    #: On the Job only (not its pods): what dtrun reads back that does not fit a label value.
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.torchrun is not None and self.torchrun.nodes < 1:
