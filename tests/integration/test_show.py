@@ -32,3 +32,46 @@ def test_images_build_dockerfile_refuses_rebuild(dtrun: DtrunRunner, make_projec
     both = dtrun("images", "build", "train", "--dockerfile", "--rebuild", cwd=root)
     assert both.code != 0 and "Traceback" not in both.output
     assert "--dockerfile prints what would be built; --rebuild builds" in both.output
+
+
+def test_run_dry_run_prints_the_kubernetes_objects_without_a_cluster(
+        dtrun: DtrunRunner, make_project: Any, docker_client: Any) -> None:
+    import json
+
+    import kubernetes_validate
+    import yaml
+
+    workflows = ("workflows:\n  - name: prep\n    provider: bash\n    commands: [echo prep]\n"
+                 "  - name: train\n    provider: bash\n    depends-on: [prep]\n    secrets: [TOKEN]\n"
+                 "    commands: [echo train]\n    artifacts: [model]\n"
+                 "    resources: {shm_size: 1GB, memory: 2GB, gpu: {name: A100, count: 1}}\n")
+    root = make_project({".dtrun/workflows.yaml": workflows})
+    assert dtrun("secrets", "add", "TOKEN", cwd=root, input="hunter2-value\n").code == 0
+    env = {"KUBECONFIG": str(root / "no-such-kubeconfig"), "DTRUN_KUBERNETES_NAMESPACE": "ml"}
+    shown = dtrun("run", "train", "--backend", "kubernetes", "--dry-run", "-o", "yaml", cwd=root, env=env)
+    assert shown.code == 0, shown.output
+    assert "hunter2-value" not in shown.output
+    docs = list(yaml.safe_load_all(shown.stdout))
+    # a job that names no secrets gets them all, as at run time
+    assert [(d["kind"], d["metadata"]["labels"]["dtrun.dev/workflow"]) for d in docs] == [
+        ("Job", "prep"), ("Secret", "prep"), ("Job", "train"), ("Secret", "train")]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33.0", strict=True)
+    train = docs[2]["spec"]["template"]["spec"]
+    assert train["nodeSelector"] == {"nvidia.com/gpu.product": "A100"}
+    assert docs[3]["stringData"] == {"TOKEN": "***"}
+    manifest = json.loads(next(e["value"] for e in train["containers"][0]["env"]
+                               if e["name"] == "DTRUN_AGENT_MANIFEST"))
+    assert manifest["secrets"] == ["TOKEN"] and manifest["artifacts"][0]["path"] == "model"
+    as_json = dtrun("run", "train", "--backend", "kubernetes", "--dry-run", "-o", "json", cwd=root, env=env)
+    assert [i["kind"] for i in json.loads(as_json.stdout)["items"]] == ["Job", "Secret", "Job", "Secret"]
+    assert not list(dtrun.store.rglob("runs/*.json")) and not list(dtrun.store.rglob("code/*.tar"))  # nothing ran
+
+
+def test_dry_run_is_refused_where_it_means_nothing(dtrun: DtrunRunner, make_project: Any) -> None:
+    root = make_project({".dtrun/workflows.yaml": WORKFLOWS})
+    docker = dtrun("run", "train", "--dry-run", cwd=root)
+    assert docker.code != 0 and "--dry-run shows Kubernetes objects: pass --backend kubernetes" in docker.output
+    loose = dtrun("run", "train", "-o", "yaml", cwd=root)
+    assert loose.code != 0 and "-o yaml formats what --dry-run prints" in loose.output
+    assert "Traceback" not in docker.output + loose.output
