@@ -30,7 +30,9 @@ _PHASES = {"pending": CREATED, "running": RUNNING, "succeeded": EXITED, "failed"
 
 
 class KubernetesBackend(AgentJobBackend):
-    multi_node = False  # every node would run the agent on one record; see the report
+    #: An Indexed Job (one pod per node, rank from the completion index) plus a headless Service for
+    #: node 0's stable name; every pod runs the agent, node 0's is the job's record (agent/runner.py).
+    multi_node = True
 
     def __init__(self, settings: Settings, kube: KubeSettings, api: KubeApi | None = None) -> None:
         super().__init__(settings)

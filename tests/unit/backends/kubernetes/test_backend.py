@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dtrun.backends.agent import AgentHandle
+from dtrun.backends.agent import AgentHandle, AgentJobBackend
 from dtrun.backends.base import CREATED, EXITED, LABEL, RUNNING, AgentBackend, AgentJobSpec, Backend
 from dtrun.backends.kubernetes.api import KubeApi, Retry
 from dtrun.backends.kubernetes.backend import KubernetesBackend, describe
@@ -145,9 +145,23 @@ def test_a_dry_run_masks_secrets_and_needs_no_cluster(tmp_path: Path) -> None:
     assert json.loads(describe(objects, "json"))["kind"] == "List"
 
 
-def test_nodes_it_does_not_start_are_refused(backend: KubernetesBackend) -> None:
-    with pytest.raises(SpecError, match="asks for 2 nodes"):
-        backend.launch(_spec(torchrun=Torchrun(nodes=2, nproc_per_node=1)))
+def test_a_two_node_job_is_an_indexed_job_behind_a_headless_service(server: FakeApiServer,
+                                                                    backend: KubernetesBackend) -> None:
+    spec = _spec(torchrun=Torchrun(nodes=2, nproc_per_node=1))
+    server.outcome[backend.job_name(spec)] = "run"
+    handle = backend.launch(spec)
+    job = server.get("Job", "ml", handle.name)
+    assert job is not None and job["spec"]["completionMode"] == "Indexed" and job["spec"]["parallelism"] == 2
+    assert server.get("Service", "ml", handle.name) is not None
+    _wait_for(lambda: len(backend.api.pods(backend._handle_job(handle))) == 2)
+
+
+def test_an_agent_backend_refuses_nodes_it_does_not_start(tmp_path: Path) -> None:
+    class OneNode(AgentJobBackend):
+        host = "one-node cluster"
+
+    with pytest.raises(SpecError, match="asks for 2 nodes, which one-node cluster does not run yet"):
+        OneNode(Settings(store=str(tmp_path))).launch(_spec(torchrun=Torchrun(nodes=2, nproc_per_node=1)))
 
 
 def test_a_handle_is_enough_to_find_the_objects_again(backend: KubernetesBackend) -> None:
