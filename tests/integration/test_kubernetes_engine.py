@@ -30,6 +30,7 @@ from tests.unit.backends.kubernetes.fake_apiserver import FakeApiServer
 
 pytest.importorskip("kubernetes", reason="needs the `kubernetes` client (dtrun[kubernetes])")
 pytestmark = pytest.mark.xdist_group("images")
+ALLREDUCE = (Path(__file__).parent.parent / "torchrun" / "allreduce.py").read_text()
 
 
 class DockerKubelet:
@@ -39,6 +40,8 @@ class DockerKubelet:
     def __init__(self, client: Any, server: FakeApiServer, store: Path) -> None:
         self.client, self.server, self.store = client, server, store
         self.containers: dict[str, Any] = {}
+        self.networks: dict[str, Any] = {}
+        self.lock = threading.Lock()  # a job's pods start at once and share its network
 
     def _secret(self, name: str) -> dict[str, str]:
         bodies = [r.body for r in self.server.calls("POST", "/secrets") if r.body["metadata"]["name"] == name]
@@ -47,15 +50,37 @@ class DockerKubelet:
     def run(self, pod: dict[str, Any]) -> int:
         spec = pod["spec"]["containers"][0]
         env: dict[str, str] = {}
+        annotations = pod["metadata"].get("annotations") or {}
         for item in spec.get("env") or []:
-            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
-            env[item["name"]] = self._secret(ref["name"])[ref["key"]] if ref else item.get("value", "")
+            source = item.get("valueFrom") or {}
+            if "secretKeyRef" in source:
+                env[item["name"]] = self._secret(source["secretKeyRef"]["name"])[source["secretKeyRef"]["key"]]
+            elif "fieldRef" in source:  # metadata.annotations['KEY'], the one field dtrun reads
+                key = source["fieldRef"]["fieldPath"].split("'")[1]
+                env[item["name"]] = annotations[key]
+            else:
+                env[item["name"]] = item.get("value", "")
         name = pod["metadata"]["name"]
-        container = self.client.containers.run(
-            spec["image"], spec["command"], environment=env, detach=True, name=f"dtrun-kubelet-{SESSION}-{name}",
+        container = self.client.containers.create(
+            spec["image"], spec["command"], environment=env, name=f"dtrun-kubelet-{SESSION}-{name}",
             labels={"dev.dtrun.test-session": SESSION}, volumes={str(self.store): {"bind": str(self.store)}})
         self.containers[name] = container
+        job = pod["metadata"]["labels"]["job-name"]
+        if pod["spec"].get("subdomain"):  # an Indexed Job's pod: `<job>-<index>.<subdomain>.<ns>.svc`
+            network = self._network(job)
+            index = annotations["batch.kubernetes.io/job-completion-index"]
+            network.connect(container, aliases=[f"{job}-{index}.{pod['spec']['subdomain']}."
+                                                f"{pod['metadata']['namespace']}.svc"])
+            self.client.networks.get("bridge").disconnect(container)
+        container.start()
         return int(container.wait()["StatusCode"])
+
+    def _network(self, job: str) -> Any:
+        with self.lock:
+            if job not in self.networks:
+                self.networks[job] = self.client.networks.create(f"dtrun-kubelet-{SESSION}-{job}",
+                                                                 labels={"dev.dtrun.test-session": SESSION})
+            return self.networks[job]
 
     def stop(self, pod: dict[str, Any], grace: int) -> None:
         container = self.containers.get(pod["metadata"]["name"])
@@ -65,6 +90,8 @@ class DockerKubelet:
     def remove(self) -> None:
         for container in self.containers.values():
             container.remove(force=True)
+        for network in self.networks.values():
+            network.remove()
 
 
 @pytest.fixture
@@ -88,7 +115,7 @@ def cluster(tmp_path: Path, docker_client: Any, make_project: Any, data_dir: Pat
     backend = KubernetesBackend(settings, kube, api=KubeApi(kubeconfig=str(kubeconfig), retry=Retry(attempts=3)))
     backend.poll = 0.2
     events: list[Event] = []
-    project = make_project({".dtrun/workflows.yaml": WORKFLOWS})
+    project = make_project({".dtrun/workflows.yaml": WORKFLOWS, "allreduce.py": ALLREDUCE})
     yield server, Session(project, settings=settings, listener=events.append, backend=backend), events, project
     server.stop()
     kubelet.remove()
@@ -101,6 +128,13 @@ WORKFLOWS = """workflows:
       - echo "hello from the pod on $(hostname)"
       - mkdir -p out && echo 42 > out/answer.txt
     artifacts: [out]
+  - name: ddp
+    provider: torchrun
+    python_install: system
+    file: allreduce.py
+    nodes: 2
+    nproc_per_node: 2
+    env: [EXPECT_WORLD_SIZE=4]
   - name: long
     provider: bash
     commands:
@@ -143,3 +177,19 @@ def test_stop_is_a_graceful_delete_and_the_agent_saves_the_outputs(cluster: Any)
     assert [a.path for a in job.artifacts] == ["out"]
     deletes = server.calls("DELETE", "/pods/")
     assert deletes and deletes[0].query.get("gracePeriodSeconds")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_a_two_node_torchrun_meets_through_the_headless_service_name(cluster: Any) -> None:
+    """The torch image (built by test_torchrun.py, cached) plus the agent layer; two pods of two processes."""
+    server, session, events, _ = cluster
+    result = session.run("ddp")
+    text = b"".join(e.data for e in events).decode()
+    assert result.exit_code == 0, [e.text for e in events] + [text]
+    assert "rank 0/4 (node 0, local 0): sum of ranks 6 == 6 ok" in text  # node 0's log is the job's
+    [job] = result.jobs
+    other = session.store.job_path(job.id, "logs-node1.txt")
+    assert "rank 3/4 (node 1, local 1): sum of ranks 6 == 6 ok" in session.store.read_bytes(other).decode()
+    created = server.calls("POST", "/jobs")[0].body
+    assert created["spec"]["completionMode"] == "Indexed" and server.calls("POST", "/services")

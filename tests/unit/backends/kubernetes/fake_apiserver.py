@@ -160,7 +160,11 @@ class FakeApiServer:
         codes: dict[int, int] = {}
 
         def run(index: int, pod: Obj) -> None:
-            codes[index] = int(self.kubelet.run(pod))
+            try:
+                codes[index] = int(self.kubelet.run(pod))
+            except Exception as exc:  # a pod the kubelet could not run fails, as CreateContainerError would
+                print(f"fake kubelet: cannot run {pod['metadata']['name']}: {exc}", flush=True)
+                codes[index] = 128
             terminated = {"exitCode": codes[index], "reason": "Completed" if codes[index] == 0 else "Error"}
             pod["status"] = {"phase": "Failed" if codes[index] else "Succeeded", "containerStatuses": [
                 {"name": "job", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
