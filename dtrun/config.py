@@ -22,7 +22,7 @@ KEYS: dict[str, str] = {
     "python_install": "how images get Python: auto, system, conda or uv",
     "max_parallel": "how many jobs of one run may run at the same time",
     "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
-    "backend": "where jobs run: docker (the default; see dtrun/backends/registry.py)",
+    "backend": "where jobs run: docker (the default) or slurm (settings slurm.*); dtrun --backend NAME for one command",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -129,10 +130,11 @@ class Agent:
 
     def _start(self, secrets: dict[str, str]) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in self.environ.items() if k not in STORE_ENV and k not in AGENT_ENV}
-        env.update(self.m.env)
+        env.update({k: _bind(v, secrets) for k, v in self.m.env.items()})
         env.update(secrets)
+        command = [_bind(word, secrets) for word in self.m.command]
         with self._lock:
-            self._child = subprocess.Popen(self.m.command, cwd=self.m.working_dir, env=env, stdin=subprocess.DEVNULL,
+            self._child = subprocess.Popen(command, cwd=self.m.working_dir, env=env, stdin=subprocess.DEVNULL,
                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         return self._child
 
@@ -249,6 +251,15 @@ class _Repeat:
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             self.action()
+
+
+#: `${{ secrets.NAME }}` in the command or env (as `dtrun.spec.templating` writes it): replaced here, in
+#: the job, so the value never is in the manifest or the scheduler's copy of the job.
+_SECRET_MARK = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _bind(text: str, secrets: dict[str, str]) -> str:
+    return _SECRET_MARK.sub(lambda m: secrets.get(m.group(1), m.group(0)), text)
 
 
 def _read(stream: IO[bytes]) -> bytes:

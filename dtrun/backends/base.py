@@ -213,6 +213,7 @@ class AgentBackend(Protocol):
     """
 
     def launch(self, spec: AgentJobSpec, *, notify: Output = lambda m: None) -> Any: ...
+    def queued(self, handle: Any) -> bool: ...  # waiting in the queue (its `phase` is "running")
     def pending_reason(self, handle: Any) -> str | None: ...
 
 

@@ -73,8 +73,10 @@ def render(rows: list[tuple[RunRecord, list[JobRecord]]], state: Any) -> str:
         table.append((run.name, run.tag or "<none>", "", run.workflow, variables, ago(run.submitted_at),
                       run.host or "-", run_state))
         for job in jobs:
-            table.append(("", "", job.id, job.workflow, variables, ago(job.submitted_at), job.host or "-",
-                          state(job)))
+            shown = state(job)
+            if shown == "SUBMITTED" and job.message:  # why it waits: a cluster's queue (squeue's reason)
+                shown += f" ({job.message})"
+            table.append(("", "", job.id, job.workflow, variables, ago(job.submitted_at), job.host or "-", shown))
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table)
 

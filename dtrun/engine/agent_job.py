@@ -18,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from dtrun.agent.manifest import JobManifest, OutputArtifact, Transfer
-from dtrun.backends.base import CREATED, LABEL, AgentBackend, AgentJobSpec
+from dtrun.backends.base import LABEL, AgentBackend, AgentJobSpec
 from dtrun.engine import control
 from dtrun.engine.artifacts import InputArtifact, tar_path
 from dtrun.engine.collect import ARTIFACTS_LABEL, Declared, declared_label, finish_job
@@ -43,11 +43,14 @@ class AgentJob(ContainerJob):
         backend = self.backend
         assert isinstance(backend, AgentBackend)
         run = state.run
-        argv = [*(started.entrypoint or []), *(started.command or [])]
+        # the markers `${{ secrets.NAME }}` stay in the manifest (which Slurm shows in the job's script);
+        # the agent replaces them with the values it gets through the backend's secret channel
+        argv = [*(job.entrypoint or []), *(job.command or [])]
         if not argv:
             raise DtrunError(f"workflow '{job.workflow}' has no command to run",
                              hint=f"on {backend.host} a job's command runs through dtrun's agent: add `commands:`")
-        secrets = self._job_secrets(job)
+        secrets = {**self._job_secrets(job),
+                   **{n: self.secrets[n] for n in job.secret_references() if n in self.secrets}}
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         targets = [i.record.container_path for i in inputs]
         if len(set(targets)) < len(targets):
@@ -60,7 +63,7 @@ class AgentJob(ContainerJob):
                              i.record.container_path) for i in inputs],
             restore=[Transfer(self._relative(tar_path(self.store, record.id, saved)), saved.container_path)
                      for saved in state.restore.get(job.workflow, [])],
-            env={**{k: v for k, v in env.items() if k not in secrets}, "DTRUN_RUN": run.name,
+            env={**{k: v for k, v in job.env.items() if k not in secrets}, "DTRUN_RUN": run.name,
                  "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow},
             secrets=sorted(secrets),
             artifacts=[OutputArtifact(d.path, d.container_path, a.mount)
@@ -93,11 +96,13 @@ class AgentJob(ContainerJob):
         if asked:  # asked to stop while the job was being submitted
             self.engine.signal(handle, asked)
         shown: str | None = None
-        while self.backend.phase(handle) == CREATED:  # queued: say why, once per reason
+        while backend.queued(handle):  # say why it waits, once per reason
             reason = backend.pending_reason(handle)
-            if reason and reason != shown:
+            if reason and reason != shown:  # `dtrun status` shows it: SUBMITTED (queued: Resources: ...)
                 shown = reason
-                record.message = f"queued on {self.backend.host}: {reason}"
+                if record.state != State.SUBMITTED:
+                    record.move(State.SUBMITTED)
+                record.message = f"queued: {reason}"
                 self.store.save_job(record)
                 self._status(f"  {job.workflow}: {record.message}")
             if not asked and (asked := control.requested(self.store, record.id)):

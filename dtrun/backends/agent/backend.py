@@ -5,7 +5,8 @@ signalled, cancelled and released (`submit_job`, `list_jobs`, `signal_job`, `can
 `release_job`), reporting jobs as `QueueJob`s. Everything else the engine asks follows from the
 queue plus what the agent wrote to the store, the same for every cluster:
 
-- `phase`: the queue's state (pending -> "created", running -> "running", ended -> "exited");
+- `phase`: the queue's state (queued or running -> "running", ended -> "exited"; `queued` and
+  `pending_reason` tell a queued job apart);
 - `logs`: the agent's `logs.txt`, followed in the store;
 - `wait`: the queue's end, then the agent's exit code and the outputs it saved (`Exit.saved`), or
   the queue's word when the agent never recorded an exit (killed, node lost);
@@ -30,6 +31,7 @@ from dtrun.backends.base import (
     CREATED,
     EXITED,
     LABEL,
+    RUNNING,
     AgentJobSpec,
     Exit,
     ImageInfo,
@@ -167,13 +169,19 @@ class AgentJobBackend:
                             "does not run yet", hint="use `nodes: 1`, or `backend: docker` or `kubernetes`")
         return AgentHandle(self.submit_job(spec, notify), self.job_name(spec), dict(spec.labels))
 
+    def queued(self, handle: AgentHandle) -> bool:
+        job = self.lookup(handle)
+        return job is not None and job.phase == CREATED
+
     def pending_reason(self, handle: AgentHandle) -> str | None:
         job = self.lookup(handle)
         return job.reason if job is not None and job.phase == CREATED else None
 
     def phase(self, handle: AgentHandle) -> str:
+        """A queued job is "running" to the engine: unlike a created container, nobody needs to start it
+        (a reconcile after a killed client must leave it alone, not remove it as never started)."""
         job = self.lookup(handle)
-        return EXITED if job is None else job.phase
+        return EXITED if job is None else RUNNING if job.phase == CREATED else job.phase
 
     def logs(self, handle: AgentHandle, *, follow: bool = True, since: float | None = None,
              timestamps: bool = False) -> Iterator[bytes]:
@@ -206,7 +214,7 @@ class AgentJobBackend:
 
     def stop(self, handle: AgentHandle, grace: int = 10) -> None:
         """SIGTERM to the job: the agent forwards it, gives the command its grace, then saves outputs."""
-        if self.phase(handle) == CREATED:
+        if self.queued(handle):
             self.cancel_job(handle)
             return
         self.signal_job(handle, "TERM")

@@ -49,7 +49,8 @@ class SlurmBackend(AgentJobBackend):
         job = SbatchJob(
             run=spec.run, job_id=spec.job_id, workflow=spec.workflow, image=spec.image, manifest=spec.manifest,
             working_dir=spec.working_dir, gpus=spec.gpus, gpu_name=spec.gpu_name, memory=spec.memory,
-            cpus=spec.cpus, shm_size=spec.shm_size, interruptible=spec.interruptible, timeout=spec.timeout,
+            cpus=spec.cpus, shm_size=spec.shm_size, interruptible=spec.interruptible,
+            timeout=spec.timeout or self.slurm.time_limit,
             secrets=tuple(sorted(spec.secrets)), store_label=spec.labels.get(f"{LABEL}.store", ""),
             store_mount=os.path.abspath(self.settings.store) if local_store else None,
             repo=spec.labels.get(f"{LABEL}.repo", ""))
@@ -101,6 +102,13 @@ class SlurmBackend(AgentJobBackend):
         from dtrun.backends.slurm.hosts import partitions
 
         return partitions(self.commands)
+
+    def host_cpus(self) -> int | None:
+        """The partition's CPUs: how many jobs of a run dtrun hands to the queue at once (the queue
+        still decides which of them start)."""
+        parts = [p for p in self.partitions() if p.name == self.slurm.partition or
+                 (self.slurm.partition is None and p.default)]
+        return sum(n.cpus for p in parts for n in p.nodes) or None
 
     def describe_hosts(self) -> tuple[str, object]:
         from dtrun.backends.slurm.hosts import describe

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from dtrun.backends.slurm.commands import SlurmCommands, SlurmError
 
@@ -107,10 +108,10 @@ def _int(text: str) -> int:
     return int(match.group()) if match else 0
 
 
-def describe(parts: list[Partition], where: str) -> tuple[str, list[dict[str, object]]]:
+def describe(parts: list[Partition], where: str) -> tuple[str, list[dict[str, Any]]]:
     """`dtrun hosts` on Slurm: one block per partition, one line per node (text), and the same as data."""
     lines = [f"Slurm cluster ({where})"]
-    data: list[dict[str, object]] = []
+    data: list[dict[str, Any]] = []
     for part in parts:
         gpus = ", ".join(f"{kind} {free}/{total} free" for kind, (free, total) in part.gpus.items()) or "none"
         lines.append(f"  partition {part.name}{' (default)' if part.default else ''}  gpus: {gpus}")

@@ -67,6 +67,8 @@ class SlurmSettings:
     stop_grace: float = 10.0
     #: An ssh config file for the login node, used instead of ~/.ssh/config (`ssh -F`).
     ssh_config: str | None = None
+    #: Every job's time limit (`--time`), in seconds; None: the partition's default.
+    time_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -83,7 +85,7 @@ class SlurmSettings:
     def from_options(cls, options: dict[str, str]) -> SlurmSettings:
         """`slurm.*` settings (from `dtrun config set slurm.KEY` or `DTRUN_SLURM_KEY`) -> checked settings."""
         known = {"login", "partition", "account", "runtime", "registry", "docker_gpus", "agent_python",
-                 "output_dir", "stop_grace", "ssh_config"}
+                 "output_dir", "stop_grace", "ssh_config", "time_limit"}
         values = {k: v for k, v in options.items() if k not in IGNORED}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -105,7 +107,18 @@ class SlurmSettings:
             except ValueError:
                 raise DtrunError(f"slurm.stop_grace '{values['stop_grace']}' is not a number of seconds",
                                  hint="e.g. `dtrun config set slurm.stop_grace 30`") from None
+        if "time_limit" in values:
+            kwargs["time_limit"] = parse_duration(values["time_limit"])
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def parse_duration(text: str) -> int:
+    """`slurm.time_limit`: seconds, or `90s`, `30m`, `4h`, `2d` -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text.lower())
+    if not match or int(match.group(1)) == 0:
+        raise DtrunError(f"slurm.time_limit '{text}' is not a duration",
+                         hint="seconds, or a number with s, m, h or d: `dtrun config set slurm.time_limit 4h`")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 #: `DTRUN_SLURM_DIR` names the folder `scripts/start-slurm` keeps its cluster in: not a setting.

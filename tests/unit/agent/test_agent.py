@@ -121,6 +121,16 @@ def test_secrets_masked_and_store_credentials_kept_from_the_command(tmp_path: Pa
     assert "s3cr3t" not in json.dumps(status(tmp_path))
 
 
+def test_secret_markers_are_replaced_in_the_job_not_in_the_manifest(tmp_path: Path) -> None:
+    data = manifest(tmp_path, ["sh", "-c", "echo arg=${{ secrets.HF_TOKEN }} env=$LOGIN"], secrets=["HF_TOKEN"],
+                    env={"LOGIN": "user:${{secrets.HF_TOKEN}}"})
+    assert "s3cr3t" not in json.dumps(data)
+    code, out, _ = run(data, {"HF_TOKEN": "s3cr3t-value"})
+    assert code == 0
+    assert log_text(tmp_path) == b"arg=*** env=user:***\n"
+    assert "s3cr3t" not in out
+
+
 def test_missing_secret_or_command_is_reported_not_run(tmp_path: Path) -> None:
     code, _, err = run(manifest(tmp_path, ["sh", "-c", "echo ran"], secrets=["NOPE"]))
     assert code == 125
