@@ -11,20 +11,12 @@ if TYPE_CHECKING:
     from dtrun.store import JobRecord, Store
 
 
-def session(host: str | None = None, backend: str | None = None) -> Session:
-    """The session of the current folder, its events rendered for the terminal; `backend` names one other
-    than the configured one (`dtrun run --backend kubernetes`)."""
+def session(host: str | None = None) -> Session:
+    """The session of the current folder, its events rendered for the terminal."""
     from dtrun.api import Session
     from dtrun.cli.render import Renderer
 
-    if backend is None:
-        return Session(host=host, listener=Renderer())
-    from dtrun.backends.registry import create_backend
-    from dtrun.config import load_settings
-
-    settings = load_settings()
-    return Session(host=host, listener=Renderer(), settings=settings,
-                   backend=create_backend(settings, host, name=backend))
+    return Session(host=host, listener=Renderer())
 
 
 def display_state(store: Store, job: JobRecord) -> str:

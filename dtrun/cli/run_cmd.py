@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperCommand
 
 from dtrun.cli.app import app
+from dtrun.cli.version_cmd import _choose_backend
 
 if TYPE_CHECKING:
     from dtrun.spec import Spec
@@ -51,8 +52,10 @@ def run(
     attached_run: Annotated[str | None, typer.Option("--attached-run", hidden=True)] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs for the workflow, overriding its "
                                              "`resources.gpu` count (0: none).")] = None,
-    backend: Annotated[str | None, typer.Option("--backend", help="Run on this backend instead of the "
-                                                "configured one (docker, slurm, kubernetes).")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", metavar="NAME", callback=_choose_backend,
+                                                help="Run on this backend instead of the configured one "
+                                                "(docker, slurm, kubernetes), as `dtrun --backend NAME run`.")]
+    = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the objects the backend would create "
                                           "(Kubernetes), secret values masked; run nothing.")] = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="With --dry-run: yaml (default) or json.",
@@ -91,7 +94,7 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.ui import say, warn
 
-    current = session(host, backend)
+    current = session(host)
     # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.
     spec = current.spec(strict=False)
     target = spec.get(workflow)
@@ -103,9 +106,9 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
     if dry_run is not None:
-        from dtrun.backends.kubernetes.backend import describe
+        from dtrun.engine.dryrun import render
 
-        typer.echo(describe(current.dry_run(workflow, variables=parsed.variables, args=parsed.args, gpus=gpus),
+        typer.echo(render(current.dry_run(workflow, variables=parsed.variables, args=parsed.args, gpus=gpus),
                             dry_run), nl=False)
         return 0
     if detach:

@@ -92,3 +92,14 @@ def _secrets(workflow: str, declared: list[str] | None, referenced: list[str],
         raise NotFound(f"workflow '{workflow}' needs the secret {missing[0]}, which is not set",
                        hint=f"dtrun secrets add {missing[0]}")
     return {n: values[n] for n in names if n in values}
+
+
+def render(objects: list[dict[str, Any]], output: str) -> str:
+    """Objects as `-o yaml` (a multi-document stream, as `kubectl apply -f` takes) or `-o json` (a List)."""
+    if output == "json":
+        import json
+
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n"
+    import yaml
+
+    return str(yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False))

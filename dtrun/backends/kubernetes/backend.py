@@ -11,7 +11,6 @@ needs none.
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -158,11 +157,3 @@ class KubernetesBackend(AgentJobBackend):
         namespace = self.kube.namespace or "default"
         return manifests.objects(to_kube(spec, self.kube, namespace=namespace, image=self._node_image(spec.image)))
 
-
-def describe(objects: list[dict[str, Any]], output: str) -> str:
-    """Objects as `-o yaml` (a multi-document stream, as `kubectl apply -f` takes) or `-o json` (a List)."""
-    from dtrun.backends.kubernetes.manifests import to_yaml
-
-    if output == "json":
-        return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n"
-    return to_yaml(objects)

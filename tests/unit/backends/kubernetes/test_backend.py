@@ -16,13 +16,14 @@ import pytest
 import yaml
 
 from dtrun.backends.agent import AgentHandle, AgentJobBackend
-from dtrun.backends.base import CREATED, EXITED, LABEL, RUNNING, AgentBackend, AgentJobSpec, Backend
+from dtrun.backends.base import EXITED, LABEL, RUNNING, AgentBackend, AgentJobSpec, Backend
 from dtrun.backends.kubernetes.api import KubeApi, Retry
-from dtrun.backends.kubernetes.backend import KubernetesBackend, describe
+from dtrun.backends.kubernetes.backend import KubernetesBackend
 from dtrun.backends.kubernetes.mapping import LABELS_ANNOTATION
 from dtrun.backends.kubernetes.settings import KubeSettings
 from dtrun.backends.registry import create_backend
 from dtrun.config import Settings
+from dtrun.engine.dryrun import render
 from dtrun.errors import DtrunError, SpecError
 from dtrun.providers.torchrun_launch import Torchrun
 from tests.unit.backends.kubernetes.fake_apiserver import UNSCHEDULABLE, FakeApiServer
@@ -106,7 +107,7 @@ def test_a_pending_job_says_why_it_waits(server: FakeApiServer, backend: Kuberne
     server.outcome[backend.job_name(spec)] = "unschedulable"
     handle = backend.launch(spec)
     _wait_for(lambda: backend.pending_reason(handle) is not None)
-    assert backend.phase(handle) == CREATED
+    assert backend.queued(handle) and backend.phase(handle) == RUNNING  # queued: not to be removed
     assert backend.pending_reason(handle) == f"not scheduled: {UNSCHEDULABLE}"
 
 
@@ -140,9 +141,9 @@ def test_a_dry_run_masks_secrets_and_needs_no_cluster(tmp_path: Path) -> None:
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "reg:5000/team/agent:abc"
     assert json.loads(job["metadata"]["annotations"][LABELS_ANNOTATION]) == _spec().labels
     assert "api" not in offline.__dict__
-    text = describe(objects, "yaml")
+    text = render(objects, "yaml")
     assert "s3cr3t" not in text and [d["kind"] for d in yaml.safe_load_all(text)] == ["Job", "Secret", "Service"]
-    assert json.loads(describe(objects, "json"))["kind"] == "List"
+    assert json.loads(render(objects, "json"))["kind"] == "List"
 
 
 def test_a_two_node_job_is_an_indexed_job_behind_a_headless_service(server: FakeApiServer,
