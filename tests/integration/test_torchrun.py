@@ -87,3 +87,40 @@ def _nothing_left(client: Any, store_label: str) -> None:
     assert client.containers.list(all=True, filters=selector) == []
     assert client.networks.list(filters=selector) == []
     assert client.volumes.list(filters=selector) == []
+
+
+WAITING = """import os, signal, sys, time
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+os.makedirs("out", exist_ok=True)
+open(f"out/node{os.environ['GROUP_RANK']}-rank{dist.get_rank()}.txt", "w").write("saved\\n")
+print(f"rank {dist.get_rank()} waiting", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(900)
+def test_a_detached_multi_node_run_is_stopped_as_one_job(dtrun: DtrunRunner, make_project: Any,
+                                                          docker_client: Any, tmp_path: Path) -> None:
+    """`dtrun stop` from another process finds the nodes as one job (their group), stops them all and saves
+    node 0's outputs; nothing of the nodes is left."""
+    import json
+    import time
+
+    workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+                "    file: wait.py\n    nodes: 2\n    artifacts: [out]\n")
+    root = make_project({".dtrun/workflows.yaml": workflow, "wait.py": WAITING})
+    name = dtrun("run", "ddp", "-d", cwd=root).stdout.strip()
+    deadline = time.monotonic() + 300
+    while "rank 1 waiting" not in dtrun("logs", name, cwd=root).output:
+        assert time.monotonic() < deadline, dtrun("logs", name, cwd=root).output
+        time.sleep(1)
+    stop = dtrun("stop", name, cwd=root)
+    assert stop.code == 0 and "STOPPED" in stop.stderr, stop.output
+    [run] = json.loads(dtrun("status", "--json", cwd=root).stdout)
+    assert run["jobs"][0]["state"] == "STOPPED"
+    got = dtrun("artifacts", name, "--output", str(tmp_path / "got"), cwd=root)
+    assert got.code == 0, got.output
+    assert sorted(p.name for p in (tmp_path / "got").rglob("*.txt")) == ["node0-rank0.txt"]
+    _nothing_left(docker_client, dtrun.store_label)
