@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dtrun.engine.events import WARNING, Event, Listener, ignore
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dtrun.config import Settings
     from dtrun.engine.runner import Engine, RunResult
     from dtrun.flows.compile import FlowResult
+    from dtrun.images.host import ImageHost
     from dtrun.plan import Plan
     from dtrun.snapshot import Snapshot
     from dtrun.spec import Project, Spec
@@ -147,6 +148,17 @@ class Session:
         engine = self.engine(self.snapshot())
         return engine.run(plan, variables=variables, args=list(args), no_cache=no_cache, submitted=record,
                           name=name, tag=tag)
+
+    def dry_run(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
+                gpus: int | None = None) -> list[dict[str, Any]]:
+        """The objects the backend would create for a run of `workflow` (secret values masked); nothing
+        runs and no cluster is contacted. Only backends that create objects (Kubernetes) can say."""
+        from dtrun.engine.dryrun import dry_run
+
+        plan = self.plan(workflow, variables=variables, args=args, gpus=gpus)
+        images = cast("ImageHost", getattr(self.backend, "builder", self.backend))  # agent backends: local Docker
+        return dry_run(self.backend, plan, settings=self.settings, store=self.store, snapshot=self.snapshot(),
+                       secrets=self.secrets(), images=images)
 
     def submit(self, workflow: str, *, variables: dict[str, str] | None = None, args: Sequence[str] = (),
                tag: str | None = None, gpus: int | None = None, publish_all: bool = False) -> RunRecord:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from dtrun.errors import SpecError
 from dtrun.images.spec import ImageSpec
 from dtrun.providers import PROVIDERS, ProviderContext
+from dtrun.providers.torchrun_launch import Torchrun
 from dtrun.spec.errors import did_you_mean
 from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
@@ -58,6 +59,8 @@ class Job:
     #: A multi-step job (a flow job): the dialect's program, which the engine asks what each step runs.
     #: None for a one-container job (a workflow job: `command` and `image` say what runs).
     program: JobProgram | None = field(default=None, compare=False, repr=False)
+    #: A job over several nodes (`provider: torchrun` with `nodes: N`); None runs on one node.
+    torchrun: Torchrun | None = None
 
     def secret_references(self) -> list[str]:
         """The secrets this job needs when it starts: those it declares (`secrets:`, passed as
@@ -189,4 +192,5 @@ def _job(workflow: Workflow, ctx: ProviderContext, variables: dict[str, str]) ->
         cache=list(workflow.cache),
         folders=[container_path(working_dir, path) for path in shape.folders],
         registry_auth=workflow.registry_auth,
+        torchrun=shape.torchrun,
     )

@@ -117,6 +117,8 @@ def remove_labelled(key: str, value: str) -> None:
             container.remove(force=True)
         for volume in client.volumes.list(filters=selector):
             volume.remove(force=True)
+        for network in client.networks.list(filters=selector):  # multi-node jobs' own networks
+            network.remove()
     except Exception:  # cleanup must never mask the test's own result
         pass
 

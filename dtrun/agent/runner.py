@@ -54,6 +54,9 @@ class Agent:
             "slurm_job_id": self.environ.get("SLURM_JOB_ID"), "gpus": self.environ.get("CUDA_VISIBLE_DEVICES"),
             "started_at": time.time(), "finished_at": None, "exit_code": None, "stopped": False,
             "artifacts": [], "refused": [], "message": None}
+        #: A multi-node job's node (torchrun's `PET_NODE_RANK`, set by the backend): node 0 is the job's
+        #: record (log, status, outputs); every other node keeps its own log and status beside it.
+        self.node = _node_rank(self.environ)
         self._stop = threading.Event()
         self._child: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
@@ -88,7 +91,7 @@ class Agent:
             self._record()
             uploader.start()
             checkpoints = _Repeat(self.m.checkpoint_interval, self._checkpoint)
-            if any(a.mount for a in self.m.artifacts):
+            if self.node == 0 and any(a.mount for a in self.m.artifacts):
                 checkpoints.start()
             assert child.stdout is not None
             while chunk := _read(child.stdout):
@@ -138,7 +141,7 @@ class Agent:
     def _finish(self, code: int, log: LogWriter) -> int:
         self.status.update(state="saving", exit_code=code)
         self._record()
-        for art in self.m.artifacts:
+        for art in self.m.artifacts if self.node == 0 else ():  # the job's outputs are node 0's
             try:
                 saved = self.store.save_artifact(Path(art.container_path), art.path, art.container_path)
             except (formats.UnsafeArchive, formats.NotAFolder) as exc:
@@ -198,14 +201,14 @@ class Agent:
     # -- records -------------------------------------------------------------------------------------
     def _record(self) -> None:
         try:
-            self.store.write_json(self.store.job_path(formats.STATUS_FILE), self.status)
+            self.store.write_json(self.store.job_path(_per_node(formats.STATUS_FILE, self.node)), self.status)
         except Exception as exc:  # the store is down: the job goes on; the final record is retried
             self._say(f"cannot record the job's status in the store: {exc}")
 
     def _local_log(self, work: Path) -> Path:
         """The local log file, continuing the stored one (a requeued job's attempts share one log)."""
         path = work / formats.LOG_FILE
-        stored = self.store.job_path(formats.LOG_FILE)
+        stored = self.store.job_path(_per_node(formats.LOG_FILE, self.node))
         with contextlib.suppress(Exception):
             if self.store.exists(stored):
                 self.store.fs.get_file(stored, str(path))
@@ -217,7 +220,7 @@ class Agent:
         if not force and version == getattr(self, "_uploaded", -1):
             return
         try:
-            self.store.upload(log.path, self.store.job_path(formats.LOG_FILE))
+            self.store.upload(log.path, self.store.job_path(_per_node(formats.LOG_FILE, self.node)))
             self._uploaded = version
         except Exception as exc:
             self._say(f"cannot upload the log: {exc}")
@@ -279,3 +282,18 @@ def _attempt(environ: dict[str, str]) -> int:
         return int(environ.get("SLURM_RESTART_COUNT") or environ.get("DTRUN_AGENT_ATTEMPT") or 0)
     except ValueError:
         return 0
+
+
+def _node_rank(environ: dict[str, str]) -> int:
+    try:
+        return max(int(environ.get("PET_NODE_RANK") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _per_node(name: str, node: int) -> str:
+    """`logs.txt` for node 0 (what the client follows), `logs-node1.txt` for node 1, ..."""
+    if node == 0:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}-node{node}{dot}{suffix}"

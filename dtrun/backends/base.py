@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dtrun.config import Settings
     from dtrun.engine.scheduler import Admission
     from dtrun.images.spec import ImageSpec
+    from dtrun.providers.torchrun_launch import Torchrun
     from dtrun.spec.models import Gpu, Resources
 
 #: The prefix of every label dtrun sets (`dev.dtrun.run`, `dev.dtrun.job`, `dev.dtrun.store`, ...).
@@ -64,6 +65,9 @@ class ContainerSpec:
     #: publish `ports` on all of the host's interfaces (`--publish-all`), not only where the client alone
     #: reaches them (the host's loopback, forwarded over ssh for an ssh:// host)
     publish_all: bool = False
+    #: A job over several nodes: the backend starts `torchrun.nodes` of them, gives each its rank and
+    #: node 0's address, and answers for them as one handle (outputs from node 0, all fail together).
+    torchrun: Torchrun | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ class AgentJobSpec:
     interruptible: bool = False
     #: seconds; a scheduler's time limit (Slurm `--time`, Kubernetes `activeDeadlineSeconds`)
     timeout: int | None = None
+    #: A job over several nodes (a multi-node torchrun), as on `ContainerSpec`.
+    torchrun: Torchrun | None = None
 
 
 #: `Backend.phase` answers one of these.

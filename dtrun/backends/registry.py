@@ -21,6 +21,7 @@ DEFAULT = "docker"
 BACKENDS: dict[str, str] = {
     "docker": "dtrun.backends.docker",
     "slurm": "dtrun.backends.slurm",
+    "kubernetes": "dtrun.backends.kubernetes",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from dtrun.backends.base import Backend, ImageInfo
     from dtrun.backends.docker import DockerBackend
     from dtrun.config import Settings
+    from dtrun.images.host import ImageHost
     from dtrun.images.spec import ImageSpec
+    from dtrun.plan import Job
 
 images_app = typer.Typer(help="Build, list and prune the images dtrun generates.", no_args_is_help=True)
 app.add_typer(images_app, name="images")
@@ -29,6 +31,8 @@ def build(
                                           "(keeps the build caches).")] = False,
     host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint, e.g. ssh://me@gpu-box.")]
     = None,
+    dockerfile: Annotated[bool, typer.Option("--dockerfile", help="Print the Dockerfile of each image instead "
+                                             "of building it (the base image is looked up and probed).")] = False,
 ) -> None:
     """Build the images a workflow needs, showing each build step as it runs."""
     from dtrun.cli.context import Context
@@ -40,6 +44,13 @@ def build(
     spec.get(workflow)
     plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
     backend = context.backend()
+    if dockerfile:
+        if rebuild:
+            from dtrun.errors import DtrunError
+
+            raise DtrunError("--dockerfile prints what would be built; --rebuild builds", hint="pass one of them")
+        _show(backend, context.settings, plan.jobs)
+        return
     force = str(time.time_ns()) if rebuild else ""
     done: dict[str, str] = {}
     for job in plan.jobs:
@@ -50,6 +61,23 @@ def build(
         image, built = _build_one(backend, context.settings, job.workflow, job.image, force)
         done[key] = image
         say(f"{job.workflow}: {image} ({'built' if built else 'up to date, nothing to build'})")
+
+
+def _show(backend: Backend, settings: Settings, jobs: list[Job]) -> None:
+    """Each distinct image's Dockerfile on stdout (as `docker build -f -` reads it), nothing built."""
+    from dtrun.images.show import dockerfile
+
+    # an agent backend (Slurm, Kubernetes) builds with the local Docker daemon, its `builder`
+    host = cast("ImageHost", getattr(backend, "builder", backend))
+    shown: dict[str, str] = {}
+    for job in jobs:
+        key = job.image.key()
+        if key in shown:
+            typer.echo(f"# {job.workflow}: the same image as {shown[key]}")
+            continue
+        shown[key] = job.workflow
+        driver = backend.driver_version() if job.image.gpu else None
+        typer.echo(dockerfile(host, job.image, settings, driver_version=driver).text(job.workflow))
 
 
 def _build_one(backend: Backend, settings: Settings, name: str, spec: ImageSpec, force: str) -> tuple[str, bool]:

@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperCommand
 
 from dtrun.cli.app import app
+from dtrun.cli.version_cmd import _choose_backend
 
 if TYPE_CHECKING:
     import subprocess
@@ -60,6 +61,14 @@ def run(
                                           "(job output then goes to stderr; docs/json.md).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show image builds' whole logs as they come "
                                           "(a terminal otherwise shows a compact view).")] = False,
+    backend: Annotated[str | None, typer.Option("--backend", metavar="NAME", callback=_choose_backend,
+                                                help="Run on this backend instead of the configured one "
+                                                "(docker, slurm, kubernetes), as `dtrun --backend NAME run`.")]
+    = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the objects the backend would create "
+                                          "(Kubernetes), secret values masked; run nothing.")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="With --dry-run: yaml (default) or json.",
+                                               metavar="FORMAT")] = None,
 ) -> int:
     """Run a workflow (and the workflows it depends on) as containers.
 
@@ -76,15 +85,22 @@ def run(
     if workflow.startswith("-"):
         raise DtrunError(f"expected the workflow's name before '{workflow}'",
                          hint="dtrun run WORKFLOW [--VARIABLE VALUE ...] [ARGS ...]")
+    if output is not None and not dry_run:
+        raise DtrunError(f"-o {output} formats what --dry-run prints", hint="dtrun run WF --dry-run -o yaml")
+    if output not in (None, "yaml", "json"):
+        raise DtrunError(f"-o {output}: expected yaml or json", hint="dtrun run WF --dry-run -o yaml")
+    if dry_run and (detach or tag or attached_run or as_json):
+        raise DtrunError("--dry-run runs nothing: it takes no --detach, --tag or --json", hint="drop one of them")
     if as_json and detach:
         raise DtrunError("--json prints the run's summary at its end, so it does not go with --detach",
                          hint="dtrun run WORKFLOW -d, then `dtrun status --json`")
-    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, publish_all, as_json, verbose)
+    return _run(ctx, workflow, host, tag, detach, no_cache, attached_run, gpus, publish_all, as_json, verbose,
+                backend, output or "yaml" if dry_run else None)
 
 
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
          attached_run: str | None, gpus: int | None, publish_all: bool, as_json: bool = False,
-         verbose: bool = False) -> int:
+         verbose: bool = False, backend: str | None = None, dry_run: str | None = None) -> int:
     from rich.markup import escape
 
     from dtrun.cli.lifecycle import session
@@ -103,11 +119,17 @@ def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, d
     if parsed.help:
         typer.echo(variables_help(workflow, target.help, declared))
         return 0
+    if dry_run is not None:
+        from dtrun.engine.dryrun import render
+
+        typer.echo(render(current.dry_run(workflow, variables=parsed.variables, args=parsed.args, gpus=gpus),
+                            dry_run), nl=False)
+        return 0
     if detach:
         record = current.submit(workflow, variables=parsed.variables, args=parsed.args, tag=tag, gpus=gpus,
                                 publish_all=publish_all)
         child = _spawn(record.name, workflow, host, no_cache, gpus, parsed.variables, parsed.args, current.store,
-                       publish_all=publish_all)
+                       publish_all=publish_all, backend=backend)
         say(f"run {record.name} goes on in the background: `dtrun status`, `dtrun logs {record.name} -f`, "
             f"`dtrun stop {record.name}`")
         if target.provider in DEV_ENVIRONMENTS:  # its URL, once the background process sees the app answer
@@ -170,7 +192,7 @@ def _first_line(text: str | None) -> str:
 
 def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int | None,
            variables: dict[str, str], args: list[str], store: Store, *,
-           publish_all: bool = False) -> subprocess.Popen[bytes]:
+           publish_all: bool = False, backend: str | None = None) -> subprocess.Popen[bytes]:
     """The background process: this command again, attached to the recorded run. Variables go as
     `--NAME=VALUE` and the run's arguments after `--`, so the child parses them exactly as given."""
     import os
@@ -183,6 +205,8 @@ def _spawn(name: str, workflow: str, host: str | None, no_cache: bool, gpus: int
     command = [sys.executable, "-m", "dtrun", "run", workflow, "--attached-run", name]
     if host:
         command += ["--host", host]
+    if backend:
+        command += ["--backend", backend]
     if no_cache:
         command.append("--no-cache")
     if gpus is not None:

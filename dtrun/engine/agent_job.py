@@ -83,7 +83,7 @@ class AgentJob(ContainerJob):
             manifest=manifest.to_json(), secrets=secrets, working_dir=job.working_dir,
             gpus=job.resources.gpu_count, gpu_name=gpu.name if gpu else None,
             memory=job.resources.memory, shm_size=job.resources.shm_size, cpus=job.resources.cpu,
-            interruptible=job.resources.interruptible)
+            interruptible=job.resources.interruptible, torchrun=job.torchrun)
         handle = backend.launch(spec, notify=self._status)
         record.container = handle.name
         self.store.save_job(record)

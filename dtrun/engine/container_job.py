@@ -134,7 +134,7 @@ class ContainerJob:
             labels={**labels, ARTIFACTS_LABEL: declared_label(declared), WORKSPACE_LABEL: workspace},
             mounts=mounts, gpus=job.resources.gpu_count, memory=job.resources.memory,
             shm_size=job.resources.shm_size, cpus=job.resources.cpu, ports=job.ports,
-            publish_all=self.settings.publishes_all)
+            publish_all=self.settings.publishes_all, torchrun=job.torchrun)
         attempts = Attempts(self.backend, self.store, record, WORKSPACE)
         while True:  # more than once only for an interruptible job that was preempted (engine/interruptible.py)
             container = None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dtrun.images.spec import ImageSpec, Origin
+from dtrun.providers.torchrun_launch import Torchrun
 from dtrun.spec.models import Workflow
 
 
@@ -32,6 +33,8 @@ class JobShape:
     #: Artifact folders the command cannot make itself (it was not wrapped in the prelude): the engine
     #: makes them before the job starts (`engine.kept.folders_tar`).
     folders: list[str] = field(default_factory=list)
+    #: A job over several nodes (a multi-node torchrun); None runs on one.
+    torchrun: Torchrun | None = None
 
 
 class Provider(Protocol):
@@ -63,7 +66,7 @@ def with_setup(commands: list[str], argv: list[str]) -> list[str]:
         return argv
     # `bash -c SCRIPT NAME ARGS...` makes NAME $0 and ARGS "$@": the program's name goes twice, once as $0
     return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join([*commands, 'exec "$@"']),
-            argv[0], *argv]
+            argv[0], *argv]  # bash -c SCRIPT NAME ARGS...: $0 is NAME, "$@" the whole argv
 
 
 def python_image(provider: str, workflow: Workflow, ctx: ProviderContext, *,

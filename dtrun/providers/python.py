@@ -18,6 +18,6 @@ class PythonProvider:
                             hint="add `file: train.py` (the script to run, relative to the project folder)")
         run = ["python", workflow.file, *workflow.args]
         # Setup `commands` run first in the same shell, then the script replaces it (exec).
-        command = [*shell_command([*workflow.commands, 'exec "$@"']), "python", *run[1:]] \
+        command = [*shell_command([*workflow.commands, 'exec "$@"']), "python", *run] \
             if workflow.commands else run
         return JobShape(image=python_image(self.name, workflow, ctx), command=command, ports=workflow.ports)

@@ -21,6 +21,23 @@ DEFAULT_PORT = 29500
 
 
 @dataclass(frozen=True)
+class Torchrun:
+    """A multi-node torchrun as the plan asks for it: `nodes` nodes of `nproc_per_node` processes each.
+
+    The plan, the engine and every backend pass this along; each backend turns it into a `Rendezvous` once
+    it knows where node 0 is (a container name, the allocation's first host, pod 0's DNS name).
+    """
+
+    nodes: int
+    nproc_per_node: int
+    port: int = DEFAULT_PORT
+
+    def rendezvous(self, master_addr: str) -> Rendezvous:
+        return Rendezvous(nnodes=self.nodes, nproc_per_node=self.nproc_per_node, master_addr=master_addr,
+                          master_port=self.port)
+
+
+@dataclass(frozen=True)
 class Rendezvous:
     """The shape of one distributed torchrun: how many nodes, processes per node, where node 0 listens."""
 

@@ -223,6 +223,8 @@ class Workflow(Strict):
     ports: int = Field(default=0, ge=0)
     cache: list[str] = Field(default_factory=list)
     nodes: int = Field(default=1, ge=1)
+    #: torchrun's processes per node; None: one per GPU (one on a CPU-only node).
+    nproc_per_node: int | None = Field(default=None, ge=1)
     secrets: list[str] | None = None
     #: Shell commands run before the main ones, in the same shell (dstack 0.2-0.7 `before_run`).
     before_run: list[str] = Field(default_factory=list)

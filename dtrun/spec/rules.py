@@ -29,7 +29,7 @@ PROVIDER_PROPERTIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bash": (("commands",), (*COMMON, *PYTHON_ENV, "commands")),
     "python": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands")),
     "docker": (("image",), (*COMMON, "image", "entrypoint", "registry_auth", "commands", "provider_data")),
-    "torchrun": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands", "nodes")),
+    "torchrun": (("file",), (*COMMON, *PYTHON_ENV, *SCRIPT, "commands", "nodes", "nproc_per_node")),
     "lab": ((), (*COMMON, *PYTHON_ENV, *DEV, "commands")),
     "notebook": ((), (*COMMON, *PYTHON_ENV, *DEV, "commands")),
     "code": ((), (*COMMON, *PYTHON_ENV, *DEV, "commands")),

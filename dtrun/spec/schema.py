@@ -42,6 +42,7 @@ DESCRIPTIONS = {
     "ports": "How many ports the job opens; it gets PORT_0, PORT_1, ...",
     "cache": "Paths kept between runs of this workflow.",
     "nodes": "Number of nodes (torchrun provider).",
+    "nproc_per_node": "Processes per node (torchrun provider); default: one per GPU, one without GPUs.",
     "secrets": "Names of secrets the job receives as environment variables.",
     "environment": "Earlier name of `env`.",
     "version": "Earlier name of `python`; for lab, notebook and code, the version of the tool.",

@@ -28,3 +28,99 @@ def test_torchrun_runs_an_all_reduce_with_torch_from_pypi(dtrun: DtrunRunner, ma
     run = dtrun("run", "ddp", cwd=root, timeout=900)
     assert run.code == 0, run.output
     assert "rank 0/1 (node 0, local 0): sum of ranks 0 == 0 ok" in run.output
+
+
+# Every node writes its rank into out/; the saved artifact is node 0's (nodes have disks of their own).
+NODES = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+         "    file: allreduce.py\n    nodes: 2\n    nproc_per_node: 2\n    env: [EXPECT_WORLD_SIZE=4]\n"
+         "    artifacts: [out]\n    commands: ['mkdir -p out && echo \"$PET_NODE_RANK\" > out/node.txt']\n")
+
+
+@pytest.mark.timeout(2400)
+def test_two_nodes_of_two_processes_all_reduce_on_a_network_of_their_own(
+        dtrun: DtrunRunner, make_project: Any, docker_client: Any, tmp_path: Path) -> None:
+    root = make_project({".dtrun/workflows.yaml": NODES, "allreduce.py": ALLREDUCE})
+    run = dtrun("run", "ddp", cwd=root, timeout=1800)
+    assert run.code == 0, run.output
+    for rank in range(4):
+        node, local = divmod(rank, 2)
+        assert f"[node {node}] rank {rank}/4 (node {node}, local {local}): sum of ranks 6 == 6 ok" in run.output, \
+            run.output
+    got = dtrun("artifacts", _run_name(run), "--output", str(tmp_path / "got"), cwd=root)
+    assert got.code == 0, got.output
+    assert [p.read_text() for p in (tmp_path / "got").rglob("node.txt")] == ["0\n"]
+    _nothing_left(docker_client, dtrun.store_label)
+
+
+FAILING = """import os, sys, time
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+if os.environ["GROUP_RANK"] == "1":
+    sys.exit(3)
+dist.barrier()  # node 0 would wait here for ever if node 1's failure did not end it
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(900)
+def test_a_failing_node_fails_the_whole_job(dtrun: DtrunRunner, make_project: Any, docker_client: Any) -> None:
+    workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+                "    file: fail.py\n    nodes: 2\n")
+    root = make_project({".dtrun/workflows.yaml": workflow, "fail.py": FAILING})
+    run = dtrun("run", "ddp", cwd=root, timeout=600)
+    assert run.code != 0, run.output
+    assert "FAILED ddp (exited with code" in run.output, run.output
+    _nothing_left(docker_client, dtrun.store_label)
+
+
+def _run_name(result: Any) -> str:
+    for line in result.stderr.splitlines():
+        if line.startswith("run ") and ":" in line:
+            return str(line.split()[1].rstrip(":"))
+    raise AssertionError(result.output)
+
+
+def _nothing_left(client: Any, store_label: str) -> None:
+    """The nodes, their network and their volumes are removed with the job."""
+    selector = {"label": f"dev.dtrun.store={store_label}"}
+    assert client.containers.list(all=True, filters=selector) == []
+    assert client.networks.list(filters=selector) == []
+    assert client.volumes.list(filters=selector) == []
+
+
+WAITING = """import os, signal, sys, time
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+os.makedirs("out", exist_ok=True)
+open(f"out/node{os.environ['GROUP_RANK']}-rank{dist.get_rank()}.txt", "w").write("saved\\n")
+print(f"rank {dist.get_rank()} waiting", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(900)
+def test_a_detached_multi_node_run_is_stopped_as_one_job(dtrun: DtrunRunner, make_project: Any,
+                                                          docker_client: Any, tmp_path: Path) -> None:
+    """`dtrun stop` from another process finds the nodes as one job (their group), stops them all and saves
+    node 0's outputs; nothing of the nodes is left."""
+    import json
+    import time
+
+    workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+                "    file: wait.py\n    nodes: 2\n    artifacts: [out]\n")
+    root = make_project({".dtrun/workflows.yaml": workflow, "wait.py": WAITING})
+    name = dtrun("run", "ddp", "-d", cwd=root).stdout.strip()
+    deadline = time.monotonic() + 300
+    while "rank 1 waiting" not in dtrun("logs", name, cwd=root).output:
+        assert time.monotonic() < deadline, dtrun("logs", name, cwd=root).output
+        time.sleep(1)
+    stop = dtrun("stop", name, cwd=root)
+    assert stop.code == 0 and "STOPPED" in stop.stderr, stop.output
+    [run] = json.loads(dtrun("status", "--json", cwd=root).stdout)
+    assert run["jobs"][0]["state"] == "STOPPED"
+    got = dtrun("artifacts", name, "--output", str(tmp_path / "got"), cwd=root)
+    assert got.code == 0, got.output
+    assert sorted(p.name for p in (tmp_path / "got").rglob("*.txt")) == ["node0-rank0.txt"]
+    _nothing_left(docker_client, dtrun.store_label)

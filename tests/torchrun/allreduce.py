@@ -5,6 +5,7 @@ whose nodes never met (each one a world of its own) fails instead of passing.
 """
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -17,6 +18,8 @@ expected = world * (world - 1) / 2
 assert value.item() == expected, f"rank {rank}: sum of ranks {value.item()} != {expected}"
 wanted = int(os.environ.get("EXPECT_WORLD_SIZE", world))
 assert world == wanted, f"rank {rank}: world size {world}, expected {wanted}"
-print(f"rank {rank}/{world} (node {os.environ.get('GROUP_RANK')}, local {os.environ.get('LOCAL_RANK')}): "
-      f"sum of ranks {value.item():.0f} == {expected:.0f} ok", flush=True)
+# One write per line: the processes of a node share its output, and print() writes the newline apart.
+sys.stdout.write(f"rank {rank}/{world} (node {os.environ.get('GROUP_RANK')}, local {os.environ.get('LOCAL_RANK')}): "
+                 f"sum of ranks {value.item():.0f} == {expected:.0f} ok\n")
+sys.stdout.flush()
 dist.destroy_process_group()

@@ -82,6 +82,8 @@ class AgentJobBackend:
     host: str = ""
     #: Seconds between two looks at the queue while waiting.
     poll = 1.0
+    #: Whether `submit_job` starts every node of a multi-node job (`AgentJobSpec.torchrun`).
+    multi_node = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -160,6 +162,11 @@ class AgentJobBackend:
         return spec.name
 
     def launch(self, spec: AgentJobSpec, *, notify: Output = lambda m: None) -> AgentHandle:
+        if spec.torchrun is not None and spec.torchrun.nodes > 1 and not self.multi_node:
+            from dtrun.errors import SpecError
+
+            raise SpecError(f"workflow '{spec.workflow}' asks for {spec.torchrun.nodes} nodes, which {self.host} "
+                            "does not run yet", hint="use `nodes: 1`, or `backend: docker` or `kubernetes`")
         return AgentHandle(self.submit_job(spec, notify), self.job_name(spec), dict(spec.labels))
 
     def queued(self, handle: AgentHandle) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from dtrun.backends.base import (
 )
 from dtrun.backends.docker.errors import explanation, ignored
 from dtrun.backends.docker.images import ImageOps
+from dtrun.backends.docker.nodes import NodeGroup
 from dtrun.backends.docker.volumes import VolumeOps
 from dtrun.errors import BackendError, DtrunError, NotFound, ResourceError
 
@@ -107,7 +109,13 @@ class DockerBackend(VolumeOps, ImageOps):
     # -- containers -----------------------------------------------------------------------------------
     def submit(self, spec: ContainerSpec, gpu: Gpu | None = None, *, interruptible: bool = False,
                notify: Output = lambda m: None) -> Any:
-        """A created (not started) container; GPU jobs get specific GPUs, claimed by label (gpus.py)."""
+        """A created (not started) container; GPU jobs get specific GPUs, claimed by label (gpus.py).
+
+        A multi-node job (`spec.torchrun`) is N containers answering as one handle (nodes.py)."""
+        if spec.torchrun is not None and spec.torchrun.nodes > 1:
+            from dtrun.backends.docker.nodes import submit_group
+
+            return submit_group(self, spec, gpu, interruptible=interruptible, notify=notify)
         if not spec.gpus:
             return self.create(spec)
         from dtrun.backends.docker.gpus import create_with_gpus
@@ -145,6 +153,11 @@ class DockerBackend(VolumeOps, ImageOps):
                 from None
 
     def put_archive(self, handle: Any, path: str, data: IO[bytes] | bytes) -> None:
+        if isinstance(handle, NodeGroup):  # every node gets the code and files (each has its own disk)
+            content = data if isinstance(data, bytes) else data.read()
+            for member in handle.members:
+                self.put_archive(member, path, content)
+            return
         if not handle.put_archive(path, data):
             raise DtrunError(f"copying files into {handle.name}:{path} failed")
 
@@ -162,6 +175,10 @@ class DockerBackend(VolumeOps, ImageOps):
     def start(self, handle: Any) -> None:
         import docker.errors
 
+        if isinstance(handle, NodeGroup):
+            from dtrun.backends.docker.nodes import start_group
+
+            return start_group(self, handle)
         try:
             handle.start()
         except docker.errors.APIError as exc:
@@ -182,6 +199,7 @@ class DockerBackend(VolumeOps, ImageOps):
     def published_ports(self, handle: Any) -> list[PublishedPort]:
         """Where the job's ports are published: the host's address (remote hosts) and the published port;
         a port on an ssh:// host's loopback is not `reachable` from here until `forward_ports`."""
+        handle = handle.lead if isinstance(handle, NodeGroup) else handle
         attrs = self.client.api.inspect_container(handle.id)
         bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
         address = self.endpoint.address if self.endpoint else "127.0.0.1"
@@ -221,6 +239,11 @@ class DockerBackend(VolumeOps, ImageOps):
         """The job's output as it comes; with `timestamps`, each line starts with its RFC 3339 time."""
         import docker.errors
 
+        if isinstance(handle, NodeGroup):
+            from dtrun.backends.docker.nodes import group_logs
+
+            yield from group_logs(self, handle, follow=follow, since=since, timestamps=timestamps)
+            return
         kwargs: dict[str, Any] = {"stream": True, "follow": follow, "stdout": True, "stderr": True,
                                   "timestamps": timestamps}
         if since is not None:
@@ -238,7 +261,12 @@ class DockerBackend(VolumeOps, ImageOps):
             # and the engine reads the whole log again after the exit (engine/logs.py, `catch_up`)
 
     def wait(self, handle: Any) -> Exit:
-        """The container's exit; a daemon that goes away meanwhile is waited for (restart.py)."""
+        """The container's exit (a node group's: all of its nodes'); a daemon that goes away meanwhile is
+        waited for (restart.py)."""
+        if isinstance(handle, NodeGroup):
+            from dtrun.backends.docker.nodes import wait_group
+
+            return wait_group(self, handle)
         from dtrun.backends.docker.restart import SHUTDOWN_EXITS, exit_after_loss, going_away, is_connection_lost
 
         while True:
@@ -262,6 +290,7 @@ class DockerBackend(VolumeOps, ImageOps):
         """The tar stream of `path` in the container, or None if the path does not exist."""
         import docker.errors
 
+        handle = handle.lead if isinstance(handle, NodeGroup) else handle  # outputs come from node 0
         from dtrun.backends.docker.restart import await_daemon, is_connection_lost
 
         for attempt in (1, 2):
@@ -286,17 +315,29 @@ class DockerBackend(VolumeOps, ImageOps):
     def local_path(self, handle: Any, path: str) -> Path | None:
         from dtrun.backends.docker.localpath import local_path
 
-        return local_path(self, handle, path)
+        return local_path(self, handle.lead if isinstance(handle, NodeGroup) else handle, path)
 
     def stop(self, handle: Any, grace: int = 10) -> None:
-        with ignored():
-            handle.stop(timeout=grace)
+        def stop(member: Any) -> None:
+            with ignored():
+                member.stop(timeout=grace)
+
+        threads = [threading.Thread(target=stop, args=(m,), daemon=True) for m in _members(handle)]
+        for thread in threads:  # a multi-node job's nodes all at once, each with the whole grace period
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def kill(self, handle: Any) -> None:
-        with ignored():
-            handle.kill()
+        for member in _members(handle):
+            with ignored():
+                member.kill()
 
     def remove(self, handle: Any) -> None:
+        if isinstance(handle, NodeGroup):
+            from dtrun.backends.docker.nodes import remove_group
+
+            return remove_group(self, handle)
         with ignored():
             handle.remove(force=True)
 
@@ -308,8 +349,10 @@ class DockerBackend(VolumeOps, ImageOps):
     # -- finding what runs ------------------------------------------------------------------------------
     def find(self, labels: dict[str, str]) -> list[Any]:
         """Every container (running or not) carrying all of `labels`."""
+        from dtrun.backends.docker.nodes import find_groups
+
         selector = [f"{k}={v}" if v else k for k, v in labels.items()]
-        return list(self.client.containers.list(all=True, filters={"label": selector}))
+        return find_groups(self, list(self.client.containers.list(all=True, filters={"label": selector})))
 
     def get(self, name: str) -> Any | None:
         import docker.errors
@@ -317,9 +360,14 @@ class DockerBackend(VolumeOps, ImageOps):
         try:
             return self.client.containers.get(name)
         except docker.errors.NotFound:
-            return None
+            from dtrun.backends.docker.nodes import load_group
+
+            return load_group(self, name)  # a multi-node job is known by its group's name
 
     def phase(self, handle: Any) -> str:
+        if isinstance(handle, NodeGroup):  # running while any node runs
+            phases = [self.phase(m) for m in handle.members]
+            return RUNNING if RUNNING in phases else CREATED if all(p == CREATED for p in phases) else EXITED
         status = str(handle.status)
         if status in ("running", "restarting", "paused"):
             return RUNNING
@@ -330,11 +378,16 @@ class DockerBackend(VolumeOps, ImageOps):
         atomic on the daemon, so only one reconciling process wins)."""
         import docker.errors
 
+        handle = handle.lead if isinstance(handle, NodeGroup) else handle
         try:
             handle.rename(f"{handle.name}-collecting")
         except docker.errors.APIError:
             return False
         return True
+
+
+def _members(handle: Any) -> list[Any]:
+    return list(handle.members) if isinstance(handle, NodeGroup) else [handle]
 
 
 __all__ = ["LABEL", "DockerBackend"]

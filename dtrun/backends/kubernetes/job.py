@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dtrun.errors import SpecError
+from dtrun.providers.torchrun_launch import Torchrun
+
+__all__ = ["KubeJob", "Torchrun", "dns_label", "gpu_products", "label_value"]
 
 MANAGED_BY = "dtrun"
 LABEL_PREFIX = "dtrun.dev/"
@@ -23,15 +26,6 @@ GPU_RESOURCE = "nvidia.com/gpu"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # Pod hostnames of an Indexed Job are `<job name>-<index>` and must stay within 63 characters.
 _NAME_MAX = 52
-
-
-@dataclass(frozen=True)
-class Torchrun:
-    """A multi-node torchrun: `nodes` pods, each running `nproc_per_node` processes."""
-
-    nodes: int
-    nproc_per_node: int
-    port: int = 29500
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,8 @@ class KubeJob:
     image_pull_secret: str | None = None
     service_account: str | None = None
     termination_grace_s: int = 30
+    #: On the Job only (not its pods): what dtrun reads back that does not fit a label value.
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.torchrun is not None and self.torchrun.nodes < 1:

@@ -75,7 +75,10 @@ def job_manifest(job: KubeJob, *, suspend: bool = False) -> Manifest:
         spec.update(completionMode="Indexed", completions=job.nodes, parallelism=job.nodes)
     if suspend:
         spec["suspend"] = True
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(job, job.name), "spec": spec}
+    meta = _meta(job, job.name)
+    if job.annotations:
+        meta["annotations"] = dict(job.annotations)
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
 
 
 def secret_manifest(job: KubeJob, *, owner_uid: str | None = None, reveal: bool = False) -> Manifest:

@@ -8,6 +8,7 @@ import pytest
 
 from dtrun.errors import SpecError
 from dtrun.providers import PROVIDERS, ProviderContext
+from dtrun.providers.torchrun_launch import Torchrun
 from dtrun.spec.models import Workflow
 
 
@@ -37,12 +38,23 @@ def test_torchrun_setup_commands_run_first_then_exec(tmp_path: Path) -> None:
     job = shape(tmp_path, provider="torchrun", file="train.py", commands=["pip list"])
     assert job.command[:6] == ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
     assert job.command[6] == 'pip list\nexec "$@"'
-    assert job.command[7:10] == ["torchrun", "torchrun", "--standalone"]
+    assert job.command[7:10] == ["torchrun", "torchrun", "--standalone"]  # $0, then "$@" is the whole argv
+
+
+def test_torchrun_on_several_nodes_runs_the_same_argv_everywhere(tmp_path: Path) -> None:
+    job = shape(tmp_path, provider="torchrun", file="train.py", args=["--lr", "0.1"], nodes=3, nproc_per_node=2)
+    assert job.command == ["torchrun", "train.py", "--lr", "0.1"]  # the options come from each node's env
+    assert job.torchrun == Torchrun(nodes=3, nproc_per_node=2)
+
+
+def test_torchrun_on_one_node_needs_no_rendezvous_host(tmp_path: Path) -> None:
+    job = shape(tmp_path, provider="torchrun", file="train.py", nproc_per_node=2)
+    assert job.command[:4] == ["torchrun", "--standalone", "--nnodes=1", "--nproc_per_node=2"]
+    assert job.torchrun is None
 
 
 @pytest.mark.parametrize(("data", "message"), [
     ({"provider": "torchrun"}, "has no `file`"),
-    ({"provider": "torchrun", "file": "t.py", "nodes": 2}, "asks for 2 nodes"),
 ])
 def test_torchrun_bad_input(tmp_path: Path, data: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError, match=message):

@@ -49,6 +49,10 @@ class FakeApiServer:
     history: list[tuple[int, str, Obj]] = field(default_factory=list)  # (resourceVersion, type, Job)
     step_s: float = 0.15
     nodes: list[Obj] | None = field(default_factory=list)  # None: listing nodes is forbidden
+    #: Runs pods for real instead of the scripted outcomes: `run(pod) -> exit code` (blocking) and
+    #: `stop(pod, grace)` (SIGTERM, then SIGKILL after grace). A deleted pod then stays, terminating,
+    #: until its container has ended, as on a cluster.
+    kubelet: Any = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Condition()
@@ -94,6 +98,8 @@ class FakeApiServer:
                 uid = obj["metadata"]["uid"]
                 for key, other in list(self.objects.items()):  # the garbage collector, at once
                     owners = other["metadata"].get("ownerReferences") or []
+                    if other["metadata"].get("deletionTimestamp"):
+                        continue  # terminating: the kubelet removes it when its container has ended
                     if any(o.get("uid") == uid for o in owners) or \
                             other["metadata"].get("labels", {}).get("job-name") == name:
                         self.objects.pop(key)
@@ -128,6 +134,9 @@ class FakeApiServer:
                  "state": {"running": {"startedAt": "2026-11-30T07:00:01Z"}}}]}
             self.put(pod)
         self._update_job(ns, name, {"active": count, "ready": count})
+        if self.kubelet is not None:
+            self._run_pods(ns, name, pods)
+            return
         if outcome == "run":
             return
         time.sleep(self.step_s)
@@ -146,6 +155,48 @@ class FakeApiServer:
             if self.get("Pod", ns, pod["metadata"]["name"]) is not None:
                 self.put(pod)
         self._update_job(ns, name, {"active": 0, **final})
+
+    def _run_pods(self, ns: str, name: str, pods: list[Obj]) -> None:
+        codes: dict[int, int] = {}
+
+        def run(index: int, pod: Obj) -> None:
+            try:
+                codes[index] = int(self.kubelet.run(pod))
+            except Exception as exc:  # a pod the kubelet could not run fails, as CreateContainerError would
+                print(f"fake kubelet: cannot run {pod['metadata']['name']}: {exc}", flush=True)
+                codes[index] = 128
+            terminated = {"exitCode": codes[index], "reason": "Completed" if codes[index] == 0 else "Error"}
+            pod["status"] = {"phase": "Failed" if codes[index] else "Succeeded", "containerStatuses": [
+                {"name": "job", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
+                 "state": {"terminated": terminated}}]}
+            if pod["metadata"].get("deletionTimestamp"):
+                with self.lock:
+                    self.objects.pop(("Pod", ns, pod["metadata"]["name"]), None)
+                    self.lock.notify_all()
+            elif self.get("Pod", ns, pod["metadata"]["name"]) is not None:
+                self.put(pod)
+
+        threads = [threading.Thread(target=run, args=(i, p), daemon=True) for i, p in enumerate(pods)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        failed = any(codes.values())
+        final = {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                              "message": "Job has reached the specified backoff limit"}]} \
+            if failed else {"succeeded": len(pods), "conditions": [{"type": "Complete", "status": "True"}]}
+        self._update_job(ns, name, {"active": 0, **final})
+
+    def terminate(self, ns: str, name: str, grace: int) -> Obj | None:
+        """A graceful pod delete with a kubelet: the pod is marked and its container stopped."""
+        with self.lock:
+            pod = self.objects.get(("Pod", ns, name))
+            if pod is None:
+                return None
+            pod["metadata"]["deletionTimestamp"] = "2026-11-30T07:00:09Z"
+            pod["metadata"]["deletionGracePeriodSeconds"] = grace
+        threading.Thread(target=self.kubelet.stop, args=(pod, grace), daemon=True).start()
+        return pod
 
     def _new_pod(self, job: Obj, index: int) -> Obj:
         meta = job["metadata"]
@@ -281,6 +332,9 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                     server.start_job(found)
                 return self._send(request, 200, found)
             if method == "DELETE":
+                if kind == "Pod" and server.kubelet is not None:
+                    grace = int(one("gracePeriodSeconds") or 30)
+                    return self._send(request, 200, server.terminate(ns, str(name), grace))
                 server.remove(kind, ns, str(name))
                 if kind == "Pod":  # a pod's graceful delete answers with the pod, as the API server does
                     return self._send(request, 200, found)
