@@ -42,7 +42,10 @@ ERAS = sorted(p for p in HISTORY.iterdir() if p.is_dir())
 ERA_FILES = [(era, p.relative_to(era)) for era in ERAS for p in sorted(era.rglob("*.yaml"))]
 #: More examples for a longer hunt (`DTRUN_FUZZ_SCALE=20 pytest tests/faults/test_fuzz_loaders.py`).
 SCALE = max(1, int(os.environ.get("DTRUN_FUZZ_SCALE", "1")))
+#: Derandomized: the same documents every run, so CI never flakes on a lucky draw; DTRUN_FUZZ_SCALE (and
+#: DTRUN_FUZZ_RANDOM=1 for fresh draws) explores further by hand.
 FAST = settings(max_examples=80 * SCALE, deadline=None, database=None,
+                derandomize=os.environ.get("DTRUN_FUZZ_RANDOM") != "1",
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 MUTATIONS = st.lists(st.tuples(st.sampled_from(["delete", "insert", "swap", "dup"]), st.integers(0, 10**6),
                                st.text(max_size=4)), min_size=1, max_size=5)
@@ -146,7 +149,7 @@ def test_loaders_give_models_or_dtrun_errors_never_tracebacks(fault_row: Row) ->
             seen.feed("workflows", lambda: load_project(root))
 
     @settings(FAST, max_examples=200 * SCALE)
-    @given(st.sampled_from(ERA_FILES), MUTATIONS)
+    @given(st.sampled_from(ERA_FILES), st.one_of(st.just([]), MUTATIONS))  # [] : the era's file as it is
     def mutated_eras(picked: tuple[Path, Path], mutations: list[tuple[str, int, str]]) -> None:
         """A dstack project of one era with one of its files (workflows, variables, providers) mutated."""
         era, rel = picked

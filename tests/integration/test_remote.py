@@ -295,7 +295,7 @@ workflows:
     ports: 1
     commands: ['echo serving', 'exec python3 -m http.server "$PORT_0" --bind 0.0.0.0']
 """
-PORT_LINE = re.compile(r"PORT_0 \(8000 in the job\) -> (127\.0\.0\.1:\d+)")
+PORT_LINE = re.compile(r"PORT_0 \(8000 in the job\) -> http://(127\.0\.0\.1:\d+)")
 
 
 def _read_until(proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float = 180) -> re.Match[str]:
