@@ -248,3 +248,6 @@ def check_flow_killed_while_building(tmp_path: Path, dtrun: DtrunRunner, docker_
     runs = settle(dtrun, tmp_path)
     assert [j["state"] for r in runs for j in r["jobs"]] == ["DONE"]
     assert leftovers(docker_client, dtrun) == []
+    # nor a build container of the cut-short build (a classic builder's carry no labels: found by the marker)
+    assert [c.name for c in docker_client.containers.list(all=True)
+            if marker in " ".join(c.attrs.get("Config", {}).get("Cmd") or [])] == []
