@@ -69,23 +69,23 @@ def breakdown(project: Path, env: dict[str, str], image: str) -> None:
         return now
 
     t = time.perf_counter()
-    from dtrun.cli.context import Context
+    from dtrun.api import Session
     from dtrun.engine import Engine
     from dtrun.plan import build_plan
 
     t = step("import engine, docker-py, pydantic", t)
-    context = Context.here(start=project)
+    context = Session(project)
     spec = context.spec()
     plan = build_plan(spec, "hello")
     t = step("find project, load spec, plan", t)
     snapshot = context.snapshot()
     snapshot.pack()
     t = step("git snapshot (ls-files, status, tar)", t)
-    backend = context.backend()
+    backend = context.backend
     t = step("connect to the daemon", t)
     backend.ensure_image(plan.jobs[0].image, context.settings, output=lambda _: None)
     t = step("image lookup (already built)", t)
-    store = context.store(snapshot.repo_id)
+    store = context.store
     Engine(context.settings, store, backend, snapshot).run(plan, no_cache=True)
     step("run: records, container create/copy/start/wait/remove", t)
     for label, seconds in steps:

@@ -22,14 +22,16 @@ from dtrun.engine.events import WARNING, Event, Listener, ignore
 
 if TYPE_CHECKING:
     from dtrun.backends.base import Backend
+    from dtrun.backends.docker import DockerBackend
     from dtrun.config import Settings
     from dtrun.engine.runner import Engine, RunResult
+    from dtrun.engine.transfer import Found
     from dtrun.flows.compile import FlowResult
     from dtrun.images.host import ImageHost
     from dtrun.plan import Plan
     from dtrun.snapshot import Snapshot
     from dtrun.spec import Project, Spec
-    from dtrun.store import ArtifactRecord, JobRecord, RunRecord, Store
+    from dtrun.store import ArtifactRecord, JobRecord, RunRecord, Store, TagRecord
 
 
 class Session:
@@ -283,6 +285,55 @@ class Session:
         from dtrun.engine.lifecycle import select_jobs
 
         return [(job, artifact) for job in select_jobs(self.store, target) for artifact in job.artifacts]
+
+    def artifact_files(self, target: str) -> Found:
+        """The artifacts of a run, a job or a tag, each with its file listing (its manifest)."""
+        from dtrun.engine.lifecycle import select_jobs
+
+        return [(job, m) for job in select_jobs(self.store, target) for m in self.store.manifests(job.output_id)]
+
+    def download_artifacts(self, found: Found, output: Path, *,
+                           advance: Callable[[str, int], None] = lambda p, n: None) -> int:
+        """`artifact_files`' artifacts into `output`; the bytes downloaded (`advance(path, bytes)` on the way)."""
+        from dtrun.engine.transfer import download
+
+        return download(self.store, found, output, advance=advance)
+
+    # -- tags ------------------------------------------------------------------------------------------
+    def tags(self, repo: str | None = None) -> list[TagRecord]:
+        """This repository's tags, or those of `repo` (owner/name)."""
+        return self.store.tags(self.store.resolve_repo(repo) if repo else None)
+
+    def tag_run(self, tag: str, run: str, *, replace: bool = False) -> TagRecord:
+        """Name a finished run's artifacts `tag`."""
+        from dtrun.store.tags import tag_run
+
+        return tag_run(self.store, tag, run, replace=replace)
+
+    def tag_upload(self, tag: str, paths: Sequence[Path], *, replace: bool = False,
+                   uploaded: Callable[[ArtifactRecord], None] = lambda r: None) -> TagRecord:
+        """Upload local folders as the tag `tag` (`uploaded` is told of each one as it is stored)."""
+        from dtrun.engine.transfer import upload_tag
+
+        return upload_tag(self.store, self.project.root, tag, list(paths), replace=replace, uploaded=uploaded)
+
+    def tag_delete(self, tag: str) -> None:
+        """Delete a tag (its run and artifacts stay)."""
+        self.store.delete_tag(tag)
+
+    # -- the Docker host itself ------------------------------------------------------------------------
+    def docker(self) -> DockerBackend:
+        """The backend as a Docker host, for the commands that manage one (images, volumes, hosts, action
+        publish); a clear error when the configured backend is another kind."""
+        from dtrun.backends.docker import DockerBackend
+        from dtrun.errors import DtrunError
+
+        backend = self.backend
+        if not isinstance(backend, DockerBackend):
+            raise DtrunError(f"this command manages a Docker host, and the configured backend is "
+                             f"{self.settings.backend}", hint="pass --host with a Docker endpoint, or "
+                             "`dtrun config set backend docker`")
+        return backend
 
     # -- flows -----------------------------------------------------------------------------------------
     def flow_run(self, path: str | Path, *, secrets: dict[str, str] | None = None,

@@ -133,13 +133,13 @@ def init(
 
 
 def _build(path: Path, host: str | None) -> tuple[DockerBackend, str]:
-    from dtrun.cli.context import daemon_backend
-    from dtrun.config import load_settings
+    from dtrun.api import Session
     from dtrun.flows.actions import ActionRef, resolve
     from dtrun.flows.process import build_image
 
-    settings = load_settings()
-    client = daemon_backend(host)
+    session = Session(host=host)
+    settings = session.settings
+    client = session.docker()
     action = resolve(ActionRef(str(path), folder=path.resolve()))
 
     def output(line: str) -> None:

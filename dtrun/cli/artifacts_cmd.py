@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dtrun.cli.app import app
 
 if TYPE_CHECKING:
-    from dtrun.cli.context import Context
-    from dtrun.store import JobRecord, Store
-
-
-def open_store() -> tuple[Context, Store]:
-    """The store of the repository the current folder belongs to."""
-    from dtrun.cli.context import Context
-    from dtrun.snapshot import take_snapshot
-
-    context = Context.here()
-    snapshot = take_snapshot(context.project.root, context.project.git_root)
-    return context, context.store(snapshot.repo_id)
-
-
-from dtrun.engine.lifecycle import select_jobs  # noqa: E402 - kept importable from here
+    from dtrun.api import Session
+    from dtrun.engine.transfer import Found
+    from dtrun.store import JobRecord
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +30,7 @@ def artifacts(
 
     `dtrun artifacts upload TAG PATH...` uploads local folders as the tag TAG instead.
     """
+    from dtrun.api import Session
     from dtrun.errors import DtrunError
 
     if as_json and (items[0] == "upload" or output is not None):
@@ -57,15 +46,14 @@ def artifacts(
         return
     if len(items) > 1:
         raise DtrunError(f"expected one RUN, JOB or TAG, got {len(items)}: {' '.join(items)}")
-    _, store = open_store()
-    jobs = select_jobs(store, items[0])
-    found = [(job, m) for job in jobs for m in store.manifests(job.output_id)]
+    session = Session()
+    found = session.artifact_files(items[0])
     if as_json:
         from dtrun.cli import json_out
 
         json_out.emit(json_out.artifacts(found))
     elif output is not None:
-        _download(store, found, output)
+        _download(session, found, output)
     elif total:
         _print_totals(found)
     else:
@@ -89,7 +77,7 @@ def _who(job: JobRecord) -> str:
     return job.workflow or "(upload)"
 
 
-def _print_files(found: list[tuple[JobRecord, dict[str, Any]]]) -> None:
+def _print_files(found: Found) -> None:
     from dtrun.engine.artifacts import human_size
     from dtrun.ui import say
 
@@ -108,7 +96,7 @@ def _print_files(found: list[tuple[JobRecord, dict[str, Any]]]) -> None:
     _rows(["JOB", "WORKFLOW", "FILE", "SIZE"], rows, {3})
 
 
-def _print_totals(found: list[tuple[JobRecord, dict[str, Any]]]) -> None:
+def _print_totals(found: Found) -> None:
     from dtrun.engine.artifacts import human_size
     from dtrun.ui import say
 
@@ -120,34 +108,18 @@ def _print_totals(found: list[tuple[JobRecord, dict[str, Any]]]) -> None:
     _rows(["JOB", "WORKFLOW", "ARTIFACT", "FILES", "SIZE"], rows, {3, 4})
 
 
-def _download(store: Store, found: list[tuple[JobRecord, dict[str, Any]]], output: Path) -> None:
-    """Every artifact into OUTPUT/<its path> (absolute paths lose their leading '/'), checked on the way."""
+def _download(session: Session, found: Found, output: Path) -> None:
+    """Every artifact into OUTPUT/<its path>, with a progress bar on a terminal."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from dtrun.engine.artifacts import tar_path
-    from dtrun.errors import DtrunError
-    from dtrun.store import ArtifactRecord
-    from dtrun.store.archive import extract
     from dtrun.ui import console, say
 
-    targets: dict[str, str] = {}
-    for job, manifest in found:
-        path = manifest["artifact"]["path"].strip("/")
-        if path in targets:
-            raise DtrunError(f"jobs {targets[path]} and {job.id} both saved an artifact '{path}'",
-                             hint="download one job at a time: dtrun artifacts JOB --output DIR")
-        targets[path] = job.id
     total = sum(int(m["artifact"]["size"]) for _, m in found)
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console(), transient=True, disable=not console().is_terminal) as progress:
         task = progress.add_task("downloading", total=total)
-        for job, manifest in found:
-            record = ArtifactRecord.model_validate(manifest["artifact"])
-            progress.update(task, description=record.path)
-            with store.open(tar_path(store, job.output_id, record), "rb") as data:
-                # A single-file artifact's tar holds the file, named as it: extracted into its folder.
-                folder = output / record.path.strip("/")
-                extract(data, folder.parent if record.file else folder, progress=lambda n: progress.advance(task, n))
+        session.download_artifacts(found, output,
+                                   advance=lambda path, n: progress.update(task, description=path, advance=n))
     say(f"downloaded {len(found)} artifact{'s' if len(found) != 1 else ''} ({_size(total)}) into {output}")
 
 

@@ -24,8 +24,8 @@ def hosts(
     """Show what a Docker host offers: CPUs, memory, GPUs and whether the NVIDIA runtime is there."""
     import json
 
+    from dtrun.api import Session
     from dtrun.backends.docker.endpoint import resolve
-    from dtrun.cli.context import daemon_backend
     from dtrun.config import load_settings
     from dtrun.errors import DtrunError
     from dtrun.ui import console
@@ -45,7 +45,7 @@ def hosts(
     for chosen in chosen_hosts:
         endpoint = resolve(chosen, None if chosen else settings.host)
         try:
-            info = daemon_backend(chosen).host_info(refresh=refresh)
+            info = Session(host=chosen, settings=settings).docker().host_info(refresh=refresh)
             found.append((endpoint.source, info, None))
         except DtrunError as exc:
             found.append((endpoint.url, None, exc.message))

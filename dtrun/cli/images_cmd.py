@@ -35,15 +35,13 @@ def build(
                                              "of building it (the base image is looked up and probed).")] = False,
 ) -> None:
     """Build the images a workflow needs, showing each build step as it runs."""
-    from dtrun.cli.context import Context
-    from dtrun.plan import build_plan
+    from dtrun.api import Session
     from dtrun.ui import say
 
-    context = Context.here(host=host)
-    spec = context.spec()
-    spec.get(workflow)
-    plan = build_plan(spec, workflow, python_install=context.settings.python_install or "auto")
-    backend = context.backend()
+    context = Session(host=host)
+    context.spec().get(workflow)
+    plan = context.plan(workflow)
+    backend = context.backend
     if dockerfile:
         if rebuild:
             from dtrun.errors import DtrunError
@@ -106,10 +104,10 @@ def _dtrun_images(backend: DockerBackend) -> list[ImageInfo]:
 @images_app.command("list")
 def list_(host: Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint.")] = None) -> None:
     """List the images dtrun generated on the Docker host, newest first."""
-    from dtrun.cli.context import daemon_backend
+    from dtrun.api import Session
     from dtrun.images.manager import last_used
 
-    client = daemon_backend(host)
+    client = Session(host=host).docker()
     used = last_used()
     now = time.time()
     rows = []
@@ -141,11 +139,11 @@ def prune(
     An image's last use is when a run (or `images build`) on this machine last asked for it, else when
     it was built. Images that a container still uses are kept.
     """
-    from dtrun.cli.context import daemon_backend
+    from dtrun.api import Session
     from dtrun.images.manager import last_used
 
     limit = parse_age(older_than)
-    client = daemon_backend(host)
+    client = Session(host=host).docker()
     used = last_used()
     now = time.time()
     removed = kept = 0

@@ -10,10 +10,9 @@ from dtrun.cli.app import app
 @app.command("list")
 def list_() -> None:
     """List the workflows (from any folder of the repository) with their provider and help."""
-    from dtrun.cli.context import Context
-    from dtrun.spec import load_spec
+    from dtrun.api import Session
 
-    spec = load_spec(Context.here().project, strict=False)  # issue 12: a broken file does not hide the others
+    spec = Session().spec(strict=False)  # issue 12: a broken file does not hide the others
     for warning in spec.warnings:
         if warning.workflow is None:  # one line per broken file
             typer.echo(f"warning: {warning}", err=True)

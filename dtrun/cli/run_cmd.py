@@ -174,10 +174,9 @@ def _run_help(ctx: typer.Context) -> str:
 
     text = ctx.get_help()
     try:
-        from dtrun.cli.context import Context
-        from dtrun.spec import load_spec
+        from dtrun.api import Session
 
-        spec = load_spec(Context.here().project, strict=False)  # issue 12: broken files do not hide the others
+        spec = Session().spec(strict=False)  # issue 12: broken files do not hide the others
     except DtrunError as exc:
         return f"{text}\n\nworkflows: none here ({exc.message})"
     width = max(len(n) for n in spec.workflows) + 2

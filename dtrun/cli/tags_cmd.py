@@ -24,11 +24,11 @@ def show(ctx: typer.Context,
         return
     import time
 
-    from dtrun.cli.artifacts_cmd import _rows, open_store
+    from dtrun.api import Session
+    from dtrun.cli.artifacts_cmd import _rows
     from dtrun.ui import say
 
-    _, store = open_store()
-    tags = store.tags(store.resolve_repo(repo) if repo else None)
+    tags = Session().tags(repo)
     if as_json:
         from dtrun.cli import json_out
 
@@ -62,12 +62,10 @@ def add(
     if not run or len(run) != 1:
         raise DtrunError("name one run to tag, or local folders with -a",
                          hint="dtrun tags add TAG RUN  |  dtrun tags add TAG -a PATH...")
-    from dtrun.cli.artifacts_cmd import open_store
-    from dtrun.store.tags import tag_run
+    from dtrun.api import Session
     from dtrun.ui import say
 
-    _, store = open_store()
-    record = tag_run(store, tag, run[0], replace=force)
+    record = Session().tag_run(tag, run[0], replace=force)
     say(f"tagged run {record.run} ({record.workflow}) as [bold]{tag}[/bold]: "
         f"{', '.join(record.artifacts) or 'no artifacts'}")
 
@@ -75,43 +73,23 @@ def add(
 @tags_app.command("delete")
 def delete(tag: Annotated[str, typer.Argument(help="The tag to delete.", metavar="TAG")]) -> None:
     """Delete a tag (its run and artifacts stay)."""
-    from dtrun.cli.artifacts_cmd import open_store
+    from dtrun.api import Session
     from dtrun.ui import say
 
-    _, store = open_store()
-    store.delete_tag(tag)
+    Session().tag_delete(tag)
     say(f"deleted tag {tag}")
 
 
 def upload_tag(tag: str, paths: list[Path], *, replace: bool = False) -> None:
-    """Local folders -> a tag. Each is mounted in dependent jobs where it lies relative to the project."""
-    import posixpath
-
-    from dtrun.cli.artifacts_cmd import open_store
-    from dtrun.engine.artifacts import human_size, upload_folder
-    from dtrun.errors import DtrunError
-    from dtrun.plan import WORKSPACE, container_path
-    from dtrun.store.tags import new_upload_job, tag_upload
+    """Local folders -> a tag, each said as it is stored."""
+    from dtrun.api import Session
+    from dtrun.engine.artifacts import human_size
     from dtrun.ui import say
 
-    context, store = open_store()
-    job = new_upload_job(store, tag, replace=replace)
-    root = context.project.root.resolve()
-    seen: set[str] = set()
-    for given in paths:
-        folder = given.resolve()
-        path = posixpath.normpath(folder.relative_to(root).as_posix()) if folder.is_relative_to(root) \
-            else folder.name
-        if path in (".", ""):
-            raise DtrunError(f"{given} is the project folder itself", hint="upload a folder inside it")
-        if path in seen:
-            raise DtrunError(f"{given} is given twice")
-        seen.add(path)
-        record = upload_folder(store, job.id, folder, path, container_path(WORKSPACE, path))
-        job.artifacts.append(record)
-        say(f"  uploaded {path}: {record.files} files, {human_size(record.size)}")
-    tag_upload(store, tag, job)
-    say(f"tag [bold]{tag}[/bold] holds {', '.join(seen)}; use it with `deps: [{{tag: {tag}}}]` or `- :{tag}`")
+    record = Session().tag_upload(tag, paths, replace=replace, uploaded=lambda r: say(
+        f"  uploaded {r.path}: {r.files} files, {human_size(r.size)}"))
+    say(f"tag [bold]{tag}[/bold] holds {', '.join(record.artifacts)}; use it with `deps: [{{tag: {tag}}}]` "
+        f"or `- :{tag}`")
 
 
 def _ago(seconds: float) -> str:

@@ -57,9 +57,9 @@ ThisStoreOpt = Annotated[bool, typer.Option("--this-store", help="Only the cache
 
 
 def _client(host: str | None) -> DockerBackend:
-    from dtrun.cli.context import daemon_backend
+    from dtrun.api import Session
 
-    return daemon_backend(host)
+    return Session(host=host).docker()
 
 
 def _store_url(this_store: bool) -> str | None:

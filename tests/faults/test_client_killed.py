@@ -168,8 +168,10 @@ def test_killed_while_uploading(make_project: Any, dtrun: DtrunRunner, docker_cl
     assert leftovers(docker_client, dtrun) == []
 
 
-@pytest.mark.fault("client SIGKILLed while a flow's job runs its second step",
-                   "`dtrun status` settles the flow job with the outputs of both steps; nothing left")
+@pytest.mark.fault("client SIGKILLed while a flow's job runs its second (last) step",
+                   "flows have no upload phase (no artifacts): what a flow job saves at its end is its log "
+                   "and record, which `dtrun status` settles from the last step's container (DONE, the "
+                   "output of both steps in the log); nothing left")
 def test_killed_flow_is_settled(tmp_path: Path, dtrun: DtrunRunner, docker_client: Any, fault_row: Row) -> None:
     write_files(tmp_path, {"flow.yaml": FLOW})
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
@@ -187,3 +189,65 @@ def test_killed_flow_is_settled(tmp_path: Path, dtrun: DtrunRunner, docker_clien
     logs = dtrun("logs", runs[0]["name"], cwd=tmp_path).stdout
     assert "first-done" in logs and "second-done" in logs, logs
     assert leftovers(docker_client, dtrun) == []
+
+
+def action_files(marker: str) -> dict[str, str]:
+    """A flow whose one step uses a local Dockerfile action; `marker` makes its image new (a real build)."""
+    return {
+        "actions/slow/action-datatorch.yaml": "name: slow\nruns:\n  using: docker\n  dockerfile: Dockerfile\n",
+        "actions/slow/Dockerfile": f"FROM {BUSYBOX_IMAGE}\nRUN echo '{marker}' > /marker && sleep 6\n"
+                                   'ENTRYPOINT ["sh", "-c", "cat /marker; echo built=yes >> $DTRUN_OUTPUT"]\n',
+        "flow.yaml": "name: killed-build\njobs:\n  work:\n    steps:\n      - id: a\n        action: ./actions/slow\n",
+    }
+
+
+@pytest.mark.fault("client SIGKILLed while a flow's action image builds",
+                   "a flow builds every image before its run is recorded, so no job is left unsettled: "
+                   "`dtrun status` lists no run, nothing is left on the daemon, and the next `flow run` builds "
+                   "and runs the flow")
+def test_killed_flow_while_building(tmp_path: Path, dtrun: DtrunRunner, docker_client: Any,
+                                    fault_row: Row) -> None:
+    marker = f"dtrun fault suite {SESSION} {time.time_ns()}"
+    write_files(tmp_path, action_files(marker))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    before = {i.id for i in docker_client.images.list(name="dtrun-action/slow")}
+    try:
+        check_flow_killed_while_building(tmp_path, dtrun, docker_client, marker)
+    finally:  # this session's action image (unique by its marker) goes
+        for image in docker_client.images.list(name="dtrun-action/slow"):
+            if image.id not in before:
+                docker_client.images.remove(image.id, force=True)
+    fault_row.runs = 1
+
+
+def check_flow_killed_while_building(tmp_path: Path, dtrun: DtrunRunner, docker_client: Any, marker: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "dtrun", "flow", "run", "flow.yaml"], cwd=tmp_path,
+                            env=dtrun.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        seen = b""
+        for line in proc.stderr:  # the client says which image it builds, then the build runs >= 6 s
+            seen += line
+            if b"building dtrun-action/slow" in line:
+                break
+        else:
+            raise AssertionError(f"the client ended before it built the action's image: {seen!r}")
+        time.sleep(1.5)
+        assert proc.poll() is None, "the build ended before the kill"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    result = dtrun("status", "--json", "--last", "1", cwd=tmp_path)
+    assert result.code == 0 and "Traceback" not in result.output, result.output
+    assert [j for r in json.loads(result.stdout) for j in r["jobs"]] == []
+    assert leftovers(docker_client, dtrun) == []
+    again = dtrun("flow", "run", "flow.yaml", "--json", cwd=tmp_path)
+    assert again.code == 0, again.output
+    assert json.loads(again.stdout)["jobs"]["work"]["steps"][0]["outputs"] == {"built": "yes"}
+    assert marker in dtrun("logs", json.loads(again.stdout)["run"], cwd=tmp_path).stdout
+    runs = settle(dtrun, tmp_path)
+    assert [j["state"] for r in runs for j in r["jobs"]] == ["DONE"]
+    assert leftovers(docker_client, dtrun) == []
+    # nor a build container of the cut-short build (a classic builder's carry no labels: found by the marker)
+    assert [c.name for c in docker_client.containers.list(all=True)
+            if marker in " ".join(c.attrs.get("Config", {}).get("Cmd") or [])] == []

@@ -135,7 +135,7 @@ class AgentJobBackend:
         return self.builder.image(ref)
 
     def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo:
-        return self.builder.pull_image(ref, auth)
+        return self.builder.pull_image(ref, auth)  # registry_auth pulls go to the local daemon too
 
     def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],
                     output: Output) -> None:
