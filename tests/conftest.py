@@ -113,7 +113,9 @@ def remove_labelled(key: str, value: str) -> None:
     try:
         client = docker.from_env()
         selector = {"label": f"{key}={value}"}
-        for container in client.containers.list(all=True, filters=selector):
+        anchors = {"label": f"{key.replace('dev.dtrun.', 'dev.dtrun.anchor.', 1)}={value}"}  # code volumes
+        for container in [*client.containers.list(all=True, filters=selector),
+                          *client.containers.list(all=True, filters=anchors)]:
             container.remove(force=True)
         for volume in client.volumes.list(filters=selector):
             volume.remove(force=True)

@@ -76,13 +76,14 @@ class ContainerJob:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
+        self.engine.code.start()  # hashing the snapshot overlaps the image lookup (engine/code.py)
         pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
         image, built = self.backend.ensure_image(job.image, self.settings, output=self._build_line)
         record.image = image
         if built:
             self.emit(Event(STATUS, f"  built {image}", job=job.workflow))
         info = _image_info(self.backend, image)
-        record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
+        record.cache_key = cache.cache_key(code=self.engine.code.digest(), job=job, variables=run.variables,
                                            image_id=info.id, inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
         if not state.no_cache and self._reuse(job, record):
@@ -93,15 +94,17 @@ class ContainerJob:
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
-        workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
-        mounts = [VolumeMount(workspace, WORKSPACE)]
-        try:
-            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels())
-            mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
-                                   info=info, labels=self.labels(), taken=mounts)
+        self.engine.code.send()  # the run's tree goes to the code volume while the inputs are mounted
+        mounts = mount_inputs(self.backend, self.store, inputs, image, self.labels())
+        mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
+                               info=info, labels=self.labels(), taken=[VolumeMount("", WORKSPACE), *mounts])
+        try:  # a fresh copy-on-write view of the run's tree, else an empty volume the snapshot is copied into
+            view = self.engine.code.view(f"dtrun-ws-{record.id}", labels)
         except BaseException:
-            self.backend.remove_volume(workspace)
+            self.backend.remove_volume(f"dtrun-ws-{record.id}")
             raise
+        workspace = view or self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
+        mounts.insert(0, VolumeMount(workspace, WORKSPACE))
         env = {**started.env, **secrets, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id,
                "DTRUN_WORKFLOW": job.workflow}
         ca = self.settings.ca_bundle_path
@@ -123,9 +126,10 @@ class ContainerJob:
                 container = self.backend.submit(spec, job.resources.gpu, interruptible=job.resources.interruptible,
                                                 notify=self._status)
                 record.container = container.name
-                skip = [m.target for m in mounts[1:]]
-                with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
-                    self.backend.put_archive(container, WORKSPACE, self._code(skip))
+                if view is None:
+                    skip = [m.target for m in mounts[1:]]
+                    with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by jobs
+                        self.backend.put_archive(container, WORKSPACE, self._code(skip))
                 copy_file_inputs(self.backend, self.store, container, inputs)
                 if job.folders:  # artifact folders of a command no prelude wraps (engine/kept.py)
                     self.backend.put_archive(container, "/", folders_tar(job.folders, info))

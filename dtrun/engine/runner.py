@@ -78,6 +78,10 @@ class Engine:
         self.admit = admit
         #: the snapshot's packed tar is one file object, shared by the jobs that copy it in
         self.code_lock = threading.Lock()
+        from dtrun.engine.code import RunCode
+
+        #: the run's code: hashed once, sent once into the backend's code volume, one view per job
+        self.code = RunCode(self)
 
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.repo": self.store.repo, f"{LABEL}.store": store_label(self.store), **extra}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from docker.types import Mount
 
-from dtrun.code import docker_volume as dv
+from dtrun.backends.docker import codevolumes as dv
 from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
 from dtrun.code.volume import volume_name

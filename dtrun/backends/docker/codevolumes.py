@@ -1,8 +1,7 @@
 """Driving a code volume on a Docker daemon, through the API only (works the same on a remote one).
 
-Written against docker-py's client so the one-engine refactor (issue 11) can move it as is into
-`dtrun/backends/docker/` behind the Backend methods `put_code`, `code_view` and `prune_code`; until
-then nothing in the engine calls it. `docker` is imported lazily, as everywhere outside the backend.
+`CodeVolumeOps` is the Docker backend's side of `dtrun.code.protocol.CodeVolumes` (the engine finds it
+through `dtrun.backends.base.code_volumes`); the functions below it work on a docker-py client.
 
 - The anchor: a container that is created, never started, and mounts the code volume at /code. The
   daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs
@@ -53,6 +52,18 @@ def ensure_anchor_image(client: Any) -> str:
     return ANCHOR_IMAGE
 
 
+ANCHOR_LABEL = f"{LABEL}.anchor"
+
+
+def anchor_labels(volume: str, labels: dict[str, str]) -> dict[str, str]:
+    """The anchor's labels: the volume's, moved under `dev.dtrun.anchor.` (`dev.dtrun.store` ->
+    `dev.dtrun.anchor.store`), so that no query for a run's, a job's or a store's containers (`dtrun ps`,
+    reconcile, stop) ever finds this never-started container."""
+    moved = {f"{ANCHOR_LABEL}.{key[len(LABEL) + 1:]}": value for key, value in labels.items()
+             if key.startswith(LABEL + ".")}
+    return {ANCHOR_LABEL: volume, **moved}
+
+
 def ensure_code_volume(client: Any, volume: str, labels: dict[str, str]) -> Any:
     """The code volume and its anchor container (created once per daemon and repository)."""
     import docker.errors
@@ -69,7 +80,7 @@ def ensure_code_volume(client: Any, volume: str, labels: dict[str, str]) -> Any:
         pass
     image = ensure_anchor_image(client)
     try:
-        return client.containers.create(image, command=["/anchor"], name=name, labels=labels,
+        return client.containers.create(image, command=["/anchor"], name=name, labels=anchor_labels(volume, labels),
                                         network_disabled=True,
                                         mounts=[Mount(target=CODE_MOUNT, source=volume, type="volume")])
     except docker.errors.APIError as exc:
@@ -174,34 +185,124 @@ def prune_code(client: Any, image: str, code_volume: str, keep: list[str], label
             labels)
 
 
-class DockerCodeVolumes:
-    """`CodeVolumes` on a Docker daemon (`dtrun.code.protocol`): what the Docker backend delegates to.
+def _probe_file(daemon_id: str) -> Path:
+    from dtrun.config import data_home
 
-    `helper_image` runs the copy fallback and the prune (any image with a POSIX shell: the job's own).
-    `overlay=False` forces the copy fallback (a daemon where overlay volumes do not mount).
+    return data_home() / "cache" / "hosts" / f"{daemon_id.replace(':', '_')}.overlay.json"
+
+
+def overlay_works(client: Any, image: str, code: Any, labels: dict[str, str]) -> bool:
+    """Whether overlay views mount on this daemon: a view of `code`'s tree, `true` run with it.
+    Asked once per daemon (its ID) and kept beside the host description (`hostinfo.py`)."""
+    import json
+
+    import docker.errors
+    from docker.types import Mount
+
+    daemon_id = str(client.info().get("ID") or "")
+    cache = _probe_file(daemon_id) if daemon_id else None
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError):
+            return bool(json.loads(cache.read_text())["overlay"])
+    name = f"dtrun-probe-{uuid.uuid4().hex[:12]}"
+    works = True
+    try:
+        code_view(client, code.volume, code.build, name, labels)
+        client.containers.run(image, ["true"], remove=True, labels=labels, network_disabled=True,
+                              mounts=[Mount(target="/workspace", source=name, type="volume")])
+    except docker.errors.APIError:
+        works = False
+    finally:
+        remove_view(client, name)
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"overlay": works}))
+    return works
+
+
+def views_of(client: Any, code_volume: str) -> list[str]:
+    """The builds of `code_volume` that existing job views use (their overlay `lowerdir`)."""
+    mountpoint = client.volumes.get(code_volume).attrs["Mountpoint"]
+    prefix = f"{mountpoint}/trees/"
+    builds = []
+    for volume in client.api.volumes(filters={"label": [LABEL]}).get("Volumes") or []:
+        lower = (volume.get("Options") or {}).get("o", "")
+        for part in lower.split(","):
+            if part.startswith("lowerdir=" + prefix):
+                builds.append(part[len("lowerdir=" + prefix):])
+    return builds
+
+
+class CodeVolumeOps:
+    """The Docker backend's code volumes (`dtrun.code.protocol.CodeVolumes`), on its client.
+
+    The helper image (copy fallback, prune, overlay probe) is the first of the backend's probe images
+    present on the daemon: any image with a POSIX shell does.
     """
 
-    def __init__(self, client: Any, helper_image: str, *, overlay: bool = True) -> None:
-        self.client = client
-        self.helper_image = helper_image
-        self.overlay = overlay
+    client: Any
+    probe_images: list[str]
+    _overlay: bool | None = None
+
+    def _helper_image(self) -> str:
+        from dtrun.backends.docker.hostinfo import _first_present
+
+        return _first_present(self.client, self.probe_images)
 
     def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> Any:
         from dtrun.code.protocol import CodeRef
+        from dtrun.code.volume import LABEL_CODE
 
-        anchor = ensure_code_volume(self.client, volume, labels)
+        anchor = ensure_code_volume(self.client, volume, {LABEL_CODE: "1", **labels})
         build, sent = put_code(anchor, root, manifest)
         return CodeRef(volume, manifest.digest, build, sent)
 
     def code_view(self, code: Any, name: str, labels: dict[str, str]) -> str:
-        if self.overlay:
+        if self._overlay is None:
+            self._overlay = overlay_works(self.client, self._helper_image(), code, labels)
+        if self._overlay:
             return code_view(self.client, code.volume, code.build, name, labels)
+        with contextlib.suppress(Exception):
+            self.client.volumes.get(name).remove(force=True)
         self.client.volumes.create(name=name, labels=labels)
-        copy_view(self.client, self.helper_image, code.volume, code.build, name, labels)
+        copy_view(self.client, self._helper_image(), code.volume, code.build, name, labels)
         return str(name)
 
     def remove_code_view(self, name: str) -> None:
         remove_view(self.client, name)
 
     def prune_code(self, volume: str, keep: list[str]) -> None:
-        prune_code(self.client, self.helper_image, volume, keep, {LABEL: "1"})
+        prune_code(self.client, self._helper_image(), volume, [*keep, *views_of(self.client, volume)],
+                   {LABEL: "1"})
+
+    def remove_code(self, volume: str) -> str | None:
+        """Remove a repository's code volume and its anchor: None when removed, else why it was kept
+        (a job's view still uses one of its trees). The next run sends the whole tree again."""
+        import docker.errors
+
+        from dtrun.errors import NotFound
+
+        try:
+            in_use = views_of(self.client, volume)
+        except docker.errors.NotFound:
+            raise NotFound(f"no volume {volume}") from None
+        if in_use:
+            return f"a job's code view uses it ({len(in_use)} view{'s' if len(in_use) != 1 else ''})"
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(f"{volume}-anchor", force=True)
+        try:
+            self.client.api.remove_volume(volume)
+        except docker.errors.APIError as exc:
+            return str(exc.explanation or exc)
+        return None
+
+
+class DockerCodeVolumes(CodeVolumeOps):
+    """`CodeVolumeOps` on a bare client (tests, benchmarks): `helper_image` any image with a POSIX shell;
+    `overlay` set instead of probed (False forces the copy fallback)."""
+
+    def __init__(self, client: Any, helper_image: str, *, overlay: bool = True) -> None:
+        self.client = client
+        self.probe_images = [helper_image]
+        self._overlay = overlay
