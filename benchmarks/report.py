@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 #: name -> (script, arguments, takes --before, what it shows)
 SECTIONS: dict[str, tuple[str, list[str], bool, str]] = {
     "overhead": ("overhead.py", [], False, "`dtrun run hello --no-cache` against `docker run`; where time goes"),
-    "lifecycle": ("lifecycle.py", [], False, "cache hit of a two-job chain; `dtrun status` with 1,000 runs; `--help`"),
+    "lifecycle": ("lifecycle.py", [], True, "cache hit of a two-job chain; `dtrun status` with 1,000 runs; `--help`"),
     "repo_scale": ("repo_scale.py", ["--repeat", "3", "--big-repeat", "2"], True,
                    "the per-run cost as the repository grows (10k files, 1 GB untracked)"),
     "snapshot": ("snapshot.py", [], True, "listing, hashing and packing alone, first and unchanged second pass"),

@@ -104,6 +104,13 @@ def dtrun(tmp_path: Path, data_dir: Path) -> Iterator[DtrunRunner]:
     remove_labelled("dev.dtrun.store", runner.store_label)
 
 
+def job_volumes(client: Any, store_label: str) -> list[str]:
+    """The volumes a store's jobs left on the daemon; its repositories' code volumes (`dtrun-code-*`) stay
+    on purpose (issue 19: the next run sends only what changed) and are not counted."""
+    found = client.volumes.list(filters={"label": f"dev.dtrun.store={store_label}"})
+    return sorted(v.name for v in found if not v.name.startswith("dtrun-code-"))
+
+
 def remove_labelled(key: str, value: str) -> None:
     """Remove this test's containers and volumes (and only those) from the shared daemon."""
     try:

@@ -24,9 +24,6 @@ def open_store() -> tuple[Context, Store]:
     return context, context.store(snapshot.repo_id)
 
 
-from dtrun.engine.lifecycle import select_jobs  # noqa: E402 - kept importable from here
-
-
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def artifacts(
     items: Annotated[list[str], typer.Argument(
@@ -53,6 +50,8 @@ def artifacts(
     if len(items) > 1:
         raise DtrunError(f"expected one RUN, JOB or TAG, got {len(items)}: {' '.join(items)}")
     _, store = open_store()
+    from dtrun.engine.lifecycle import select_jobs  # the records (pydantic) only when a command needs them
+
     jobs = select_jobs(store, items[0])
     found = [(job, m) for job in jobs for m in store.manifests(job.output_id)]
     if output is not None:

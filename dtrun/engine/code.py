@@ -94,9 +94,10 @@ class RunCode:
             engine.emit(Event(STATUS, f"  sent {len(sent.needed)} changed file{'s' if len(sent.needed) != 1 else ''}"
                                       f" of code ({size(sent.bytes_to_send)})"))
 
-    def view(self, name: str, labels: dict[str, str]) -> str | None:
+    def view(self, name: str, labels: dict[str, str], image: str | None = None) -> str | None:
         """A fresh copy-on-write view of the run's tree as the volume `name`, or None where the backend
-        has no code volumes (the caller copies the snapshot in)."""
+        has no code volumes (the caller copies the snapshot in). `image`: the job's, for what the view
+        needs run on the host (the backend's own probe images otherwise)."""
         from dtrun.backends.base import code_volumes
 
         store = code_volumes(self.engine.backend)
@@ -107,4 +108,11 @@ class RunCode:
         self._sending.join()
         if self._error is not None:
             raise self._error
-        return store.code_view(self._ref, name, labels)
+        if image is not None:
+            return store.code_view(self._ref, name, labels, image)
+        from dtrun.errors import BackendError
+
+        try:  # a flow job: its steps' images are known only step by step
+            return store.code_view(self._ref, name, labels)
+        except BackendError:  # no image to probe or copy with on the host: the snapshot is copied in
+            return None

@@ -99,7 +99,7 @@ class ContainerJob:
         mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
                                info=info, labels=self.labels(), taken=[VolumeMount("", WORKSPACE), *mounts])
         try:  # a fresh copy-on-write view of the run's tree, else an empty volume the snapshot is copied into
-            view = self.engine.code.view(f"dtrun-ws-{record.id}", labels)
+            view = self.engine.code.view(f"dtrun-ws-{record.id}", labels, image)
         except BaseException:
             self.backend.remove_volume(f"dtrun-ws-{record.id}")
             raise
@@ -242,7 +242,8 @@ class ContainerJob:
                 state.containers.pop(record.id, None)
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         finish_job(self.store, self.backend, container, record, exit_info, declared, status=self._status,
-                   memory=job.resources.memory, interruptible=job.resources.interruptible)
+                   memory=job.resources.memory, interruptible=job.resources.interruptible,
+                   clean_ups=None if job.resources.interruptible else state.clean_ups)
         detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
         self.emit(Event(RESULT, f"{record.state.value} {job.workflow}{detail}", job=job.workflow,
                         state=record.state.value))

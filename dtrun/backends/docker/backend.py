@@ -175,6 +175,9 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps):
 
     def published_ports(self, handle: Any) -> list[PublishedPort]:
         """Where the client reaches the job's ports: the host's address (remote hosts) and the published port."""
+        config = (getattr(handle, "attrs", None) or {}).get("Config")
+        if isinstance(config, dict) and not config.get("ExposedPorts"):
+            return []  # created without ports (its create-time inspect says): no inspect after the start
         attrs = self.client.api.inspect_container(handle.id)
         bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
         address = self.endpoint.address if self.endpoint else "127.0.0.1"

@@ -17,6 +17,7 @@ import contextlib
 import io
 import tarfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,14 @@ def ensure_code_volume(client: Any, volume: str, labels: dict[str, str]) -> Any:
         raise DtrunError(f"cannot prepare the code volume {volume}: {exc.explanation or exc}") from None
 
 
+def anchor_mountpoint(anchor: Any) -> str | None:
+    """Where the code volume lies on the daemon's host, from the anchor's inspect (no extra call)."""
+    for mount in (getattr(anchor, "attrs", None) or {}).get("Mounts") or []:
+        if mount.get("Destination") == CODE_MOUNT and mount.get("Source"):
+            return str(mount["Source"])
+    return None
+
+
 def _read_member(anchor: Any, path: str) -> bytes | None:
     import docker.errors
 
@@ -136,10 +145,11 @@ def put_code(anchor: Any, root: Path, manifest: Manifest) -> tuple[str, Delta | 
     return build_name(manifest.digest, txn), delta
 
 
-def code_view(client: Any, code_volume: str, build: str, name: str, labels: dict[str, str]) -> str:
+def code_view(client: Any, code_volume: str, build: str, name: str, labels: dict[str, str],
+              mountpoint: str | None = None) -> str:
     """A job's private copy-on-write view of a tree's build folder, as a volume named `name` to mount
     at /workspace. Its writes land in `name`-upper; remove all three with `remove_view`."""
-    mountpoint = client.volumes.get(code_volume).attrs["Mountpoint"]
+    mountpoint = mountpoint or client.volumes.get(code_volume).attrs["Mountpoint"]
     upper = client.volumes.create(name=f"{name}-upper", labels=labels).attrs["Mountpoint"]
     work = client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"]
     options = overlay_options(f"{mountpoint}/{tree_dir(build)}", upper, work)
@@ -147,10 +157,11 @@ def code_view(client: Any, code_volume: str, build: str, name: str, labels: dict
     return name
 
 
-def remove_view(client: Any, name: str) -> None:
+def remove_view(client: Any, name: str, *, companions_only: bool = False) -> None:
+    """Remove a view and its upper and work volumes (only those two when the view itself is gone)."""
     import docker.errors
 
-    for volume in (name, f"{name}-upper", f"{name}-work"):
+    for volume in ([] if companions_only else [name]) + [f"{name}-upper", f"{name}-work"]:
         with contextlib.suppress(docker.errors.APIError):
             client.volumes.get(volume).remove(force=True)
 
@@ -191,7 +202,8 @@ def _probe_file(daemon_id: str) -> Path:
     return data_home() / "cache" / "hosts" / f"{daemon_id.replace(':', '_')}.overlay.json"
 
 
-def overlay_works(client: Any, image: str, code: Any, labels: dict[str, str]) -> bool:
+def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict[str, str],
+                  daemon_id: str) -> bool:
     """Whether overlay views mount on this daemon: a view of `code`'s tree, `true` run with it.
     Asked once per daemon (its ID) and kept beside the host description (`hostinfo.py`)."""
     import json
@@ -199,7 +211,6 @@ def overlay_works(client: Any, image: str, code: Any, labels: dict[str, str]) ->
     import docker.errors
     from docker.types import Mount
 
-    daemon_id = str(client.info().get("ID") or "")
     cache = _probe_file(daemon_id) if daemon_id else None
     if cache is not None:
         with contextlib.suppress(OSError, ValueError):
@@ -208,7 +219,7 @@ def overlay_works(client: Any, image: str, code: Any, labels: dict[str, str]) ->
     works = True
     try:
         code_view(client, code.volume, code.build, name, labels)
-        client.containers.run(image, ["true"], remove=True, labels=labels, network_disabled=True,
+        client.containers.run(image(), ["true"], remove=True, labels=labels, network_disabled=True,
                               mounts=[Mount(target="/workspace", source=name, type="volume")])
     except docker.errors.APIError:
         works = False
@@ -245,28 +256,43 @@ class CodeVolumeOps:
     probe_images: list[str]
     _overlay: bool | None = None
 
-    def _helper_image(self) -> str:
-        from dtrun.backends.docker.hostinfo import _first_present
+    def _daemon_id(self) -> str:
+        info = getattr(self, "info", None)  # DockerBackend's, asked once per process
+        return str((info if isinstance(info, dict) else self.client.info()).get("ID") or "")
 
-        return _first_present(self.client, self.probe_images)
+    def _helper_image(self) -> str:
+        """Any image with a POSIX shell on the daemon, when the caller named none (the job's image)."""
+        from dtrun.backends.docker.hostinfo import _first_present
+        from dtrun.errors import BackendError
+
+        try:
+            return _first_present(self.client, self.probe_images)
+        except RuntimeError:
+            raise BackendError(f"no image with a shell for the code volume's helper: none of "
+                               f"{', '.join(self.probe_images)} is on {getattr(self, 'host', 'the host')}") from None
 
     def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> Any:
         from dtrun.code.protocol import CodeRef
         from dtrun.code.volume import LABEL_CODE
 
         anchor = ensure_code_volume(self.client, volume, {LABEL_CODE: "1", **labels})
+        self._mountpoints = {**getattr(self, "_mountpoints", {}), volume: anchor_mountpoint(anchor)}
         build, sent = put_code(anchor, root, manifest)
         return CodeRef(volume, manifest.digest, build, sent)
 
-    def code_view(self, code: Any, name: str, labels: dict[str, str]) -> str:
+    def code_view(self, code: Any, name: str, labels: dict[str, str], image: str | None = None) -> str:
+        def helper() -> str:
+            return image or self._helper_image()
+
         if self._overlay is None:
-            self._overlay = overlay_works(self.client, self._helper_image(), code, labels)
+            self._overlay = overlay_works(self.client, helper, code, labels, self._daemon_id())
         if self._overlay:
-            return code_view(self.client, code.volume, code.build, name, labels)
+            return code_view(self.client, code.volume, code.build, name, labels,
+                             getattr(self, "_mountpoints", {}).get(code.volume))
         with contextlib.suppress(Exception):
             self.client.volumes.get(name).remove(force=True)
         self.client.volumes.create(name=name, labels=labels)
-        copy_view(self.client, self._helper_image(), code.volume, code.build, name, labels)
+        copy_view(self.client, helper(), code.volume, code.build, name, labels)
         return str(name)
 
     def remove_code_view(self, name: str) -> None:

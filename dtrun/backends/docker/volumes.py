@@ -43,7 +43,7 @@ class VolumeOps:
             if view:
                 from dtrun.backends.docker.codevolumes import remove_view
 
-                remove_view(self.client, name)
+                remove_view(self.client, name, companions_only=True)
 
     def list_volumes(self, labels: list[str]) -> list[VolumeInfo]:
         """The volumes carrying every one of `labels` (`key` or `key=value`)."""
