@@ -120,3 +120,21 @@ def test_large_untracked_files_are_pointed_out_once(dtrun: DtrunRunner, make_pro
     third = dtrun("run", "show", cwd=root)
     assert third.code == 0 and "./data/big.bin" not in third.stdout.split(), third.output
     assert os.path.getsize(root / "data" / "big.bin") == 110 * 2**20
+
+
+def test_views_are_copies_where_overlay_volumes_do_not_mount(
+        dtrun: DtrunRunner, make_project: Callable[..., Path], docker_client: Any, tmp_path: Path) -> None:
+    import json
+
+    data = tmp_path / "data"  # this daemon's probe answer, as a daemon without overlay support gives it
+    probe = data / "cache" / "hosts" / f"{docker_client.info()['ID'].replace(':', '_')}.overlay.json"
+    probe.parent.mkdir(parents=True)
+    probe.write_text(json.dumps({"overlay": False}))
+    root = make_project({".dtrun/workflows.yaml": WORKFLOWS, "shared.txt": "original\n", "a.txt": "one\n"})
+    result = dtrun("run", "both", cwd=root, env={"DTRUN_DATA_DIR": str(data)})
+    assert result.code == 0, result.output
+    assert "left-alone" in result.stdout and "right-alone" in result.stdout and "original" in result.stdout
+    assert json.loads(probe.read_text()) == {"overlay": False}  # asked once per daemon, not again
+    leftover = [v.name for v in docker_client.volumes.list(filters={"label": f"dev.dtrun.store={dtrun.store_label}"})
+                if v.name.startswith("dtrun-ws-")]
+    assert leftover == []
