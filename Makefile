@@ -65,7 +65,9 @@ bench: setup
 	$(BIN)/python benchmarks/overhead.py
 
 # Every benchmark in one session, written to benchmarks/RESULTS.md with the machine's description;
-# BENCH_BEFORE=REV also measures that git revision where a benchmark can (repo_scale, snapshot).
+# BENCH_BEFORE=REV also measures that git revision where a benchmark can (repo_scale, snapshot, lifecycle,
+# imports); by default the commit before issue 19's work (BENCH_BEFORE= turns it off).
+BENCH_BEFORE ?= c73e308
 bench-all: setup
 	$(BIN)/python benchmarks/report.py $(if $(BENCH_BEFORE),--before $(BENCH_BEFORE))
 

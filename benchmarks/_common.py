@@ -55,3 +55,20 @@ def median(values: list[float]) -> float:
 def row(label: str, seconds: float, reference: float | None = None) -> str:
     ratio = f"{seconds / reference:6.2f}x" if reference else ""
     return f"  {label:46} {seconds * 1000:9.1f} ms {ratio}"
+
+
+def remove_store_objects(store: Path | str) -> None:
+    """What a benchmark's store made on the shared daemon, and only that: its containers, the anchors of
+    its code volumes (labelled `dev.dtrun.anchor.store`), then its volumes (a code volume holds a copy of
+    the benchmark's repository: 1 GB for the big case)."""
+    import hashlib
+
+    import docker
+
+    label = hashlib.sha256(str(store).encode()).hexdigest()[:12]
+    client = docker.from_env()
+    for key in ("dev.dtrun.store", "dev.dtrun.anchor.store"):
+        for container in client.containers.list(all=True, filters={"label": f"{key}={label}"}):
+            container.remove(force=True)
+    for volume in client.volumes.list(filters={"label": f"dev.dtrun.store={label}"}):
+        volume.remove(force=True)

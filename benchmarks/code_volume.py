@@ -1,4 +1,4 @@
-"""The daemon side of code shipping by content (dtrun/code/docker_volume.py), before the engine uses it:
+"""The daemon side of code shipping by content (dtrun/backends/docker/codevolumes.py), before the engine uses it:
 landing a repository's tree in its code volume the first time, again with nothing changed, and with one
 file changed; then a job's view of it (overlay volume, or the copy fallback). Set against shipping the
 tree by hand in the same session: `tar c . | docker cp - CONTAINER:/workspace`.
@@ -33,7 +33,7 @@ LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"bench-codevol-{uuid.uuid4().hex
 def child(root: Path, volume: str) -> None:
     import docker
 
-    from dtrun.code.docker_volume import DockerCodeVolumes
+    from dtrun.backends.docker.codevolumes import DockerCodeVolumes
     from dtrun.snapshot import take_snapshot
 
     start = time.perf_counter()
@@ -69,7 +69,7 @@ def median_of(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
 def views(volume: str, tree: str, build: str, repeat: int) -> dict[str, float]:
     import docker
 
-    from dtrun.code.docker_volume import DockerCodeVolumes
+    from dtrun.backends.docker.codevolumes import DockerCodeVolumes
     from dtrun.code.protocol import CodeRef
 
     client = docker.from_env()

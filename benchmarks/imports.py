@@ -118,10 +118,44 @@ def who_imports(argv: list[str], cwd: Path, env: dict[str, str]) -> dict[str, st
     return {}
 
 
+def module_imports(cwd: Path, env: dict[str, str]) -> tuple[float, list[Node]]:
+    """The issue's row: importing the engine, the Docker backend and the spec modules (no CLI)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                           "import dtrun.engine.runner, dtrun.backends.docker, dtrun.spec"], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=True)
+    nodes = parse(proc.stderr)
+    return sum(n.cumulative_us for n in nodes if n.depth == 0) / 1000, nodes
+
+
+def compare(root: Path, envs: dict[str, dict[str, str]], repeat: int) -> None:
+    """Before and after, interleaved: import time of each path and which heavy packages it loads."""
+    cases: list[tuple[str, list[str] | None]] = [
+        ("dtrun --help", ["--help"]), ("dtrun status", ["status"]), ("dtrun run hello (cache hit)", ["run", "hello"]),
+        ("import dtrun.engine.runner, dtrun.backends.docker, dtrun.spec", None)]
+    figures: dict[tuple[str, str], list[float]] = {}
+    loaded: dict[tuple[str, str], list[str]] = {}
+    for _ in range(repeat):
+        for label, argv in cases:
+            for name, env in envs.items():
+                total, nodes = importtime(argv, root, env) if argv else module_imports(root, env)
+                figures.setdefault((label, name), []).append(total)
+                tops = {n.name.split(".")[0] for n in nodes}
+                loaded[(label, name)] = [m for m in ("pydantic", "docker", "jinja2") if m in tops]
+    names = list(envs)
+    print("| imports of | " + " | ".join(f"{n}: ms (pydantic/docker/jinja2 loaded)" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for label, _ in cases:
+        cells = [f"{statistics.median(figures[(label, n)]):.0f} ms ({', '.join(loaded[(label, n)]) or 'none'})"
+                 for n in names]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\n(import time as `python -X importtime` sums it, median; the machine is shared, so compare within a row)\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", metavar="REV", help="also compare this git revision's imports")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dtrun-bench-imports-"))
     try:
@@ -137,6 +171,14 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "dtrun", "run", "hello"], cwd=root, env=env, check=True,
                        capture_output=True)
         print(f"machine: {machine()}\n")
+        if args.before:
+            from repo_scale import export_revision
+
+            before = {**env, "PYTHONPATH": export_revision(args.before, base / "before"),
+                      "DTRUN_DATA_DIR": str(base / "data-before"), "DTRUN_STORE": str(base / "store-before")}
+            subprocess.run([sys.executable, "-m", "dtrun", "run", "hello"], cwd=root, env=before, check=True,
+                           capture_output=True)
+            compare(root, {f"before ({args.before})": before, "after": env}, args.repeat)
         for label, argv in (("dtrun --help", ["--help"]), ("dtrun status", ["status"]),
                             ("dtrun run hello (cache hit)", ["run", "hello"])):
             runs = [importtime(argv, root, env) for _ in range(args.repeat)]
@@ -153,6 +195,10 @@ def main() -> None:
                 print(f"| {name} | {ms:.0f} ms | {callers.get(name) or where} |")
             print(f"\ndtrun modules imported: {', '.join(dtrun_modules)}\n")
     finally:
+        from _common import remove_store_objects
+
+        for store in (base / "store", base / "store-before"):
+            remove_store_objects(store)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -114,52 +114,78 @@ def fill_store(store_url: str, repo: str, count: int) -> None:
         mark_finished(store, run.name)
 
 
+def fill_in(pythonpath: str | None, store: Path, repo: str, count: int) -> None:
+    """`fill_store` run by the measured version's own code (its record format)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(Path(__file__).parent)) if p)}
+    subprocess.run([sys.executable, "-c", f"import lifecycle; lifecycle.fill_store({str(store)!r}, {repo!r}, {count})"],
+                   env=env, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--before", metavar="REV", help="also measure this git revision's dtrun (interleaved)")
     args = parser.parse_args()
+    from _common import remove_store_objects
+    from repo_scale import export_revision
 
     with tempfile.TemporaryDirectory(prefix="dtrun-bench-") as tmp:
         base = Path(tmp)
-        store = base / "store"
-        env = {**os.environ, "DTRUN_STORE": str(store), "DTRUN_DATA_DIR": str(base / "data"),
-               "XDG_CONFIG_HOME": str(base / "config"), "NO_COLOR": "1"}
-        env.pop("DTRUN_HOST", None)
-        label = hashlib.sha256(str(store).encode()).hexdigest()[:12]
         root = make_project(base)
+        versions: dict[str, dict[str, str]] = {}
+        for name, path in ([(f"before ({args.before})", export_revision(args.before, base / "before"))]
+                           if args.before else []) + [("after", "")]:
+            key = name.split()[0]
+            env = {**os.environ, "DTRUN_STORE": str(base / f"store-{key}"), "DTRUN_DATA_DIR": str(base / f"data-{key}"),
+                   "XDG_CONFIG_HOME": str(base / "config"), "NO_COLOR": "1"}
+            env.pop("DTRUN_HOST", None)
+            if path:
+                env["PYTHONPATH"] = path
+            versions[name] = env
         dtrun = [sys.executable, "-m", "dtrun"]
-
         raw = [timed(["docker", "run", "--rm", IMAGE, "true"], root, env) for _ in range(args.repeat)]
-        first = timed([*dtrun, "run", "train"], root, env)
+        figures: dict[str, dict[str, list[float]]] = {name: {} for name in versions}
+        started: dict[str, int] = {}
+        for env in versions.values():
+            timed([*dtrun, "run", "train"], root, env)
         time.sleep(1.02 - time.time() % 1)
-        since = time.time()
-        cached = [timed([*dtrun, "run", "train"], root, env) for _ in range(args.repeat)]
-        started = containers_created(label, since)
+        for name, env in versions.items():
+            since = time.time()
+            for _ in range(args.repeat):
+                figures[name].setdefault("cached re-run of the two-job chain (no container)", []).append(
+                    timed([*dtrun, "run", "train"], root, env))
+            label = hashlib.sha256(env["DTRUN_STORE"].encode()).hexdigest()[:12]
+            started[name] = containers_created(label, since)
 
         from dtrun.snapshot import take_snapshot
 
         repo = take_snapshot(root, root).repo_id
-        fill_store(str(store), repo, args.runs)
-        status = [timed([*dtrun, "status"], root, env) for _ in range(args.repeat)]
-        last = [timed([*dtrun, "status", "--last", "20"], root, env) for _ in range(args.repeat)]
-        help_ = [timed([*dtrun, "--help"], root, env) for _ in range(args.repeat)]
-        remove_labelled(label)
+        for env in versions.values():
+            fill_in(env.get("PYTHONPATH"), Path(env["DTRUN_STORE"]), repo, args.runs)
+        for _ in range(args.repeat):  # interleaved, so the machine's load drift falls on both alike
+            for name, env in versions.items():
+                for label, argv in ((f"dtrun status, {args.runs} runs", ["status"]),
+                                    (f"dtrun status --last 20, {args.runs} runs", ["status", "--last", "20"]),
+                                    ("dtrun --help", ["--help"])):
+                    figures[name].setdefault(label, []).append(timed([*dtrun, *argv], root, env))
+        for env in versions.values():
+            remove_store_objects(env["DTRUN_STORE"])
 
-    def row(name: str, values: list[float], target: str = "", key: str = "") -> str:
-        median = statistics.median(values)
-        cpu = f"cpu {statistics.median(CPU[key]):5.3f} s  " if key in CPU else ""
-        return (f"{name:44} median {median:6.3f} s  min {min(values):6.3f} s  {cpu}"
-                f"x{median / statistics.median(raw):5.2f} raw docker run  {target}")
-
-    print(f"docker run --rm {IMAGE} true".ljust(44), f"median {statistics.median(raw):6.3f} s")
-    print(f"{'first run of the two-job chain':44} {first:6.3f} s")
-    print(row("cached re-run of the two-job chain", cached, "(target < 1 s)", "run train"))
-    print(f"{'  containers started by the cached re-runs':44} {started} (target 0)")
-    print(row(f"dtrun status, {args.runs} runs in the store", status, "(target < 0.5 s)", "status"))
-    print(row(f"dtrun status --last 20, {args.runs} runs", last, "", "status --last 20"))
-    print(row("dtrun --help (interpreter + CLI import)", help_, "", "--help"))
-    print("(wall times include waiting for a CPU: compare with the raw docker run of the same session)")
+    floor = statistics.median(raw)
+    print(f"floor: `docker run --rm {IMAGE} true`, median {floor:.3f} s of {args.repeat}\n")
+    names = list(versions)
+    print("| case | " + " | ".join(f"{n}: median wall, x the floor" for n in names) + " | target |")
+    print("|---|" + "---|" * (len(names) + 1))
+    targets = {"cached": "< 0.3 s (issue 19)", "dtrun status,": "< 0.2 s (issue 19)", "dtrun --help": "< 0.15 s"}
+    for case in figures[names[-1]]:
+        cells = [f"{statistics.median(figures[n][case]):.3f} s, {statistics.median(figures[n][case]) / floor:.2f}x"
+                 for n in names]
+        target = next((t for k, t in targets.items() if case.startswith(k)), "")
+        print(f"| {case} | " + " | ".join(cells) + f" | {target} |")
+    print("\ncontainers started by the cached re-runs: " + ", ".join(f"{n}: {started[n]}" for n in names)
+          + " (target 0)")
+    print("(wall times include waiting for a CPU on this shared machine: compare within a row)")
 
 
 if __name__ == "__main__":

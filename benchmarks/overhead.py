@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import bench_env, median, row, run_quiet, scratch_project, timed
+from _common import bench_env, median, remove_store_objects, row, run_quiet, scratch_project, timed
 
 REPEAT = 7
 WORKFLOWS = """
@@ -47,6 +47,7 @@ def main() -> None:
         breakdown(project, env, image)
     finally:
         shutil.rmtree(project, ignore_errors=True)
+        remove_store_objects(store)
         shutil.rmtree(store, ignore_errors=True)
 
 

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import BASE_IMAGE
+from _common import BASE_IMAGE, remove_store_objects
 from _measure import Sample, Summary, machine, measure, shell
 
 WORKFLOWS = "workflows:\n  - name: hello\n    provider: bash\n    commands:\n      - echo hello\n"
@@ -142,12 +142,19 @@ def measure_all(variants: list[Variant], repos: dict[str, Path], n: int, big_n: 
     return {name: {label: Summary.of(rows) for label, rows in by_row.items()} for name, by_row in samples.items()}
 
 
+BEFORE_TYPER = "0.29.2"
+
+
 def export_revision(rev: str, target: Path) -> str:
     target.mkdir(parents=True)
     top = Path(__file__).resolve().parent.parent
     archive = subprocess.run(["git", "-C", str(top), "archive", rev, "dtrun", "images"], check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "x", "-C", str(target)], input=archive, check=True)
+    # the typer the project installed before issue 19 pinned it below 0.29 (0.29 imports pydantic for every
+    # command): the before figures are taken with the CLI library they had
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                    f"typer=={BEFORE_TYPER}"], check=True, capture_output=True)
     return str(target)
 
 
@@ -160,6 +167,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dtrun-bench-scale-"))
+    variants: list[Variant] = []
     try:
         repos = {"1 file": make_repo(base, "one", 0), "10,000 files": make_repo(base, "many", 10_000)}
         if not args.no_big:
@@ -183,6 +191,8 @@ def main() -> None:
     finally:
         subprocess.run(f"docker ps -aq --filter label={LABEL} | xargs -r docker rm -f", shell=True,
                        capture_output=True)
+        for variant in variants:
+            remove_store_objects(variant.store)  # the code volumes (a copy of the 1 GB repository)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -104,6 +104,13 @@ def dtrun(tmp_path: Path, data_dir: Path) -> Iterator[DtrunRunner]:
     remove_labelled("dev.dtrun.store", runner.store_label)
 
 
+def job_volumes(client: Any, store_label: str) -> list[str]:
+    """The volumes a store's jobs left on the daemon; its repositories' code volumes (`dtrun-code-*`) stay
+    on purpose (issue 19: the next run sends only what changed) and are not counted."""
+    found = client.volumes.list(filters={"label": f"dev.dtrun.store={store_label}"})
+    return sorted(v.name for v in found if not v.name.startswith("dtrun-code-"))
+
+
 def remove_labelled(key: str, value: str) -> None:
     """Remove this test's containers and volumes (and only those) from the shared daemon."""
     try:
@@ -113,7 +120,9 @@ def remove_labelled(key: str, value: str) -> None:
     try:
         client = docker.from_env()
         selector = {"label": f"{key}={value}"}
-        for container in client.containers.list(all=True, filters=selector):
+        anchors = {"label": f"{key.replace('dev.dtrun.', 'dev.dtrun.anchor.', 1)}={value}"}  # code volumes
+        for container in [*client.containers.list(all=True, filters=selector),
+                          *client.containers.list(all=True, filters=anchors)]:
             container.remove(force=True)
         for volume in client.volumes.list(filters=selector):
             volume.remove(force=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from dtrun.code.protocol import CodeVolumes
     from dtrun.config import Settings
     from dtrun.engine.scheduler import Admission
     from dtrun.images.spec import ImageSpec
@@ -270,3 +271,18 @@ class DescribesHosts(Protocol):
     nodes, GPUs and what is free), as text for the terminal and as plain data for `--json`."""
 
     def describe_hosts(self) -> tuple[str, Any]: ...
+
+
+def code_volumes(backend: Backend) -> CodeVolumes | None:
+    """The backend's store of code by content (issue 19, `dtrun.code.protocol.CodeVolumes`), or None.
+
+    Optional on purpose, so the `Backend` protocol itself does not change: a backend that offers
+    `put_code`, `code_view`, `remove_code_view` and `prune_code` gets the tree sent once per run (only
+    what changed) and a private copy-on-write view per job at the workspace; for any other backend
+    (Slurm, Kubernetes: their agent fetches code through the store) this answers None and the engine
+    ships the snapshot's tar into each job through `put_archive`, as before. Removing the workspace
+    with `remove_volume` removes a view whole.
+    """
+    from dtrun.code.protocol import CodeVolumes
+
+    return backend if isinstance(backend, CodeVolumes) else None

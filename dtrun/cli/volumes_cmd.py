@@ -2,10 +2,12 @@
 
 Dep artifacts and CA bundles are materialised once per daemon into volumes keyed by their content
 (`dtrun-art-*`, `dtrun-ca-*`), so later jobs mount them without copying; a workflow's `cache:` paths
-live in one volume each (`dtrun-cache-*`, engine/kept.py). Nothing else removes them: on a shared
+live in one volume each (`dtrun-cache-*`, engine/kept.py); each repository's code, by content, in one
+(`dtrun-code-*`, docs/code-volumes.md). Nothing else removes them: on a shared
 GPU box they would fill the disk. Any of them can go: the next job that needs an artifact or the CA
 materialises it again from the store, and a removed `cache:` path starts empty again (as on the
-first run); Docker itself refuses to remove a volume a container uses.
+first run), a removed code volume is sent whole by the next run; Docker itself refuses to remove a
+volume a container uses, and a code volume a job's view still uses is kept.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ volumes_app = typer.Typer(help="List and prune the volumes dtrun keeps as caches
 app.add_typer(volumes_app, name="volumes")
 
 #: label -> what the volume caches
-CACHE_LABELS = {"dev.dtrun.artifact": "dep artifact", "dev.dtrun.ca": "CA bundle", "dev.dtrun.cache": "cache"}
-PREFIXES = ("dtrun-art-", "dtrun-ca-", "dtrun-cache-")
+CACHE_LABELS = {"dev.dtrun.artifact": "dep artifact", "dev.dtrun.ca": "CA bundle", "dev.dtrun.cache": "cache",
+                "dev.dtrun.code": "code"}
+PREFIXES = ("dtrun-art-", "dtrun-ca-", "dtrun-cache-", "dtrun-code-")
 
 HostOpt = Annotated[str | None, typer.Option("--host", "-H", help="Docker endpoint.")]
 
@@ -49,6 +52,8 @@ def cache_volumes(backend: DockerBackend, store_url: str | None = None) -> list[
 def _kind(kind: str, labels: dict[str, str]) -> str:
     """What a volume holds; for a `cache:` path, which workflow's and where it is mounted."""
     workflow, path = labels.get("dev.dtrun.cache.workflow"), labels.get("dev.dtrun.cache.path")
+    if kind == "code" and labels.get("dev.dtrun.code"):
+        return f"code ({labels['dev.dtrun.code']})"
     return f"{kind} ({workflow}: {path})" if kind == "cache" and workflow and path else kind
 
 
@@ -109,7 +114,7 @@ def prune(
             removed += 1
             continue
         try:
-            refused = client.delete_volume(name)
+            refused = client.remove_code(name) if name.startswith("dtrun-code-") else client.delete_volume(name)
         except NotFound:
             continue
         if refused:

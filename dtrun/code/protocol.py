@@ -34,9 +34,10 @@ class CodeVolumes(Protocol):
         the objects the volume lacks; nothing at all when the tree is there. Through the API only."""
         ...
 
-    def code_view(self, code: CodeRef, name: str, labels: dict[str, str]) -> str:
+    def code_view(self, code: CodeRef, name: str, labels: dict[str, str], image: str | None = None) -> str:
         """A job's private copy-on-write view of the tree: the name of a volume to mount at the
-        workspace. Writes go to the job's own volumes; no other job and not the tree sees them."""
+        workspace. Writes go to the job's own volumes; no other job and not the tree sees them.
+        `image` (the job's, present on the host) runs what a view may need run (a probe, a copy)."""
         ...
 
     def remove_code_view(self, name: str) -> None:

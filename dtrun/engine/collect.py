@@ -6,6 +6,7 @@ labels and in the store, so both paths are this one function.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +46,13 @@ def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
 
 def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord, exit_info: Exit,
                declared: list[Declared], *, status: Callable[[str], None] = lambda m: None,
-               memory: int | None = None, interruptible: bool = False, progress: Transfers | None = None) -> None:
+               memory: int | None = None, interruptible: bool = False, progress: Transfers | None = None,
+               clean_ups: list[threading.Thread] | None = None) -> None:
     """Record the exit, save the outputs (unless aborted), settle the final state, clean up.
+
+    With `clean_ups`, the container and its workspace are removed on a thread added there, once the
+    state is saved: the result is reported while the daemon removes them, and the run waits for
+    the threads before it returns (nothing is left behind). Without it, they are removed here.
 
     An interruptible job that another job preempted (backends/docker/gpus.py) goes back to SUBMITTED with its
     outputs saved, and its workspace volume is kept: the engine that runs it resumes it in a new
@@ -96,9 +102,19 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
         # the kept container lets a later command's reconcile finish the job once the store is back
         store.save_job(record)
         workspace = (getattr(container, "labels", None) or {}).get(WORKSPACE_LABEL)
-        backend.remove(container)
-        if workspace and record.state != State.SUBMITTED:
-            backend.remove_volume(workspace)
+        keep = record.state == State.SUBMITTED  # preempted: the next attempt resumes on the workspace
+
+        def clean_up() -> None:
+            backend.remove(container)
+            if workspace and not keep:
+                backend.remove_volume(workspace)
+
+        if clean_ups is None:
+            clean_up()
+        else:
+            thread = threading.Thread(target=clean_up, name=f"dtrun-rm-{record.id}")
+            thread.start()
+            clean_ups.append(thread)
 
 
 def save_outputs(store: Store, backend: Backend, container: Any, record: JobRecord,

@@ -79,6 +79,7 @@ class ContainerJob:
 
         record.move(State.BUILDING)
         self.store.save_job(record)
+        self.engine.code.start()  # hashing the snapshot overlaps the image lookup (engine/code.py)
         pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
         watch = BuildWatch(self.emit, job.workflow)  # the build's steps and summary (issue 18)
         try:
@@ -91,7 +92,7 @@ class ContainerJob:
         if built:
             watch.done(image)
         info = _image_info(self.backend, image)
-        record.cache_key = cache.cache_key(code=self.snapshot.digest, job=job, variables=run.variables,
+        record.cache_key = cache.cache_key(code=self.engine.code.digest(), job=job, variables=run.variables,
                                            image_id=info.id, inputs=inputs,
                                            secrets={**secrets, **_referenced(job, self.secrets)})
         # a dev environment is opened to be used, never replaced by an earlier run's outputs
@@ -109,17 +110,18 @@ class ContainerJob:
         declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
-        workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
-        mounts = [VolumeMount(workspace, WORKSPACE)]
-        try:
-            mounts += mount_inputs(self.backend, self.store, inputs, image, self.labels(),
-                                   progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}",
-                                                                  job=job.workflow))
-            mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
-                                   info=info, labels=self.labels(), taken=mounts)
+        self.engine.code.send()  # the run's tree goes to the code volume while the inputs are mounted
+        mounts = mount_inputs(self.backend, self.store, inputs, image, self.labels(),
+                              progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}", job=job.workflow))
+        mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
+                               info=info, labels=self.labels(), taken=[VolumeMount("", WORKSPACE), *mounts])
+        try:  # a fresh copy-on-write view of the run's tree, else an empty volume the snapshot is copied into
+            view = self.engine.code.view(f"dtrun-ws-{record.id}", labels, image)
         except BaseException:
-            self.backend.remove_volume(workspace)
+            self.backend.remove_volume(f"dtrun-ws-{record.id}")
             raise
+        workspace = view or self.backend.create_volume(f"dtrun-ws-{record.id}", labels)
+        mounts.insert(0, VolumeMount(workspace, WORKSPACE))
         env = {**env, "DTRUN_RUN": run.name, "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow}
         env.update(exposure.start_token(job, record.id, self.masker_values))  # a dev environment's token
         ca = self.settings.ca_bundle_path
@@ -142,14 +144,16 @@ class ContainerJob:
                 container = self.backend.submit(spec, job.resources.gpu, interruptible=job.resources.interruptible,
                                                 notify=self._status)
                 record.container = container.name
-                skip = [m.target for m in mounts[1:]]
-                with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by the jobs
-                    code = self._code(skip)
-                    upload = Progress(self.emit, f"{job.workflow}: code", job=job.workflow, total=size_of(code))
-                    try:
-                        self.backend.put_archive(container, WORKSPACE, cast("IO[bytes]", MeteredReader(code, upload)))
-                    finally:
-                        upload.close()
+                if view is None:
+                    skip = [m.target for m in mounts[1:]]
+                    with self.engine.code_lock:  # the snapshot's packed tar is one file object, shared by jobs
+                        code = self._code(skip)
+                        upload = Progress(self.emit, f"{job.workflow}: code", job=job.workflow, total=size_of(code))
+                        try:
+                            self.backend.put_archive(container, WORKSPACE,
+                                                     cast("IO[bytes]", MeteredReader(code, upload)))
+                        finally:
+                            upload.close()
                 copy_file_inputs(self.backend, self.store, container, inputs)
                 if job.folders:  # artifact folders of a command no prelude wraps (engine/kept.py)
                     self.backend.put_archive(container, "/", folders_tar(job.folders, info))
@@ -276,7 +280,8 @@ class ContainerJob:
             self.store.upload(log.name, self.store.job_path(record.id, "logs.txt"))
         finish_job(self.store, self.backend, container, record, exit_info, declared, status=self._status,
                    progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}", job=job.workflow),
-                   memory=job.resources.memory, interruptible=job.resources.interruptible)
+                   memory=job.resources.memory, interruptible=job.resources.interruptible,
+                   clean_ups=None if job.resources.interruptible else state.clean_ups)
         detail = f" ({record.message})" if record.message and record.state != State.DONE else ""
         self.emit(Event(RESULT, f"{record.state.value} {job.workflow}{detail}", job=job.workflow,
                         state=record.state.value))

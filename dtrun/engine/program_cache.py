@@ -32,7 +32,7 @@ def job_key(engine: Engine, job: Job, program: JobProgram) -> str | None:
     if fingerprint is None:
         return None
     data = {
-        "code": engine.snapshot.digest,
+        "code": engine.code.digest(),
         "job": job.fingerprint(),
         "program": fingerprint,
         "secrets": hashlib.sha256(json.dumps(engine.secrets, sort_keys=True).encode()).hexdigest(),

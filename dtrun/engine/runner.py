@@ -62,6 +62,8 @@ class _RunState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: the outputs of the multi-step jobs that ran (`jobs.<id>.outputs` for the jobs that need them)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: containers and workspaces being removed after their jobs' results were recorded (collect.finish_job)
+    clean_ups: list[threading.Thread] = field(default_factory=list)
 
 
 class Engine:
@@ -78,6 +80,10 @@ class Engine:
         self.admit = admit
         #: the snapshot's packed tar is one file object, shared by the jobs that copy it in
         self.code_lock = threading.Lock()
+        from dtrun.engine.code import RunCode
+
+        #: the run's code: hashed once, sent once into the backend's code volume, one view per job
+        self.code = RunCode(self)
 
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.repo": self.store.repo, f"{LABEL}.store": store_label(self.store), **extra}
@@ -145,7 +151,8 @@ class Engine:
         return RunResult(run, [record])
 
     def _drive(self, jobs: list[Job], state: _RunState, done: dict[str, bool] | None = None) -> None:
-        limit = parallel_limit(self.settings.max_parallel, self._host_cpus())
+        # one job needs no limit: the host's CPUs are asked for (a `docker info`) only when jobs can overlap
+        limit = parallel_limit(self.settings.max_parallel, self._host_cpus() if len(jobs) > 1 else 1)
         scheduler = Scheduler(jobs, lambda job: self._job(job, state), lambda job, why: self._skip(job, state, why),
                               limit=limit, admit=self.admit or self.backend.admission(state.run.name),
                               done=done)
@@ -164,6 +171,8 @@ class Engine:
                 finish_run(self.store, state.run, jobs_all)
             else:
                 self.store.save_run(state.run)
+            for thread in state.clean_ups:  # the run returns with nothing of its jobs left on the host
+                thread.join()
         if scheduler.errors:
             raise scheduler.errors[0]
 

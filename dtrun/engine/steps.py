@@ -80,7 +80,8 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
         state.outputs[name] = program.outputs()
         return
     labels = engine.labels(**{f"{LABEL}.run": state.run.name, f"{LABEL}.job": record.id, f"{LABEL}.workflow": name})
-    workspace = engine.backend.create_volume(f"dtrun-ws-{record.id}", labels)
+    viewed = engine.code.view(f"dtrun-ws-{record.id}", labels)  # the run's tree, copy-on-write (engine/code.py)
+    workspace = viewed or engine.backend.create_volume(f"dtrun-ws-{record.id}", labels)
     deadline = time.monotonic() + program.timeout if program.timeout else None
     status, failure, halted = "success", None, None
     with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
@@ -109,7 +110,7 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
                     program.done(index, "success", None, command.message, "")
                     continue
                 outcome, message = _step(engine, job, record, state, command, index, label, workspace, labels,
-                                         log, deadline, first=index == 0)
+                                         log, deadline, first=index == 0 and viewed is None)
                 if outcome == "failure":
                     status, failure = "failure", failure or f"step {label} failed: {message}"
                 log.flush()  # the log so far is stored as each step ends: a client killed in a later step

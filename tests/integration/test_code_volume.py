@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from docker.types import Mount
 
-from dtrun.code import docker_volume as dv
+from dtrun.backends.docker import codevolumes as dv
 from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
 from dtrun.code.volume import volume_name
@@ -157,3 +157,19 @@ def test_the_backend_facade_ships_by_content_and_isolates_jobs(docker_client: An
     volumes.remove_code_view(view)
     volumes.remove_code_view(other)
     assert not [v for v in docker_client.volumes.list(filters={"name": f"{code_volume}-v"})]
+
+
+def test_a_code_volume_a_view_uses_is_kept_and_removed_once_free(docker_client: Any, code_volume: str,
+                                                                 tmp_path: Path) -> None:
+    volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "a.py").write_text("one\n")
+    ref = volumes.put_code(code_volume, root, _manifest(root), LABELS)
+    view = volumes.code_view(ref, f"{code_volume}-v1", LABELS)
+    assert dv.views_of(docker_client, code_volume) == [ref.build]
+    assert "view uses it" in (volumes.remove_code(code_volume) or "")
+    volumes.remove_code_view(view)
+    assert volumes.remove_code(code_volume) is None
+    assert not docker_client.volumes.list(filters={"name": code_volume})
+    assert not docker_client.containers.list(all=True, filters={"name": f"{code_volume}-anchor"})

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import BUSYBOX_IMAGE, DtrunRunner, git, write_files
+from tests.conftest import BUSYBOX_IMAGE, DtrunRunner, git, job_volumes, write_files
 
 
 def runs_in(store: Path) -> list[Path]:
@@ -266,4 +266,4 @@ def test_ctrl_c_stops_the_running_steps(tmp_path: Path, dtrun: DtrunRunner, dock
     assert "interrupted" in err and "SHOULD-NOT-RUN" not in out
     selector = {"label": f"dev.dtrun.store={dtrun.store_label}"}
     assert docker_client.containers.list(all=True, filters=selector) == []
-    assert docker_client.volumes.list(filters=selector) == []
+    assert job_volumes(docker_client, dtrun.store_label) == []

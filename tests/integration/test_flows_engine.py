@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BUSYBOX_IMAGE, SESSION, DtrunRunner
+from tests.conftest import BUSYBOX_IMAGE, SESSION, DtrunRunner, job_volumes
 
 SECRET = f"s3cr3t-{SESSION}-value"
 MULTILINE = f"-----BEGIN KEY-----\nline-{SESSION}-one\nline-{SESSION}-two\n-----END KEY-----"
@@ -99,7 +99,7 @@ def test_dtrun_stop_stops_a_running_flow(dtrun: DtrunRunner, make_project: Calla
     assert run["state"] == "STOPPED" and run["jobs"][0]["state"] == "STOPPED", run
     selector = {"label": f"dev.dtrun.store={dtrun.store_label}"}
     assert docker_client.containers.list(all=True, filters=selector) == []
-    assert docker_client.volumes.list(filters=selector) == []
+    assert job_volumes(docker_client, dtrun.store_label) == []
 
 
 def test_a_killed_flow_run_is_reconciled_by_the_next_command(dtrun: DtrunRunner, make_project: Callable[..., Path],
@@ -129,7 +129,7 @@ def test_a_killed_flow_run_is_reconciled_by_the_next_command(dtrun: DtrunRunner,
     assert job["state"] == "FAILED" and "ended before its last 1 step ran" in job["message"], job
     assert dtrun("logs", run["name"], cwd=root).stdout == "started\nfirst done\n"
     assert docker_client.containers.list(all=True, filters=selector) == []
-    assert docker_client.volumes.list(filters={"label": f"dev.dtrun.store={dtrun.store_label}"}) == []
+    assert job_volumes(docker_client, dtrun.store_label) == []
 
 
 def test_logs_since_shows_flow_step_lines(dtrun: DtrunRunner, make_project: Callable[..., Path]) -> None:

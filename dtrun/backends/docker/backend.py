@@ -3,7 +3,8 @@
 Code goes in and outputs come out as tar streams (`put_archive`/`get_archive`) through named
 volumes, never bind mounts of client paths: the daemon may be on another machine (design principle 1).
 Everything created is labelled and named from the run and job, so a later command can find it.
-Implements `dtrun.backends.base.Backend`; volumes and images are in `volumes.py` and `images.py`.
+Implements `dtrun.backends.base.Backend`; volumes and images are in `volumes.py` and `images.py`; the
+code volumes of `dtrun.code.protocol.CodeVolumes` (issue 19) in `codevolumes.py`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dtrun.backends.base import (
     Output,
     PublishedPort,
 )
+from dtrun.backends.docker.codevolumes import CodeVolumeOps
 from dtrun.backends.docker.errors import explanation, ignored
 from dtrun.backends.docker.images import ImageOps
 from dtrun.backends.docker.nodes import NodeGroup
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from dtrun.spec.models import Gpu, Resources
 
 
-class DockerBackend(VolumeOps, ImageOps):
+class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps):
     def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
                  probe_images: list[str] | None = None) -> None:
         self.client = client
@@ -200,6 +202,9 @@ class DockerBackend(VolumeOps, ImageOps):
         """Where the job's ports are published: the host's address (remote hosts) and the published port;
         a port on an ssh:// host's loopback is not `reachable` from here until `forward_ports`."""
         handle = handle.lead if isinstance(handle, NodeGroup) else handle
+        config = (getattr(handle, "attrs", None) or {}).get("Config")
+        if isinstance(config, dict) and not config.get("ExposedPorts"):
+            return []  # created without ports (its create-time inspect says): no inspect after the start
         attrs = self.client.api.inspect_container(handle.id)
         bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
         address = self.endpoint.address if self.endpoint else "127.0.0.1"

@@ -47,8 +47,7 @@ def connect(host: str | Endpoint | None = None) -> Any:
     try:
         client = docker.DockerClient(base_url=url, tls=tls_config(endpoint), timeout=120,
                                      use_ssh_client=endpoint.scheme == "ssh", max_pool_size=16)
-        client.ping()
-        return client
+        return client  # no ping: asking the API version (`version=None`) already needed an answer
     except (docker.errors.DockerException, OSError) as exc:
         if "paramiko" in str(exc):
             raise DockerUnavailable(f"ssh:// Docker hosts ({endpoint.url}) need the paramiko package",
@@ -68,8 +67,7 @@ def _through_tunnel(endpoint: Endpoint) -> Any:
 
     tunnel = SshTunnel(endpoint.url)
     try:
-        client = docker.DockerClient(base_url=tunnel.start(), timeout=120, max_pool_size=16)
-        client.ping()
+        client = docker.DockerClient(base_url=tunnel.start(), timeout=120, max_pool_size=16)  # asks /version
     except (TunnelError, docker.errors.DockerException, OSError):
         tunnel.close()
         return None

@@ -37,6 +37,8 @@ def local_path(self: DockerBackend, container: Any, path: str) -> Path | None:
     if any(str(m.get("Destination", "")).startswith(path.rstrip("/") + "/") for m in mounts):
         return None  # another mount inside `path`: only the daemon sees the merged tree
     dest, source = best
+    if _is_view(self, source):
+        return None  # a code view (overlay) is mounted only while a container uses it: only the daemon merges it
     root = Path(source)
     if not (os.access(root, os.R_OK | os.X_OK) and root.is_dir()):
         return None
@@ -50,3 +52,12 @@ def local_path(self: DockerBackend, container: Any, path: str) -> Path | None:
     except OSError:
         return None
     return Path(os.path.normpath(local))
+
+
+def _is_view(self: DockerBackend, source: str) -> bool:
+    """Whether the volume at `source` (`.../volumes/<name>/_data`) is a job's code view."""
+    name = Path(source).parent.name
+    try:
+        return (self.client.api.inspect_volume(name).get("Options") or {}).get("type") == "overlay"
+    except Exception:  # any doubt means: use the API
+        return True

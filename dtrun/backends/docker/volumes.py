@@ -32,10 +32,18 @@ class VolumeOps:
         return name
 
     def remove_volume(self, name: str) -> None:
+        """Remove a volume; a job's code view (an overlay volume, codevolumes.py) goes with its upper and
+        work volumes, so every place that removes a workspace today removes a view whole."""
         if not name:
             return
         with ignored():
-            self.client.volumes.get(name).remove(force=True)
+            volume = self.client.volumes.get(name)
+            view = (volume.attrs.get("Options") or {}).get("type") == "overlay"
+            volume.remove(force=True)
+            if view:
+                from dtrun.backends.docker.codevolumes import remove_view
+
+                remove_view(self.client, name, companions_only=True)
 
     def list_volumes(self, labels: list[str]) -> list[VolumeInfo]:
         """The volumes carrying every one of `labels` (`key` or `key=value`)."""

@@ -1,0 +1,336 @@
+"""Driving a code volume on a Docker daemon, through the API only (works the same on a remote one).
+
+`CodeVolumeOps` is the Docker backend's side of `dtrun.code.protocol.CodeVolumes` (the engine finds it
+through `dtrun.backends.base.code_volumes`); the functions below it work on a docker-py client.
+
+- The anchor: a container that is created, never started, and mounts the code volume at /code. The
+  daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs
+  one API call and no container run. Its image is an empty one imported from a 1 KiB tar (nothing to
+  pull, nothing for `images prune` to trip over).
+- A job's view: an overlay `local` volume (lower: the tree; upper, work: two fresh volumes); creating
+  three volumes is three API calls, whatever the size of the tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dtrun.code.delta import Delta, compute_delta
+from dtrun.code.manifest import Manifest
+from dtrun.code.volume import (
+    CODE_MOUNT,
+    COPY_VIEW_SCRIPT,
+    HEAD,
+    PRUNE_SCRIPT,
+    VIEW_MOUNT,
+    build_name,
+    land_chunks,
+    overlay_options,
+    tree_dir,
+    tree_marker,
+)
+from dtrun.errors import DtrunError
+
+ANCHOR_IMAGE = "dtrun-local/anchor:1"
+LABEL = "dev.dtrun"
+
+
+def ensure_anchor_image(client: Any) -> str:
+    import docker.errors
+
+    try:
+        client.images.get(ANCHOR_IMAGE)
+    except docker.errors.ImageNotFound:
+        repository, tag = ANCHOR_IMAGE.rsplit(":", 1)
+        client.api.import_image_from_data(b"\0" * 1024, repository=repository, tag=tag,
+                                          changes=[f"LABEL {LABEL}=1"])
+    return ANCHOR_IMAGE
+
+
+ANCHOR_LABEL = f"{LABEL}.anchor"
+
+
+def anchor_labels(volume: str, labels: dict[str, str]) -> dict[str, str]:
+    """The anchor's labels: the volume's, moved under `dev.dtrun.anchor.` (`dev.dtrun.store` ->
+    `dev.dtrun.anchor.store`), so that no query for a run's, a job's or a store's containers (`dtrun ps`,
+    reconcile, stop) ever finds this never-started container."""
+    moved = {f"{ANCHOR_LABEL}.{key[len(LABEL) + 1:]}": value for key, value in labels.items()
+             if key.startswith(LABEL + ".")}
+    return {ANCHOR_LABEL: volume, **moved}
+
+
+def ensure_code_volume(client: Any, volume: str, labels: dict[str, str]) -> Any:
+    """The code volume and its anchor container (created once per daemon and repository)."""
+    import docker.errors
+    from docker.types import Mount
+
+    try:
+        client.volumes.get(volume)
+    except docker.errors.NotFound:
+        client.volumes.create(name=volume, labels=labels)
+    name = f"{volume}-anchor"
+    try:
+        return client.containers.get(name)
+    except docker.errors.NotFound:
+        pass
+    image = ensure_anchor_image(client)
+    try:
+        return client.containers.create(image, command=["/anchor"], name=name, labels=anchor_labels(volume, labels),
+                                        network_disabled=True,
+                                        mounts=[Mount(target=CODE_MOUNT, source=volume, type="volume")])
+    except docker.errors.APIError as exc:
+        if getattr(exc, "status_code", None) == 409:  # another client made it just now
+            return client.containers.get(name)
+        raise DtrunError(f"cannot prepare the code volume {volume}: {exc.explanation or exc}") from None
+
+
+def anchor_mountpoint(anchor: Any) -> str | None:
+    """Where the code volume lies on the daemon's host, from the anchor's inspect (no extra call)."""
+    for mount in (getattr(anchor, "attrs", None) or {}).get("Mounts") or []:
+        if mount.get("Destination") == CODE_MOUNT and mount.get("Source"):
+            return str(mount["Source"])
+    return None
+
+
+def _read_member(anchor: Any, path: str) -> bytes | None:
+    import docker.errors
+
+    try:
+        stream, _ = anchor.get_archive(f"{CODE_MOUNT}/{path}")
+    except docker.errors.NotFound:
+        return None
+    data = b"".join(stream)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member is not None else None
+        return handle.read() if handle is not None else None
+
+
+def tree_build(anchor: Any, tree_id: str) -> str | None:
+    """The build folder of a complete tree, from its marker; None while the tree is not complete."""
+    data = _read_member(anchor, tree_marker(tree_id))
+    return data.decode().strip() or None if data is not None else None
+
+
+def tree_present(anchor: Any, tree_id: str) -> bool:
+    return tree_build(anchor, tree_id) is not None
+
+
+def held_manifest(anchor: Any) -> Manifest | None:
+    """What the volume's latest tree holds (HEAD.json), the base of the next delta; None if empty."""
+    data = _read_member(anchor, HEAD)
+    if data is None:
+        return None
+    with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+        return Manifest.from_json(data.decode())
+    return None
+
+
+def put_code(anchor: Any, root: Path, manifest: Manifest) -> tuple[str, Delta | None]:
+    """Make the tree of `manifest` complete in the volume. Returns its build folder, and the delta
+    that was sent (only objects the volume lacks travel), None if the tree was already there."""
+    build = tree_build(anchor, manifest.digest)
+    if build is not None:
+        return build, None
+    delta = compute_delta(held_manifest(anchor), manifest)
+    txn = uuid.uuid4().hex
+    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, txn)):
+        raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
+    return build_name(manifest.digest, txn), delta
+
+
+def code_view(client: Any, code_volume: str, build: str, name: str, labels: dict[str, str],
+              mountpoint: str | None = None) -> str:
+    """A job's private copy-on-write view of a tree's build folder, as a volume named `name` to mount
+    at /workspace. Its writes land in `name`-upper; remove all three with `remove_view`."""
+    mountpoint = mountpoint or client.volumes.get(code_volume).attrs["Mountpoint"]
+    upper = client.volumes.create(name=f"{name}-upper", labels=labels).attrs["Mountpoint"]
+    work = client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"]
+    options = overlay_options(f"{mountpoint}/{tree_dir(build)}", upper, work)
+    client.volumes.create(name=name, driver="local", driver_opts=options, labels=labels)
+    return name
+
+
+def remove_view(client: Any, name: str, *, companions_only: bool = False) -> None:
+    """Remove a view and its upper and work volumes (only those two when the view itself is gone)."""
+    import docker.errors
+
+    for volume in ([] if companions_only else [name]) + [f"{name}-upper", f"{name}-work"]:
+        with contextlib.suppress(docker.errors.APIError):
+            client.volumes.get(volume).remove(force=True)
+
+
+def _helper(client: Any, image: str, script: str, args: list[str], mounts: list[Any], labels: dict[str, str]) -> str:
+    container = client.containers.create(image, entrypoint=["sh", "-c", script, "sh"], command=args,
+                                         network_disabled=True, labels=labels, mounts=mounts)
+    try:
+        container.start()
+        code = container.wait().get("StatusCode", 1)
+        logs = container.logs().decode(errors="replace")
+        if code != 0:
+            raise DtrunError(f"the code volume helper failed ({code}): {logs.strip()[-500:]}")
+        return str(logs)
+    finally:
+        container.remove(force=True)
+
+
+def copy_view(client: Any, image: str, code_volume: str, build: str, target: str, labels: dict[str, str]) -> None:
+    """The fallback view where overlay volumes cannot be mounted: a copy of the tree into `target`."""
+    from docker.types import Mount
+
+    _helper(client, image, COPY_VIEW_SCRIPT, [build],
+            [Mount(target=CODE_MOUNT, source=code_volume, type="volume", read_only=True),
+             Mount(target=VIEW_MOUNT, source=target, type="volume")], labels)
+
+
+def prune_code(client: Any, image: str, code_volume: str, keep: list[str], labels: dict[str, str]) -> None:
+    from docker.types import Mount
+
+    _helper(client, image, PRUNE_SCRIPT, keep, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
+            labels)
+
+
+def _probe_file(daemon_id: str) -> Path:
+    from dtrun.config import data_home
+
+    return data_home() / "cache" / "hosts" / f"{daemon_id.replace(':', '_')}.overlay.json"
+
+
+def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict[str, str],
+                  daemon_id: str) -> bool:
+    """Whether overlay views mount on this daemon: a view of `code`'s tree, `true` run with it.
+    Asked once per daemon (its ID) and kept beside the host description (`hostinfo.py`)."""
+    import json
+
+    import docker.errors
+    from docker.types import Mount
+
+    cache = _probe_file(daemon_id) if daemon_id else None
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError):
+            return bool(json.loads(cache.read_text())["overlay"])
+    name = f"dtrun-probe-{uuid.uuid4().hex[:12]}"
+    works = True
+    try:
+        code_view(client, code.volume, code.build, name, labels)
+        client.containers.run(image(), ["true"], remove=True, labels=labels, network_disabled=True,
+                              mounts=[Mount(target="/workspace", source=name, type="volume")])
+    except docker.errors.DockerException as exc:
+        if "mount" not in str(exc).lower():  # the image cannot run `true`: no answer, nothing cached
+            return True  # (the job's own start says it if the view does not mount after all)
+        works = False
+    finally:
+        remove_view(client, name)
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"overlay": works}))
+    return works
+
+
+def views_of(client: Any, code_volume: str) -> list[str]:
+    """The builds of `code_volume` that existing job views use (their overlay `lowerdir`)."""
+    mountpoint = client.volumes.get(code_volume).attrs["Mountpoint"]
+    prefix = f"{mountpoint}/trees/"
+    builds = []
+    for volume in client.api.volumes(filters={"label": [LABEL]}).get("Volumes") or []:
+        lower = (volume.get("Options") or {}).get("o", "")
+        for part in lower.split(","):
+            if part.startswith("lowerdir=" + prefix):
+                builds.append(part[len("lowerdir=" + prefix):])
+    return builds
+
+
+class CodeVolumeOps:
+    """The Docker backend's code volumes (`dtrun.code.protocol.CodeVolumes`), on its client.
+
+    The helper image (copy fallback, prune, overlay probe) is the first of the backend's probe images
+    present on the daemon: any image with a POSIX shell does.
+    """
+
+    client: Any
+    probe_images: list[str]
+    _overlay: bool | None = None
+
+    def _daemon_id(self) -> str:
+        info = getattr(self, "info", None)  # DockerBackend's, asked once per process
+        return str((info if isinstance(info, dict) else self.client.info()).get("ID") or "")
+
+    def _helper_image(self) -> str:
+        """Any image with a POSIX shell on the daemon, when the caller named none (the job's image)."""
+        from dtrun.backends.docker.hostinfo import _first_present
+        from dtrun.errors import BackendError
+
+        try:
+            return _first_present(self.client, self.probe_images)
+        except RuntimeError:
+            raise BackendError(f"no image with a shell for the code volume's helper: none of "
+                               f"{', '.join(self.probe_images)} is on {getattr(self, 'host', 'the host')}") from None
+
+    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> Any:
+        from dtrun.code.protocol import CodeRef
+        from dtrun.code.volume import LABEL_CODE
+
+        anchor = ensure_code_volume(self.client, volume, {LABEL_CODE: "1", **labels})
+        self._mountpoints = {**getattr(self, "_mountpoints", {}), volume: anchor_mountpoint(anchor)}
+        build, sent = put_code(anchor, root, manifest)
+        return CodeRef(volume, manifest.digest, build, sent)
+
+    def code_view(self, code: Any, name: str, labels: dict[str, str], image: str | None = None) -> str:
+        def helper() -> str:
+            return image or self._helper_image()
+
+        if self._overlay is None:
+            self._overlay = overlay_works(self.client, helper, code, labels, self._daemon_id())
+        if self._overlay:
+            return code_view(self.client, code.volume, code.build, name, labels,
+                             getattr(self, "_mountpoints", {}).get(code.volume))
+        with contextlib.suppress(Exception):
+            self.client.volumes.get(name).remove(force=True)
+        self.client.volumes.create(name=name, labels=labels)
+        copy_view(self.client, helper(), code.volume, code.build, name, labels)
+        return str(name)
+
+    def remove_code_view(self, name: str) -> None:
+        remove_view(self.client, name)
+
+    def prune_code(self, volume: str, keep: list[str]) -> None:
+        prune_code(self.client, self._helper_image(), volume, [*keep, *views_of(self.client, volume)],
+                   {LABEL: "1"})
+
+    def remove_code(self, volume: str) -> str | None:
+        """Remove a repository's code volume and its anchor: None when removed, else why it was kept
+        (a job's view still uses one of its trees). The next run sends the whole tree again."""
+        import docker.errors
+
+        from dtrun.errors import NotFound
+
+        try:
+            in_use = views_of(self.client, volume)
+        except docker.errors.NotFound:
+            raise NotFound(f"no volume {volume}") from None
+        if in_use:
+            return f"a job's code view uses it ({len(in_use)} view{'s' if len(in_use) != 1 else ''})"
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(f"{volume}-anchor", force=True)
+        try:
+            self.client.api.remove_volume(volume)
+        except docker.errors.APIError as exc:
+            return str(exc.explanation or exc)
+        return None
+
+
+class DockerCodeVolumes(CodeVolumeOps):
+    """`CodeVolumeOps` on a bare client (tests, benchmarks): `helper_image` any image with a POSIX shell;
+    `overlay` set instead of probed (False forces the copy fallback)."""
+
+    def __init__(self, client: Any, helper_image: str, *, overlay: bool = True) -> None:
+        self.client = client
+        self.probe_images = [helper_image]
+        self._overlay = overlay
