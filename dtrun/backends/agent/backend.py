@@ -42,7 +42,7 @@ from dtrun.backends.base import (
 from dtrun.errors import DtrunError
 
 if TYPE_CHECKING:
-    from dtrun.backends.base import Backend, ContainerSpec
+    from dtrun.backends.base import Backend, ContainerSpec, Credentials
     from dtrun.config import Settings
     from dtrun.engine.scheduler import Admission
     from dtrun.images.spec import ImageSpec
@@ -134,8 +134,8 @@ class AgentJobBackend:
     def image(self, ref: str) -> ImageInfo | None:
         return self.builder.image(ref)
 
-    def pull_image(self, ref: str) -> ImageInfo:
-        return self.builder.pull_image(ref)
+    def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo:
+        return self.builder.pull_image(ref, auth)
 
     def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],
                     output: Output) -> None:
