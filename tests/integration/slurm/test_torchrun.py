@@ -17,20 +17,32 @@ import pytest
 
 from tests.conftest import DtrunRunner
 from tests.integration.slurm.conftest import Cluster
-from tests.integration.test_torchrun import ALLREDUCE, NODES, _run_name
+from tests.integration.test_torchrun import ALLREDUCE, NODES, WAITING, _run_name
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+
+
+def _runner(dtrun: DtrunRunner, cluster: Cluster) -> DtrunRunner:
+    """`dtrun` aimed at the cluster's 2-node partition (skipped, with the reason, where it has none)."""
+    nodes = cluster.run("sinfo", "-h", "-p", "multi", "-o", "%D", check=False).stdout.strip()
+    if nodes != "2":
+        pytest.skip(f"the local cluster has no 2-node partition `multi` (sinfo: {nodes!r})")
+    exported = {k: v for k, v in cluster.env.items() if k.startswith(("DTRUN_SLURM_", "SLURM_CONF"))}
+    return DtrunRunner(env={**dtrun.env, **exported, "DTRUN_BACKEND": "slurm", "DTRUN_SLURM_PARTITION": "multi"},
+                       store=dtrun.store)
+
+
+def _nothing_left(cluster: Cluster, runner: DtrunRunner) -> None:
+    left = cluster.run("docker", "ps", "-a", "-q", "--filter", f"label=dev.dtrun.store={runner.store_label}")
+    assert left.stdout.strip() == ""
+    queue = cluster.run("squeue", "-h", "-o", "%k", check=False).stdout
+    assert f"store={runner.store_label}" not in queue
 
 
 @pytest.mark.timeout(2400)
 def test_two_slurm_nodes_of_two_processes_all_reduce(dtrun: DtrunRunner, slurm_cluster: Cluster,
                                                      make_project: Any, tmp_path: Path) -> None:
-    nodes = slurm_cluster.run("sinfo", "-h", "-p", "multi", "-o", "%D", check=False).stdout.strip()
-    if nodes != "2":
-        pytest.skip(f"the local cluster has no 2-node partition `multi` (sinfo: {nodes!r})")
-    exported = {k: v for k, v in slurm_cluster.env.items() if k.startswith(("DTRUN_SLURM_", "SLURM_CONF"))}
-    runner = DtrunRunner(env={**dtrun.env, **exported, "DTRUN_BACKEND": "slurm", "DTRUN_SLURM_PARTITION": "multi"},
-                         store=dtrun.store)
+    runner = _runner(dtrun, slurm_cluster)
     root = make_project({".dtrun/workflows.yaml": NODES, "allreduce.py": ALLREDUCE})
     run = runner("run", "ddp", cwd=root, timeout=1800)
     assert run.code == 0, run.output
@@ -47,5 +59,30 @@ def test_two_slurm_nodes_of_two_processes_all_reduce(dtrun: DtrunRunner, slurm_c
     got = runner("artifacts", _run_name(run), "--output", str(tmp_path / "got"), cwd=root)
     assert got.code == 0, got.output
     assert [p.read_text() for p in (tmp_path / "got").rglob("node.txt")] == ["0\n"]
-    left = slurm_cluster.run("docker", "ps", "-a", "-q", "--filter", f"label=dev.dtrun.store={runner.store_label}")
-    assert left.stdout.strip() == ""
+    _nothing_left(slurm_cluster, runner)
+
+
+@pytest.mark.timeout(900)
+def test_stop_reaches_every_node_and_saves_node_zeros_outputs(dtrun: DtrunRunner, slurm_cluster: Cluster,
+                                                             make_project: Any, tmp_path: Path) -> None:
+    """`dtrun stop` signals the srun tasks (not the batch shell): each stops its node's container with the
+    grace, node 0's agent saves its outputs, and nothing is left on either node."""
+    import time
+
+    runner = _runner(dtrun, slurm_cluster)
+    workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
+                "    file: wait.py\n    nodes: 2\n    artifacts: [out]\n")
+    root = make_project({".dtrun/workflows.yaml": workflow, "wait.py": WAITING})
+    name = runner("run", "ddp", "-d", cwd=root).stdout.strip()
+    deadline = time.monotonic() + 300
+    while "rank 0 waiting" not in runner("logs", name, cwd=root).output:
+        assert time.monotonic() < deadline, runner("logs", name, cwd=root).output
+        time.sleep(1)
+    stop = runner("stop", name, cwd=root, timeout=300)
+    assert stop.code == 0 and "STOPPED" in stop.stderr, stop.output
+    [run] = json.loads(runner("status", "--json", cwd=root).stdout)
+    assert run["jobs"][0]["state"] == "STOPPED", run
+    got = runner("artifacts", name, "--output", str(tmp_path / "got"), cwd=root)
+    assert got.code == 0, got.output
+    assert sorted(p.name for p in (tmp_path / "got").rglob("*.txt")) == ["node0-rank0.txt"]
+    _nothing_left(slurm_cluster, runner)
