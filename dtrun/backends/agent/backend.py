@@ -142,8 +142,9 @@ class AgentJobBackend:
         self.builder.build_image(dockerfile=dockerfile, context=context, tag=tag, labels=labels, output=output)
 
     # -- capacity: the cluster's scheduler decides -------------------------------------------------------
-    def check_resources(self, workflow: str, resources: Resources) -> None:
-        """The queue refuses what no node can give (sbatch, the API server) at submission."""
+    def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
+        """The queue refuses what no node can give (sbatch, the API server) at submission; the nodes of a
+        multi-node job are the cluster's separate machines, each checked by the queue against the request."""
 
     def admission(self, run: str) -> Admission:
         from dtrun.engine.scheduler import admit_all

@@ -94,11 +94,11 @@ class DockerBackend(VolumeOps, ImageOps):
             return os.cpu_count()
 
     # -- checks before anything starts ------------------------------------------------------------
-    def check_resources(self, workflow: str, resources: Resources) -> None:
-        """Refuse, before anything is built or started, a job this host can never run."""
+    def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
+        """Refuse, before anything is built or started, a job this host can never run (all `nodes` of it)."""
         from dtrun.backends.docker.resources import check_resources
 
-        check_resources(self, workflow, resources)
+        check_resources(self, workflow, resources, nodes)
 
     def admission(self, run: str) -> Admission:
         """Whether a ready job's GPUs are free now (label-based claims, see gpus.py)."""
