@@ -53,6 +53,8 @@ class OutputArtifact:
     path: str
     container_path: str
     mount: bool = False
+    #: The node of a multi-node job whose agent saves it (`artifacts: [{path, node}]`); 0 by default.
+    node: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,5 +153,9 @@ def _transfer(item: Any) -> Transfer:
 def _artifact(item: Any) -> OutputArtifact:
     if not isinstance(item, dict) or not isinstance(item.get("path"), str) or \
             not isinstance(item.get("container_path"), str):
-        raise ManifestError(f"an artifact must be {{path, container_path, mount}}, not {item!r}")
-    return OutputArtifact(path=item["path"], container_path=item["container_path"], mount=bool(item.get("mount")))
+        raise ManifestError(f"an artifact must be {{path, container_path, mount, node}}, not {item!r}")
+    node = item.get("node", 0)
+    if not isinstance(node, int) or isinstance(node, bool) or node < 0:
+        raise ManifestError(f"an artifact's node must be a node number, not {node!r}")
+    return OutputArtifact(path=item["path"], container_path=item["container_path"], mount=bool(item.get("mount")),
+                          node=node)

@@ -57,7 +57,7 @@ class AgentJob(ContainerJob):
         secrets = {**self._job_secrets(job),
                    **{n: self.secrets[n] for n in job.secret_references() if n in self.secrets},
                    **{k: v for k, v in started.env.items() if k.startswith(PREFIX)}}
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        declared = [Declared(a.path, container_path(job.working_dir, a.path), a.node) for a in job.artifacts]
         targets = [i.record.container_path for i in inputs]
         if len(set(targets)) < len(targets):
             raise DtrunError("two dependencies provide the same path",
@@ -72,7 +72,7 @@ class AgentJob(ContainerJob):
             env={**{k: v for k, v in job.env.items() if k not in secrets}, "DTRUN_RUN": run.name,
                  "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow},
             secrets=sorted(secrets),
-            artifacts=[OutputArtifact(d.path, d.container_path, a.mount)
+            artifacts=[OutputArtifact(d.path, d.container_path, a.mount, d.node)
                        for d, a in zip(declared, job.artifacts, strict=True)])
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id, f"{LABEL}.workflow": job.workflow,
                                 ARTIFACTS_LABEL: declared_label(declared)})

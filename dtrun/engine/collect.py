@@ -26,20 +26,24 @@ WORKSPACE_LABEL = f"{LABEL}.workspace"
 
 @dataclass(frozen=True)
 class Declared:
-    """An output folder a job declared: as written, and where it is in the container."""
+    """An output folder a job declared: as written, where it is in the container, and which node of a
+    multi-node job it is saved from (0: the first; every node has a disk of its own)."""
 
     path: str
     container_path: str
+    node: int = 0
 
 
 def declared_label(declared: list[Declared]) -> str:
-    return json.dumps([[d.path, d.container_path] for d in declared])
+    """The label a job's container carries, so a later process saves the same outputs (node only when set)."""
+    return json.dumps([[d.path, d.container_path, *([d.node] if d.node else [])] for d in declared])
 
 
 def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
     try:
-        return [Declared(p, c) for p, c in json.loads(labels.get(ARTIFACTS_LABEL, "[]"))]
-    except (ValueError, TypeError):
+        return [Declared(item[0], item[1], int(item[2]) if len(item) > 2 else 0)
+                for item in json.loads(labels.get(ARTIFACTS_LABEL, "[]"))]
+    except (ValueError, TypeError, IndexError):
         return []
 
 
@@ -104,11 +108,18 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
 def save_outputs(store: Store, backend: Backend, container: Any, record: JobRecord,
                  declared: list[Declared], status: Callable[[str], None], progress: Transfers | None = None,
                  ) -> list[str]:
-    """Export the declared artifacts into the record; returns why any was refused (unsafe, not a folder)."""
-    result = export_outputs(backend, store, record.id, [(d.path, d.container_path) for d in declared],
-                            container, status, progress=progress)
-    record.artifacts = result.saved
-    return result.refused
+    """Export the declared artifacts into the record, each from its node; returns why any was refused
+    (unsafe, not a folder)."""
+    saved, refused = [], []
+    for node in sorted({d.node for d in declared}):
+        result = export_outputs(backend, store, record.id,
+                                [(d.path, d.container_path) for d in declared if d.node == node],
+                                backend.node_handle(container, node), status, progress=progress)
+        saved += result.saved
+        refused += result.refused
+    order = [d.path for d in declared]  # as declared, whichever node each came from
+    record.artifacts = sorted(saved, key=lambda a: order.index(a.path) if a.path in order else len(order))
+    return refused
 
 
 def _move_at(record: JobRecord, state: State, store: Store) -> None:

@@ -106,7 +106,7 @@ class ContainerJob:
         """Stage the inputs, start the job, follow it to its end: the part that differs per kind of
         backend (`engine/agent_job.py` is the path of backends whose jobs run dtrun's agent)."""
         run = state.run
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        declared = [Declared(a.path, container_path(job.working_dir, a.path), a.node) for a in job.artifacts]
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
         workspace = self.backend.create_volume(f"dtrun-ws-{record.id}", labels)

@@ -54,7 +54,7 @@ def dry_run(backend: Any, plan: Plan, *, settings: Settings, store: Store, snaps
         job_id = f"{RUN}-{index}"
         chosen = _secrets(job.workflow, job.secrets, job.secret_references(), secrets)
         inputs = [i for dep in job.inputs for i in resolve_dep(store, dep)]
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        declared = [Declared(a.path, container_path(job.working_dir, a.path), a.node) for a in job.artifacts]
         env = {k: v for k, v in job.env.items() if k not in chosen}
         manifest = JobManifest(
             store=url, repo=store.repo, run=RUN, job=job_id, workflow=job.workflow,

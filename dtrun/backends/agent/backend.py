@@ -209,8 +209,13 @@ class AgentJobBackend:
             why = (job.reason if job is not None else None) or "the job ended before its agent recorded an exit"
             return Exit(queue_code if queue_code not in (None, 0) else LOST, saved=[],
                         refused=[] if cancelled else [f"no outputs saved: {why}"], stopped=cancelled)
-        return Exit(int(status["exit_code"]), saved=list(status.get("artifacts") or []),
-                    refused=list(status.get("refused") or []),
+        saved, refused = list(status.get("artifacts") or []), list(status.get("refused") or [])
+        node = 1  # the other nodes' agents save the artifacts that name their node (`artifacts: [{path, node}]`)
+        while (other := agent_status(self._store(handle), handle.labels[f"{LABEL}.job"], node=node)) is not None:
+            saved += list(other.get("artifacts") or [])
+            refused += list(other.get("refused") or [])
+            node += 1
+        return Exit(int(status["exit_code"]), saved=saved, refused=refused,
                     stopped=cancelled or ("stopped by a signal from outside dtrun" if status.get("stopped") else None))
 
     def stop(self, handle: AgentHandle, grace: int = 10) -> None:
@@ -294,6 +299,9 @@ class AgentJobBackend:
 
     def local_path(self, handle: Any, path: str) -> Path | None:
         return None
+
+    def node_handle(self, handle: Any, rank: int) -> Any:
+        raise self._container_only("exporting files from a node of a job")
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _store(self, handle: AgentHandle) -> Store:

@@ -312,6 +312,13 @@ class DockerBackend(VolumeOps, ImageOps):
                                     "kept container") from None
         return None
 
+    def node_handle(self, handle: Any, rank: int) -> Any:
+        """A node's container, for an artifact saved from that node (`artifacts: [{path, node}]`)."""
+        members = handle.members if isinstance(handle, NodeGroup) else [handle]
+        if not 0 <= rank < len(members):
+            raise BackendError(f"job {handle.name} has no node {rank} (it ran on {len(members)})")
+        return members[rank]
+
     def local_path(self, handle: Any, path: str) -> Path | None:
         from dtrun.backends.docker.localpath import local_path
 

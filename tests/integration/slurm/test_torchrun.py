@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import DtrunRunner
 from tests.integration.slurm.conftest import Cluster
-from tests.integration.test_torchrun import ALLREDUCE, NODES, WAITING, _run_name
+from tests.integration.test_torchrun import ALLREDUCE, NODES, WAITING, _run_name, saved_nodes
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
@@ -55,10 +55,10 @@ def test_two_slurm_nodes_of_two_processes_all_reduce(dtrun: DtrunRunner, slurm_c
     text = node1.read_text()
     for rank in (2, 3):
         assert f"rank {rank}/4 (node 1, local {rank - 2}): sum of ranks 6 == 6 ok" in text, text
-    # the artifact is node 0's: each node wrote its own rank into out/node.txt
+    # each node wrote its rank into out/ and from1/: `out` is node 0's, `from1` node 1's (its agent saved it)
     got = runner("artifacts", _run_name(run), "--output", str(tmp_path / "got"), cwd=root)
     assert got.code == 0, got.output
-    assert [p.read_text() for p in (tmp_path / "got").rglob("node.txt")] == ["0\n"]
+    assert saved_nodes(tmp_path / "got") == {"out": "0", "from1": "1"}
     _nothing_left(slurm_cluster, runner)
 
 

@@ -190,6 +190,10 @@ class FakeBackend:
         handle.done.wait()
         return Exit(code=handle.code or 0)
 
+    def node_handle(self, handle: Any, rank: int) -> Any:
+        assert rank == 0, "the fake backend runs one-node jobs"
+        return handle
+
     def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None:
         return None
 
