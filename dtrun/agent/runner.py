@@ -143,7 +143,7 @@ class Agent:
         self._record()
         for art in [a for a in self.m.artifacts if a.node == self.node]:  # node 0's unless one says otherwise
             try:
-                saved = self.store.save_artifact(Path(art.container_path), art.path, art.container_path)
+                saved = self.store.save_artifact(Path(art.source or art.container_path), art.path, art.container_path)
             except (formats.UnsafeArchive, formats.NotAFolder) as exc:
                 self.status["refused"].append(f"artifact {art.path}: {exc.message}")
                 continue
@@ -167,7 +167,7 @@ class Agent:
         for art in self.m.artifacts:
             if art.mount and art.node == self.node and not self._stop.is_set():
                 try:
-                    self.store.save_artifact(Path(art.container_path), art.path, art.container_path)
+                    self.store.save_artifact(Path(art.source or art.container_path), art.path, art.container_path)
                 except Exception as exc:  # a failed checkpoint (a file changing under us) must not end the job
                     self._say(f"checkpoint of {art.path} failed: {exc}")
 

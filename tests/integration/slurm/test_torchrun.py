@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import DtrunRunner
 from tests.integration.slurm.conftest import Cluster
-from tests.integration.test_torchrun import ALLREDUCE, NODES, WAITING, _run_name, saved_nodes
+from tests.integration.test_torchrun import ALLREDUCE, NODES, SAVED, WAITING, _run_name, saved_nodes
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
@@ -55,10 +55,11 @@ def test_two_slurm_nodes_of_two_processes_all_reduce(dtrun: DtrunRunner, slurm_c
     text = node1.read_text()
     for rank in (2, 3):
         assert f"rank {rank}/4 (node 1, local {rank - 2}): sum of ranks 6 == 6 ok" in text, text
-    # each node wrote its rank into out/ and from1/: `out` is node 0's, `from1` node 1's (its agent saved it)
+    # each node wrote its rank into out/, from1/, every/: `out` is node 0's, `from1` node 1's (its agent saved
+    # it), `every` both nodes' (every/node0, every/node1)
     got = runner("artifacts", _run_name(run), "--output", str(tmp_path / "got"), cwd=root)
     assert got.code == 0, got.output
-    assert saved_nodes(tmp_path / "got") == {"out": "0", "from1": "1"}
+    assert saved_nodes(tmp_path / "got") == SAVED
     _nothing_left(slurm_cluster, runner)
 
 

@@ -246,3 +246,20 @@ def test_an_artifacts_node_must_be_a_node_number(tmp_path: Path) -> None:
         JobManifest.from_dict(manifest(tmp_path, ["true"], artifacts=[art]))
     ok = JobManifest.from_dict(manifest(tmp_path, ["true"], artifacts=[{**art, "node": 2}]))
     assert ok.artifacts[0].node == 2 and JobManifest.from_json(ok.to_json()) == ok
+
+
+def test_a_node_all_artifact_is_saved_by_each_node_under_its_own_path(tmp_path: Path) -> None:
+    """The client expands `node: all` into one artifact per node whose `source` is the folder in the node
+    and whose path is `<path>/node<N>`; each node's agent saves its own."""
+    ws = tmp_path / "ws"
+    arts = [{"path": f"every/node{n}", "container_path": str(ws / "every" / f"node{n}"), "node": n,
+             "source": str(ws / "every")} for n in (0, 1)]
+    command = ["sh", "-c", "mkdir -p every && echo $PET_NODE_RANK > every/n.txt"]
+    for rank in ("1", "0"):
+        code, _, err = run(manifest(tmp_path, command, artifacts=arts), env={"PET_NODE_RANK": rank})
+        assert code == 0, err
+    s = store(tmp_path)
+    saved = [*status(tmp_path)["artifacts"],
+             *s.read_json(s.job_path("job1", formats.per_node(formats.STATUS_FILE, 1)))["artifacts"]]
+    assert [(a["path"], a["container_path"]) for a in saved] == [
+        ("every/node0", str(ws / "every" / "node0")), ("every/node1", str(ws / "every" / "node1"))]

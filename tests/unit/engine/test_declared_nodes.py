@@ -41,3 +41,31 @@ def test_a_default_node_keeps_the_jobs_cache_key() -> None:
         before = plain.fingerprint()
     assert plain.fingerprint() == before
     assert replace(plain, artifacts=[Artifact(path="out", node=1)]).fingerprint() != before
+
+
+def test_node_all_is_one_artifact_per_node_saved_under_its_path() -> None:
+    from dataclasses import replace
+
+    from dtrun.engine.collect import declare
+    from dtrun.providers.torchrun_launch import Torchrun
+    from dtrun.spec.models import Artifact
+    from tests.unit.engine.test_engine import job
+
+    ddp = replace(job("ddp"), torchrun=Torchrun(nodes=2, nproc_per_node=1),
+                  artifacts=[Artifact(path="out"), Artifact(path="logs/", node="all", mount=True)])
+    declared = declare(ddp)
+    assert declared == [Declared("out", "/workspace/out"),
+                        Declared("logs/node0", "/workspace/logs/node0", 0, "/workspace/logs", True),
+                        Declared("logs/node1", "/workspace/logs/node1", 1, "/workspace/logs", True)]
+    # the label keeps what a later process needs to save them (not `mount`: only the running engine saves those)
+    again = declared_from_labels({ARTIFACTS_LABEL: declared_label(declared)})
+    assert again == [replace(d, mount=False) for d in declared]
+    assert [d.copy_from for d in again] == ["/workspace/out", "/workspace/logs", "/workspace/logs"]
+
+
+def test_node_all_is_accepted_and_other_words_are_not() -> None:
+    base = {"name": "ddp", "provider": "torchrun", "file": "train.py", "nodes": 3}
+    workflow = Workflow.model_validate({**base, "artifacts": [{"path": "out", "node": "all"}]})
+    assert workflow.artifacts[0].node == "all"
+    with pytest.raises(ValidationError, match="node"):
+        Workflow.model_validate({**base, "artifacts": [{"path": "out", "node": "every"}]})
