@@ -39,7 +39,7 @@ class Declared:
     node: int = 0
     #: Where the folder is in the node's container when that is not `container_path` (`node: all`).
     source: str | None = None
-    #: Saved while the job runs too (`mount: true`); not on the label, only the final save needs it.
+    #: Saved while the job runs too (`mount: true`); not on the label: only the running engine checkpoints.
     mount: bool = False
 
     @property
