@@ -97,7 +97,8 @@ class Job:
         data.pop("registry_auth")
         data.pop("folders")  # follows from the artifacts and the provider, both in the fingerprint
         data["resources"] = self.resources.model_dump()
-        data["artifacts"] = [a.model_dump() for a in self.artifacts]
+        # `node` only when set: the keys of jobs from before it existed stay as they were
+        data["artifacts"] = [a.model_dump(exclude={"node"} if not a.node else None) for a in self.artifacts]
         data["inputs"] = [str(d) for d in self.inputs]
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 

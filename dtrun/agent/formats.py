@@ -12,12 +12,30 @@ import re
 
 from dtrun.store.archive import NotAFolder, UnsafeArchive, extract, folder_members, write_members
 
-__all__ = ["LOG_FILE", "STATUS_FILE", "NotAFolder", "UnsafeArchive", "artifact_key", "extract",
-           "folder_members", "tar_name", "write_members"]
+__all__ = [
+    "LOG_FILE",
+    "STATUS_FILE",
+    "NotAFolder",
+    "UnsafeArchive",
+    "artifact_key",
+    "extract",
+    "folder_members",
+    "per_node",
+    "tar_name",
+    "write_members",
+]
 
 #: Where the agent records its job's progress and exit: `jobs/<job>/agent.json` in the store.
 STATUS_FILE = "agent.json"
 LOG_FILE = "logs.txt"
+
+
+def per_node(name: str, node: int) -> str:
+    """`logs.txt` for node 0 (what the client follows), `logs-node1.txt` for node 1, ..."""
+    if node == 0:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}-node{node}{dot}{suffix}"
 
 
 def artifact_key(path: str) -> str:

@@ -53,6 +53,11 @@ class OutputArtifact:
     path: str
     container_path: str
     mount: bool = False
+    #: The node of a multi-node job whose agent saves it (`artifacts: [{path, node}]`); 0 by default.
+    node: int = 0
+    #: Where the folder is when that is not `container_path` (one node's copy of a `node: all` artifact,
+    #: saved as `<path>/node<N>`).
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,5 +156,12 @@ def _transfer(item: Any) -> Transfer:
 def _artifact(item: Any) -> OutputArtifact:
     if not isinstance(item, dict) or not isinstance(item.get("path"), str) or \
             not isinstance(item.get("container_path"), str):
-        raise ManifestError(f"an artifact must be {{path, container_path, mount}}, not {item!r}")
-    return OutputArtifact(path=item["path"], container_path=item["container_path"], mount=bool(item.get("mount")))
+        raise ManifestError(f"an artifact must be {{path, container_path, mount, node}}, not {item!r}")
+    node = item.get("node", 0)
+    if not isinstance(node, int) or isinstance(node, bool) or node < 0:
+        raise ManifestError(f"an artifact's node must be a node number, not {node!r}")
+    source = item.get("source")
+    if source is not None and not isinstance(source, str):
+        raise ManifestError(f"an artifact's source must be a path, not {source!r}")
+    return OutputArtifact(path=item["path"], container_path=item["container_path"], mount=bool(item.get("mount")),
+                          node=node, source=source)

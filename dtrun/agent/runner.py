@@ -91,7 +91,7 @@ class Agent:
             self._record()
             uploader.start()
             checkpoints = _Repeat(self.m.checkpoint_interval, self._checkpoint)
-            if self.node == 0 and any(a.mount for a in self.m.artifacts):
+            if any(a.mount and a.node == self.node for a in self.m.artifacts):
                 checkpoints.start()
             assert child.stdout is not None
             while chunk := _read(child.stdout):
@@ -141,9 +141,9 @@ class Agent:
     def _finish(self, code: int, log: LogWriter) -> int:
         self.status.update(state="saving", exit_code=code)
         self._record()
-        for art in self.m.artifacts if self.node == 0 else ():  # the job's outputs are node 0's
+        for art in [a for a in self.m.artifacts if a.node == self.node]:  # node 0's unless one says otherwise
             try:
-                saved = self.store.save_artifact(Path(art.container_path), art.path, art.container_path)
+                saved = self.store.save_artifact(Path(art.source or art.container_path), art.path, art.container_path)
             except (formats.UnsafeArchive, formats.NotAFolder) as exc:
                 self.status["refused"].append(f"artifact {art.path}: {exc.message}")
                 continue
@@ -165,9 +165,9 @@ class Agent:
 
     def _checkpoint(self) -> None:
         for art in self.m.artifacts:
-            if art.mount and not self._stop.is_set():
+            if art.mount and art.node == self.node and not self._stop.is_set():
                 try:
-                    self.store.save_artifact(Path(art.container_path), art.path, art.container_path)
+                    self.store.save_artifact(Path(art.source or art.container_path), art.path, art.container_path)
                 except Exception as exc:  # a failed checkpoint (a file changing under us) must not end the job
                     self._say(f"checkpoint of {art.path} failed: {exc}")
 
@@ -201,14 +201,14 @@ class Agent:
     # -- records -------------------------------------------------------------------------------------
     def _record(self) -> None:
         try:
-            self.store.write_json(self.store.job_path(_per_node(formats.STATUS_FILE, self.node)), self.status)
+            self.store.write_json(self.store.job_path(formats.per_node(formats.STATUS_FILE, self.node)), self.status)
         except Exception as exc:  # the store is down: the job goes on; the final record is retried
             self._say(f"cannot record the job's status in the store: {exc}")
 
     def _local_log(self, work: Path) -> Path:
         """The local log file, continuing the stored one (a requeued job's attempts share one log)."""
         path = work / formats.LOG_FILE
-        stored = self.store.job_path(_per_node(formats.LOG_FILE, self.node))
+        stored = self.store.job_path(formats.per_node(formats.LOG_FILE, self.node))
         with contextlib.suppress(Exception):
             if self.store.exists(stored):
                 self.store.fs.get_file(stored, str(path))
@@ -220,7 +220,7 @@ class Agent:
         if not force and version == getattr(self, "_uploaded", -1):
             return
         try:
-            self.store.upload(log.path, self.store.job_path(_per_node(formats.LOG_FILE, self.node)))
+            self.store.upload(log.path, self.store.job_path(formats.per_node(formats.LOG_FILE, self.node)))
             self._uploaded = version
         except Exception as exc:
             self._say(f"cannot upload the log: {exc}")
@@ -289,11 +289,3 @@ def _node_rank(environ: dict[str, str]) -> int:
         return max(int(environ.get("PET_NODE_RANK") or 0), 0)
     except ValueError:
         return 0
-
-
-def _per_node(name: str, node: int) -> str:
-    """`logs.txt` for node 0 (what the client follows), `logs-node1.txt` for node 1, ..."""
-    if node == 0:
-        return name
-    stem, dot, suffix = name.rpartition(".")
-    return f"{stem}-node{node}{dot}{suffix}"

@@ -21,14 +21,14 @@ from dtrun.agent.manifest import JobManifest, OutputArtifact, Transfer
 from dtrun.backends.base import LABEL, AgentBackend, AgentJobSpec, ImageInfo
 from dtrun.engine import control
 from dtrun.engine.artifacts import InputArtifact, tar_path
-from dtrun.engine.collect import ARTIFACTS_LABEL, Declared, declared_label, finish_job
+from dtrun.engine.collect import ARTIFACTS_LABEL, Declared, declare, declared_label, finish_job
 from dtrun.engine.container_job import ContainerJob
 from dtrun.engine.events import OUTPUT, RESULT, Event
 from dtrun.engine.logs import LogSink
 from dtrun.errors import DtrunError
 from dtrun.masking import Masker
 from dtrun.names import sanitize
-from dtrun.plan import WORKSPACE, Job, container_path
+from dtrun.plan import WORKSPACE, Job
 from dtrun.store import JobRecord, State
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class AgentJob(ContainerJob):
         secrets = {**self._job_secrets(job),
                    **{n: self.secrets[n] for n in job.secret_references() if n in self.secrets},
                    **{k: v for k, v in started.env.items() if k.startswith(PREFIX)}}
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        declared = declare(job)
         targets = [i.record.container_path for i in inputs]
         if len(set(targets)) < len(targets):
             raise DtrunError("two dependencies provide the same path",
@@ -72,8 +72,7 @@ class AgentJob(ContainerJob):
             env={**{k: v for k, v in job.env.items() if k not in secrets}, "DTRUN_RUN": run.name,
                  "DTRUN_JOB": record.id, "DTRUN_WORKFLOW": job.workflow},
             secrets=sorted(secrets),
-            artifacts=[OutputArtifact(d.path, d.container_path, a.mount)
-                       for d, a in zip(declared, job.artifacts, strict=True)])
+            artifacts=[OutputArtifact(d.path, d.container_path, d.mount, d.node, d.source) for d in declared])
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id, f"{LABEL}.workflow": job.workflow,
                                 ARTIFACTS_LABEL: declared_label(declared)})
         gpu = job.resources.gpu

@@ -120,13 +120,15 @@ def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
 
 def export_artifact(backend: Backend, container: object, store: Store, job_id: str, path: str,
                     container_path: str, *, running: bool = False, progress: Progress | None = None,
-                    ) -> ArtifactRecord | None:
-    """Save one output folder of a container; None when the job never created it.
+                    source: str | None = None) -> ArtifactRecord | None:
+    """Save one output folder of a container; None when the job never created it. `source`: where the
+    folder is in the container when that is not `container_path` (one node's copy of a `node: all` one).
 
     Through the Docker API (works on a remote daemon); on the daemon's own host a stopped container's
     volume folder is read directly instead, which skips the daemon's tar stream (same checks).
     """
-    local = None if running else backend.local_path(container, container_path)
+    source = source or container_path
+    local = None if running else backend.local_path(container, source)
     if local is not None:
         if not os.path.lexists(local):
             return None
@@ -135,7 +137,7 @@ def export_artifact(backend: Backend, container: object, store: Store, job_id: s
                                 progress=progress)
         except PermissionError:
             pass  # a file this user may not read: the daemon can, through the API
-    stream = backend.get_archive(container, container_path)
+    stream = backend.get_archive(container, source)
     if stream is None:
         return None
     from dtrun.store.streams import ChunkReader
@@ -158,13 +160,13 @@ class SaveResult:
     refused: list[str]
 
 
-def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
+def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str, str]],
                  container: object, say: Callable[[str], None], *, progress: Transfers | None = None) -> SaveResult:
     """Export every declared artifact of a finished job; an unsafe or malformed one is refused by name."""
     result = SaveResult([], [])
-    for path, cpath in artifacts:
+    for path, cpath, source in artifacts:  # source: where it is in the container (usually cpath)
         try:
-            item = export_artifact(backend, container, store, job_id, path, cpath,
+            item = export_artifact(backend, container, store, job_id, path, cpath, source=source,
                                    progress=progress(f"artifact {path}") if progress else None)
         except (UnsafeArchive, NotAFolder) as exc:
             say(f"  artifact {path} refused: {exc.message}")

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 
 from dtrun.backends.base import Backend
+from dtrun.engine.collect import Declared
 from dtrun.store import Store
 
 DEFAULT_INTERVAL = 60.0
@@ -28,7 +29,7 @@ def interval() -> float:
 class Checkpointer:
     """Periodic saves of a running container's `mount: true` artifacts; `stop()` before the final export."""
 
-    def __init__(self, backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str]],
+    def __init__(self, backend: Backend, store: Store, job_id: str, artifacts: list[Declared],
                  container: object, say: Callable[[str], None], every: float | None = None) -> None:
         self.backend, self.store, self.job_id = backend, store, job_id
         self.artifacts, self.container, self.say = artifacts, container, say
@@ -56,14 +57,14 @@ class Checkpointer:
     def save_once(self) -> None:
         from dtrun.engine.artifacts import export_artifact
 
-        for path, cpath in self.artifacts:
+        for art in self.artifacts:
             if self._stop.is_set():
                 return
-            try:
-                item = export_artifact(self.backend, self.container, self.store, self.job_id, path, cpath,
-                                       running=True)
+            try:  # from the artifact's node (node 0 unless it names another)
+                item = export_artifact(self.backend, self.backend.node_handle(self.container, art.node), self.store,
+                                       self.job_id, art.path, art.container_path, running=True, source=art.source)
             except Exception as exc:  # a failed checkpoint must not kill the job
-                self.say(f"  checkpoint of {path} failed: {exc}")
+                self.say(f"  checkpoint of {art.path} failed: {exc}")
                 continue
             if item is not None:
                 self.saves += 1
@@ -73,8 +74,8 @@ class Checkpointer:
             self.save_once()
 
 
-def start_checkpoints(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str, bool]],
+def start_checkpoints(backend: Backend, store: Store, job_id: str, artifacts: list[Declared],
                       container: object, say: Callable[[str], None]) -> Checkpointer:
-    """Start saving the `mount: true` ones among (path, container path, mount) while the job runs."""
-    mounted = [(path, cpath) for path, cpath, mount in artifacts if mount]
+    """Start saving the `mount: true` ones among the job's artifacts while the job runs."""
+    mounted = [d for d in artifacts if d.mount]
     return Checkpointer(backend, store, job_id, mounted, container, say).start()

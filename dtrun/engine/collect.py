@@ -20,6 +20,7 @@ from dtrun.units import size
 
 if TYPE_CHECKING:
     from dtrun.engine.progress import Transfers
+    from dtrun.plan import Job
 
 ARTIFACTS_LABEL = f"{LABEL}.artifacts"
 WORKSPACE_LABEL = f"{LABEL}.workspace"
@@ -27,20 +28,58 @@ WORKSPACE_LABEL = f"{LABEL}.workspace"
 
 @dataclass(frozen=True)
 class Declared:
-    """An output folder a job declared: as written, and where it is in the container."""
+    """An output folder a job declared: as written, where it is in the container, and which node of a
+    multi-node job it is saved from (0: the first; every node has a disk of its own).
+
+    A `node: all` artifact is one `Declared` per node: node N's copy of the folder (`source`) is saved as
+    `<path>/node<N>` (`path`, `container_path`), so a download or a dependent job gets every node's.
+    """
 
     path: str
     container_path: str
+    node: int = 0
+    #: Where the folder is in the node's container when that is not `container_path` (`node: all`).
+    source: str | None = None
+    #: Saved while the job runs too (`mount: true`); not on the label: only the running engine checkpoints.
+    mount: bool = False
+
+    @property
+    def copy_from(self) -> str:
+        return self.source or self.container_path
+
+
+def declare(job: Job) -> list[Declared]:
+    """The job's artifacts as each node saves them (`node: all` expanded over the job's nodes)."""
+    from dtrun.plan import container_path
+
+    nodes = job.torchrun.nodes if job.torchrun is not None else 1
+    declared = []
+    for art in job.artifacts:
+        where = container_path(job.working_dir, art.path)
+        if art.node == "all":
+            declared += [Declared(f"{art.path.rstrip('/')}/node{n}", f"{where.rstrip('/')}/node{n}", n, where,
+                                  art.mount) for n in range(nodes)]
+        else:
+            declared.append(Declared(art.path, where, art.node, None, art.mount))
+    return declared
 
 
 def declared_label(declared: list[Declared]) -> str:
-    return json.dumps([[d.path, d.container_path] for d in declared])
+    """The label a job's container carries, so a later process saves the same outputs (a node, a source
+    only when set)."""
+    items = []
+    for d in declared:
+        extra = [d.node, d.source] if d.source else [d.node] if d.node else []
+        items.append([d.path, d.container_path, *extra])
+    return json.dumps(items)
 
 
 def declared_from_labels(labels: dict[str, str]) -> list[Declared]:
     try:
-        return [Declared(p, c) for p, c in json.loads(labels.get(ARTIFACTS_LABEL, "[]"))]
-    except (ValueError, TypeError):
+        return [Declared(item[0], item[1], int(item[2]) if len(item) > 2 else 0,
+                         str(item[3]) if len(item) > 3 else None)
+                for item in json.loads(labels.get(ARTIFACTS_LABEL, "[]"))]
+    except (ValueError, TypeError, IndexError):
         return []
 
 
@@ -120,11 +159,18 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
 def save_outputs(store: Store, backend: Backend, container: Any, record: JobRecord,
                  declared: list[Declared], status: Callable[[str], None], progress: Transfers | None = None,
                  ) -> list[str]:
-    """Export the declared artifacts into the record; returns why any was refused (unsafe, not a folder)."""
-    result = export_outputs(backend, store, record.id, [(d.path, d.container_path) for d in declared],
-                            container, status, progress=progress)
-    record.artifacts = result.saved
-    return result.refused
+    """Export the declared artifacts into the record, each from its node; returns why any was refused
+    (unsafe, not a folder)."""
+    saved, refused = [], []
+    for node in sorted({d.node for d in declared}):
+        result = export_outputs(backend, store, record.id,
+                                [(d.path, d.container_path, d.copy_from) for d in declared if d.node == node],
+                                backend.node_handle(container, node), status, progress=progress)
+        saved += result.saved
+        refused += result.refused
+    order = [d.path for d in declared]  # as declared, whichever node each came from
+    record.artifacts = sorted(saved, key=lambda a: order.index(a.path) if a.path in order else len(order))
+    return refused
 
 
 def _move_at(record: JobRecord, state: State, store: Store) -> None:

@@ -18,7 +18,7 @@ from dtrun.engine import cache, control, exposure
 from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
 from dtrun.engine.build_watch import BuildWatch
 from dtrun.engine.checkpoints import start_checkpoints
-from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declared_label, finish_job
+from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declare, declared_label, finish_job
 from dtrun.engine.events import JOB, OUTPUT, RESULT, STATUS, Event
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
@@ -28,7 +28,7 @@ from dtrun.engine.progress import MeteredReader, Progress, size_of
 from dtrun.engine.pulls import pull_private_image
 from dtrun.masking import Masker
 from dtrun.names import sanitize
-from dtrun.plan import WORKSPACE, Job, container_path
+from dtrun.plan import WORKSPACE, Job
 from dtrun.providers import devenv
 from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, State
@@ -107,7 +107,7 @@ class ContainerJob:
         """Stage the inputs, start the job, follow it to its end: the part that differs per kind of
         backend (`engine/agent_job.py` is the path of backends whose jobs run dtrun's agent)."""
         run = state.run
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        declared = declare(job)
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
         self.engine.code.send()  # the run's tree goes to the code volume while the inputs are mounted
@@ -262,10 +262,8 @@ class ContainerJob:
             if action:  # asked to stop while the container was being started
                 self.engine.signal(container, action)
             try:
-                checkpoints = start_checkpoints(self.backend, self.store, record.id,
-                                                [(d.path, d.container_path, a.mount)
-                                                 for d, a in zip(declared, job.artifacts, strict=True)],
-                                                container, self._status)
+                checkpoints = start_checkpoints(self.backend, self.store, record.id, declared, container,
+                                                self._status)
             except BaseException:
                 exposed.close()
                 raise

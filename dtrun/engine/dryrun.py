@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from dtrun.agent.manifest import JobManifest, OutputArtifact, Transfer
 from dtrun.backends.base import LABEL, AgentJobSpec
 from dtrun.errors import DtrunError
-from dtrun.plan import WORKSPACE, container_path
+from dtrun.plan import WORKSPACE
 
 if TYPE_CHECKING:
     from dtrun.config import Settings
@@ -42,7 +42,7 @@ def dry_run(backend: Any, plan: Plan, *, settings: Settings, store: Store, snaps
         raise DtrunError(f"the {backend.host} backend cannot show what it would create",
                          hint="--dry-run shows Kubernetes objects: pass --backend kubernetes")
     from dtrun.engine.artifacts import tar_path
-    from dtrun.engine.collect import ARTIFACTS_LABEL, Declared, declared_label
+    from dtrun.engine.collect import ARTIFACTS_LABEL, declare, declared_label
     from dtrun.engine.inputs import resolve_dep
     from dtrun.engine.runner import store_label
     from dtrun.images.show import dockerfile
@@ -54,7 +54,7 @@ def dry_run(backend: Any, plan: Plan, *, settings: Settings, store: Store, snaps
         job_id = f"{RUN}-{index}"
         chosen = _secrets(job.workflow, job.secrets, job.secret_references(), secrets)
         inputs = [i for dep in job.inputs for i in resolve_dep(store, dep)]
-        declared = [Declared(a.path, container_path(job.working_dir, a.path)) for a in job.artifacts]
+        declared = declare(job)
         env = {k: v for k, v in job.env.items() if k not in chosen}
         manifest = JobManifest(
             store=url, repo=store.repo, run=RUN, job=job_id, workflow=job.workflow,

@@ -111,7 +111,7 @@ class Engine:
             tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None,
             name: str | None = None) -> RunResult:
         for job in plan.jobs:
-            self.backend.check_resources(job.workflow, job.resources)
+            self.backend.check_resources(job.workflow, job.resources, _nodes(job))
         run = submitted or self.submit(plan, variables=variables, args=args, tag=tag, name=name)
         control.claim(self.store, run.name)
         records = {job.workflow: self._new_job(run, job) for job in plan.jobs}
@@ -131,7 +131,7 @@ class Engine:
     def resume(self, plan: Plan, run: RunRecord, record: JobRecord) -> RunResult:
         """Run a stopped job again in its run, with its saved outputs put back where they were."""
         job = plan.job(record.workflow)
-        self.backend.check_resources(job.workflow, job.resources)
+        self.backend.check_resources(job.workflow, job.resources, _nodes(job))
         control.clear(self.store, record.id)
         control.mark_active(self.store, run.name)
         control.claim(self.store, run.name)
@@ -264,3 +264,8 @@ def wait_finished(store: Store, job_ids: list[str], timeout: float) -> list[JobR
         if all(j.state.finished for j in jobs) or time.monotonic() > deadline:
             return jobs
         time.sleep(0.3)
+
+
+def _nodes(job: Job) -> int:
+    """How many nodes the job runs on (a multi-node torchrun's; one otherwise)."""
+    return job.torchrun.nodes if job.torchrun is not None else 1

@@ -99,12 +99,19 @@ def docker_hostnames(job_name: str, nnodes: int) -> list[str]:
 
 
 def slurm_prologue(rdzv: Rendezvous) -> list[str]:
-    """Shell lines for the one `srun` task per node of an sbatch script: node 0 is the allocation's first host.
+    """Shell lines for the batch shell of a multi-node sbatch script: node 0 is the allocation's first node,
+    reached at its `NodeAddr` (its name where the cluster gives none).
 
-    The rank and master are only known inside the allocation, so they are read there, not rendered.
+    The master (and its port, which depends on the job id) is only known inside the allocation, so it is
+    read there, not rendered. The rank is not set here: the batch shell runs on node 0 only; each srun
+    task sets `PET_NODE_RANK` from its own `SLURM_NODEID` (`dtrun.backends.slurm.nodes`).
     """
-    env = {k: v for k, v in common_env(rdzv).items() if k != "PET_MASTER_ADDR"}
+    env = {k: v for k, v in common_env(rdzv).items() if k not in ("PET_MASTER_ADDR", "PET_MASTER_PORT")}
     lines = [f"export {k}={v}" for k, v in env.items()]
-    lines.append('export PET_MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"')
-    lines.append('export PET_NODE_RANK="$SLURM_NODEID"')
+    # jobs share nodes: two multi-node jobs whose first node is the same machine must not both listen on
+    # one port, so the port is the rendezvous port plus the job id (mod 10000), the same on every node
+    lines.append(f"export PET_MASTER_PORT=$(({rdzv.master_port} + SLURM_JOB_ID % 10000))")
+    lines.append('DTRUN_FIRST="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"')
+    lines.append('DTRUN_ADDR="$(scontrol show node -o "$DTRUN_FIRST" | grep -o \'NodeAddr=[^ ]*\' | cut -d= -f2)"')
+    lines.append('export PET_MASTER_ADDR="${DTRUN_ADDR:-$DTRUN_FIRST}"')
     return lines

@@ -64,10 +64,15 @@ class Strict(BaseModel):
 
 
 class Artifact(Strict):
-    """An output folder saved when the job ends; `mount: true` also saves it while the job runs."""
+    """An output folder saved when the job ends; `mount: true` also saves it while the job runs.
+
+    A multi-node job's outputs come from node 0 (each node has a disk of its own); `node: N` saves the
+    folder of node N instead, `node: all` every node's, node N's as `<path>/node<N>`.
+    """
 
     path: str = Field(min_length=1)
     mount: bool = False
+    node: Annotated[int, Field(ge=0)] | Literal["all"] = 0
 
     @model_validator(mode="before")
     @classmethod
@@ -274,6 +279,14 @@ class Workflow(Strict):
             value["resources"] = {k: v for k, v in resources.items() if k != "nodes"}
             value["nodes"] = resources["nodes"]
         return value
+
+    @model_validator(mode="after")
+    def _artifact_nodes(self) -> Workflow:
+        for art in self.artifacts:
+            if art.node != "all" and art.node >= self.nodes:
+                raise ValueError(f"artifact '{art.path}' is to be saved from node {art.node}, but the workflow runs "
+                                 f"on {self.nodes} node{'s' if self.nodes > 1 else ''} (0..{self.nodes - 1})")
+        return self
 
     @field_validator("name")
     @classmethod

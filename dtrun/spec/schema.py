@@ -37,7 +37,8 @@ DESCRIPTIONS = {
     "registry_auth": "Credentials to pull the image: {username, password}.",
     "env": "Environment variables: a list of NAME=value or NAME (the host's value), or a mapping.",
     "working_dir": "The job's working directory, relative to the project folder.",
-    "artifacts": "Output folders saved when the job ends: paths, or {path, mount}.",
+    "artifacts": "Output folders saved when the job ends: paths, or {path, mount, node} (node: which node of a "
+                 "multi-node job the folder is saved from, default 0; `all`: every node's, as PATH/nodeN).",
     "resources": "Hardware the job needs: gpu, memory, shm_size, cpu, interruptible, local.",
     "ports": "How many ports the job opens; it gets PORT_0, PORT_1, ...",
     "cache": "Paths kept between runs of this workflow.",

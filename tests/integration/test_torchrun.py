@@ -30,10 +30,20 @@ def test_torchrun_runs_an_all_reduce_with_torch_from_pypi(dtrun: DtrunRunner, ma
     assert "rank 0/1 (node 0, local 0): sum of ranks 0 == 0 ok" in run.output
 
 
-# Every node writes its rank into out/; the saved artifact is node 0's (nodes have disks of their own).
+# Every node writes its rank into out/, from1/ and every/; `out` is saved from node 0 (nodes have disks of
+# their own), `from1` from node 1, `every` from each node (as every/node0, every/node1), as they say.
 NODES = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
          "    file: allreduce.py\n    nodes: 2\n    nproc_per_node: 2\n    env: [EXPECT_WORLD_SIZE=4]\n"
-         "    artifacts: [out]\n    commands: ['mkdir -p out && echo \"$PET_NODE_RANK\" > out/node.txt']\n")
+         "    artifacts: [out, {path: from1, node: 1}, {path: every, node: all}]\n"
+         "    commands: ['mkdir -p out from1 every && echo \"$PET_NODE_RANK\" | tee out/node.txt from1/node.txt"
+         " every/node.txt']\n")
+#: What `dtrun artifacts` of that run downloads: {folder holding a node.txt: the rank in it}.
+SAVED = {"out": "0", "from1": "1", "node0": "0", "node1": "1"}
+
+
+def saved_nodes(folder: Path) -> dict[str, str]:
+    """{artifact folder: the rank written in its node.txt} of a downloaded run."""
+    return {p.parent.name: p.read_text().strip() for p in folder.rglob("node.txt")}
 
 
 @pytest.mark.timeout(2400)
@@ -48,7 +58,7 @@ def test_two_nodes_of_two_processes_all_reduce_on_a_network_of_their_own(
             run.output
     got = dtrun("artifacts", _run_name(run), "--output", str(tmp_path / "got"), cwd=root)
     assert got.code == 0, got.output
-    assert [p.read_text() for p in (tmp_path / "got").rglob("node.txt")] == ["0\n"]
+    assert saved_nodes(tmp_path / "got") == SAVED
     _nothing_left(docker_client, dtrun.store_label)
 
 

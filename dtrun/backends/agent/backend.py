@@ -142,8 +142,9 @@ class AgentJobBackend:
         self.builder.build_image(dockerfile=dockerfile, context=context, tag=tag, labels=labels, output=output)
 
     # -- capacity: the cluster's scheduler decides -------------------------------------------------------
-    def check_resources(self, workflow: str, resources: Resources) -> None:
-        """The queue refuses what no node can give (sbatch, the API server) at submission."""
+    def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
+        """The queue refuses what no node can give (sbatch, the API server) at submission; the nodes of a
+        multi-node job are the cluster's separate machines, each checked by the queue against the request."""
 
     def admission(self, run: str) -> Admission:
         from dtrun.engine.scheduler import admit_all
@@ -208,8 +209,13 @@ class AgentJobBackend:
             why = (job.reason if job is not None else None) or "the job ended before its agent recorded an exit"
             return Exit(queue_code if queue_code not in (None, 0) else LOST, saved=[],
                         refused=[] if cancelled else [f"no outputs saved: {why}"], stopped=cancelled)
-        return Exit(int(status["exit_code"]), saved=list(status.get("artifacts") or []),
-                    refused=list(status.get("refused") or []),
+        saved, refused = list(status.get("artifacts") or []), list(status.get("refused") or [])
+        node = 1  # the other nodes' agents save the artifacts that name their node (`artifacts: [{path, node}]`)
+        while (other := agent_status(self._store(handle), handle.labels[f"{LABEL}.job"], node=node)) is not None:
+            saved += list(other.get("artifacts") or [])
+            refused += list(other.get("refused") or [])
+            node += 1
+        return Exit(int(status["exit_code"]), saved=saved, refused=refused,
                     stopped=cancelled or ("stopped by a signal from outside dtrun" if status.get("stopped") else None))
 
     def stop(self, handle: AgentHandle, grace: int = 10) -> None:
@@ -293,6 +299,9 @@ class AgentJobBackend:
 
     def local_path(self, handle: Any, path: str) -> Path | None:
         return None
+
+    def node_handle(self, handle: Any, rank: int) -> Any:
+        raise self._container_only("exporting files from a node of a job")
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _store(self, handle: AgentHandle) -> Store:

@@ -7,14 +7,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dtrun.agent.formats import LOG_FILE, STATUS_FILE
+from dtrun.agent.formats import LOG_FILE, STATUS_FILE, per_node
 from dtrun.store import Store
 
 
-def agent_status(store: Store, job_id: str, repo: str | None = None) -> dict[str, Any] | None:
-    """The agent's record of the job, or None before the agent wrote one (or if it is damaged)."""
+def agent_status(store: Store, job_id: str, repo: str | None = None, node: int = 0) -> dict[str, Any] | None:
+    """The agent's record of the job (of one of its nodes), or None before the agent wrote one (or if it is
+    damaged)."""
     try:
-        data = json.loads(store.read_bytes(store.job_path(job_id, STATUS_FILE, repo=repo)))
+        data = json.loads(store.read_bytes(store.job_path(job_id, per_node(STATUS_FILE, node), repo=repo)))
     except (FileNotFoundError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -3,8 +3,8 @@
 Code goes in and outputs come out as tar streams (`put_archive`/`get_archive`) through named
 volumes, never bind mounts of client paths: the daemon may be on another machine (design principle 1).
 Everything created is labelled and named from the run and job, so a later command can find it.
-Implements `dtrun.backends.base.Backend`; volumes and images are in `volumes.py` and `images.py`; the
-code volumes of `dtrun.code.protocol.CodeVolumes` (issue 19) in `codevolumes.py`.
+Implements `dtrun.backends.base.Backend`; volumes, images and published ports are in `volumes.py`,
+`images.py` and `ports.py`; the code volumes of `dtrun.code.protocol.CodeVolumes` (issue 19) in `codevolumes.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -26,12 +26,12 @@ from dtrun.backends.base import (
     ContainerSpec,
     Exit,
     Output,
-    PublishedPort,
 )
 from dtrun.backends.docker.codevolumes import CodeVolumeOps
 from dtrun.backends.docker.errors import explanation, ignored
 from dtrun.backends.docker.images import ImageOps
 from dtrun.backends.docker.nodes import NodeGroup
+from dtrun.backends.docker.ports import PortOps
 from dtrun.backends.docker.volumes import VolumeOps
 from dtrun.errors import BackendError, DtrunError, NotFound, ResourceError
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from dtrun.spec.models import Gpu, Resources
 
 
-class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps):
+class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
                  probe_images: list[str] | None = None) -> None:
         self.client = client
@@ -96,11 +96,11 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps):
             return os.cpu_count()
 
     # -- checks before anything starts ------------------------------------------------------------
-    def check_resources(self, workflow: str, resources: Resources) -> None:
-        """Refuse, before anything is built or started, a job this host can never run."""
+    def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
+        """Refuse, before anything is built or started, a job this host can never run (all `nodes` of it)."""
         from dtrun.backends.docker.resources import check_resources
 
-        check_resources(self, workflow, resources)
+        check_resources(self, workflow, resources, nodes)
 
     def admission(self, run: str) -> Admission:
         """Whether a ready job's GPUs are free now (label-based claims, see gpus.py)."""
@@ -190,55 +190,6 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps):
                                     hint="install the NVIDIA Container Toolkit on that host") from None
             raise BackendError(f"starting {handle.name} failed: {text}") from None
 
-    def _bind(self, spec: ContainerSpec) -> tuple[str] | None:
-        """Where a job's port listens on the host. The host's loopback, so that only its user reaches
-        it: directly on a local daemon, through an ssh forward on an ssh:// host (`forward_ports`). All
-        interfaces with `--publish-all`, and on a tcp:// host, whose loopback the client cannot reach
-        (the app's token still guards it). docker-py reads ("IP",) as "this IP, any free port"."""
-        scheme = self.endpoint.scheme if self.endpoint else "unix"
-        return None if spec.publish_all or scheme not in ("unix", "npipe", "ssh") else ("127.0.0.1",)
-
-    def published_ports(self, handle: Any) -> list[PublishedPort]:
-        """Where the job's ports are published: the host's address (remote hosts) and the published port;
-        a port on an ssh:// host's loopback is not `reachable` from here until `forward_ports`."""
-        handle = handle.lead if isinstance(handle, NodeGroup) else handle
-        config = (getattr(handle, "attrs", None) or {}).get("Config")
-        if isinstance(config, dict) and not config.get("ExposedPorts"):
-            return []  # created without ports (its create-time inspect says): no inspect after the start
-        attrs = self.client.api.inspect_container(handle.id)
-        bindings = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        address = self.endpoint.address if self.endpoint else "127.0.0.1"
-        remote = self.endpoint is not None and not self.endpoint.is_local
-        found = []
-        for key, binds in bindings.items():
-            port = int(key.split("/")[0])
-            if not binds or port < FIRST_PORT:
-                continue
-            bind = next((b for b in binds if ":" not in b.get("HostIp", "")), binds[0])
-            host_ip = bind.get("HostIp") or "0.0.0.0"
-            where = address if host_ip in ("0.0.0.0", "::", "") else host_ip
-            where = f"[{where}]" if ":" in where else where
-            found.append(PublishedPort(f"PORT_{port - FIRST_PORT}", port, int(bind["HostPort"]),
-                                       f"{where}:{bind['HostPort']}",
-                                       reachable=not (remote and host_ip.startswith("127."))))
-        return sorted(found, key=lambda p: p.container_port)
-
-    def forward_ports(self, ports: list[PublishedPort]) -> tuple[list[PublishedPort], Callable[[], None]]:
-        """Ports on an ssh:// host's loopback come to this client's loopback through ssh (portforward.py)."""
-        hidden = [p for p in ports if not p.reachable]
-        if not hidden or self.endpoint is None or self.endpoint.scheme != "ssh":
-            return ports, lambda: None
-        from dataclasses import replace
-
-        from dtrun.backends.docker.portforward import PortForward, free_port
-
-        local = {p.name: free_port(p.host_port) for p in hidden}
-        forward = PortForward(self.endpoint.url, [(local[p.name], p.host_port) for p in hidden])
-        forward.start()
-        out = [replace(p, url=f"127.0.0.1:{local[p.name]}", reachable=True) if p.name in local else p
-               for p in ports]
-        return out, forward.close
-
     def logs(self, handle: Any, *, follow: bool = True, since: float | None = None,
              timestamps: bool = False) -> Iterator[bytes]:
         """The job's output as it comes; with `timestamps`, each line starts with its RFC 3339 time."""
@@ -316,6 +267,13 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps):
                                hint="once the daemon is back, `dtrun status` saves the outputs from the "
                                     "kept container") from None
         return None
+
+    def node_handle(self, handle: Any, rank: int) -> Any:
+        """A node's container, for an artifact saved from that node (`artifacts: [{path, node}]`)."""
+        members = handle.members if isinstance(handle, NodeGroup) else [handle]
+        if not 0 <= rank < len(members):
+            raise BackendError(f"job {handle.name} has no node {rank} (it ran on {len(members)})")
+        return members[rank]
 
     def local_path(self, handle: Any, path: str) -> Path | None:
         from dtrun.backends.docker.localpath import local_path

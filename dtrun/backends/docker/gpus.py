@@ -183,13 +183,13 @@ def gpu_admission(backend: DockerBackend, run: str) -> Admission:
     """
 
     def admit(job: Job, running: list[Job]) -> bool:
-        request = job.resources.gpu
+        request = job_request(job)
         if request is None or request.count <= 0:
             return True
         host = backend.host_info()
         busy = {uuid: h for uuid, h in busy_gpus(backend.client).items() if h.run != run}
         for other in running:
-            wanted = other.resources.gpu
+            wanted = job_request(other)
             if wanted is None or wanted.count <= 0:
                 continue
             taken = choose(host.gpus, wanted, busy, interruptible=True)
@@ -201,6 +201,16 @@ def gpu_admission(backend: DockerBackend, run: str) -> Admission:
         return choose(host.gpus, request, busy, interruptible=job.resources.interruptible) is not None
 
     return admit
+
+
+def job_request(job: Job) -> Gpu | None:
+    """The GPUs a whole job holds on this host: a multi-node torchrun's nodes are containers on this one
+    host, each with the per-node request, so together they need `nodes` x that many distinct GPUs."""
+    request = job.resources.gpu
+    nodes = job.torchrun.nodes if job.torchrun is not None else 1
+    if request is None or request.count <= 0 or nodes <= 1:
+        return request
+    return request.model_copy(update={"count": request.count * nodes})
 
 
 def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu | None, host: HostInfo | None, *,

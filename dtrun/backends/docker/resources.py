@@ -20,7 +20,25 @@ if TYPE_CHECKING:
 
 
 
-def check_resources(backend: DockerBackend, workflow: str, resources: Resources) -> None:
+def check_resources(backend: DockerBackend, workflow: str, resources: Resources, nodes: int = 1) -> None:
+    """`resources` are per node; a multi-node job's `nodes` containers all run on this one host, so the
+    host must have `nodes` x each of them (what a single node may use at most: memory, CPUs, GPUs)."""
+    if nodes > 1:
+        gpu = resources.gpu.model_copy(update={"count": resources.gpu.count * nodes}) if resources.gpu else None
+        resources = resources.model_copy(update={
+            "memory": resources.memory * nodes if resources.memory else resources.memory,
+            "cpu": resources.cpu * nodes if resources.cpu else resources.cpu,
+            "shm_size": resources.shm_size * nodes if resources.shm_size else resources.shm_size, "gpu": gpu})
+        try:
+            _check(backend, workflow, resources)
+        except ResourceError as err:  # say that the sizes are the nodes' together
+            raise ResourceError(f"{err.message} (its {nodes} nodes together: all of them run on this one host)",
+                                hint=err.hint) from None
+        return
+    _check(backend, workflow, resources)
+
+
+def _check(backend: DockerBackend, workflow: str, resources: Resources) -> None:
     needs_host = resources.memory or resources.cpu or resources.shm_size or resources.gpu_count
     if not needs_host:
         return

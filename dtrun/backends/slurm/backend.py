@@ -29,6 +29,9 @@ LISTING_TTL = 1.0
 
 
 class SlurmBackend(AgentJobBackend):
+    #: A multi-node torchrun is one job over `--nodes=N`, one srun task per node (`nodes.py`).
+    multi_node = True
+
     def __init__(self, settings: Settings, slurm: SlurmSettings, commands: SlurmCommands | None = None) -> None:
         super().__init__(settings)
         self.slurm = slurm
@@ -53,7 +56,7 @@ class SlurmBackend(AgentJobBackend):
             timeout=spec.timeout or self.slurm.time_limit,
             secrets=tuple(sorted(spec.secrets)), store_label=spec.labels.get(f"{LABEL}.store", ""),
             store_mount=os.path.abspath(self.settings.store) if local_store else None,
-            repo=spec.labels.get(f"{LABEL}.repo", ""))
+            repo=spec.labels.get(f"{LABEL}.repo", ""), torchrun=spec.torchrun)
         env = {name: os.environ[name] for name in STORE_ENV if os.environ.get(name)}
         job_id = self.queue.submit(render(job, self.slurm), env={**env, **spec.secrets})
         self._listing = None
@@ -92,8 +95,11 @@ class SlurmBackend(AgentJobBackend):
 
     def signal_job(self, handle: AgentHandle, signal: str) -> None:
         # docker runtime: the batch shell's trap stops the container with its grace; pyxis and
-        # apptainer run the agent in a step, which gets the signal itself
-        self.queue.signal(handle.id, signal, batch=self.slurm.runtime == "docker")
+        # apptainer run the agent in a step, which gets the signal itself, as do the srun tasks of a
+        # multi-node job (the comment's `nodes=N`), each stopping its node's container
+        job = self.lookup(handle)
+        nodes = int(job.labels.get(f"{LABEL}.nodes", "1")) if job is not None else 1
+        self.queue.signal(handle.id, signal, batch=self.slurm.runtime == "docker" and nodes == 1)
 
     def cancel_job(self, handle: AgentHandle) -> None:
         self.queue.cancel(handle.id)

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from dtrun.backends.slurm.settings import STORE_ENV, SlurmSettings
+from dtrun.providers.torchrun_launch import Torchrun
 
 #: The comment's first word, so a listing picks out dtrun's jobs among everyone else's.
 COMMENT_TAG = "dtrun"
@@ -53,6 +54,12 @@ class SbatchJob:
     env_names: tuple[str, ...] = field(default=STORE_ENV)
     #: The store namespace (`github.com/owner/name`): with the store label, where the job's records are.
     repo: str = ""
+    #: A multi-node torchrun: `--nodes=N`, one srun task per node, node 0 the rendezvous host.
+    torchrun: Torchrun | None = None
+
+    @property
+    def nodes(self) -> int:
+        return self.torchrun.nodes if self.torchrun is not None else 1
 
 
 def job_name(run: str, job_id: str) -> str:
@@ -61,7 +68,9 @@ def job_name(run: str, job_id: str) -> str:
 
 def comment(job: SbatchJob) -> str:
     text = f"{COMMENT_TAG},run={job.run},job={job.job_id},workflow={job.workflow},store={job.store_label}"
-    return text + (f",repo={job.repo}" if job.repo else "")
+    text += f",repo={job.repo}" if job.repo else ""
+    # the node count, so a signal finds the srun tasks of a multi-node job (`SlurmBackend.signal_job`)
+    return text + (f",nodes={job.nodes}" if job.nodes > 1 else "")
 
 
 def parse_comment(text: str) -> dict[str, str]:
@@ -90,8 +99,9 @@ def gres(job: SbatchJob) -> str | None:
 
 
 def sbatch_options(job: SbatchJob, settings: SlurmSettings) -> list[str]:
-    opts = [f"--job-name={job_name(job.run, job.job_id)}", f"--comment={comment(job)}", "--nodes=1",
-            "--ntasks=1", f"--output={settings.output_dir.rstrip('/')}/dtrun-%j.out", "--open-mode=append",
+    shape = ["--nodes=1", "--ntasks=1"] if job.nodes == 1 else [f"--nodes={job.nodes}", "--ntasks-per-node=1"]
+    opts = [f"--job-name={job_name(job.run, job.job_id)}", f"--comment={comment(job)}", *shape,
+            f"--output={settings.output_dir.rstrip('/')}/dtrun-%j.out", "--open-mode=append",
             "--export=ALL"]
     if settings.partition:
         opts.append(f"--partition={settings.partition}")
@@ -113,6 +123,10 @@ def render(job: SbatchJob, settings: SlurmSettings) -> str:
     header = ["#!/bin/bash", f"# dtrun job {job.job_id}: workflow {job.workflow} of run {job.run}"]
     header += [f"#SBATCH {_sbatch_quote(o)}" for o in sbatch_options(job, settings)]
     body = [f"export DTRUN_AGENT_MANIFEST={shlex.quote(job.manifest)}"]
+    if job.torchrun is not None and job.nodes > 1:
+        from dtrun.backends.slurm.nodes import multi_node
+
+        return "\n".join([*header, "", *body, *multi_node(job, settings), ""])
     runtime = {"docker": _docker, "pyxis": _pyxis, "apptainer": _apptainer}[settings.runtime]
     return "\n".join([*header, "", *body, *runtime(job, settings), ""])
 
@@ -136,7 +150,7 @@ def _agent(settings: SlurmSettings) -> list[str]:
     return [settings.agent_python, "-m", "dtrun.agent"]
 
 
-def _docker(job: SbatchJob, settings: SlurmSettings) -> list[str]:
+def _docker(job: SbatchJob, settings: SlurmSettings, *, node: bool = False) -> list[str]:
     """The batch step runs the container; its traps stop it on TERM and remove it on any exit, so a
     `scancel` (or a time limit) never leaves a container behind."""
     # An option and its value are one word here, so a wrapped line never separates them.
@@ -151,6 +165,9 @@ def _docker(job: SbatchJob, settings: SlurmSettings) -> list[str]:
     if job.cpus:
         run.append(f"--cpus={job.cpus:g}")
     names = ["DTRUN_AGENT_MANIFEST", "SLURM_JOB_ID", "SLURM_RESTART_COUNT", *job.env_names, *job.secrets]
+    if node:  # one node of a multi-node torchrun: torchrun's options, the node's rank among them
+        names += list(TORCHRUN_ENV)
+        run.append('--label "dev.dtrun.node=$SLURM_NODEID"')
     if job.gpus and settings.docker_gpus:
         run.append('--gpus "\\"device=$CUDA_VISIBLE_DEVICES\\""')
     elif job.gpus:
@@ -162,7 +179,7 @@ def _docker(job: SbatchJob, settings: SlurmSettings) -> list[str]:
             "-m dtrun.agent"]
     grace = math.ceil(settings.stop_grace) + 5
     return [
-        f"DTRUN_CONTAINER=dtrun-{job.job_id}-$SLURM_JOB_ID",
+        f"DTRUN_CONTAINER=dtrun-{job.job_id}-$SLURM_JOB_ID" + ("-$SLURM_NODEID" if node else ""),
         f'dtrun_stop() {{ docker stop --time={grace} "$DTRUN_CONTAINER" >/dev/null 2>&1 || true; }}',
         'dtrun_cleanup() { docker rm -f "$DTRUN_CONTAINER" >/dev/null 2>&1 || true; }',
         "trap dtrun_stop TERM INT",
@@ -176,6 +193,11 @@ def _docker(job: SbatchJob, settings: SlurmSettings) -> list[str]:
         'if DTRUN_CODE=$(docker wait "$DTRUN_CONTAINER" 2>/dev/null); then DTRUN_RC=$DTRUN_CODE; fi',
         'exit "$DTRUN_RC"',
     ]
+
+
+#: The variables a node's container needs of a multi-node torchrun (`torchrun_launch.common_env`, the rank).
+TORCHRUN_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_MASTER_ADDR", "PET_MASTER_PORT", "PET_MAX_RESTARTS",
+                "PET_RDZV_BACKEND", "PET_NODE_RANK")
 
 
 def _pyxis(job: SbatchJob, settings: SlurmSettings) -> list[str]:

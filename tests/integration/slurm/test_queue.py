@@ -94,8 +94,11 @@ def test_unknown_job_is_none(slurm_commands: SlurmCommands) -> None:
 
 
 def test_hosts_lists_partitions_nodes_and_gpus(slurm_commands: SlurmCommands) -> None:
-    [debug] = partitions(slurm_commands)
+    debug, multi = sorted(partitions(slurm_commands), key=lambda p: p.name)
     assert (debug.name, debug.default, [n.name for n in debug.nodes]) == ("debug", True, ["dtrun-node1"])
+    # the second node (another slurmd on this machine) is only in `multi`, for multi-node jobs
+    assert (multi.name, multi.default, [n.name for n in multi.nodes]) == ("multi", False,
+                                                                           ["dtrun-node1", "dtrun-node2"])
     node = debug.nodes[0]
     assert (node.cpus, node.memory_mb, node.available) == (8, 8192, True)
     assert debug.gpus["fake"][1] == 2

@@ -221,3 +221,45 @@ def test_the_agent_needs_only_the_standard_library_and_fsspec() -> None:
             "{'pydantic', 'docker', 'rich', 'typer', 'yaml', 'jinja2'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_each_node_saves_the_artifacts_that_name_it(tmp_path: Path) -> None:
+    """A multi-node job: node 0's agent saves `out` (no node given), node 1's saves `from1` (node: 1), each in
+    its own status file; neither saves the other's."""
+    ws = tmp_path / "ws"
+    arts = [{"path": "out", "container_path": str(ws / "out")},
+            {"path": "from1", "container_path": str(ws / "from1"), "node": 1}]
+    command = ["sh", "-c", "mkdir -p out from1 && echo $PET_NODE_RANK | tee out/n.txt from1/n.txt"]
+    for rank in ("1", "0"):
+        code, _, err = run(manifest(tmp_path, command, artifacts=arts), env={"PET_NODE_RANK": rank})
+        assert code == 0, err
+    s = store(tmp_path)
+    node0 = status(tmp_path)
+    node1 = s.read_json(s.job_path("job1", formats.per_node(formats.STATUS_FILE, 1)))
+    assert [a["path"] for a in node0["artifacts"]] == ["out"]
+    assert [a["path"] for a in node1["artifacts"]] == ["from1"]
+
+
+def test_an_artifacts_node_must_be_a_node_number(tmp_path: Path) -> None:
+    art = {"path": "out", "container_path": "/w/out", "node": "all"}
+    with pytest.raises(ManifestError, match="an artifact's node must be a node number, not 'all'"):
+        JobManifest.from_dict(manifest(tmp_path, ["true"], artifacts=[art]))
+    ok = JobManifest.from_dict(manifest(tmp_path, ["true"], artifacts=[{**art, "node": 2}]))
+    assert ok.artifacts[0].node == 2 and JobManifest.from_json(ok.to_json()) == ok
+
+
+def test_a_node_all_artifact_is_saved_by_each_node_under_its_own_path(tmp_path: Path) -> None:
+    """The client expands `node: all` into one artifact per node whose `source` is the folder in the node
+    and whose path is `<path>/node<N>`; each node's agent saves its own."""
+    ws = tmp_path / "ws"
+    arts = [{"path": f"every/node{n}", "container_path": str(ws / "every" / f"node{n}"), "node": n,
+             "source": str(ws / "every")} for n in (0, 1)]
+    command = ["sh", "-c", "mkdir -p every && echo $PET_NODE_RANK > every/n.txt"]
+    for rank in ("1", "0"):
+        code, _, err = run(manifest(tmp_path, command, artifacts=arts), env={"PET_NODE_RANK": rank})
+        assert code == 0, err
+    s = store(tmp_path)
+    saved = [*status(tmp_path)["artifacts"],
+             *s.read_json(s.job_path("job1", formats.per_node(formats.STATUS_FILE, 1)))["artifacts"]]
+    assert [(a["path"], a["container_path"]) for a in saved] == [
+        ("every/node0", str(ws / "every" / "node0")), ("every/node1", str(ws / "every" / "node1"))]

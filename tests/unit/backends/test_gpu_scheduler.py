@@ -137,11 +137,13 @@ class FakeBackend:
 
 
 class FakeJob:
-    def __init__(self, workflow: str, gpus: int = 0, interruptible: bool = False) -> None:
+    def __init__(self, workflow: str, gpus: int = 0, interruptible: bool = False, nodes: int = 1) -> None:
+        from dtrun.providers.torchrun_launch import Torchrun
         from dtrun.spec.models import Resources
 
         self.workflow = workflow
         self.resources = Resources.model_validate({"gpu": gpus or None, "interruptible": interruptible})
+        self.torchrun = Torchrun(nodes=nodes, nproc_per_node=max(gpus, 1)) if nodes > 1 else None
 
 
 def test_scheduler_admission_counts_the_runs_own_jobs_before_their_containers_exist() -> None:
@@ -169,3 +171,34 @@ def test_scheduler_admission_counts_the_runs_own_jobs_before_their_containers_ex
     # another run's containers are busy GPUs like any other
     other: Any = FakeBackend([holder("x", "GPU-a0,GPU-a1,GPU-a2", "run-2")])
     assert gpu_admission(other, "run-1")(c, []) and not gpu_admission(other, "run-1")(a, [])
+
+
+def test_a_multi_node_job_is_admitted_for_all_its_nodes_gpus() -> None:
+    """The nodes of a multi-node torchrun are containers on this one host: 2 nodes x 2 GPUs hold all four."""
+    from typing import Any
+
+    from dtrun.backends.docker.gpus import gpu_admission, job_request
+
+    idle: Any = FakeBackend([])
+    admit = gpu_admission(idle, "run-1")
+    ddp: Any = FakeJob("ddp", 2, nodes=2)
+    one: Any = FakeJob("one", 1)
+    assert job_request(ddp) == gpu(4) and job_request(one) == gpu(1)
+    assert admit(ddp, []) and not admit(one, [ddp])  # ddp's two nodes hold all four GPUs
+    assert not admit(ddp, [one])  # three left: not enough for both nodes, so it waits whole
+    assert not admit(FakeJob("big", 3, nodes=2), [])  # type: ignore[arg-type]
+
+
+def test_check_counts_every_node_of_a_multi_node_job() -> None:
+    from typing import Any
+
+    from dtrun.backends.docker.resources import check_resources
+    from dtrun.spec.models import Resources
+
+    host: Any = FakeBackend([])
+    check_resources(host, "ddp", Resources.model_validate({"gpu": 2, "cpu": 16}), nodes=2)
+    with pytest.raises(ResourceError, match=r"asks for 6 GPUs, but .* has 4 x NVIDIA A100.*\(its 2 nodes together"):
+        check_resources(host, "ddp", Resources.model_validate({"gpu": 3}), nodes=2)
+    check_resources(host, "ddp", Resources.model_validate({"gpu": 3}))  # one node of three fits
+    with pytest.raises(ResourceError, match=r"asks for 40 CPUs, but .* has 32 \(its 2 nodes together"):
+        check_resources(host, "ddp", Resources.model_validate({"cpu": 20}), nodes=2)

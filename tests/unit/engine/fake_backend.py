@@ -55,6 +55,11 @@ class FakeContainer:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+def _gpus(job: Job) -> int:
+    """The GPUs a job holds on the host: its request on each of its nodes (all of them run here)."""
+    return job.resources.gpu_count * (job.torchrun.nodes if job.torchrun is not None else 1)
+
+
 def stamp() -> bytes:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
 
@@ -72,18 +77,18 @@ class FakeBackend:
         self.pulls: list[tuple[str, Credentials | None]] = []
 
     # -- capacity ---------------------------------------------------------------------------------------
-    def check_resources(self, workflow: str, resources: Resources) -> None:
-        if resources.gpu_count > len(self.inventory):
-            raise ResourceError(f"workflow '{workflow}' asks for {resources.gpu_count} GPU(s), the host has "
-                                f"{len(self.inventory)}")
+    def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
+        if resources.gpu_count * nodes > len(self.inventory):
+            raise ResourceError(f"workflow '{workflow}' asks for {resources.gpu_count * nodes} GPU(s), the host "
+                                f"has {len(self.inventory)}")
 
     def _busy(self) -> set[str]:
         return {g for c in self.containers.values() if c.status != EXITED for g in c.gpus}
 
     def admission(self, run: str) -> Callable[[Job, list[Job]], bool]:
         def admit(job: Job, running: list[Job]) -> bool:
-            wanted = sum(j.resources.gpu_count for j in running) + job.resources.gpu_count
-            return job.resources.gpu_count == 0 or wanted <= len(self.inventory)
+            wanted = sum(_gpus(j) for j in running) + _gpus(job)
+            return _gpus(job) == 0 or wanted <= len(self.inventory)
 
         return admit
 
@@ -184,6 +189,10 @@ class FakeBackend:
     def wait(self, handle: FakeContainer) -> Exit:
         handle.done.wait()
         return Exit(code=handle.code or 0)
+
+    def node_handle(self, handle: Any, rank: int) -> Any:
+        assert rank == 0, "the fake backend runs one-node jobs"
+        return handle
 
     def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None:
         return None

@@ -92,6 +92,20 @@ def test_a_job_asking_for_more_gpus_than_the_host_has_is_refused_before_anything
     assert backend.history == []
 
 
+def test_a_multi_node_job_is_checked_for_all_its_nodes_gpus(tmp_path: Path) -> None:
+    """The engine tells the backend how many nodes a job has: 2 nodes of 1 GPU need 2 on a 1-GPU host."""
+    from dataclasses import replace
+
+    from dtrun.providers.torchrun_launch import Torchrun
+
+    backend = FakeBackend({"a": Script()}, gpus=1)
+    engine, _ = make(tmp_path, backend)
+    ddp = replace(job("a", gpus=1), torchrun=Torchrun(nodes=2, nproc_per_node=1))
+    with pytest.raises(ResourceError, match="asks for 2 GPU"):
+        engine.run(Plan("a", [ddp]))
+    assert backend.history == []
+
+
 def test_a_failure_skips_the_jobs_that_need_it(tmp_path: Path) -> None:
     backend = FakeBackend({"a": Script(b"boom\n", exit=3), "b": Script(), "c": Script()})
     engine, _ = make(tmp_path, backend)

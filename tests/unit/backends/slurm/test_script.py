@@ -24,6 +24,7 @@ from dtrun.backends.slurm.script import (
 )
 from dtrun.backends.slurm.settings import Login, SlurmSettings
 from dtrun.errors import DtrunError
+from dtrun.providers.torchrun_launch import Torchrun
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DTRUN_UPDATE_GOLDEN") == "1"
@@ -39,8 +40,14 @@ GPU = SbatchJob(run="brave-otter-1", job_id="a1b2c3d4e5f6", workflow="train", im
                 manifest=MANIFEST, gpus=2, gpu_name="A100", cpus=0.5, memory=10**9, shm_size=2 * 2**30,
                 interruptible=True, secrets=("WANDB_API_KEY",), store_label="0123456789ab",
                 store_mount="/shared/dtrun-store")
+NODES = SbatchJob(run="brave-otter-1", job_id="a1b2c3d4e5f6", workflow="ddp", image="dtrun/torchrun:3f2a",
+                  manifest=MANIFEST, cpus=2, store_label="0123456789ab", store_mount="/shared/dtrun-store",
+                  torchrun=Torchrun(nodes=2, nproc_per_node=2))
 
 CASES = {
+    "docker-2-nodes": (NODES, SlurmSettings(runtime="docker", partition="multi")),
+    "pyxis-2-nodes": (NODES, SlurmSettings(runtime="pyxis", partition="gpu")),
+    "apptainer-2-nodes": (NODES, SlurmSettings(runtime="apptainer", partition="gpu")),
     "docker-cpu": (CPU, SlurmSettings(runtime="docker", partition="debug")),
     "docker-gpu": (GPU, SlurmSettings(runtime="docker", account="ml-team", registry="registry.lab:5000/dtrun")),
     "docker-fake-gpu": (GPU, SlurmSettings(runtime="docker", docker_gpus=False)),
