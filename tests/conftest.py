@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 
 SESSION = os.environ.get("DTRUN_TEST_SESSION") or uuid.uuid4().hex[:8]
+#: Volumes that outlive runs on purpose (per-host caches that `dtrun volumes prune` removes): dep artifacts,
+#: CA bundles, `cache:` paths and a repository's code. A run leaves nothing else behind.
+HOST_CACHES = ("dtrun-art-", "dtrun-ca-", "dtrun-cache-", "dtrun-code-")
 BASE_IMAGE = os.environ.get("DTRUN_BASE_IMAGE", "dtrun-local/base:bookworm")
 BUSYBOX_IMAGE = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
 

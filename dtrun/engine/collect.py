@@ -144,9 +144,16 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
         keep = record.state == State.SUBMITTED  # preempted: the next attempt resumes on the workspace
 
         def clean_up() -> None:
-            backend.remove(container)
-            if workspace and not keep:
-                backend.remove_volume(workspace)
+            """Remove what the finished job held. The record is saved already, so a host too slow or gone
+            to answer now costs a leftover (named, for `docker rm`), never the job's result."""
+            try:
+                backend.remove(container)
+                if workspace and not keep:
+                    backend.remove_volume(workspace)
+            except Exception as exc:  # a backend error or a timeout: say so, do not fail the finished job
+                reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                status(f"  could not remove {container.name} and its workspace yet ({reason}); "
+                       f"remove them with `docker rm -f {container.name}` if they stay")
 
         if clean_ups is None:
             clean_up()

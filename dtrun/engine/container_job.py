@@ -116,7 +116,8 @@ class ContainerJob:
         mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
                                info=info, labels=self.labels(), taken=[VolumeMount("", WORKSPACE), *mounts])
         try:  # a fresh copy-on-write view of the run's tree, else an empty volume the snapshot is copied into
-            view = self.engine.code.view(f"dtrun-ws-{record.id}", labels, image)
+            # a job over several nodes copies its code into each node's workspace (only node 0 mounts this one)
+            view = None if job.torchrun else self.engine.code.view(f"dtrun-ws-{record.id}", labels, image)
         except BaseException:
             self.backend.remove_volume(f"dtrun-ws-{record.id}")
             raise

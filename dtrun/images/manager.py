@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    # one temporary name per writer (jobs of one run build in parallel threads of one process)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
     tmp.replace(path)
 

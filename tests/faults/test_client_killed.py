@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BUSYBOX_IMAGE, SESSION, DtrunRunner, write_files
+from tests.conftest import BUSYBOX_IMAGE, HOST_CACHES, SESSION, DtrunRunner, write_files
 from tests.faults.reliability import Row
 
 #: One workflow per phase to be killed in: its job sits in that phase long enough to be caught there.
@@ -90,7 +90,7 @@ def leftovers(docker_client: Any, dtrun: DtrunRunner) -> list[str]:
     selector = {"label": f"dev.dtrun.store={dtrun.store_label}"}
     return ([f"container {c.name}" for c in docker_client.containers.list(all=True, filters=selector)]
             + [f"volume {v.name}" for v in docker_client.volumes.list(filters=selector)
-               if v.attrs.get("Labels", {}).get("dev.dtrun.kind") not in ("dep", "ca", "cache", "code")])
+               if not v.name.startswith(HOST_CACHES)])
 
 
 def kill_in(phase: str, command: list[str], cwd: Path, dtrun: DtrunRunner,
