@@ -99,8 +99,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         ran.update(other["ran"])
         rows += [Row(**r) for r in other["rows"]]
         path.unlink()
-    if rows and collected and collected <= ran:
+    if rows and collected and collected <= ran and _whole_suite(session.config):
         write_report(rows)
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    """Whether this session selected every fault test: its paths hold all of tests/faults (no file or
+    node id of it alone) and no -k or -m narrowed it. A partial run leaves the committed table alone."""
+    if config.option.keyword or config.option.markexpr:
+        return False
+    faults = Path(__file__).resolve().parent
+    paths = [Path(a.split("::")[0]).resolve() for a in config.args] or [faults.parent]
+    return any(p == faults or p in faults.parents for p in paths if "::" not in str(p))
 
 
 def write_report(rows: list[Row]) -> None:
