@@ -86,11 +86,14 @@ def _get_or_pull(host: Any, ref: str, what: str) -> ImageInfo:
         return pulled
     except DtrunError as exc:
         reason = exc.message.split(": ", 1)[-1]
-        raise BuildError(
-            f"{what} {ref} is not on the Docker host and cannot be pulled: {reason}",
-            hint="pull or load it on that host, or point DTRUN_BASE_IMAGE (or `dtrun config set base_image`) "
-            "at an image that is there; `make base-image` builds one offline",
-        ) from None
+        if what == "base image":
+            hint = ("pull or load it on that host, or point DTRUN_BASE_IMAGE (or `dtrun config set base_image`) "
+                    "at an image that is there; `make base-image` builds one offline")
+        else:  # an image the workflow or action names itself: only bringing that image helps
+            hint = (f"pull {ref} where its registry is reachable and bring it to that host (`docker save {ref}` "
+                    "there, `docker load` here), or name an image the host already has (`docker images`)")
+        raise BuildError(f"{what} {ref} is not on the Docker host and cannot be pulled: {reason}",
+                         hint=hint) from None
 
 
 # -- the remembered tags (spec key -> base id and tag) and when each image was last used -------------------
