@@ -10,6 +10,7 @@ torchrun tests build (the same workflow, so its cached layers); the agent is a s
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,14 @@ def _runner(dtrun: DtrunRunner, cluster: Cluster) -> DtrunRunner:
 
 
 def _nothing_left(cluster: Cluster, runner: DtrunRunner) -> None:
-    left = cluster.run("docker", "ps", "-a", "-q", "--filter", f"label=dev.dtrun.store={runner.store_label}")
+    """No container of the run is left once each node's cleanup trap ran (they run as Slurm ends the
+    job's tasks, so give them a bounded moment on a loaded machine)."""
+    deadline = time.monotonic() + 60
+    while True:
+        left = cluster.run("docker", "ps", "-a", "-q", "--filter", f"label=dev.dtrun.store={runner.store_label}")
+        if not left.stdout.strip() or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert left.stdout.strip() == ""
     queue = cluster.run("squeue", "-h", "-o", "%k", check=False).stdout
     assert f"store={runner.store_label}" not in queue
