@@ -63,7 +63,7 @@ def build(
 
 def _show(backend: Backend, settings: Settings, jobs: list[Job]) -> None:
     """Each distinct image's Dockerfile on stdout (as `docker build -f -` reads it), nothing built."""
-    from dtrun.images.show import dockerfile
+    from dtrun.images.show import generated_dockerfile
 
     # an agent backend (Slurm, Kubernetes) builds with the local Docker daemon, its `builder`
     host = cast("ImageHost", getattr(backend, "builder", backend))
@@ -75,7 +75,7 @@ def _show(backend: Backend, settings: Settings, jobs: list[Job]) -> None:
             continue
         shown[key] = job.workflow
         driver = backend.driver_version() if job.image.gpu else None
-        typer.echo(dockerfile(host, job.image, settings, driver_version=driver).text(job.workflow))
+        typer.echo(generated_dockerfile(host, job.image, settings, driver_version=driver).text(job.workflow))
 
 
 def _build_one(backend: Backend, settings: Settings, name: str, spec: ImageSpec, force: str) -> tuple[str, bool]:

@@ -45,7 +45,7 @@ def dry_run(backend: Any, plan: Plan, *, settings: Settings, store: Store, snaps
     from dtrun.engine.collect import ARTIFACTS_LABEL, declare, declared_label
     from dtrun.engine.inputs import resolve_dep
     from dtrun.engine.runner import store_label
-    from dtrun.images.show import dockerfile
+    from dtrun.images.show import generated_dockerfile
 
     url = store.url if "://" in store.url else os.path.abspath(store.url)
     code = f"repos/{store.repo}/code/{snapshot.digest}.tar" if snapshot.files else None
@@ -66,7 +66,7 @@ def dry_run(backend: Any, plan: Plan, *, settings: Settings, store: Store, snaps
             secrets=sorted(chosen),
             artifacts=[OutputArtifact(d.path, d.container_path, a.mount)
                        for d, a in zip(declared, job.artifacts, strict=True)])
-        image = dockerfile(images, job.image, settings, driver_version=None).tag
+        image = generated_dockerfile(images, job.image, settings, driver_version=None).tag
         labels = {LABEL: "1", f"{LABEL}.repo": store.repo, f"{LABEL}.store": store_label(store),
                   f"{LABEL}.run": RUN, f"{LABEL}.job": job_id, f"{LABEL}.workflow": job.workflow,
                   ARTIFACTS_LABEL: declared_label(declared)}

@@ -32,7 +32,7 @@ class Shown:
         return f"# {workflow}: {self.tag}, from {self.base}{why}\n{self.dockerfile.rstrip()}\n"
 
 
-def dockerfile(host: ImageHost, spec: ImageSpec, settings: Settings, *, driver_version: str | None) -> Shown:
+def generated_dockerfile(host: ImageHost, spec: ImageSpec, settings: Settings, *, driver_version: str | None) -> Shown:
     """The Dockerfile `ensure_image` would build for `spec` on `host` (with the builder it would pick)."""
     from dtrun.images import cuda as cuda_table
     from dtrun.images.builder import pick_builder
