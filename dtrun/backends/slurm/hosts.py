@@ -65,7 +65,8 @@ def partitions(commands: SlurmCommands) -> list[Partition]:
 
 
 def parse_sinfo(text: str) -> list[Partition]:
-    """One `sinfo -N -O` line per (node, partition) -> partitions in sinfo's order, nodes in each."""
+    """One `sinfo -N -O` line per (node, partition) -> partitions, the default one first and the rest
+    by name (sinfo's own line order follows node state, so it changes from one call to the next)."""
     grouped: dict[str, list[SlurmNode]] = {}
     default: set[str] = set()
     for line in text.splitlines():
@@ -81,7 +82,8 @@ def parse_sinfo(text: str) -> list[Partition]:
                          memory_mb=_int(memory), memory_free_mb=max(0, _int(memory) - _int(alloc_mem)),
                          gpus=parse_gres(gres, gres_used))
         grouped.setdefault(partition, []).append(node)
-    return [Partition(name=p, default=p in default, nodes=nodes) for p, nodes in grouped.items()]
+    found = [Partition(name=p, default=p in default, nodes=nodes) for p, nodes in grouped.items()]
+    return sorted(found, key=lambda p: (not p.default, p.name))
 
 
 def parse_gres(gres: str, used: str) -> list[GpuCount]:

@@ -49,10 +49,10 @@ def test_sacct_lines() -> None:
 
 
 def test_sinfo_partitions_nodes_and_free_gpus() -> None:
-    text = "\n".join([
+    text = "\n".join([  # sinfo lists idle nodes first: the default partition still comes first
+        line("node3", "cpu", "idle", "0/16/0/16", "32000", "0", "(null)", "(null)"),
         line("node1", "gpu*", "mixed", "2/6/0/8", "8192", "1000", "gpu:a100:4(S:0-1)", "gpu:a100:1(IDX:0)"),
         line("node2", "gpu*", "drained", "0/8/0/8", "8192", "0", "gpu:a100:4", "gpu:a100:0(IDX:N/A)"),
-        line("node3", "cpu", "idle", "0/16/0/16", "32000", "0", "(null)", "(null)"),
     ])
     gpu, cpu = parse_sinfo(text)
     assert (gpu.name, gpu.default, cpu.default) == ("gpu", True, False)
