@@ -38,8 +38,8 @@ def status(
 
         data: list[dict[str, Any]] = []
         for run, jobs in rows:
-            item = run.model_dump(mode="json")
-            item["jobs"] = [{**j.model_dump(mode="json"), "state": display_state(current.store, j),
+            item = run.to_dict()
+            item["jobs"] = [{**j.to_dict(), "state": display_state(current.store, j),
                              "urls": current.urls(j)} for j in jobs]
             data.append(item)
         typer.echo(json.dumps(data, indent=1))

@@ -27,7 +27,7 @@ class StoreUnavailable(DtrunError):
 class CorruptRecord(DtrunError, ValueError):
     """A record in the store is truncated or is not a record (skipped by listings, with a warning).
 
-    Also a ValueError, as pydantic's validation errors were, for callers that skip unreadable records."""
+    Also a ValueError, as a JSON decoding error is, for callers that skip unreadable records."""
 
 
 def is_storage_error(exc: BaseException) -> bool:

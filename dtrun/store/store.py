@@ -26,13 +26,12 @@ import uuid
 from collections.abc import Iterator
 from typing import IO, Any, TypeVar
 
-from pydantic import BaseModel
-
 from dtrun.errors import DtrunError, NotFound
 from dtrun.store.failures import CorruptRecord, describe_failure, is_missing_bucket, is_storage_error, probe
 from dtrun.store.records import JobRecord, RunRecord, TagRecord
 
-M = TypeVar("M", bound=BaseModel)
+#: The records kept as one JSON object each.
+M = TypeVar("M", RunRecord, JobRecord, TagRecord)
 
 
 def store_label(url: str) -> str:
@@ -122,16 +121,16 @@ class Store:
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
 
-    def write_model(self, path: str, model: BaseModel) -> None:
-        self.write_bytes(path, model.model_dump_json(indent=1).encode())
+    def write_model(self, path: str, model: RunRecord | JobRecord | TagRecord) -> None:
+        self.write_bytes(path, json.dumps(model.to_dict(), indent=1, ensure_ascii=False).encode())
 
     def read_model(self, path: str, model: type[M]) -> M:
         """A record, or `CorruptRecord` when the object is truncated or not a record of that kind
         (a half-written file from an older dtrun, a disk that filled up, a hand edit)."""
         data = self.read_bytes(path)
         try:
-            return model.model_validate_json(data)
-        except ValueError as exc:
+            return model.from_dict(json.loads(data))
+        except ValueError as exc:  # not JSON, not UTF-8, or not the record (records.RecordError)
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CorruptRecord(f"the record {path} in the store {self.url} is damaged ({first})",
                                 hint="it is skipped; delete it if it stays unreadable") from None
