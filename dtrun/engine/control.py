@@ -9,7 +9,6 @@ A run whose owner process is gone is adopted by the next command that reconciles
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -26,8 +25,7 @@ def mark_active(store: Store, run: str) -> None:
 
 
 def mark_finished(store: Store, run: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        store.fs.rm(store.repo_path("active", run))
+    store.delete(store.repo_path("active", run))
 
 
 def active_runs(store: Store) -> list[str]:
@@ -99,5 +97,4 @@ def requested(store: Store, job: str) -> str | None:
 
 
 def clear(store: Store, job: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        store.fs.rm(store.job_path(job, "control.json"))
+    store.delete(store.job_path(job, "control.json"))

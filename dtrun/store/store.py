@@ -24,14 +24,20 @@ import posixpath
 import re
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from dtrun.errors import DtrunError, NotFound
-from dtrun.store.failures import CorruptRecord, describe_failure, is_missing_bucket, is_storage_error, probe
+from dtrun.store.failures import CorruptRecord, describe_failure, is_storage_error, probe
+from dtrun.store.guarded import storage_options
 from dtrun.store.records import JobRecord, RunRecord, TagRecord
+
+if TYPE_CHECKING:
+    from dtrun.store.guarded import Guarded
 
 #: The records kept as one JSON object each.
 M = TypeVar("M", RunRecord, JobRecord, TagRecord)
+
+__all__ = ["Store", "check_tag_name", "local_folder", "storage_options", "store_label"]
 
 
 def store_label(url: str) -> str:
@@ -42,22 +48,50 @@ def store_label(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
-class Store:
-    def __init__(self, url: str, repo: str) -> None:
-        import fsspec
+def local_folder(url: str) -> str | None:
+    """The absolute folder of a local store URL (a path, `file://` or `local://`); None for any other."""
+    if "::" in url:  # an fsspec chain (`simplecache::s3://...`)
+        return None
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme not in ("file", "local"):
+        return None
+    return os.path.abspath(os.path.expanduser(rest if sep else url))
 
-        try:
-            fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
-        except (ImportError, ValueError) as exc:
-            hint = "install dtrun[s3] for S3 stores" if "s3" in url else "use a folder or an fsspec URL"
-            raise DtrunError(f"cannot open the store {url}: {exc}", hint=hint) from None
+
+class Store:
+    """The records and files of runs, in a local folder or behind any fsspec URL.
+
+    In a local folder the primitives below (read, write, list, delete, open a file) are plain file
+    calls, and fsspec is imported only for what only it does (globbing across repositories, the
+    up-front probe, copying a file in): `dtrun status` and a cache hit do not pay for importing it.
+    Every other store goes through fsspec for everything.
+    """
+
+    def __init__(self, url: str, repo: str) -> None:
         self.url = url
-        self.fs = _Guarded(fs, url)
-        self.root = root.rstrip("/")
         self.repo = repo
-        self.local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        folder = local_folder(url)
+        self.local = folder is not None
+        self._fs: Guarded | None = None
+        if folder is None:
+            self._fs, root = self._connect()
+        else:
+            root = folder
+        self.root = root.rstrip("/")
         #: Messages about damaged records that listings skipped (see `skip`).
         self.skipped: list[str] = []
+
+    def _connect(self) -> tuple[Guarded, str]:
+        from dtrun.store.guarded import connect
+
+        return connect(self.url)
+
+    @property
+    def fs(self) -> Guarded:
+        """The store's fsspec filesystem (errors made clear by `Guarded`), opened on first use."""
+        if self._fs is None:
+            self._fs, _ = self._connect()
+        return self._fs
 
     def check(self) -> None:
         """Write, read back and delete a probe object: a store that cannot hold a run's records
@@ -77,14 +111,14 @@ class Store:
     # -- primitives --------------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
         """Atomic: readers see the old object or the new one, never half of one."""
-        parent = posixpath.dirname(path)
         if self.local:
-            self.fs.makedirs(parent, exist_ok=True)
+            with self.failing("write to"):
+                os.makedirs(posixpath.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             with self._discard_on_failure(tmp):
-                with self.fs.open(tmp, "wb") as fh:
+                with open(tmp, "wb") as fh:
                     fh.write(data)
-                self.fs.mv(tmp, path)
+                os.replace(tmp, path)
         else:
             self.fs.pipe_file(path, data)
 
@@ -95,16 +129,17 @@ class Store:
         try:
             yield
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self.fs._fs.rm(tmp)
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
             if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
                 raise describe_failure(exc, self.url, "write to") from None
             raise
 
     @contextlib.contextmanager
     def failing(self, action: str = "write to") -> Iterator[None]:
-        """Storage faults raised inside (by a file object the store handed out, which `_Guarded` does not
-        see: its writes and its close) become the store's one clear `StoreUnavailable`."""
+        """Storage faults raised inside (by a file object the store handed out, which `Guarded` does not
+        see: its writes and its close; or by a local store's file calls) become the store's one clear
+        `StoreUnavailable`."""
         try:
             yield
         except (DtrunError, FileNotFoundError):
@@ -116,9 +151,14 @@ class Store:
 
     def guarded_writes(self, target: IO[bytes]) -> IO[bytes]:
         """`target`, whose `write` reports a full disk or a dead server as the store's error."""
-        return _GuardedWrites(target, self)  # type: ignore[return-value]
+        from dtrun.store.guarded import GuardedWrites
+
+        return GuardedWrites(target, self)  # type: ignore[return-value]
 
     def read_bytes(self, path: str) -> bytes:
+        if self.local:
+            with self.failing("read from"), open(path, "rb") as fh:
+                return fh.read()
         return bytes(self.fs.cat_file(path))
 
     def write_model(self, path: str, model: RunRecord | JobRecord | TagRecord) -> None:
@@ -141,9 +181,14 @@ class Store:
             self.skipped.append(error.message)
 
     def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(path))
+        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
 
     def delete(self, path: str, recursive: bool = False) -> None:
+        """Remove an object (or, `recursive`, everything under a prefix); one already gone is fine."""
+        if self.local and not recursive:
+            with contextlib.suppress(FileNotFoundError), self.failing("delete from"):
+                os.remove(path)
+            return
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(path, recursive=recursive)
 
@@ -151,8 +196,11 @@ class Store:
         return int(self.fs.size(path))
 
     def open(self, path: str, mode: str = "rb") -> IO[bytes]:
-        if "w" in mode and self.local:
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        if self.local:
+            with self.failing("open a file in"):
+                if "w" in mode:
+                    os.makedirs(posixpath.dirname(path), exist_ok=True)
+                return open(path, mode)
         return self.fs.open(path, mode)  # type: ignore[no-any-return]
 
     def upload(self, local_path: str, path: str) -> None:
@@ -166,10 +214,33 @@ class Store:
             self.fs.put_file(local_path, path)
 
     def listdir(self, path: str) -> list[str]:
+        """The names in the folder (or under the prefix) `path`; none when it does not exist."""
         try:
+            if self.local:
+                with self.failing("list"):
+                    return sorted(os.listdir(path))
             return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False))
         except FileNotFoundError:
             return []
+
+    def modified(self, path: str) -> dict[str, float]:
+        """The names in the folder (or under the prefix) `path`, each with when it was last written
+        (seconds since the epoch): one listing, no object read."""
+        if self.local:
+            out: dict[str, float] = {}
+            try:
+                with self.failing("list"), os.scandir(path) as entries:
+                    for entry in entries:
+                        with contextlib.suppress(FileNotFoundError):  # removed while listed
+                            out[entry.name] = entry.stat().st_mtime
+            except FileNotFoundError:
+                pass
+            return out
+        try:
+            found = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {posixpath.basename(str(e["name"]).rstrip("/")): _mtime(e) for e in found}
 
     # -- records -----------------------------------------------------------------------------------
     def save_run(self, run: RunRecord) -> None:
@@ -319,60 +390,7 @@ def check_tag_name(name: str) -> None:
                          hint="use letters, digits, '.', '_' and '-' (a '/' separates another repository)")
 
 
-def storage_options(url: str) -> dict[str, Any]:
-    """fsspec options for `url`. For S3 an explicit endpoint from the AWS variables, so that even an
-    s3fs/botocore too old to read `AWS_ENDPOINT_URL` itself reaches MinIO or moto."""
-    if url.startswith(("s3://", "s3a://")):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        return {"endpoint_url": endpoint} if endpoint else {}
-    return {}
-
-
-class _GuardedWrites:
-    """A file object's writes, through `Store.failing` (see `Store.guarded_writes`)."""
-
-    def __init__(self, target: IO[bytes], store: Store) -> None:
-        self._target, self._store = target, store
-
-    def write(self, data: bytes) -> int:
-        with self._store.failing():
-            return self._target.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
-
-
-class _Guarded:
-    """The fsspec filesystem, with the store's failures (missing bucket, unreachable endpoint, no or
-    wrong credentials, no permission, no space) turned into one clear `StoreUnavailable`
-    (store/failures.py). A missing object stays `FileNotFoundError`."""
-
-    def __init__(self, fs: Any, url: str) -> None:
-        self._fs, self._url = fs, url
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._fs, name)
-        if not callable(value):
-            return value
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return value(*args, **kwargs)
-            except DtrunError:
-                raise
-            except FileNotFoundError as exc:
-                if is_missing_bucket(exc):
-                    raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
-                raise
-            except Exception as exc:
-                if not is_storage_error(exc):
-                    raise
-                raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
-
-        return call
-
-
-#: What a filesystem call was doing, for the error message.
-_ACTIONS = {"pipe_file": "write to", "put_file": "write to", "open": "open a file in", "mv": "write to",
-            "makedirs": "write to", "cat_file": "read from", "ls": "list", "glob": "list",
-            "exists": "read from", "size": "read from", "rm": "delete from"}
+def _mtime(entry: dict[str, Any]) -> float:
+    """When an fsspec listing entry was last written, whichever key its filesystem uses for it."""
+    value = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)

@@ -127,12 +127,13 @@ def test_a_bad_value_inside_a_nested_record_names_both_fields() -> None:
         JobRecord.from_dict(data)
 
 
-def test_reading_records_imports_no_pydantic(tmp_path: Path) -> None:
-    """Records are read with the standard library (issue 19)."""
+def test_reading_records_imports_neither_pydantic_nor_fsspec(tmp_path: Path) -> None:
+    """A local store's records are read with plain file calls and the standard library (issue 19)."""
     store = Store(str(tmp_path), "local/p")
     store.save_run(RunRecord(name="r-1", repo="local/p", workflow="w"))
     code = ("import sys; from dtrun.store import Store; "
             f"s = Store({str(tmp_path)!r}, 'local/p'); assert s.load_run('r-1').workflow == 'w'; "
-            "assert s.run_names() == ['r-1']; print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic'}))")
+            "assert s.run_names() == ['r-1'] and 'r-1.json' in s.modified(s.repo_path('runs')); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'fsspec', 'asyncio'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
