@@ -25,9 +25,12 @@ def connect(url: str) -> tuple[Guarded, str]:
 
     try:
         fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
-    except (ImportError, ValueError) as exc:
-        hint = "install dtrun[s3] for S3 stores" if "s3" in url else "use a folder or an fsspec URL"
+    except ImportError as exc:  # the protocol's package is missing (s3fs for S3)
+        hint = "pip install 'dtrun[s3]'" if "s3" in url else "install the fsspec package for that protocol"
         raise DtrunError(f"cannot open the store {url}: {exc}", hint=hint) from None
+    except ValueError as exc:
+        raise DtrunError(f"cannot open the store {url}: it is not a folder or an fsspec URL ({exc})",
+                         hint="`dtrun config set store FOLDER` or `s3://bucket/prefix` (or DTRUN_STORE)") from None
     return Guarded(fs, url), str(root)
 
 

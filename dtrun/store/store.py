@@ -96,7 +96,7 @@ class Store:
     def check(self) -> None:
         """Write, read back and delete a probe object: a store that cannot hold a run's records
         fails here, with the reason and the fix, before any job starts."""
-        probe(self.fs._fs, self.root, self.url)
+        probe(self)
 
     # -- paths ------------------------------------------------------------------------------------
     def repo_path(self, *parts: str, repo: str | None = None) -> str:

@@ -86,13 +86,15 @@ def test_other_urls_are_not_local_folders(url: str) -> None:
 
 
 def test_a_local_store_imports_fsspec_only_for_what_only_fsspec_does(tmp_path: Path) -> None:
+    """Records, the active-run markers and the up-front probe of every run are plain file calls."""
     code = ("import sys; from dtrun.store import Store; from dtrun.store.records import RunRecord; "
             f"s = Store({str(tmp_path)!r}, 'github.com/a/b'); "
             "s.save_run(RunRecord(name='r', repo=s.repo, workflow='w')); "
-            "s.delete(s.run_path('gone')); print('fsspec' in sys.modules); "
+            "s.delete(s.run_path('gone')); s.check(); print('fsspec' in sys.modules); "
             "print(s.repos()); print('fsspec' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split("\n")[:3] == ["False", "['github.com/a/b']", "True"], done.stdout + done.stderr
+    assert not list(tmp_path.glob(".dtrun-probe-*")), "the probe object is removed again"
 
 
 def test_a_local_store_that_cannot_be_written_is_the_stores_clear_error(tmp_path: Path) -> None:
