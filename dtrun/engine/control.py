@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 
 from dtrun.store import Store
@@ -34,6 +33,8 @@ def active_runs(store: Store) -> list[str]:
 
 def claim(store: Store, run: str, pid: int | None = None) -> None:
     """Record this process (or the background process `pid`) as the one running `run`."""
+    import socket
+
     pid = pid or os.getpid()
     store.write_json(store.repo_path("owners", f"{run}.json"),
                      {"pid": pid, "started": _started(pid), "host": socket.gethostname(), "at": time.time()})
@@ -46,6 +47,8 @@ def owner_alive(store: Store, run: str) -> bool:
         data = json.loads(store.read_bytes(store.repo_path("owners", f"{run}.json")))
     except (FileNotFoundError, ValueError):
         return False
+    import socket  # here: `status` with no unfinished run never asks, and need not import it
+
     if data.get("host") != socket.gethostname():
         return bool(time.time() - float(data.get("at", 0)) < 86400)
     pid = int(data.get("pid", 0))
