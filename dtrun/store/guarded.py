@@ -1,9 +1,9 @@
-"""fsspec behind the store's errors: opening a store URL as an fsspec filesystem, and that filesystem
-(and the file objects it hands out) with every storage fault turned into the store's one clear
-`StoreUnavailable` (store/failures.py).
+"""Store URLs and fsspec behind the store's errors: which URLs are local folders, opening any other as
+an fsspec filesystem, and that filesystem (and the file objects it hands out) with every storage fault
+turned into the store's one clear `StoreUnavailable` (store/failures.py).
 
-Imported by `Store` only when it needs fsspec: for a store that is not a local folder, or for the few
-operations a local store does not do with plain file calls (see `Store`).
+fsspec itself is imported by `connect` only, which `Store` calls when it needs fsspec: for a store
+that is not a local folder, or for the few operations a local store does not do with plain file calls.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ from dtrun.store.failures import describe_failure, is_missing_bucket, is_storage
 
 if TYPE_CHECKING:
     from dtrun.store.store import Store
+
+
+def local_folder(url: str) -> str | None:
+    """The absolute folder of a local store URL (a path, `file://` or `local://`); None for any other."""
+    if "::" in url:  # an fsspec chain (`simplecache::s3://...`)
+        return None
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme not in ("file", "local"):
+        return None
+    return os.path.abspath(os.path.expanduser(rest if sep else url))
 
 
 def connect(url: str) -> tuple[Guarded, str]:
@@ -91,3 +101,9 @@ class Guarded:
 _ACTIONS = {"pipe_file": "write to", "put_file": "write to", "open": "open a file in", "mv": "write to",
             "makedirs": "write to", "cat_file": "read from", "ls": "list", "glob": "list",
             "exists": "read from", "size": "read from", "rm": "delete from"}
+
+
+def entry_mtime(entry: dict[str, Any]) -> float:
+    """When an fsspec listing entry was last written, whichever key its filesystem uses for it."""
+    value = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)

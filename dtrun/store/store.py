@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from dtrun.errors import DtrunError, NotFound
 from dtrun.store.failures import CorruptRecord, describe_failure, is_storage_error, probe
-from dtrun.store.guarded import storage_options
+from dtrun.store.guarded import entry_mtime, local_folder, storage_options
 from dtrun.store.records import JobRecord, RunRecord, TagRecord
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 #: The records kept as one JSON object each.
 M = TypeVar("M", RunRecord, JobRecord, TagRecord)
 
-__all__ = ["Store", "check_tag_name", "local_folder", "storage_options", "store_label"]
+__all__ = ["Store", "check_tag_name", "storage_options", "store_label"]
 
 
 def store_label(url: str) -> str:
@@ -48,23 +48,13 @@ def store_label(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
-def local_folder(url: str) -> str | None:
-    """The absolute folder of a local store URL (a path, `file://` or `local://`); None for any other."""
-    if "::" in url:  # an fsspec chain (`simplecache::s3://...`)
-        return None
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme not in ("file", "local"):
-        return None
-    return os.path.abspath(os.path.expanduser(rest if sep else url))
-
-
 class Store:
     """The records and files of runs, in a local folder or behind any fsspec URL.
 
-    In a local folder the primitives below (read, write, list, delete, open a file) are plain file
-    calls, and fsspec is imported only for what only it does (globbing across repositories, the
-    up-front probe, copying a file in): `dtrun status` and a cache hit do not pay for importing it.
-    Every other store goes through fsspec for everything.
+    In a local folder the primitives below (read, write, copy in, list, delete a file, open one) are
+    plain file calls, and fsspec is imported only for what only it does (globbing across repositories,
+    deleting a tree): `dtrun status`, a cache hit and a run do not pay for importing it. Every other
+    store goes through fsspec for everything.
     """
 
     def __init__(self, url: str, repo: str) -> None:
@@ -193,6 +183,9 @@ class Store:
             self.fs.rm(path, recursive=recursive)
 
     def size(self, path: str) -> int:
+        if self.local:
+            with self.failing("read from"):
+                return os.path.getsize(path)
         return int(self.fs.size(path))
 
     def open(self, path: str, mode: str = "rb") -> IO[bytes]:
@@ -205,11 +198,14 @@ class Store:
 
     def upload(self, local_path: str, path: str) -> None:
         if self.local:
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            import shutil
+
+            with self.failing("write to"):
+                os.makedirs(posixpath.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             with self._discard_on_failure(tmp):
-                self.fs.put_file(local_path, tmp)
-                self.fs.mv(tmp, path)
+                shutil.copyfile(local_path, tmp)
+                os.replace(tmp, path)
         else:
             self.fs.put_file(local_path, path)
 
@@ -240,7 +236,7 @@ class Store:
             found = self.fs.ls(path, detail=True)
         except FileNotFoundError:
             return {}
-        return {posixpath.basename(str(e["name"]).rstrip("/")): _mtime(e) for e in found}
+        return {posixpath.basename(str(e["name"]).rstrip("/")): entry_mtime(e) for e in found}
 
     # -- records -----------------------------------------------------------------------------------
     def save_run(self, run: RunRecord) -> None:
@@ -388,9 +384,3 @@ def check_tag_name(name: str) -> None:
     if not _TAG.match(name) or len(name) > 128:
         raise DtrunError(f"'{name}' is not a valid tag name",
                          hint="use letters, digits, '.', '_' and '-' (a '/' separates another repository)")
-
-
-def _mtime(entry: dict[str, Any]) -> float:
-    """When an fsspec listing entry was last written, whichever key its filesystem uses for it."""
-    value = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
-    return value.timestamp() if hasattr(value, "timestamp") else float(value)

@@ -17,7 +17,7 @@ from dtrun.engine.lifecycle import recent_run_names
 from dtrun.errors import NotFound
 from dtrun.store import RunRecord, Store
 from dtrun.store.failures import StoreUnavailable
-from dtrun.store.store import local_folder
+from dtrun.store.guarded import local_folder
 
 
 @pytest.fixture(params=["folder", "memory"])
@@ -31,7 +31,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     memory.delete(memory.root, recursive=True)
 
 
-def test_the_primitives_behave_alike_on_a_folder_and_through_fsspec(store: Store) -> None:
+def test_the_primitives_behave_alike_on_a_folder_and_through_fsspec(store: Store, tmp_path: Path) -> None:
     assert store.local == store.url.startswith("/")
     path = store.job_path("j1", "control.json")
     assert not store.exists(path) and store.listdir(store.job_path("j1")) == []
@@ -46,6 +46,11 @@ def test_the_primitives_behave_alike_on_a_folder_and_through_fsspec(store: Store
     with store.open(store.job_path("j1", "logs.txt")) as fh:
         assert fh.read() == b"line\n"
     assert sorted(store.modified(store.job_path("j1"))) == ["control.json", "logs.txt"]
+    local_log = tmp_path / "log.txt"
+    local_log.write_bytes(b"a whole log\n")
+    store.upload(str(local_log), store.job_path("j2", "logs.txt"))
+    assert store.read_bytes(store.job_path("j2", "logs.txt")) == b"a whole log\n"
+    assert store.size(store.job_path("j2", "logs.txt")) == 12 and store.listdir(store.job_path("j2")) == ["logs.txt"]
     store.delete(path)
     store.delete(path)  # already gone: fine
     assert store.listdir(store.job_path("j1")) == ["logs.txt"]
@@ -86,11 +91,12 @@ def test_other_urls_are_not_local_folders(url: str) -> None:
 
 
 def test_a_local_store_imports_fsspec_only_for_what_only_fsspec_does(tmp_path: Path) -> None:
-    """Records, the active-run markers and the up-front probe of every run are plain file calls."""
+    """Records, the active-run markers, the up-front probe of every run and its logs are plain file calls."""
     code = ("import sys; from dtrun.store import Store; from dtrun.store.records import RunRecord; "
             f"s = Store({str(tmp_path)!r}, 'github.com/a/b'); "
             "s.save_run(RunRecord(name='r', repo=s.repo, workflow='w')); "
-            "s.delete(s.run_path('gone')); s.check(); print('fsspec' in sys.modules); "
+            "s.delete(s.run_path('gone')); s.check(); s.upload(sys.executable, s.job_path('j', 'bin')); "
+            "assert s.size(s.job_path('j', 'bin')) > 0; print('fsspec' in sys.modules); "
             "print(s.repos()); print('fsspec' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split("\n")[:3] == ["False", "['github.com/a/b']", "True"], done.stdout + done.stderr
