@@ -28,21 +28,12 @@ def run_checks(settings: Settings, host: str | None = None, *, registry: str | N
 
 def check_store(url: str) -> Check:
     """Write, read back and delete a small object where runs keep their records and artifacts."""
-    import fsspec
-
-    from dtrun.store.failures import StoreUnavailable, probe
-    from dtrun.store.store import storage_options
+    from dtrun.errors import DtrunError
+    from dtrun.store.store import Store
 
     try:
-        fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
-    except ImportError:
-        return Check("store", "FAIL", f"{url}: the s3 extra is not installed", "pip install 'dtrun[s3]'")
-    except ValueError as exc:
-        return Check("store", "FAIL", f"{url} is not a folder or an fsspec URL: {exc}",
-                     "`dtrun config set store FOLDER` or `s3://bucket/prefix` (or DTRUN_STORE)")
-    try:
-        probe(fs, root, url)
-    except StoreUnavailable as exc:
+        Store(url, "doctor").check()
+    except DtrunError as exc:  # the URL cannot be opened (`StoreUnavailable` and the rest)
         return Check("store", "FAIL", exc.message, exc.hint)
     return Check("store", "ok", f"{url}: write, read and delete work")
 

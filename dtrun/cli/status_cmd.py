@@ -30,24 +30,31 @@ def status(
 ) -> None:
     """Show runs and their jobs: the unfinished ones, else the last finished one (alias: ps)."""
     from dtrun.cli.lifecycle import display_state, session
+    from dtrun.store import State
 
     current = session(host)
     rows = current.status(last)
+
+    def urls(job: JobRecord) -> dict[str, str]:
+        """Only a running job (one with a container) has addresses: asking for a finished one's would
+        load the backend and provider modules for nothing."""
+        return current.urls(job) if job.state == State.RUNNING and job.container else {}
+
     if as_json:
         import json
 
         data: list[dict[str, Any]] = []
         for run, jobs in rows:
-            item = run.model_dump(mode="json")
-            item["jobs"] = [{**j.model_dump(mode="json"), "state": display_state(current.store, j),
-                             "urls": current.urls(j)} for j in jobs]
+            item = run.to_dict()
+            item["jobs"] = [{**j.to_dict(), "state": display_state(current.store, j), "urls": urls(j)}
+                            for j in jobs]
             data.append(item)
         typer.echo(json.dumps(data, indent=1))
         return
     if not rows:
         typer.echo("no runs yet (start one with `dtrun run WORKFLOW`)")
         return
-    typer.echo(render(rows, lambda j: display_state(current.store, j), current.urls))
+    typer.echo(render(rows, lambda j: display_state(current.store, j), urls))
 
 
 app.command("status")(status)

@@ -111,8 +111,8 @@ def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
     manifest_path = store.job_path(job_id, "artifacts", f"{key}.json")
     previous = None
     with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-        previous = ArtifactRecord.model_validate(store.read_json(manifest_path)["artifact"])
-    store.write_json(manifest_path, {"artifact": record.model_dump(), "files": manifest.files})
+        previous = ArtifactRecord.from_dict(store.read_json(manifest_path)["artifact"])
+    store.write_json(manifest_path, {"artifact": record.to_dict(), "files": manifest.files})
     if previous and previous.digest != record.digest:
         store.delete(tar_path(store, job_id, previous))
     return record

@@ -112,7 +112,7 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
         if exit_info.saved is not None:  # the job saved its own outputs (an agent-based backend)
             from dtrun.store import ArtifactRecord
 
-            record.artifacts = [ArtifactRecord.model_validate(a) for a in exit_info.saved]
+            record.artifacts = [ArtifactRecord.from_dict(a) for a in exit_info.saved]
             refused = list(exit_info.refused)
         else:
             refused = save_outputs(store, backend, container, record, declared, status, progress)

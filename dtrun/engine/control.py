@@ -9,10 +9,8 @@ A run whose owner process is gone is adopted by the next command that reconciles
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import time
 
 from dtrun.store import Store
@@ -26,8 +24,7 @@ def mark_active(store: Store, run: str) -> None:
 
 
 def mark_finished(store: Store, run: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        store.fs.rm(store.repo_path("active", run))
+    store.delete(store.repo_path("active", run))
 
 
 def active_runs(store: Store) -> list[str]:
@@ -36,6 +33,8 @@ def active_runs(store: Store) -> list[str]:
 
 def claim(store: Store, run: str, pid: int | None = None) -> None:
     """Record this process (or the background process `pid`) as the one running `run`."""
+    import socket
+
     pid = pid or os.getpid()
     store.write_json(store.repo_path("owners", f"{run}.json"),
                      {"pid": pid, "started": _started(pid), "host": socket.gethostname(), "at": time.time()})
@@ -48,6 +47,8 @@ def owner_alive(store: Store, run: str) -> bool:
         data = json.loads(store.read_bytes(store.repo_path("owners", f"{run}.json")))
     except (FileNotFoundError, ValueError):
         return False
+    import socket  # here: `status` with no unfinished run never asks, and need not import it
+
     if data.get("host") != socket.gethostname():
         return bool(time.time() - float(data.get("at", 0)) < 86400)
     pid = int(data.get("pid", 0))
@@ -99,5 +100,4 @@ def requested(store: Store, job: str) -> str | None:
 
 
 def clear(store: Store, job: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        store.fs.rm(store.job_path(job, "control.json"))
+    store.delete(store.job_path(job, "control.json"))

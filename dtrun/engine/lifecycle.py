@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dtrun.engine import control
 from dtrun.errors import DtrunError, NotFound
@@ -74,17 +74,9 @@ def pick_runs(store: Store, last: int | None) -> list[RunRecord]:
 
 def recent_run_names(store: Store, count: int) -> list[str]:
     """The names of the `count` most recently written run files (one listing, no file read)."""
-    try:
-        entries = store.fs.ls(store.repo_path("runs"), detail=True)
-    except FileNotFoundError:
-        return []
-    def mtime(entry: dict[str, Any]) -> float:
-        value = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
-        return value.timestamp() if hasattr(value, "timestamp") else float(value)
-
-    files = [e for e in entries if str(e["name"]).endswith(".json")]
-    files.sort(key=mtime, reverse=True)
-    return [str(e["name"]).rsplit("/", 1)[-1][:-5] for e in files[:count]]
+    written = store.modified(store.repo_path("runs"))
+    names = sorted((n for n in written if n.endswith(".json")), key=written.__getitem__, reverse=True)
+    return [n[:-5] for n in names[:count]]
 
 
 def resumable(record: JobRecord) -> bool:

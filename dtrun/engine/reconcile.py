@@ -10,16 +10,16 @@ is settled once all its jobs are.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dtrun.backends.base import CREATED, LABEL, RUNNING, Backend
 from dtrun.engine import control
 from dtrun.errors import NotFound
-from dtrun.providers import devenv
 from dtrun.store import JobRecord, State, Store
+
+if TYPE_CHECKING:
+    from dtrun.backends.base import Backend
 
 #: A run without an owner record this young may be a detached run whose process is just starting.
 OWNERLESS_GRACE = 60.0
@@ -43,12 +43,16 @@ def orphaned_runs(store: Store) -> list[str]:
 
 def reconcile(store: Store, backend: Callable[[], Backend], secrets: Callable[[], list[str]],
               status: Callable[[str], None] = lambda m: None) -> list[str]:
-    """Settle what can be settled; the names of the runs that were looked at."""
+    """Settle what can be settled; the names of the runs that were looked at.
+
+    The modules needed to settle a run load only once there is one: with none, as for most commands,
+    this costs a listing and not the import of the backend and provider modules."""
     runs = orphaned_runs(store)
     if not runs:
         return []
     docker = backend()
     values = secrets()
+    from dtrun.backends.base import CREATED, LABEL, RUNNING
     from dtrun.engine.collect import WORKSPACE_LABEL, finish_run
     from dtrun.engine.runner import store_label
 
@@ -102,6 +106,8 @@ def _why_unfinished(state: State) -> str:
 
 def app_token(job_id: str) -> list[str]:
     """A dev environment's token, masked like a secret: kept on the client of the user who started it."""
+    from dtrun.providers import devenv
+
     token = devenv.load_token(job_id)
     return [token] if token else []
 
@@ -109,9 +115,12 @@ def app_token(job_id: str) -> list[str]:
 def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secrets: list[str],
           status: Callable[[str], None]) -> bool:
     """Collect one exited container; False if another process is already collecting it."""
+    import tempfile
+
     from dtrun.engine.collect import declared_from_labels, finish_job
     from dtrun.engine.logs import LogSink
     from dtrun.masking import Masker
+    from dtrun.providers import devenv
 
     if not backend.claim(container):  # only one reconciling process wins the container
         return False

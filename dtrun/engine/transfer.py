@@ -56,7 +56,7 @@ def download(store: Store, found: Found, output: Path, *, advance: Callable[[str
         targets[path] = job.id
     total = 0
     for job, manifest in found:
-        record = ArtifactRecord.model_validate(manifest["artifact"])
+        record = ArtifactRecord.from_dict(manifest["artifact"])
         path = record.path
         advance(path, 0)
 

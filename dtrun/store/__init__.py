@@ -1,7 +1,7 @@
 """The store stage: durable records and files behind fsspec. Knows nothing of Docker or YAML.
 
-The names below load on first use (PEP 562), so that `dtrun.store.archive` can be imported without
-pydantic: the in-job agent ships only the standard library and fsspec.
+The names below load on first use (PEP 562), so that `dtrun.store.archive` can be imported without the
+rest of the store: the in-job agent ships only the standard library and fsspec.
 """
 
 from __future__ import annotations

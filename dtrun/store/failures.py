@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import errno
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dtrun.errors import DtrunError
+
+if TYPE_CHECKING:
+    from dtrun.store.store import Store
 
 _ENDPOINT_HINT = "for a non-AWS server set AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) to its address"
 _CHANGE_STORE = "or point dtrun at another store: `dtrun config set store URL` or DTRUN_STORE"
@@ -27,7 +30,7 @@ class StoreUnavailable(DtrunError):
 class CorruptRecord(DtrunError, ValueError):
     """A record in the store is truncated or is not a record (skipped by listings, with a warning).
 
-    Also a ValueError, as pydantic's validation errors were, for callers that skip unreadable records."""
+    Also a ValueError, as a JSON decoding error is, for callers that skip unreadable records."""
 
 
 def is_storage_error(exc: BaseException) -> bool:
@@ -93,32 +96,19 @@ def _bucket(url: str) -> str:
     return rest.split("/", 1)[0]
 
 
-def probe(fs: Any, root: str, url: str) -> None:
-    """Write, read back and delete a small object under `root`; raise `StoreUnavailable` on any fault.
-
-    `fs` is the raw fsspec filesystem (not the guarded one), so the original exception is classified.
-    """
-    path = f"{root.rstrip('/')}/.dtrun-probe-{uuid.uuid4().hex[:12]}"
+def probe(store: Store) -> None:
+    """Write, read back and delete a small object under the store's root, with the calls runs make;
+    raise `StoreUnavailable` on any fault (each of those calls reports its own as one already)."""
+    path = f"{store.root}/.dtrun-probe-{uuid.uuid4().hex[:12]}"
     payload = b"dtrun store probe\n"
     action = "write to"
     try:
-        if _is_local(fs):
-            fs.makedirs(root, exist_ok=True)
-        fs.pipe_file(path, payload)
+        store.write_bytes(path, payload)
         action = "read from"
-        if bytes(fs.cat_file(path)) != payload:
-            raise StoreUnavailable(f"the store {url} returned other bytes than were written",
+        if store.read_bytes(path) != payload:
+            raise StoreUnavailable(f"the store {store.url} returned other bytes than were written",
                                    hint="check that the endpoint is a real S3-compatible server")
         action = "delete from"
-        fs.rm(path)
-    except DtrunError:
-        raise
-    except Exception as exc:
-        if not is_storage_error(exc):
-            raise
-        raise describe_failure(exc, url, action) from None
-
-
-def _is_local(fs: Any) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocol or "local" in protocol
+        store.delete(path)
+    except FileNotFoundError as exc:  # the folder or the bucket went away under the probe
+        raise describe_failure(exc, store.url, action) from None

@@ -24,15 +24,20 @@ import posixpath
 import re
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any, TypeVar
-
-from pydantic import BaseModel
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from dtrun.errors import DtrunError, NotFound
-from dtrun.store.failures import CorruptRecord, describe_failure, is_missing_bucket, is_storage_error, probe
+from dtrun.store.failures import CorruptRecord, describe_failure, is_storage_error, probe
+from dtrun.store.guarded import entry_mtime, local_folder, storage_options
 from dtrun.store.records import JobRecord, RunRecord, TagRecord
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from dtrun.store.guarded import Guarded
+
+#: The records kept as one JSON object each.
+M = TypeVar("M", RunRecord, JobRecord, TagRecord)
+
+__all__ = ["Store", "check_tag_name", "storage_options", "store_label"]
 
 
 def store_label(url: str) -> str:
@@ -44,26 +49,44 @@ def store_label(url: str) -> str:
 
 
 class Store:
-    def __init__(self, url: str, repo: str) -> None:
-        import fsspec
+    """The records and files of runs, in a local folder or behind any fsspec URL.
 
-        try:
-            fs, root = fsspec.core.url_to_fs(url, **storage_options(url))
-        except (ImportError, ValueError) as exc:
-            hint = "install dtrun[s3] for S3 stores" if "s3" in url else "use a folder or an fsspec URL"
-            raise DtrunError(f"cannot open the store {url}: {exc}", hint=hint) from None
+    In a local folder the primitives below (read, write, copy in, list, delete a file, open one) are
+    plain file calls, and fsspec is imported only for what only it does (globbing across repositories,
+    deleting a tree): `dtrun status`, a cache hit and a run do not pay for importing it. Every other
+    store goes through fsspec for everything.
+    """
+
+    def __init__(self, url: str, repo: str) -> None:
         self.url = url
-        self.fs = _Guarded(fs, url)
-        self.root = root.rstrip("/")
         self.repo = repo
-        self.local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        folder = local_folder(url)
+        self.local = folder is not None
+        self._fs: Guarded | None = None
+        if folder is None:
+            self._fs, root = self._connect()
+        else:
+            root = folder
+        self.root = root.rstrip("/")
         #: Messages about damaged records that listings skipped (see `skip`).
         self.skipped: list[str] = []
+
+    def _connect(self) -> tuple[Guarded, str]:
+        from dtrun.store.guarded import connect
+
+        return connect(self.url)
+
+    @property
+    def fs(self) -> Guarded:
+        """The store's fsspec filesystem (errors made clear by `Guarded`), opened on first use."""
+        if self._fs is None:
+            self._fs, _ = self._connect()
+        return self._fs
 
     def check(self) -> None:
         """Write, read back and delete a probe object: a store that cannot hold a run's records
         fails here, with the reason and the fix, before any job starts."""
-        probe(self.fs._fs, self.root, self.url)
+        probe(self)
 
     # -- paths ------------------------------------------------------------------------------------
     def repo_path(self, *parts: str, repo: str | None = None) -> str:
@@ -78,14 +101,14 @@ class Store:
     # -- primitives --------------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
         """Atomic: readers see the old object or the new one, never half of one."""
-        parent = posixpath.dirname(path)
         if self.local:
-            self.fs.makedirs(parent, exist_ok=True)
+            with self.failing("write to"):
+                os.makedirs(posixpath.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             with self._discard_on_failure(tmp):
-                with self.fs.open(tmp, "wb") as fh:
+                with open(tmp, "wb") as fh:
                     fh.write(data)
-                self.fs.mv(tmp, path)
+                os.replace(tmp, path)
         else:
             self.fs.pipe_file(path, data)
 
@@ -96,16 +119,17 @@ class Store:
         try:
             yield
         except BaseException as exc:
-            with contextlib.suppress(Exception):
-                self.fs._fs.rm(tmp)
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
             if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
                 raise describe_failure(exc, self.url, "write to") from None
             raise
 
     @contextlib.contextmanager
     def failing(self, action: str = "write to") -> Iterator[None]:
-        """Storage faults raised inside (by a file object the store handed out, which `_Guarded` does not
-        see: its writes and its close) become the store's one clear `StoreUnavailable`."""
+        """Storage faults raised inside (by a file object the store handed out, which `Guarded` does not
+        see: its writes and its close; or by a local store's file calls) become the store's one clear
+        `StoreUnavailable`."""
         try:
             yield
         except (DtrunError, FileNotFoundError):
@@ -117,21 +141,26 @@ class Store:
 
     def guarded_writes(self, target: IO[bytes]) -> IO[bytes]:
         """`target`, whose `write` reports a full disk or a dead server as the store's error."""
-        return _GuardedWrites(target, self)  # type: ignore[return-value]
+        from dtrun.store.guarded import GuardedWrites
+
+        return GuardedWrites(target, self)  # type: ignore[return-value]
 
     def read_bytes(self, path: str) -> bytes:
+        if self.local:
+            with self.failing("read from"), open(path, "rb") as fh:
+                return fh.read()
         return bytes(self.fs.cat_file(path))
 
-    def write_model(self, path: str, model: BaseModel) -> None:
-        self.write_bytes(path, model.model_dump_json(indent=1).encode())
+    def write_model(self, path: str, model: RunRecord | JobRecord | TagRecord) -> None:
+        self.write_bytes(path, json.dumps(model.to_dict(), indent=1, ensure_ascii=False).encode())
 
     def read_model(self, path: str, model: type[M]) -> M:
         """A record, or `CorruptRecord` when the object is truncated or not a record of that kind
         (a half-written file from an older dtrun, a disk that filled up, a hand edit)."""
         data = self.read_bytes(path)
         try:
-            return model.model_validate_json(data)
-        except ValueError as exc:
+            return model.from_dict(json.loads(data))
+        except ValueError as exc:  # not JSON, not UTF-8, or not the record (records.RecordError)
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CorruptRecord(f"the record {path} in the store {self.url} is damaged ({first})",
                                 hint="it is skipped; delete it if it stays unreadable") from None
@@ -142,35 +171,72 @@ class Store:
             self.skipped.append(error.message)
 
     def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(path))
+        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
 
     def delete(self, path: str, recursive: bool = False) -> None:
+        """Remove an object (or, `recursive`, everything under a prefix); one already gone is fine."""
+        if self.local and not recursive:
+            with contextlib.suppress(FileNotFoundError), self.failing("delete from"):
+                os.remove(path)
+            return
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(path, recursive=recursive)
 
     def size(self, path: str) -> int:
+        if self.local:
+            with self.failing("read from"):
+                return os.path.getsize(path)
         return int(self.fs.size(path))
 
     def open(self, path: str, mode: str = "rb") -> IO[bytes]:
-        if "w" in mode and self.local:
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        if self.local:
+            with self.failing("open a file in"):
+                if "w" in mode:
+                    os.makedirs(posixpath.dirname(path), exist_ok=True)
+                return open(path, mode)
         return self.fs.open(path, mode)  # type: ignore[no-any-return]
 
     def upload(self, local_path: str, path: str) -> None:
         if self.local:
-            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            import shutil
+
+            with self.failing("write to"):
+                os.makedirs(posixpath.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             with self._discard_on_failure(tmp):
-                self.fs.put_file(local_path, tmp)
-                self.fs.mv(tmp, path)
+                shutil.copyfile(local_path, tmp)
+                os.replace(tmp, path)
         else:
             self.fs.put_file(local_path, path)
 
     def listdir(self, path: str) -> list[str]:
+        """The names in the folder (or under the prefix) `path`; none when it does not exist."""
         try:
+            if self.local:
+                with self.failing("list"):
+                    return sorted(os.listdir(path))
             return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False))
         except FileNotFoundError:
             return []
+
+    def modified(self, path: str) -> dict[str, float]:
+        """The names in the folder (or under the prefix) `path`, each with when it was last written
+        (seconds since the epoch): one listing, no object read."""
+        if self.local:
+            out: dict[str, float] = {}
+            try:
+                with self.failing("list"), os.scandir(path) as entries:
+                    for entry in entries:
+                        with contextlib.suppress(FileNotFoundError):  # removed while listed
+                            out[entry.name] = entry.stat().st_mtime
+            except FileNotFoundError:
+                pass
+            return out
+        try:
+            found = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {posixpath.basename(str(e["name"]).rstrip("/")): entry_mtime(e) for e in found}
 
     # -- records -----------------------------------------------------------------------------------
     def save_run(self, run: RunRecord) -> None:
@@ -318,62 +384,3 @@ def check_tag_name(name: str) -> None:
     if not _TAG.match(name) or len(name) > 128:
         raise DtrunError(f"'{name}' is not a valid tag name",
                          hint="use letters, digits, '.', '_' and '-' (a '/' separates another repository)")
-
-
-def storage_options(url: str) -> dict[str, Any]:
-    """fsspec options for `url`. For S3 an explicit endpoint from the AWS variables, so that even an
-    s3fs/botocore too old to read `AWS_ENDPOINT_URL` itself reaches MinIO or moto."""
-    if url.startswith(("s3://", "s3a://")):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        return {"endpoint_url": endpoint} if endpoint else {}
-    return {}
-
-
-class _GuardedWrites:
-    """A file object's writes, through `Store.failing` (see `Store.guarded_writes`)."""
-
-    def __init__(self, target: IO[bytes], store: Store) -> None:
-        self._target, self._store = target, store
-
-    def write(self, data: bytes) -> int:
-        with self._store.failing():
-            return self._target.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target, name)
-
-
-class _Guarded:
-    """The fsspec filesystem, with the store's failures (missing bucket, unreachable endpoint, no or
-    wrong credentials, no permission, no space) turned into one clear `StoreUnavailable`
-    (store/failures.py). A missing object stays `FileNotFoundError`."""
-
-    def __init__(self, fs: Any, url: str) -> None:
-        self._fs, self._url = fs, url
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._fs, name)
-        if not callable(value):
-            return value
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return value(*args, **kwargs)
-            except DtrunError:
-                raise
-            except FileNotFoundError as exc:
-                if is_missing_bucket(exc):
-                    raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
-                raise
-            except Exception as exc:
-                if not is_storage_error(exc):
-                    raise
-                raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
-
-        return call
-
-
-#: What a filesystem call was doing, for the error message.
-_ACTIONS = {"pipe_file": "write to", "put_file": "write to", "open": "open a file in", "mv": "write to",
-            "makedirs": "write to", "cat_file": "read from", "ls": "list", "glob": "list",
-            "exists": "read from", "size": "read from", "rm": "delete from"}

@@ -102,7 +102,7 @@ def test_code_inputs_and_artifacts_in_the_clients_format(tmp_path: Path) -> None
     from dtrun.engine.artifacts import artifact_key, tar_name
     from dtrun.store import ArtifactRecord
 
-    record = ArtifactRecord.model_validate(manifests[0]["artifact"])
+    record = ArtifactRecord.from_dict(manifests[0]["artifact"])
     assert record.key == artifact_key("out") == formats.artifact_key("out")
     assert formats.tar_name(record.key, record.digest) == tar_name(record.key, record.digest)
     with s.open(s.job_path("job1", "artifacts", tar_name(record.key, record.digest))) as fh:
