@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -213,6 +214,9 @@ def main() -> None:
     parser.add_argument("--rate", default="100mbit", help="tc rate of the shaped link")
     args = parser.parse_args()
     import docker
+
+    # a TERM (report.py or CI stopping it) unwinds like Ctrl+C, through the clean-up below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     host_client = docker.from_env()
     base = Path(tempfile.mkdtemp(prefix="dtrun-bench-remote-"))
