@@ -5,7 +5,8 @@ The daemon is the docker-in-docker one the remote tests use (tests/dind_daemon.p
 with a key made for the run and an ssh wrapper on PATH (~/.ssh is never touched). Its link is shaped
 with `tc ... tbf rate 100mbit` in both directions: on the container's eth0 (daemon -> client) and on
 its host-side veth (client -> daemon: code uploads; tbf on eth0 shapes only what leaves it). The rate
-is checked by timing a known transfer each way over ssh, before and after shaping.
+is checked by timing a known transfer each way over plain TCP before and after shaping, and over ssh
+after (what the ssh:// transport itself reaches on this machine's CPUs).
 
 Every row is a command as a user types it, timed as a median, the rows interleaved round by round
 (the machine is shared and its load drifts), each as a ratio against `docker -H ssh://... run --rm IMAGE
@@ -14,7 +15,8 @@ bash -c 'echo hello'` measured in the same rounds:
 - a small repository: `dtrun run hello --no-cache`;
 - the same plus one untracked 200 MB file: the first run (the daemon holds none of the repository's code
   and the digest index is gone) and a later run with nothing changed;
-- the floor for shipping that repository by hand: `tar c . | docker -H ssh://... cp - C:/tmp`.
+- the floor for shipping that repository by hand: `tar c . | docker -H ssh://... cp - C:/tmp` (/tmp: the
+  base image has no /workspace for `docker cp` to land in; `.git` left out, as dtrun leaves it out).
 
     python benchmarks/remote.py [--repeat 5] [--big-mb 200] [--rate 100mbit]
 
