@@ -18,8 +18,9 @@ help:
 	@echo "make test   set everything up, then ruff, mypy and the whole pytest suite"
 	@echo "make test-packaging  the wheel in empty venvs and the README Quick start, run verbatim"
 	@echo "make bench  measure dtrun's overhead against raw docker run"
-	@echo "make bench-all  every benchmark (overhead, lifecycle, repository scale, snapshot, imports, images,"
-	@echo "                artifacts) into benchmarks/RESULTS.md; BENCH_BEFORE=REV adds a revision's figures"
+	@echo "make bench-all  every benchmark (overhead, lifecycle, repository scale, snapshot, code volume, imports,"
+	@echo "                images, artifacts, remote daemon over ssh:// at 100 Mbit) into benchmarks/RESULTS.md;"
+	@echo "                BENCH_BEFORE=REV adds a revision's figures"
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

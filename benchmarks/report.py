@@ -31,6 +31,8 @@ SECTIONS: dict[str, tuple[str, list[str], bool, str]] = {
     "imports": ("imports.py", [], True, "what `--help`, `status` and a cache hit import, and from where"),
     "images": ("images.py", [], False, "image builds"),
     "artifacts": ("artifacts.py", [], False, "artifact export of 1 GiB against `docker cp`"),
+    "remote": ("remote.py", ["--repeat", "4"], False,
+               "a daemon over ssh:// behind a 100 Mbit link: small repository, 200 MB untracked first and later run"),
 }
 
 

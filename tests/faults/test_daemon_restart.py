@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BUSYBOX_IMAGE, SESSION, DtrunRunner
+from tests.conftest import BASE_IMAGE, BUSYBOX_IMAGE, SESSION, DtrunRunner
+from tests.dind_daemon import CAPS, dind_image, wait_for
 from tests.faults.reliability import Row
-from tests.integration.test_remote import CAPS, _dind_image, _wait_for
 from tests.integration.test_store_s3 import free_port
 
 pytestmark = pytest.mark.xdist_group("restartable-daemon")
@@ -45,13 +45,13 @@ def restartable(docker_client: Any) -> Iterator[tuple[str, Any]]:
     # as an init system would, or the restarted daemon never comes back.
     stale = "rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid"
     container = docker_client.containers.run(
-        _dind_image(docker_client), detach=True, name=f"dtrun-test-dind-restart-{SESSION}",
+        dind_image(docker_client, BASE_IMAGE), detach=True, name=f"dtrun-test-dind-restart-{SESSION}",
         entrypoint=["/bin/sh", "-c", f"{stale}; exec /usr/local/bin/dind-entrypoint"],
         labels={"dtrun-test-session": SESSION}, cap_add=CAPS, cgroupns="private",
         security_opt=["seccomp=unconfined", "apparmor=unconfined"], ports={"2375/tcp": ("127.0.0.1", port)})
     try:
         url = f"tcp://127.0.0.1:{port}"
-        inner = _wait_for(lambda: docker.DockerClient(base_url=url, timeout=120))
+        inner = wait_for(lambda: docker.DockerClient(base_url=url, timeout=120))
         inner.images.load(b"".join(docker_client.images.get(BUSYBOX_IMAGE).save(named=True)))
         yield url, container
     finally:
@@ -90,7 +90,7 @@ def test_daemon_restart_fails_the_job_clearly_and_resume_continues(
     assert "Traceback" not in err, err[-3000:]
     assert "the Docker daemon restarted" in err, err[-3000:]
 
-    _wait_for(lambda: docker.DockerClient(base_url=url, timeout=30))
+    wait_for(lambda: docker.DockerClient(base_url=url, timeout=30))
     runs = json.loads(subprocess.run([sys.executable, "-m", "dtrun", "status", "--json", "--last", "1"],
                                      cwd=project, env=env, capture_output=True, text=True, check=True).stdout)
     job = runs[0]["jobs"][0]

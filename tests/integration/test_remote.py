@@ -1,16 +1,16 @@
 """One end-to-end chain against a second Docker daemon that shares no filesystem with the client.
 
-The daemon runs in a docker-in-docker container built locally from the base image (tests/integration/dind:
-Debian's docker.io and openssh-server). It is reached once over tcp:// (its published 2375) and once over
-ssh:// (its published sshd, root with a key made here; the system ssh client, configured through a
-wrapper on PATH so the user's own ~/.ssh is never touched). The chain: an image built on that daemon,
-the code snapshot shipped in, a runtime dependency's artifact materialised there, artifacts and logs back
-in the client's store, and a Ctrl+C that stops the job gracefully with its outputs saved.
+The daemon is docker-in-docker (tests/dind_daemon.py, shared with benchmarks/remote.py), built locally
+from the base image (tests/integration/dind: Debian's docker.io and openssh-server). It is reached once
+over tcp:// (its published 2375) and once over ssh:// (its published sshd, root with a key made here; the
+system ssh client, configured through a wrapper on PATH so the user's own ~/.ssh is never touched).
+The chain: an image built on that daemon, the code snapshot shipped in, a runtime dependency's artifact
+materialised there, artifacts and logs back in the client's store, and a Ctrl+C that stops the job
+gracefully with its outputs saved.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,7 +20,6 @@ import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,10 @@ import pytest
 
 from dtrun.engine.artifacts import tar_name
 from tests.conftest import BASE_IMAGE, SESSION, DtrunRunner
+from tests.dind_daemon import RemoteDaemon, remote_daemon
 
 # One docker-in-docker daemon per session: keep these tests on one xdist worker.
 pytestmark = pytest.mark.xdist_group("remote-daemon")
-
-DIND_DIR = Path(__file__).parent / "dind"
-# Everything --privileged would grant except what this machine's own bounding set lacks (runc refuses
-# --privileged here: "unable to apply caps"). dockerd inside needs mounts, networking and cgroups.
-CAPS = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "SYSLOG"]
 
 WORKFLOWS = """
 workflows:
@@ -72,76 +64,11 @@ workflows:
 CODE = {".dtrun/workflows.yaml": WORKFLOWS, "make_data.py": "for i in range(1, 11):\n    print(i)\n"}
 
 
-@dataclass
-class RemoteDaemon:
-    tcp: str
-    ssh: str
-    ssh_env: dict[str, str]
-    client: Any
-
-
-def _dind_image(docker_client: Any) -> str:
-    """Built once per content (Dockerfile, entrypoint, base image id) and kept across sessions."""
-    digest = hashlib.sha256()
-    for name in ("Dockerfile", "entrypoint.sh"):
-        digest.update((DIND_DIR / name).read_bytes())
-    digest.update(docker_client.images.get(BASE_IMAGE).id.encode())
-    tag = f"dtrun-test/dind:{digest.hexdigest()[:16]}"
-    try:
-        docker_client.images.get(tag)
-    except Exception:
-        docker_client.images.build(path=str(DIND_DIR), tag=tag, buildargs={"BASE": BASE_IMAGE}, rm=True,
-                                   forcerm=True, labels={"dtrun-test": "dind"})
-    return tag
-
-
-def _wait_for(client_factory: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client = client_factory()
-            client.ping()
-            return client
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def remote(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteDaemon]:
-    import docker
-
-    tmp = tmp_path_factory.mktemp("remote")
-    key = tmp / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    image = _dind_image(docker_client)
-    container = docker_client.containers.run(
-        image, detach=True, name=f"dtrun-test-dind-{SESSION}", labels={"dtrun-test-session": SESSION},
-        cap_add=CAPS, cgroupns="private", security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-        ports={"2375/tcp": ("127.0.0.1", None), "22/tcp": ("127.0.0.1", None)},
-        environment={"AUTHORIZED_KEY": (tmp / "id_ed25519.pub").read_text().strip()})
-    try:
-        container.reload()
-        ports = container.attrs["NetworkSettings"]["Ports"]
-        tcp = f"tcp://127.0.0.1:{ports['2375/tcp'][0]['HostPort']}"
-        ssh_port = ports["22/tcp"][0]["HostPort"]
-        inner = _wait_for(lambda: docker.DockerClient(base_url=tcp, timeout=120))
-        # The inner daemon starts empty and reaches no registry: give it the base image, through the API.
-        inner.images.load(b"".join(docker_client.images.get(BASE_IMAGE).save(named=True)))
-        # ssh: a wrapper on PATH points the system client at a config of our own.
-        (tmp / "ssh_config").write_text(
-            f"Host 127.0.0.1\n  IdentityFile {key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n"
-            "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
-        bin_dir = tmp / "bin"
-        bin_dir.mkdir()
-        wrapper = bin_dir / "ssh"
-        wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {tmp / "ssh_config"} "$@"\n')
-        wrapper.chmod(0o755)
-        ssh_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-        yield RemoteDaemon(tcp=tcp, ssh=f"ssh://root@127.0.0.1:{ssh_port}", ssh_env=ssh_env, client=inner)
-    finally:
-        container.remove(force=True, v=True)
+    with remote_daemon(docker_client, BASE_IMAGE, name=f"dtrun-test-dind-{SESSION}",
+                       labels={"dtrun-test-session": SESSION}, workdir=tmp_path_factory.mktemp("remote")) as daemon:
+        yield daemon
 
 
 def _stored_files(store: Path, workflow: str) -> dict[str, bytes]:
