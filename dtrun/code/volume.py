@@ -150,6 +150,8 @@ def whiteouts(old: Manifest, new: Manifest, gone: list[str]) -> list[str]:
     """The paths a thin layer must white out so that `gone` (paths of `old` not in `new`) vanish: the
     topmost folder that is gone whole, else the path itself; nothing under a path that `new` holds as
     a file or link (that entry hides what lay below it)."""
+    if not gone:
+        return []
     new_dirs = set(parent_dirs(new.entries))
     out: set[str] = set()
     for path in gone:
