@@ -153,9 +153,12 @@ def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_
     root.mkdir()
     (root / "a.py").write_text("original\n")
     (root / "b.py").write_text("original\n")  # same bytes: one object, two hard links in the tree
+    (root / "c.py").write_text("gone in the next tree\n")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
-    manifest = _manifest(root)
-    build, _ = dv.put_code(anchor, root, manifest)
+    dv.put_code(anchor, root, _manifest(root))
+    (root / "c.py").unlink()
+    build, _ = dv.put_code(anchor, root, _manifest(root))
+    assert len(split_layers(build)) == 2  # a thin layer (a whiteout) over the first tree
     views = [dv.code_view(docker_client, code_volume, build, f"{code_volume}-job{i}", LABELS)
              for i in range(2)]
     writer = docker_client.containers.run(
