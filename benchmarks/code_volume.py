@@ -5,7 +5,8 @@ tree by hand in the same session: `tar c . | docker cp - CONTAINER:/workspace`.
 
 Each put runs in a fresh process (snapshot with the digest index, then the upload), so its wall time,
 CPU and peak memory are what a `dtrun run` would add. "One file changed" is measured `--changes` times in
-a row per volume (each put stacks a layer on the last). `--before REV` also measures the puts of a git
+a row per volume (each put stacks a layer on the last), then once with the stack full (the put that
+writes a whole tree again, one in every `MAX_LAYERS`). `--before REV` also measures the puts of a git
 revision's dtrun (exported, first on PYTHONPATH), interleaved with this one's, in the same session.
 
     python benchmarks/code_volume.py [--repeat 3] [--changes 4] [--no-big] [--before REV]
@@ -32,8 +33,13 @@ BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
 LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"bench-codevol-{uuid.uuid4().hex[:8]}"}
 
 
-def child(root: Path, volume: str) -> None:
+def child(root: Path, volume: str, compact: bool = False) -> None:
     import docker
+
+    if compact:  # this put finds the stack full and writes a whole tree, as every 16th put does
+        import dtrun.code.volume
+
+        dtrun.code.volume.MAX_LAYERS = 1
 
     from dtrun.backends.docker.codevolumes import DockerCodeVolumes
     from dtrun.snapshot import take_snapshot
@@ -57,10 +63,10 @@ def export_revision(rev: str, target: Path) -> str:
     return str(target)
 
 
-def put(root: Path, volume: str, env: dict[str, str]) -> dict[str, float | str]:
+def put(root: Path, volume: str, env: dict[str, str], compact: bool = False) -> dict[str, float | str]:
     with tempfile.NamedTemporaryFile("r") as out:
-        sample = measure(["sh", "-c", f'"$0" "$1" --child "$2" "$3" > {out.name}', sys.executable, __file__,
-                          str(root), volume], env=env)
+        sample = measure(["sh", "-c", f'"$0" "$1" --child "$2" "$3" "$4" > {out.name}', sys.executable, __file__,
+                          str(root), volume, "compact" if compact else "layer"], env=env)
         figures: dict[str, float | str] = json.loads(out.read())
     return {**figures, "wall": sample.wall, "cpu": sample.cpu, "peak_mb": sample.peak_mb}
 
@@ -111,10 +117,10 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=4, help="one-file puts in a row per volume")
     parser.add_argument("--no-big", action="store_true")
     parser.add_argument("--before", metavar="REV", help="also measure this git revision's puts")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), args.child[1])
+        child(Path(args.child[0]), args.child[1], args.child[2] == "compact")
         return
     base = Path(tempfile.mkdtemp(prefix="dtrun-bench-codevol-"))
     variants = {"after": {**os.environ, "DTRUN_DATA_DIR": str(base / "data")}}
@@ -150,6 +156,12 @@ def main() -> None:
                         (root / "main.py").write_text(f"print({next(counter)})\n")
                         row = put(root, volume, env)
                         steps.setdefault(("put, one file changed", version), []).append(row)
+                    if version == "after":
+                        (root / "main.py").write_text(f"print({next(counter)})\n")
+                        steps.setdefault(("put, one file changed, the stack full: a whole tree (every 16th)",
+                                          version), []).append(put(root, volume, env, compact=True))
+                        (root / "main.py").write_text(f"print({next(counter)})\n")
+                        row = put(root, volume, env)
                     tree, build = str(row["tree"]), str(row["build"])
                     if i < args.repeat - 1 or version != "after":
                         subprocess.run(f"docker rm -f {volume}-anchor; docker volume rm {volume}", shell=True,
@@ -161,9 +173,9 @@ def main() -> None:
                       f"({float(r['wall']) / floor.wall:.2f}x floor) | {float(r['cpu']):.2f} s | "
                       f"{float(r['peak_mb']):.0f} MB | {float(r['snapshot']):.2f} s | {float(r['put']):.2f} s | "
                       f"{float(r['sent']) / 1e6:.1f} MB |")
+            depth = f" (a tree of {build.count(':') + 1} layers)"
             for step, seconds in views(volume, tree, build, args.repeat).items():
-                print(f"| {name} | {step} (a tree of {build.count(':') + 1} layers) | after | {seconds:.2f} s "
-                      "| | | | | |")
+                print(f"| {name} | {step}{depth if 'view' in step else ''} | after | {seconds:.2f} s | | | | | |")
         print("\n(wall includes interpreter start and the snapshot; the floor ships the tree and nothing else)")
     finally:
         label = LABELS["dev.dtrun.store"]
