@@ -7,7 +7,6 @@ rules match git's exactly); unlike `.gitignore` it also drops tracked files, as 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,21 +35,24 @@ def git_output(root: Path, *args: str, check: bool = True) -> str:
 
 
 def list_files(root: Path) -> Listing:
-    """One `git ls-files -t` for tracked and untracked files; one more only when `.dtrunignore` exists."""
+    """One `git ls-files -t` for tracked (less deleted) and untracked files; one more only when
+    `.dtrunignore` exists."""
     extra: list[str] = []
     has_ignore = (root / IGNORE_FILE).is_file()
     if has_ignore:
         extra = [f"--exclude-from={root / IGNORE_FILE}"]
-    listing = git_output(root, "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard", *extra)
+    listing = git_output(root, "ls-files", "-z", "-t", "--cached", "--deleted", "--others", "--exclude-standard",
+                         *extra)
     tracked: set[str] = set()
     untracked: set[str] = set()
+    deleted: set[str] = set()  # tracked, gone from disk, not yet staged (git lists them twice: H and R)
     for item in listing.split("\0"):
         if len(item) < 3:
             continue
         tag, name = item[0], item[2:]
-        (untracked if tag == "?" else tracked).add(name)
+        (untracked if tag == "?" else deleted if tag == "R" else tracked).add(name)
     if has_ignore:  # tracked files are listed whatever the excludes say; drop the ones .dtrunignore names
         dropped = git_output(root, "ls-files", "-z", "--cached", "--ignored", *extra)
         tracked -= set(dropped.split("\0"))
-    present = {f for f in tracked | untracked if os.path.lexists(root / f)}  # deleted, not yet staged
-    return Listing(sorted(present), frozenset(untracked & present))
+    present = (tracked - deleted) | untracked  # git's own lstat of each tracked file, not a second one here
+    return Listing(sorted(present), frozenset(untracked))

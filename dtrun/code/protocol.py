@@ -23,7 +23,9 @@ class CodeRef:
 
     volume: str  # dtrun.code.volume.volume_name(repo_id, store)
     tree_id: str  # the manifest's digest
-    build: str  # the tree's folder in the volume (`trees/<build>`), as its marker names it
+    #: the tree's layers in the volume (`layers/<name>`), top first, `:`-separated, as its marker names
+    #: them (`dtrun.code.volume.join_layers`); opaque to the engine
+    build: str
     sent: Delta | None  # what this run sent; None when the daemon already had the tree
 
 

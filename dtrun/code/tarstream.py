@@ -59,6 +59,13 @@ def link_header(name: str, target: str, *, hard: bool, mode: int = 0o777, mtime:
     return _header(info)
 
 
+def whiteout_header(name: str, mtime: int = 0) -> bytes:
+    """An overlayfs whiteout: a character device 0:0, which hides `name` in every layer below."""
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime, info.devmajor, info.devminor = tarfile.CHRTYPE, 0, mtime, 0, 0
+    return _header(info)
+
+
 def bytes_member(name: str, data: bytes, mode: int = 0o644, mtime: int = 0) -> Iterator[bytes]:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), mode, mtime

@@ -4,6 +4,7 @@ private views of the tree, the code volume is listed and pruned by `dtrun volume
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -52,10 +53,12 @@ def commit_all(root: Path) -> None:
 
 def test_changed_added_deleted_and_renamed_files_reach_the_next_run(
         dtrun: DtrunRunner, make_project: Callable[..., Path], docker_client: Any) -> None:
-    root = make_project({".dtrun/workflows.yaml": WORKFLOWS, "a.txt": "one\n", "b.txt": "bee\n", "gone.txt": "x\n"})
+    root = make_project({".dtrun/workflows.yaml": WORKFLOWS, "a.txt": "one\n", "b.txt": "bee\n", "gone.txt": "x\n",
+                         "pkg/x.txt": "x\n", "pkg/sub/y.txt": "y\n"})
     first = dtrun("run", "show", cwd=root)
     assert first.code == 0, first.output
     assert "./gone.txt" in first.stdout and "./b.txt" in first.stdout and "one\n" in first.stdout
+    assert "./pkg/sub/y.txt" in first.stdout
     [volume] = code_volumes(docker_client, dtrun)
 
     (root / "a.txt").write_text("two\n")  # changed
@@ -75,6 +78,14 @@ def test_changed_added_deleted_and_renamed_files_reach_the_next_run(
 
     again = dtrun("run", "show", "--no-cache", cwd=root)  # nothing changed: nothing sent
     assert again.code == 0 and again.stdout == second.stdout and "sent" not in again.stderr, again.output
+
+    shutil.rmtree(root / "pkg")  # a deleted folder, in a third tree stacked on the second
+    (root / "a.txt").write_text("three\n")
+    commit_all(root)
+    third = dtrun("run", "show", cwd=root)
+    assert third.code == 0 and "three\nbee\n" in third.stdout, third.output
+    assert not [f for f in third.stdout.split() if f.startswith("./pkg")], third.output
+    assert set(third.stdout.split()) >= {"./a.txt", "./new.txt", "./moved/b.txt"}, third.output
 
 
 def test_a_job_never_sees_what_a_concurrent_job_of_the_repository_writes(

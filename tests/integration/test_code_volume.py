@@ -4,6 +4,7 @@ jobs get private copy-on-write views, the fallback copy and the prune script wor
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 from docker.types import Mount
 
 from dtrun.backends.docker import codevolumes as dv
+from dtrun.code import volume as cv
 from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
-from dtrun.code.volume import volume_name
+from dtrun.code.volume import split_layers, volume_name
 from tests.conftest import BASE_IMAGE, SESSION, remove_labelled
 
 BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
@@ -40,6 +42,42 @@ def _job(client: Any, view: str, script: str) -> str:
     return str(out.decode())
 
 
+SHOW = ("cd /workspace && find . -mindepth 1 ! -type d | sort | while read -r f; do "
+        "if [ -L \"$f\" ]; then echo \"$f -> $(readlink \"$f\")\"; else echo \"$f = $(cat \"$f\")\"; fi; done")
+
+
+def _expected(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*"), key=lambda p: "./" + p.relative_to(root).as_posix()):
+        rel = "./" + path.relative_to(root).as_posix()
+        if path.is_symlink():
+            out.append(f"{rel} -> {os.readlink(path)}")
+        elif path.is_file():
+            out.append(f"{rel} = {path.read_text().strip()}")
+    return out
+
+
+def _write(root: Path, name: str, text: str) -> None:
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(text + "\n")
+
+
+def _apply(root: Path, ops: list[tuple[str, ...]]) -> None:
+    """Edits as a user makes them: ("write", path, text), ("rm", path: a file or a whole folder),
+    ("mv", old, new), ("ln", path, target)."""
+    for op, name, *rest in ops:
+        path = root / name
+        if op == "write":
+            _write(root, name, rest[0])
+        elif op == "rm":
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        elif op == "mv":
+            path.rename(root / rest[0])
+        else:
+            path.unlink(missing_ok=True)
+            path.symlink_to(rest[0])
+
+
 def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: Any, code_volume: str,
                                                                tmp_path: Path) -> None:
     root = tmp_path / "p"
@@ -49,25 +87,64 @@ def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: An
     (root / "data" / "big.bin").write_bytes(os.urandom(300_000))
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     first = _manifest(root)
-    build, delta = dv.put_code(anchor, root, first)
+    layers, delta = dv.put_code(anchor, root, first)
     assert delta is not None and len(delta.needed) == 3
-    assert dv.put_code(anchor, root, first) == (build, None)  # nothing changed: nothing sent
+    assert dv.put_code(anchor, root, first) == (layers, None)  # nothing changed: nothing sent
 
     (root / "a.py").write_text("v2\n")
     (root / "gone.txt").unlink()
     (root / "data" / "big.bin").rename(root / "big.bin")
     (root / "new.py").write_text("new\n")
     second = _manifest(root)
-    build, delta = dv.put_code(anchor, root, second)
+    layers, delta = dv.put_code(anchor, root, second)
     assert delta is not None and delta.changed == ["a.py"] and delta.added == ["new.py"]
     assert delta.deleted == ["gone.txt"] and delta.renamed == [("data/big.bin", "big.bin")]
     assert delta.bytes_to_send == len("v2\n") + len("new\n")
-    view = dv.code_view(docker_client, code_volume, build, f"{code_volume}-job1", LABELS)
+    assert len(split_layers(layers)) == 2  # a thin layer on the first tree
+    view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-job1", LABELS)
     out = _job(docker_client, view, "cd /workspace && cat a.py new.py && ls -R . && md5sum big.bin")
     import hashlib
 
     assert "v2\nnew\n" in out and "gone.txt" not in out and "data" not in out
     assert hashlib.md5((root / "big.bin").read_bytes()).hexdigest() in out
+
+
+def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactions(
+        docker_client: Any, code_volume: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real overlay mounts of real stacks (whiteouts made by the daemon's own extraction), and the copy
+    fallback replaying the same layers, in busybox and in a GNU userland."""
+    monkeypatch.setattr(cv, "MAX_LAYERS", 4)
+    root = tmp_path / "p"
+    for name in ("a.py", "gone.txt", "data/big.txt", "pkg/x.py", "pkg/sub/y.py", "lib/m.py", "f"):
+        _write(root, name, f"{name} 1")
+    (root / "latest").symlink_to("data/big.txt")
+    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    steps: list[tuple[str, list[tuple[str, ...]]]] = [
+        ("changed", [("write", "a.py", "a.py 2")]),
+        ("added", [("write", "new/n.py", "n 1")]),
+        ("deleted", [("rm", "gone.txt")]),
+        ("renamed", [("mv", "data/big.txt", "big.txt")]),  # compaction: a full tree
+        ("folder deleted", [("rm", "pkg")]),
+        ("folder became a file, link retargeted", [("rm", "lib"), ("write", "lib", "lib now a file"),
+                                                   ("ln", "latest", "big.txt")]),
+        ("file became a folder, deleted file back", [("rm", "f"), ("write", "f/inside.py", "inside 1"),
+                                                     ("write", "gone.txt", "back")]),
+    ]
+    layers, _ = dv.put_code(anchor, root, _manifest(root))
+    depths = [len(split_layers(layers))]
+    for i, (what, edits) in enumerate(steps):
+        _apply(root, edits)
+        layers, _ = dv.put_code(anchor, root, _manifest(root))
+        depths.append(len(split_layers(layers)))
+        view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-s{i}", LABELS)
+        assert _job(docker_client, view, SHOW).splitlines() == _expected(root), what
+        dv.remove_view(docker_client, view)
+    assert depths == [1, 2, 3, 4, 1, 2, 3, 4]
+    for image in (BUSYBOX, BASE_IMAGE):  # the last tree stacks 4 layers, with whiteouts and type changes
+        target = f"{code_volume}-copy-{len(image)}"
+        docker_client.volumes.create(name=target, labels=LABELS)
+        dv.copy_view(docker_client, image, code_volume, layers, target, LABELS)
+        assert _job(docker_client, target, SHOW).splitlines() == _expected(root), image
 
 
 def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_volume: str,
@@ -76,9 +153,12 @@ def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_
     root.mkdir()
     (root / "a.py").write_text("original\n")
     (root / "b.py").write_text("original\n")  # same bytes: one object, two hard links in the tree
+    (root / "c.py").write_text("gone in the next tree\n")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
-    manifest = _manifest(root)
-    build, _ = dv.put_code(anchor, root, manifest)
+    dv.put_code(anchor, root, _manifest(root))
+    (root / "c.py").unlink()
+    build, _ = dv.put_code(anchor, root, _manifest(root))
+    assert len(split_layers(build)) == 2  # a thin layer (a whiteout) over the first tree
     views = [dv.code_view(docker_client, code_volume, build, f"{code_volume}-job{i}", LABELS)
              for i in range(2)]
     writer = docker_client.containers.run(
@@ -116,26 +196,54 @@ def test_the_copy_view_fallback_copies_without_sharing_files(docker_client: Any,
     assert out.split() == ["changed", "same", "755", "1", "644", "1"]
 
 
-def test_prune_drops_old_trees_and_their_objects(docker_client: Any, code_volume: str, tmp_path: Path) -> None:
+def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: Any, code_volume: str,
+                                                                tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cv, "MAX_LAYERS", 2)
     root = tmp_path / "p"
     root.mkdir()
-    (root / "a").write_text("old\n")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
-    old = _manifest(root)
-    dv.put_code(anchor, root, old)
-    (root / "a").write_text("new\n")
-    new = _manifest(root)
-    build, _ = dv.put_code(anchor, root, new)
-    dv.prune_code(docker_client, BUSYBOX, code_volume, [new.digest], LABELS)
-    listing = docker_client.containers.run(
-        BUSYBOX, ["sh", "-c", "cd /code && find . -type f | sort"], remove=True, labels=LABELS,
-        mounts=[Mount(target="/code", source=code_volume, type="volume", read_only=True)]).decode()
-    files = listing.split()
-    assert f"./trees/{build}/a" in files and f"./trees/{old.digest}.ok" not in files
-    assert not any(f.startswith(f"./trees/{old.digest}") for f in files)
-    assert not any(old.entries["a"].digest in f for f in files)
-    assert any(new.entries["a"].digest in f for f in files)
-    assert dv.tree_present(anchor, new.digest) and not dv.tree_present(anchor, old.digest)
+    trees = []
+    for version in range(1, 6):  # layers: [A], [B A], [C], [D C], [E]
+        (root / "a").write_text(f"v{version}\n")
+        (root / "keep").write_text("same in every tree\n")
+        manifest = _manifest(root)
+        trees.append((manifest, dv.put_code(anchor, root, manifest)[0]))
+    assert [len(split_layers(layers)) for _, layers in trees] == [1, 2, 1, 2, 1]
+    live = dv.code_view(docker_client, code_volume, trees[1][1], f"{code_volume}-live", LABELS)  # tree 2: B, A
+
+    def files() -> list[str]:
+        out = docker_client.containers.run(
+            BUSYBOX, ["sh", "-c", "cd /code && find . -type f | sort"], remove=True, labels=LABELS,
+            mounts=[Mount(target="/code", source=code_volume, type="volume", read_only=True)])
+        return [str(name) for name in out.decode().split()]
+
+    volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX)
+    volumes.prune_code(code_volume, [])  # the latest tree (HEAD) is always kept
+    kept = files()
+    a, b, c, d, e = (split_layers(trees[i][1])[0] for i in range(5))
+    for layer in (a, b, e):
+        assert any(f.startswith(f"./layers/{layer}/") for f in kept), layer
+    for layer in (c, d):
+        assert not any(f.startswith(f"./layers/{layer}/") for f in kept), layer
+    for version, (manifest, _) in enumerate(trees, start=1):
+        has_object = any(manifest.entries["a"].digest in f for f in kept)
+        assert has_object == (version in (1, 2, 5)), version
+        assert dv.tree_present(anchor, manifest.digest) == (version == 5)
+    assert _job(docker_client, live, "cat /workspace/a").strip() == "v2"  # the live view still reads its tree
+
+    volumes.remove_code_view(live)
+    docker_client.containers.run(  # layers no marker names are kept an hour (a put may be writing one)
+        BUSYBOX, ["sh", "-c", f"touch -d '2000-01-01 00:00:00' /code/layers/{a} /code/layers/{b}"], remove=True,
+        labels=LABELS, mounts=[Mount(target="/code", source=code_volume, type="volume")])
+    volumes.prune_code(code_volume, [])
+    kept = files()
+    assert all(f.startswith(("./layers/" + e, "./objects/", "./trees/", "./HEAD.json", "./whiteout-probe"))
+               for f in kept), kept
+    assert sum(f.startswith("./objects/") for f in kept) == 2
+    (root / "a").write_text("v6\n")
+    layers, delta = dv.put_code(anchor, root, _manifest(root))  # the next put stacks on what was kept
+    assert delta is not None and delta.bytes_to_send == len("v6\n") and split_layers(layers)[1:] == [e]
 
 
 @pytest.mark.parametrize("overlay", [True, False])

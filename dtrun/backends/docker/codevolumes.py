@@ -7,8 +7,11 @@ through `dtrun.backends.base.code_volumes`); the functions below it work on a do
   daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs
   one API call and no container run. Its image is an empty one imported from a 1 KiB tar (nothing to
   pull, nothing for `images prune` to trip over).
-- A job's view: an overlay `local` volume (lower: the tree; upper, work: two fresh volumes); creating
-  three volumes is three API calls, whatever the size of the tree.
+- A put: one `get_archive` of the tree's marker (present: nothing to send), else one of HEAD.json and
+  one `put_archive` of a layer holding only what changed, stacked on HEAD's layers (a full layer once
+  the stack is `max_layers` deep, or where the daemon cannot make whiteouts and something was deleted).
+- A job's view: an overlay `local` volume (lower: the tree's layers; upper, work: two fresh volumes);
+  creating three volumes is three API calls, whatever the size of the tree or the depth of its stack.
 """
 
 from __future__ import annotations
@@ -25,15 +28,22 @@ from dtrun.code.delta import Delta, compute_delta
 from dtrun.code.manifest import Manifest
 from dtrun.code.volume import (
     CODE_MOUNT,
-    COPY_VIEW_SCRIPT,
     HEAD,
-    PRUNE_SCRIPT,
+    LAYERS,
     VIEW_MOUNT,
-    build_name,
+    WHITEOUT_PROBE,
+    Head,
+    gone_paths,
+    join_layers,
     land_chunks,
+    layer_dir,
+    max_layers,
+    new_layer_name,
     overlay_options,
-    tree_dir,
+    probe_chunks,
+    split_layers,
     tree_marker,
+    whiteouts,
 )
 from dtrun.errors import DtrunError
 
@@ -112,47 +122,77 @@ def _read_member(anchor: Any, path: str) -> bytes | None:
         return handle.read() if handle is not None else None
 
 
-def tree_build(anchor: Any, tree_id: str) -> str | None:
-    """The build folder of a complete tree, from its marker; None while the tree is not complete."""
+def tree_layers(anchor: Any, tree_id: str) -> list[str]:
+    """The layers of a complete tree (top first), from its marker; none while the tree is not complete."""
     data = _read_member(anchor, tree_marker(tree_id))
-    return data.decode().strip() or None if data is not None else None
+    return split_layers(data.decode(errors="replace")) if data is not None else []
 
 
 def tree_present(anchor: Any, tree_id: str) -> bool:
-    return tree_build(anchor, tree_id) is not None
+    return bool(tree_layers(anchor, tree_id))
+
+
+def read_head(anchor: Any) -> Head | None:
+    """The volume's latest tree (HEAD.json), the base of the next delta; None if empty or unreadable."""
+    data = _read_member(anchor, HEAD)
+    return Head.from_json(data.decode(errors="replace")) if data is not None else None
 
 
 def held_manifest(anchor: Any) -> Manifest | None:
-    """What the volume's latest tree holds (HEAD.json), the base of the next delta; None if empty."""
-    data = _read_member(anchor, HEAD)
-    if data is None:
-        return None
-    with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
-        return Manifest.from_json(data.decode())
-    return None
+    head = read_head(anchor)
+    return head.manifest if head is not None else None
 
 
-def put_code(anchor: Any, root: Path, manifest: Manifest) -> tuple[str, Delta | None]:
-    """Make the tree of `manifest` complete in the volume. Returns its build folder, and the delta
-    that was sent (only objects the volume lacks travel), None if the tree was already there."""
-    build = tree_build(anchor, manifest.digest)
-    if build is not None:
-        return build, None
-    delta = compute_delta(held_manifest(anchor), manifest)
-    txn = uuid.uuid4().hex
-    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, txn)):
+def makes_whiteouts(anchor: Any) -> bool:
+    """Whether the daemon's extraction makes a character device 0:0 (it skips devices in a user
+    namespace): one whiteout put and read back, asked once per volume (HEAD.json keeps the answer)."""
+    import docker.errors
+
+    if not anchor.put_archive(CODE_MOUNT, b"".join(probe_chunks())):
+        return False
+    try:
+        stream, _ = anchor.get_archive(f"{CODE_MOUNT}/{WHITEOUT_PROBE}")
+    except docker.errors.NotFound:  # skipped without a word
+        return False
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.next()
+        return member is not None and member.ischr() and member.devmajor == 0 and member.devminor == 0
+
+
+def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None = None) -> tuple[str, Delta | None]:
+    """Make the tree of `manifest` complete in the volume. Returns its layers (`join_layers`, top
+    first) and the delta that was sent (only objects the volume lacks travel), None if the tree was
+    already there. `mountpoint` (where the volume lies on the daemon's host) bounds the stack's depth."""
+    layers = tree_layers(anchor, manifest.digest)
+    if layers:
+        return join_layers(layers), None
+    head = read_head(anchor)
+    old = head.manifest if head is not None else None
+    delta = compute_delta(old, manifest)
+    below = head.layers if head is not None and len(head.layers) < max_layers(mountpoint) else None
+    knows = head.whiteouts if head is not None else None
+    if below is not None and old is not None and whiteouts(old, manifest, gone_paths(delta)):
+        if knows is None:
+            knows = makes_whiteouts(anchor)
+        if not knows:
+            below = None  # the deletions cannot be layered: this tree is written whole
+    layer = new_layer_name()
+    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, old, knows)):
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
-    return build_name(manifest.digest, txn), delta
+    return join_layers([layer, *(below or [])]), delta
 
 
-def code_view(client: Any, code_volume: str, build: str, name: str, labels: dict[str, str],
+def code_view(client: Any, code_volume: str, layers: str, name: str, labels: dict[str, str],
               mountpoint: str | None = None) -> str:
-    """A job's private copy-on-write view of a tree's build folder, as a volume named `name` to mount
-    at /workspace. Its writes land in `name`-upper; remove all three with `remove_view`."""
+    """A job's private copy-on-write view of a tree (its layers, `join_layers`), as a volume named
+    `name` to mount at /workspace. Its writes land in `name`-upper; remove all three with `remove_view`."""
+    chain = split_layers(layers)
+    if not chain:
+        raise DtrunError(f"no layers of a code tree in {layers!r}")
     mountpoint = mountpoint or client.volumes.get(code_volume).attrs["Mountpoint"]
     upper = client.volumes.create(name=f"{name}-upper", labels=labels).attrs["Mountpoint"]
     work = client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"]
-    options = overlay_options(f"{mountpoint}/{tree_dir(build)}", upper, work)
+    options = overlay_options([f"{mountpoint}/{layer_dir(layer)}" for layer in chain], upper, work)
     client.volumes.create(name=name, driver="local", driver_opts=options, labels=labels)
     return name
 
@@ -180,19 +220,25 @@ def _helper(client: Any, image: str, script: str, args: list[str], mounts: list[
         container.remove(force=True)
 
 
-def copy_view(client: Any, image: str, code_volume: str, build: str, target: str, labels: dict[str, str]) -> None:
-    """The fallback view where overlay volumes cannot be mounted: a copy of the tree into `target`."""
+def copy_view(client: Any, image: str, code_volume: str, layers: str, target: str, labels: dict[str, str]) -> None:
+    """The fallback view where overlay volumes cannot be mounted: the tree's layers replayed into `target`."""
     from docker.types import Mount
 
-    _helper(client, image, COPY_VIEW_SCRIPT, [build],
+    from dtrun.code.scripts import COPY_VIEW_SCRIPT
+
+    _helper(client, image, COPY_VIEW_SCRIPT, list(reversed(split_layers(layers))),
             [Mount(target=CODE_MOUNT, source=code_volume, type="volume", read_only=True),
              Mount(target=VIEW_MOUNT, source=target, type="volume")], labels)
 
 
 def prune_code(client: Any, image: str, code_volume: str, keep: list[str], labels: dict[str, str]) -> None:
+    """Drop what `scripts.PRUNE_SCRIPT` drops; `keep`: tree ids, layer names or `join_layers` strings."""
     from docker.types import Mount
 
-    _helper(client, image, PRUNE_SCRIPT, keep, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
+    from dtrun.code.scripts import PRUNE_SCRIPT
+
+    tokens = sorted({part for item in keep for part in item.split(":") if part})
+    _helper(client, image, PRUNE_SCRIPT, tokens, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
             labels)
 
 
@@ -235,16 +281,18 @@ def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict
 
 
 def views_of(client: Any, code_volume: str) -> list[str]:
-    """The builds of `code_volume` that existing job views use (their overlay `lowerdir`)."""
+    """The layers of `code_volume` that existing job views use (their overlay `lowerdir`), each once."""
     mountpoint = client.volumes.get(code_volume).attrs["Mountpoint"]
-    prefix = f"{mountpoint}/trees/"
-    builds = []
+    prefix = f"{mountpoint}/{LAYERS}/"
+    layers: list[str] = []
     for volume in client.api.volumes(filters={"label": [LABEL]}).get("Volumes") or []:
-        lower = (volume.get("Options") or {}).get("o", "")
-        for part in lower.split(","):
-            if part.startswith("lowerdir=" + prefix):
-                builds.append(part[len("lowerdir=" + prefix):])
-    return builds
+        options = (volume.get("Options") or {}).get("o", "")
+        for part in options.split(","):
+            if part.startswith("lowerdir="):
+                for lower in part[len("lowerdir="):].split(":"):
+                    if lower.startswith(prefix) and lower[len(prefix):] not in layers:
+                        layers.append(lower[len(prefix):])
+    return layers
 
 
 class CodeVolumeOps:
@@ -278,9 +326,10 @@ class CodeVolumeOps:
         from dtrun.code.volume import LABEL_CODE
 
         anchor = ensure_code_volume(self.client, volume, {LABEL_CODE: "1", **labels})
-        self._mountpoints = {**getattr(self, "_mountpoints", {}), volume: anchor_mountpoint(anchor)}
-        build, sent = put_code(anchor, root, manifest)
-        return CodeRef(volume, manifest.digest, build, sent)
+        mountpoint = anchor_mountpoint(anchor)
+        self._mountpoints = {**getattr(self, "_mountpoints", {}), volume: mountpoint}
+        layers, sent = put_code(anchor, root, manifest, mountpoint)
+        return CodeRef(volume, manifest.digest, layers, sent)
 
     def code_view(self, code: Any, name: str, labels: dict[str, str], image: str | None = None) -> str:
         def helper() -> str:
