@@ -10,6 +10,7 @@ snapshot), from an exported copy. `--only` runs some sections; the file then say
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from _measure import machine
+from repo_scale import compile_tree
 
 HERE = Path(__file__).resolve().parent
 #: name -> (script, arguments, takes --before, what it shows)
@@ -64,13 +66,18 @@ def main() -> None:
                 sections.setdefault(current, []).append(line)
         parts += [f"Sections run this time: {', '.join(names)}; the others are from the earlier run of this file "
                   "(their own lines say when).", ""]
+    # Measured as a pip install runs: with the modules' bytecode written, for the working tree here and for
+    # the exported before-revision (export_revision compiles it). Without this, an environment that sets
+    # PYTHONDONTWRITEBYTECODE makes every dtrun command compile itself from source and skews both sides.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    compile_tree(HERE.parent / "dtrun")
     for name in names:
         script, extra, before, what = SECTIONS[name]
         argv = [sys.executable, str(HERE / script), *extra]
         if before and args.before:
             argv += ["--before", args.before]
         start = time.perf_counter()
-        proc = subprocess.run(argv, cwd=HERE, capture_output=True, text=True)
+        proc = subprocess.run(argv, cwd=HERE, capture_output=True, text=True, env=env)
         took = time.perf_counter() - start
         body = proc.stdout.strip()
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
