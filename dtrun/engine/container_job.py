@@ -20,6 +20,7 @@ from dtrun.engine.build_watch import BuildWatch
 from dtrun.engine.checkpoints import start_checkpoints
 from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declare, declared_label, finish_job
 from dtrun.engine.events import JOB, OUTPUT, RESULT, STATUS, Event
+from dtrun.engine.images import RecordedImages, recorded_images
 from dtrun.engine.inputs import job_inputs, resolve_dep
 from dtrun.engine.interruptible import Attempts
 from dtrun.engine.kept import cache_mounts, folders_tar
@@ -80,27 +81,51 @@ class ContainerJob:
         record.move(State.BUILDING)
         self.store.save_job(record)
         self.engine.code.start()  # hashing the snapshot overlaps the image lookup (engine/code.py)
-        pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
+        cacheable = not state.no_cache and not exposure.is_app(job)  # a dev environment is opened to be used
+        key_secrets = {**secrets, **_referenced(job, self.secrets)}
+        tried = None
+        images = recorded_images(self.backend)
+        known = images.recorded_image(job.image, self.settings) if images is not None and cacheable else None
+        if known is not None:  # the image as this client last saw it: a hit needs no daemon (images/record.py)
+            record.image = known[0]
+            tried = record.cache_key = self._key(job, run.variables, known[1], inputs, key_secrets)
+            if self._reuse(job, record):
+                return
+        with self.engine.slot():  # from here on the job needs the host: at most `max_parallel` jobs at once
+            self.engine.check_host()
+            pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
+            image, info = self._image(job, images)
+            record.image = image
+            record.cache_key = self._key(job, run.variables, info, inputs, key_secrets)
+            if cacheable and record.cache_key != tried and self._reuse(job, record):
+                return
+            if self._halted(record):
+                return
+            self._launch(job, record, state, image, inputs, env={**started.env, **secrets}, started=started,
+                         info=info)
+
+    def _image(self, job: Job, images: RecordedImages | None) -> tuple[str, ImageInfo]:
+        """The job's image, built if missing, and what it is (its id, user, HOME), from the daemon."""
         watch = BuildWatch(self.emit, job.workflow)  # the build's steps and summary (issue 18)
         try:
-            image, built = self.backend.ensure_image(job.image, self.settings, output=watch.line, step=watch.step,
-                                                     say=watch.start)
+            if images is not None:
+                image, info, built = images.resolve_image(job.image, self.settings, output=watch.line,
+                                                          step=watch.step, say=watch.start)
+            else:
+                image, built = self.backend.ensure_image(job.image, self.settings, output=watch.line,
+                                                         step=watch.step, say=watch.start)
+                info = _image_info(self.backend, image)
         except BaseException as exc:
             watch.failed(str(exc), interrupted=not isinstance(exc, Exception))
             raise
-        record.image = image
         if built:
             watch.done(image)
-        info = _image_info(self.backend, image)
-        record.cache_key = cache.cache_key(code=self.engine.code.digest(), job=job, variables=run.variables,
-                                           image_id=info.id, inputs=inputs,
-                                           secrets={**secrets, **_referenced(job, self.secrets)})
-        # a dev environment is opened to be used, never replaced by an earlier run's outputs
-        if not state.no_cache and not exposure.is_app(job) and self._reuse(job, record):
-            return
-        if self._halted(record):
-            return
-        self._launch(job, record, state, image, inputs, env={**started.env, **secrets}, started=started, info=info)
+        return image, info
+
+    def _key(self, job: Job, variables: dict[str, str], info: ImageInfo, inputs: list[InputArtifact],
+             secrets: dict[str, str]) -> str:
+        return cache.cache_key(code=self.engine.code.digest(), job=job, variables=variables, image_id=info.id,
+                               inputs=inputs, secrets=secrets)
 
     def _launch(self, job: Job, record: JobRecord, state: _RunState, image: str, inputs: list[InputArtifact], *,
                 env: dict[str, str], started: Job, info: ImageInfo) -> None:

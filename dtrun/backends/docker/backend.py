@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -43,15 +43,41 @@ if TYPE_CHECKING:
 
 
 class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
-    def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
-                 probe_images: list[str] | None = None) -> None:
-        self.client = client
+    def __init__(self, client: Any = None, host: str = "", *, endpoint: Endpoint | None = None,
+                 probe_images: list[str] | None = None, connect: Callable[[], Any] | None = None) -> None:
+        """`client`: docker-py's, already connected; or `connect`, which makes one on first use."""
+        self._client = client
+        self._connect = connect
+        self._connect_lock = threading.Lock()
         self.host = host
         self.endpoint = endpoint
         #: images to run `nvidia-smi` in when the host's GPUs must be listed (first present wins)
         self.probe_images = probe_images or ["debian:bookworm-slim"]
         self._info: dict[str, Any] | None = None
         self._host_info: HostInfo | None = None
+
+    @property
+    def client(self) -> Any:
+        """docker-py's client, connected on first use (by the thread that first needs it; the others wait).
+
+        Connecting costs importing docker-py (requests, urllib3) and a round trip to the daemon; a run
+        whose jobs are all cache hits needs neither (the engine takes their images from the client's
+        record, `dtrun.images.record`), so it never gets here. A daemon that does not answer raises
+        `DockerUnavailable` here, at first use, with the same message as before."""
+        if self._client is None and self._connect is not None:
+            with self._connect_lock:
+                if self._client is None:
+                    self._client = self._connect()
+        return self._client
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self._client = value
+
+    @property
+    def connected(self) -> bool:
+        """Whether the daemon was reached (or a client given): what a cache hit must leave False."""
+        return self._client is not None
 
     @property
     def cli_host(self) -> str | None:  # type: ignore[override]
