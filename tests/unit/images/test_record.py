@@ -43,7 +43,8 @@ def test_a_named_image_is_recorded_per_host_and_answered_without_the_host() -> N
     spec, settings = ImageSpec("docker", user_image="site/tool:1"), Settings(store="s")
     host = Host({"site/tool:1": ImageInfo(id="sha256:a", tags=["site/tool:1"], user="app", home="/home/app")})
     assert recorded_image(spec, settings, "unix:///one") is None  # never seen
-    tag, info, built = resolve_image(cast("ImageHost", host), spec, settings, docker_host=None, where="unix:///one", output=print)
+    tag, info, built = resolve_image(cast("ImageHost", host), spec, settings, docker_host=None, where="unix:///one",
+                                     output=print)
     assert (tag, info.id, built) == ("site/tool:1", "sha256:a", False)
     host.asked.clear()
     assert recorded_image(spec, settings, "unix:///one") == \
