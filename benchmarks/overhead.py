@@ -61,17 +61,19 @@ def main() -> None:
         ours: dict[str, list[float]] = {}
         hits: dict[str, list[float]] = {}
         for _ in range(args.repeat):  # interleaved, so the machine's load drift falls on all alike
-            raw += timed(lambda: run_quiet([docker, "run", "--rm", image, "bash", "-c", "echo hello"]), 1)
+            raw.append(once([docker, "run", "--rm", image, "bash", "-c", "echo hello"], os.environ.copy(), None,
+                            "docker"))
             for name, each in versions.items():
-                ours.setdefault(name, []).append(once([*dtrun, "run", "hello", "--no-cache"], each, project))
+                ours.setdefault(name, []).append(once([*dtrun, "run", "hello", "--no-cache"], each, project,
+                                                      f"no-cache{name}"))
                 if args.before:
-                    hits.setdefault(name, []).append(once([*dtrun, "run", "hello"], each, project))
-        print(f"dtrun run hello vs docker run --rm (image {image}, median of {args.repeat})")
-        print(row("docker run --rm IMAGE bash -c 'echo hello'", median(raw)))
+                    hits.setdefault(name, []).append(once([*dtrun, "run", "hello"], each, project, f"hit{name}"))
+        print(f"dtrun run hello vs docker run --rm (image {image}, median of {args.repeat}; CPU: the client's)")
+        print(row("docker run --rm IMAGE bash -c 'echo hello'", median(raw)) + cpu("docker"))
         for name, times in ours.items():
-            print(row(f"dtrun run hello --no-cache{name}", median(times), median(raw)))
+            print(row(f"dtrun run hello --no-cache{name}", median(times), median(raw)) + cpu(f"no-cache{name}"))
         for name, times in hits.items():
-            print(row(f"dtrun run hello, a cache hit{name}", median(times)))
+            print(row(f"dtrun run hello, a cache hit{name}", median(times)) + cpu(f"hit{name}"))
         print()
         breakdown(project, env, image)
     finally:
@@ -81,10 +83,25 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def once(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+CPU: dict[str, list[float]] = {}
+
+
+def once(argv: list[str], env: dict[str, str], cwd: Path | None, cpu: str) -> float:
+    """Wall time of one command; its CPU time (user + system, children) goes to CPU[cpu]: on a loaded
+    machine wall time includes waiting for a core, CPU time does not."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     run_quiet(argv, env, cwd)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(cpu, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return elapsed
+
+
+def cpu(key: str) -> str:
+    return f"  (CPU {median(CPU[key]) * 1000:.0f} ms)"
 
 
 def breakdown(project: Path, env: dict[str, str], image: str) -> None:

@@ -8,6 +8,8 @@ Workflows and flows compile to the same `Plan` and run here alike. Stopping goes
 Ctrl+C and `dtrun stop` alike: a request in the store, then SIGTERM (stop) or SIGKILL (abort); the job's
 thread sees the request when the container exits. Containers are removed only after their outputs
 are exported, so a run whose client is killed can be finished by any later command (reconcile.py).
+A job that is a cache hit takes nothing of the host: only a job that has to run takes a `slot` and has
+the run's resources checked (`check_host`), so a run whose jobs are all cached never connects to it.
 """
 
 from __future__ import annotations
