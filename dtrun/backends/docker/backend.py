@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from dtrun.backends.docker.endpoint import Endpoint
     from dtrun.backends.docker.hostinfo import HostInfo
     from dtrun.engine.scheduler import Admission
+    from dtrun.plan import Job
     from dtrun.spec.models import Gpu, Resources
 
 
@@ -129,10 +130,20 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
         check_resources(self, workflow, resources, nodes)
 
     def admission(self, run: str) -> Admission:
-        """Whether a ready job's GPUs are free now (label-based claims, see gpus.py)."""
-        from dtrun.backends.docker.gpus import gpu_admission
+        """Whether a ready job's GPUs are free now (label-based claims, see gpus.py). A job without GPUs
+        is admitted at once: nothing is imported or asked of the host for it (a cache hit's run)."""
+        checks: list[Admission] = []
 
-        return gpu_admission(self, run)
+        def admit(job: Job, running: list[Job]) -> bool:
+            if not job.resources.gpu_count:
+                return True
+            if not checks:
+                from dtrun.backends.docker.gpus import gpu_admission
+
+                checks.append(gpu_admission(self, run))
+            return checks[0](job, running)
+
+        return admit
 
     # -- containers -----------------------------------------------------------------------------------
     def submit(self, spec: ContainerSpec, gpu: Gpu | None = None, *, interruptible: bool = False,
