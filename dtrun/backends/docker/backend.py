@@ -9,6 +9,7 @@ Implements `dtrun.backends.base.Backend`; volumes, images and published ports ar
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -74,6 +75,20 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     @client.setter
     def client(self, value: Any) -> None:
         self._client = value
+
+    def connect_soon(self) -> None:
+        """Start connecting on a thread, for a caller that knows the host will be needed (a `--no-cache`
+        run): importing docker-py and the daemon's first answer then overlap the spec, the plan and the
+        snapshot (its git commands) instead of following them. A failure is not raised here: the first
+        use connects again and raises it there."""
+        if self._client is not None or self._connect is None:
+            return
+
+        def connect() -> None:
+            with contextlib.suppress(Exception):  # raised again, where it can be reported, at the first use
+                self.client  # noqa: B018 - connects
+
+        threading.Thread(target=connect, name="dtrun-connect", daemon=True).start()
 
     @property
     def connected(self) -> bool:
