@@ -84,6 +84,8 @@ class ContainerJob:
         with self.engine.slot():  # from here on the job needs the host: at most `max_parallel` jobs at once
             from dtrun.engine.pulls import pull_private_image
 
+            if self._halted(record):  # a stop asked for while it waited for its slot
+                return
             self.engine.check_host()
             pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
             image, info = self._image(job, images)
