@@ -9,7 +9,6 @@ Implements `dtrun.backends.base.Backend`; volumes, images and published ports ar
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import tarfile
@@ -31,6 +30,7 @@ from dtrun.backends.base import (
 from dtrun.backends.docker.codevolumes import CodeVolumeOps
 from dtrun.backends.docker.errors import explanation, ignored
 from dtrun.backends.docker.images import ImageOps
+from dtrun.backends.docker.lazyclient import LazyClient
 from dtrun.backends.docker.nodes import NodeGroup
 from dtrun.backends.docker.ports import PortOps
 from dtrun.backends.docker.volumes import VolumeOps
@@ -44,56 +44,17 @@ if TYPE_CHECKING:
     from dtrun.spec.models import Gpu, Resources
 
 
-class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
+class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     def __init__(self, client: Any = None, host: str = "", *, endpoint: Endpoint | None = None,
                  probe_images: list[str] | None = None, connect: Callable[[], Any] | None = None) -> None:
         """`client`: docker-py's, already connected; or `connect`, which makes one on first use."""
-        self._client = client
-        self._connect = connect
-        self._connect_lock = threading.Lock()
+        LazyClient.__init__(self, client, connect)
         self.host = host
         self.endpoint = endpoint
         #: images to run `nvidia-smi` in when the host's GPUs must be listed (first present wins)
         self.probe_images = probe_images or ["debian:bookworm-slim"]
         self._info: dict[str, Any] | None = None
         self._host_info: HostInfo | None = None
-
-    @property
-    def client(self) -> Any:
-        """docker-py's client, connected on first use (by the thread that first needs it; the others wait).
-
-        Connecting costs importing docker-py (requests, urllib3) and a round trip to the daemon; a run
-        whose jobs are all cache hits needs neither (the engine takes their images from the client's
-        record, `dtrun.images.record`), so it never gets here. A daemon that does not answer raises
-        `DockerUnavailable` here, at first use, with the same message as before."""
-        if self._client is None and self._connect is not None:
-            with self._connect_lock:
-                if self._client is None:
-                    self._client = self._connect()
-        return self._client
-
-    @client.setter
-    def client(self, value: Any) -> None:
-        self._client = value
-
-    def connect_soon(self) -> None:
-        """Start connecting on a thread, for a caller that knows the host will be needed (a `--no-cache`
-        run): importing docker-py and the daemon's first answer then overlap the spec, the plan and the
-        snapshot (its git commands) instead of following them. A failure is not raised here: the first
-        use connects again and raises it there."""
-        if self._client is not None or self._connect is None:
-            return
-
-        def connect() -> None:
-            with contextlib.suppress(Exception):  # raised again, where it can be reported, at the first use
-                self.client  # noqa: B018 - connects
-
-        threading.Thread(target=connect, name="dtrun-connect", daemon=True).start()
-
-    @property
-    def connected(self) -> bool:
-        """Whether the daemon was reached (or a client given): what a cache hit must leave False."""
-        return self._client is not None
 
     @property
     def cli_host(self) -> str | None:  # type: ignore[override]
