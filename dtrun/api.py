@@ -135,6 +135,10 @@ class Session:
         of the host's interfaces (as the `publish_all` setting), not only where this user reaches them."""
         from dtrun.names import new_run_name
 
+        if no_cache:  # every job will need the host: a backend that connects on first use may start now
+            connect_soon = getattr(self.backend, "connect_soon", None)
+            if connect_soon is not None:
+                connect_soon()
         self.spec(strict=False).get(workflow)
         record = self.store.load_run(submitted) if submitted else None
         name = record.name if record else new_run_name(self.store.run_names())

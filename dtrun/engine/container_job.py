@@ -14,26 +14,17 @@ import uuid
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from dtrun.backends.base import LABEL, Backend, ContainerSpec, ImageInfo, VolumeMount
-from dtrun.engine import cache, control, exposure
-from dtrun.engine.artifacts import InputArtifact, copy_file_inputs, mount_inputs, tar_path
-from dtrun.engine.build_watch import BuildWatch
-from dtrun.engine.checkpoints import start_checkpoints
-from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, Declared, declare, declared_label, finish_job
+from dtrun.engine import cache, control
 from dtrun.engine.events import JOB, OUTPUT, RESULT, STATUS, Event
+from dtrun.engine.images import RecordedImages, recorded_images
 from dtrun.engine.inputs import job_inputs, resolve_dep
-from dtrun.engine.interruptible import Attempts
-from dtrun.engine.kept import cache_mounts, folders_tar
-from dtrun.engine.logs import LogSink, stream_until_exit
-from dtrun.engine.progress import MeteredReader, Progress, size_of
-from dtrun.engine.pulls import pull_private_image
-from dtrun.masking import Masker
-from dtrun.names import sanitize
 from dtrun.plan import WORKSPACE, Job
 from dtrun.providers import devenv
-from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, State
 
 if TYPE_CHECKING:
+    from dtrun.engine.artifacts import InputArtifact
+    from dtrun.engine.collect import Declared
     from dtrun.engine.runner import Engine, _RunState
 
 
@@ -80,32 +71,70 @@ class ContainerJob:
         record.move(State.BUILDING)
         self.store.save_job(record)
         self.engine.code.start()  # hashing the snapshot overlaps the image lookup (engine/code.py)
-        pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
+        cacheable = not state.no_cache and not _is_app(job)  # a dev environment is opened to be used
+        key_secrets = {**secrets, **_referenced(job, self.secrets)}
+        tried = None
+        images = recorded_images(self.backend)
+        known = images.recorded_image(job.image, self.settings) if images is not None and cacheable else None
+        if known is not None:  # the image as this client last saw it: a hit needs no daemon (images/record.py)
+            record.image = known[0]
+            tried = record.cache_key = self._key(job, run.variables, known[1], inputs, key_secrets)
+            if self._reuse(job, record):
+                return
+        with self.engine.slot():  # from here on the job needs the host: at most `max_parallel` jobs at once
+            from dtrun.engine.pulls import pull_private_image
+
+            if self._halted(record):  # a stop asked for while it waited for its slot
+                return
+            self.engine.check_host()
+            pull_private_image(self.backend, job, self.secrets, self._status)  # registry_auth (engine/pulls.py)
+            image, info = self._image(job, images)
+            record.image = image
+            record.cache_key = self._key(job, run.variables, info, inputs, key_secrets)
+            if cacheable and record.cache_key != tried and self._reuse(job, record):
+                return
+            if self._halted(record):
+                return
+            self._launch(job, record, state, image, inputs, env={**started.env, **secrets}, started=started,
+                         info=info)
+
+    def _image(self, job: Job, images: RecordedImages | None) -> tuple[str, ImageInfo]:
+        """The job's image, built if missing, and what it is (its id, user, HOME), from the daemon."""
+        from dtrun.engine.build_watch import BuildWatch
+
         watch = BuildWatch(self.emit, job.workflow)  # the build's steps and summary (issue 18)
         try:
-            image, built = self.backend.ensure_image(job.image, self.settings, output=watch.line, step=watch.step,
-                                                     say=watch.start)
+            if images is not None:
+                image, info, built = images.resolve_image(job.image, self.settings, output=watch.line,
+                                                          step=watch.step, say=watch.start)
+            else:
+                image, built = self.backend.ensure_image(job.image, self.settings, output=watch.line,
+                                                         step=watch.step, say=watch.start)
+                info = _image_info(self.backend, image)
         except BaseException as exc:
             watch.failed(str(exc), interrupted=not isinstance(exc, Exception))
             raise
-        record.image = image
         if built:
             watch.done(image)
-        info = _image_info(self.backend, image)
-        record.cache_key = cache.cache_key(code=self.engine.code.digest(), job=job, variables=run.variables,
-                                           image_id=info.id, inputs=inputs,
-                                           secrets={**secrets, **_referenced(job, self.secrets)})
-        # a dev environment is opened to be used, never replaced by an earlier run's outputs
-        if not state.no_cache and not exposure.is_app(job) and self._reuse(job, record):
-            return
-        if self._halted(record):
-            return
-        self._launch(job, record, state, image, inputs, env={**started.env, **secrets}, started=started, info=info)
+        return image, info
+
+    def _key(self, job: Job, variables: dict[str, str], info: ImageInfo, inputs: list[InputArtifact],
+             secrets: dict[str, str]) -> str:
+        return cache.cache_key(code=self.engine.code.digest(), job=job, variables=variables, image_id=info.id,
+                               inputs=inputs, secrets=secrets)
 
     def _launch(self, job: Job, record: JobRecord, state: _RunState, image: str, inputs: list[InputArtifact], *,
                 env: dict[str, str], started: Job, info: ImageInfo) -> None:
         """Stage the inputs, start the job, follow it to its end: the part that differs per kind of
         backend (`engine/agent_job.py` is the path of backends whose jobs run dtrun's agent)."""
+        from dtrun.engine import exposure
+        from dtrun.engine.artifacts import copy_file_inputs, mount_inputs
+        from dtrun.engine.collect import ARTIFACTS_LABEL, WORKSPACE_LABEL, declare, declared_label
+        from dtrun.engine.interruptible import Attempts
+        from dtrun.engine.kept import cache_mounts, folders_tar
+        from dtrun.engine.progress import MeteredReader, Progress, size_of
+        from dtrun.names import sanitize
+
         run = state.run
         declared = declare(job)
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
@@ -218,6 +247,7 @@ class ContainerJob:
                 self.emit(Event(OUTPUT, job=workflow, data=text))
 
     def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
+        from dtrun.engine.artifacts import tar_path
         from dtrun.store.archive import under
 
         source = tar_path(self.store, record.id, saved)
@@ -227,6 +257,8 @@ class ContainerJob:
 
     def _code(self, skip: list[str]) -> IO[bytes]:
         """The code snapshot, without files where read-only inputs will be mounted."""
+        from dtrun.snapshot import Snapshot
+
         prefixes = [os.path.relpath(p, WORKSPACE) + "/" for p in skip if p.startswith(WORKSPACE + "/")]
         data, _ = self.snapshot.pack()
         if not any(f.startswith(tuple(prefixes)) or f + "/" in prefixes for f in self.snapshot.files):
@@ -236,6 +268,13 @@ class ContainerJob:
 
     def _execute(self, job: Job, record: JobRecord, container: Any, declared: list[Declared],
                  state: _RunState) -> None:
+        from dtrun.engine import exposure
+        from dtrun.engine.checkpoints import start_checkpoints
+        from dtrun.engine.collect import WORKSPACE_LABEL, finish_job
+        from dtrun.engine.logs import LogSink, stream_until_exit
+        from dtrun.engine.progress import Progress
+        from dtrun.masking import Masker
+
         with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
             log.write(state.earlier_logs.get(job.workflow, b""))
             sink = LogSink(log, lambda chunk: self.emit(Event(OUTPUT, job=job.workflow, data=chunk)),
@@ -296,6 +335,11 @@ def _image_info(backend: Backend, image: str) -> ImageInfo:
     if found is None:
         raise NotFound(f"the image {image} is gone from {backend.host}", hint="run again: it will be built")
     return found
+
+
+def _is_app(job: Job) -> bool:
+    """A dev environment (`engine/exposure.py`'s `is_app`, without importing what serves its ports)."""
+    return devenv.APP_ENV in job.env
 
 
 def _referenced(job: Job, secrets: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,8 @@ Workflows and flows compile to the same `Plan` and run here alike. Stopping goes
 Ctrl+C and `dtrun stop` alike: a request in the store, then SIGTERM (stop) or SIGKILL (abort); the job's
 thread sees the request when the container exits. Containers are removed only after their outputs
 are exported, so a run whose client is killed can be finished by any later command (reconcile.py).
+A job that is a cache hit takes nothing of the host: only a job that has to run takes a `slot` and has
+the run's resources checked (`check_host`), so a run whose jobs are all cached never connects to it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +88,14 @@ class Engine:
 
         #: the run's code: hashed once, sent once into the backend's code volume, one view per job
         self.code = RunCode(self)
+        #: the jobs whose resources the host has not been asked about yet (`check_host`)
+        self._unchecked: list[Job] = []
+        self._check_error: BaseException | None = None
+        self._check_lock = threading.Lock()
+        #: how many of the run's jobs use the host at once (`slot`), sized when the first one needs it
+        self._slots: threading.Semaphore | None = None
+        self._slots_lock = threading.Lock()
+        self._jobs = 1
 
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.repo": self.store.repo, f"{LABEL}.store": store_label(self.store), **extra}
@@ -94,6 +106,34 @@ class Engine:
             self.backend.kill(container)
         else:
             threading.Thread(target=self.backend.stop, args=(container, STOP_GRACE), daemon=True).start()
+
+    def check_host(self) -> None:
+        """Refuse any job of the run that the host can never run (`Backend.check_resources`), before the
+        first job that needs the host is built or started. Asked once per run, by the first job that is
+        not a cache hit (the others wait for the answer), so a run whose jobs are all cached never
+        reaches the host; the refusal fails that job and with it the run, and nothing was started."""
+        with self._check_lock:
+            jobs, self._unchecked = self._unchecked, []
+            if self._check_error is None:
+                try:
+                    for job in jobs:
+                        self.backend.check_resources(job.workflow, job.resources, _nodes(job))
+                except BaseException as exc:
+                    self._check_error = exc
+            if self._check_error is not None:
+                raise self._check_error
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """A place among the run's jobs that use the host at once, held while one does: the
+        `max_parallel` setting, else one per CPU of the host. The host is asked for its CPUs only here,
+        when the first job needs it and when jobs can overlap, so cache hits take no place and ask nothing."""
+        with self._slots_lock:
+            if self._slots is None:
+                cpus = self._host_cpus() if self._jobs > 1 else 1
+                self._slots = threading.Semaphore(parallel_limit(self.settings.max_parallel, cpus))
+        with self._slots:
+            yield
 
     # -- a whole run -----------------------------------------------------------------------------------
     def submit(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
@@ -110,8 +150,9 @@ class Engine:
     def run(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
             tag: str | None = None, no_cache: bool = False, submitted: RunRecord | None = None,
             name: str | None = None) -> RunResult:
-        for job in plan.jobs:
-            self.backend.check_resources(job.workflow, job.resources, _nodes(job))
+        self._unchecked = list(plan.jobs)  # checked once a job needs the host (`check_host`)
+        if any(job.resources.gpu_count for job in plan.jobs):
+            self.check_host()  # GPU jobs are admitted by asking the host (`admission`) before anything else
         run = submitted or self.submit(plan, variables=variables, args=args, tag=tag, name=name)
         control.claim(self.store, run.name)
         records = {job.workflow: self._new_job(run, job) for job in plan.jobs}
@@ -131,7 +172,8 @@ class Engine:
     def resume(self, plan: Plan, run: RunRecord, record: JobRecord) -> RunResult:
         """Run a stopped job again in its run, with its saved outputs put back where they were."""
         job = plan.job(record.workflow)
-        self.backend.check_resources(job.workflow, job.resources, _nodes(job))
+        self._unchecked = [job]
+        self.check_host()  # a resumed job always runs
         control.clear(self.store, record.id)
         control.mark_active(self.store, run.name)
         control.claim(self.store, run.name)
@@ -151,10 +193,12 @@ class Engine:
         return RunResult(run, [record])
 
     def _drive(self, jobs: list[Job], state: _RunState, done: dict[str, bool] | None = None) -> None:
-        # one job needs no limit: the host's CPUs are asked for (a `docker info`) only when jobs can overlap
-        limit = parallel_limit(self.settings.max_parallel, self._host_cpus() if len(jobs) > 1 else 1)
+        # every ready job gets a thread (a cache hit is over in moments); the jobs that use the host wait
+        # for a `slot`, whose size is asked of the host only then, and only when jobs can overlap
+        parallel_limit(self.settings.max_parallel, 1)  # a bad setting fails now, before any job starts
+        self._jobs = len(jobs)
         scheduler = Scheduler(jobs, lambda job: self._job(job, state), lambda job, why: self._skip(job, state, why),
-                              limit=limit, admit=self.admit or self.backend.admission(state.run.name),
+                              limit=len(jobs), admit=self.admit or self.backend.admission(state.run.name),
                               done=done)
         interrupts = 0
         try:
@@ -221,20 +265,24 @@ class Engine:
 
         record = state.records[job.workflow]
         try:
+            from dtrun.backends.base import AgentBackend
+
             if job.program is not None:
                 from dtrun.engine.steps import run_program
 
-                run_program(self, job, record, state)
-            else:
-                from dtrun.backends.base import AgentBackend
+                with self.slot():
+                    self.check_host()
+                    run_program(self, job, record, state)
+            elif isinstance(self.backend, AgentBackend):  # the job runs dtrun's agent (Slurm, Kubernetes)
+                from dtrun.engine.agent_job import AgentJob
+
+                with self.slot():
+                    self.check_host()
+                    AgentJob(self).run(job, record, state)
+            else:  # a cache hit needs no slot and no host: it takes them once it knows (container_job.py)
                 from dtrun.engine.container_job import ContainerJob
 
-                if isinstance(self.backend, AgentBackend):  # the job runs dtrun's agent (Slurm, Kubernetes)
-                    from dtrun.engine.agent_job import AgentJob
-
-                    AgentJob(self).run(job, record, state)
-                else:
-                    ContainerJob(self).run(job, record, state)
+                ContainerJob(self).run(job, record, state)
         except BaseException as exc:
             if not record.state.finished:
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"

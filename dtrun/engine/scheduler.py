@@ -1,7 +1,7 @@
 """Running a run's jobs: each as soon as the jobs it needs have succeeded, several at a time.
 
-Independent jobs (e.g. two runtime deps of one workflow) run in parallel threads, up to `limit`
-(derived from the Docker host's CPUs, overridable with the `max_parallel` setting). An `admit` check
+Independent jobs (e.g. two runtime deps of one workflow) run in parallel threads, up to `limit` (the
+engine gives every job a thread and bounds the jobs that use the host itself, `Engine.slot`). An `admit` check
 decides whether a ready job may start now (e.g. whether a GPU is free); a job it refuses waits for
 another job to finish. A job whose upstream failed is skipped, not run; independent jobs go on.
 """

@@ -23,6 +23,7 @@ from dtrun.backends.base import ImageInfo
 from dtrun.config import Settings, data_home
 from dtrun.errors import BuildError, DtrunError
 from dtrun.images import cuda as cuda_table
+from dtrun.images import record
 from dtrun.images.builder import Builder, Output, build, pick_builder
 from dtrun.images.dockerfile import plan_build
 from dtrun.images.host import ImageHost
@@ -124,29 +125,46 @@ def lookup_key(spec: ImageSpec, base_ref: str, builder: Builder, host: str | Non
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def user_image_key(ref: str, host: str | None) -> str:
+    """The record's key for an image the workflow names itself (`image:`), on one host."""
+    return hashlib.sha256(json.dumps({"image": ref, "host": host or ""}).encode()).hexdigest()[:32]
+
+
 def _normalise(ref: str) -> str:
     """`name` -> `name:latest`, as the daemon lists it."""
     last = ref.rsplit("/", 1)[-1]
     return ref if ":" in last or "@" in ref else f"{ref}:latest"
 
 
-def known_image(host: ImageHost, key: str, base_ref: str) -> str | None:
-    """The remembered tag for `key` if, in one API call, the base still has the same id and the tag exists."""
-    entry = _read_json(_cache_path("image-tags.json")).get(key)
-    if not isinstance(entry, dict):
+def known_image(host: ImageHost, key: str, base_ref: str) -> tuple[str, ImageInfo] | None:
+    """The remembered tag for `key` and its image if, in one API call, the base still has the same id and
+    the tag exists (one more, an inspect, only when the tag's image is not the one recorded)."""
+    entry = record.entry(key)
+    if entry is None or not entry.get("base_id"):
         return None
     tag, base_id = str(entry.get("tag")), str(entry.get("base_id"))
     found = host.list_images(references=[_normalise(base_ref), tag])
     has_base = any(img.id == base_id and _normalise(base_ref) in img.tags for img in found)
-    has_tag = any(tag in img.tags for img in found)
-    return tag if has_base and has_tag else None
+    image = next((img for img in found if tag in img.tags), None)
+    if not has_base or image is None:
+        return None
+    info = record.known_info(key, tag, image) or host.image(tag)
+    if info is None:  # removed between the two calls
+        return None
+    record.remember(key, tag, info, base_id)
+    return tag, info
 
 
-def remember(key: str, tag: str, base_id: str) -> None:
-    path = _cache_path("image-tags.json")
-    data = _read_json(path)
-    data[key] = {"tag": tag, "base_id": base_id}
-    _write_json(path, data)
+def recorded_image(spec: ImageSpec, settings: Settings, host: str | None) -> tuple[str, ImageInfo] | None:
+    """The tag and image `resolve_image` answered last time for `spec` on `host`, from the client's
+    record alone (no daemon; see `dtrun.images.record` for why a stale entry cannot give a wrong cache
+    hit). None when the record cannot say: never seen, or a GPU image (its base follows the host's driver)."""
+    if spec.user_image:
+        return record.recorded(user_image_key(spec.user_image, host))
+    if spec.gpu:
+        return None
+    choice = base_image(spec, settings)
+    return record.recorded(lookup_key(spec, choice.ref, pick_builder(), host))
 
 
 def record_use(tag: str) -> None:
@@ -162,43 +180,53 @@ def last_used() -> dict[str, float]:
             if isinstance(v, (int, float))}
 
 
-def _image_id(host: ImageHost, ref: str) -> str | None:
-    found = host.image(ref)
-    return found.id if found else None
-
-
 def ensure_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
                  output: Output, rebuild: str = "", driver_version: str | None = None,
-                 step: Output | None = None, say: Output | None = None) -> tuple[str, bool]:
-    """Return (image reference, whether it was built now).
+                 step: Output | None = None, say: Output | None = None, where: str | None = None) -> tuple[str, bool]:
+    """Return (image reference, whether it was built now); `resolve_image` says the rest."""
+    tag, _, built = resolve_image(host, spec, settings, docker_host=docker_host, output=output, rebuild=rebuild,
+                                  driver_version=driver_version, step=step, say=say, where=where)
+    return tag, built
 
+
+def resolve_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker_host: str | None,
+                  output: Output, rebuild: str = "", driver_version: str | None = None,
+                  step: Output | None = None, say: Output | None = None,
+                  where: str | None = None) -> tuple[str, ImageInfo, bool]:
+    """Return (image reference, the image, whether it was built now), and record them (`record.py`).
+
+    `where` is the host's URL, part of the remembered lookup (default: `docker_host`, the DOCKER_HOST
+    builds use, which is not always stable: an ssh host's tunnel has a socket of its own per process).
     `driver_version` is the Docker host's NVIDIA driver when known (the backend reads it); a GPU image
     whose CUDA is newer than that driver runs is refused before anything is built. `rebuild` (any new
     value) forces a build under the same tag. `step` hears the title of each build step as it starts;
     `say` (default: `output`) hears what is built from what base with which builder.
     """
+    where = where if where is not None else docker_host
     if spec.user_image:
-        _get_or_pull(host, spec.user_image, "image")
-        return spec.user_image, False
+        image = _get_or_pull(host, spec.user_image, "image")
+        record.remember(user_image_key(spec.user_image, where), spec.user_image, image)
+        return spec.user_image, image, False
 
     choice = base_image(spec, settings, driver_version)
     if choice.cuda:
         cuda_table.check_cuda_supported(choice.cuda, driver_version)
     builder = pick_builder()
-    key = lookup_key(spec, choice.ref, builder, docker_host)
+    key = lookup_key(spec, choice.ref, builder, where)
     if not rebuild:
-        tag = known_image(host, key, choice.ref)
-        if tag:
-            record_use(tag)
-            return tag, False
+        known = known_image(host, key, choice.ref)
+        if known:
+            record_use(known[0])
+            return known[0], known[1], False
     base = _get_or_pull(host, choice.ref, "base image")
     info = probe_base(host, choice.ref, base.id)
     plan = plan_build(spec, choice.ref, info, buildkit=builder.buildkit, rebuild=rebuild, platform=PLATFORM,
                       cuda=choice.cuda)
-    if not rebuild and host.image(plan.tag) is not None:
-        remember(key, plan.tag, base.id)
+    existing = None if rebuild else host.image(plan.tag)
+    if existing is not None:
+        record.remember(key, plan.tag, existing, base.id)
         record_use(plan.tag)
-        return plan.tag, False
+        return plan.tag, existing, False
     why = f", {choice.reason}" if choice.reason else ""
     (say or output)(f"building {plan.tag} from {choice.ref}{why} with {builder.describe()}"
            + (" (forced rebuild)" if rebuild else ""))
@@ -206,7 +234,7 @@ def ensure_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker
     ca = settings.ca_bundle_path
     if ca and builder.buildkit:
         secrets["dtrun-ca"] = ca
-    previous = _image_id(host, plan.tag) if rebuild else None
+    previous = host.image(plan.tag) if rebuild else None
     try:
         build(builder, host, dockerfile=plan.dockerfile, context=plan.context, tag=plan.tag, labels=plan.labels,
               build_args=plan.build_args, secrets=secrets, docker_host=docker_host, output=output, step=step)
@@ -214,8 +242,11 @@ def ensure_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docker
         from dtrun.images.diagnose import explain_build_failure
 
         raise explain_build_failure(exc, spec, choice.ref, info) from None
-    if previous and previous != _image_id(host, plan.tag):
-        host.discard_image(previous)  # the image the rebuild replaced (kept while a container uses it)
-    remember(key, plan.tag, base.id)
+    built = host.image(plan.tag)
+    if built is None:
+        raise BuildError(f"the build of {plan.tag} finished, and the image is not on the host")
+    if previous and previous.id != built.id:
+        host.discard_image(previous.id)  # the image the rebuild replaced (kept while a container uses it)
+    record.remember(key, plan.tag, built, base.id)
     record_use(plan.tag)
-    return plan.tag, True
+    return plan.tag, built, True

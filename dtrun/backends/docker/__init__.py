@@ -15,8 +15,9 @@ __all__ = ["LABEL", "ContainerSpec", "DockerBackend", "Exit", "PublishedPort", "
 
 
 def create(settings: object, host: str | None = None) -> DockerBackend:
-    """The registry's factory: a connected backend for `--host`, the config's `host`, DOCKER_HOST, the
-    current Docker context or the default socket (in that order)."""
+    """The registry's factory: a backend for `--host`, the config's `host`, DOCKER_HOST, the current
+    Docker context or the default socket (in that order). It connects on first use (`DockerBackend.client`):
+    a run whose jobs are all cached never imports docker-py nor reaches the daemon."""
     from dtrun.backends.docker.connection import connect
     from dtrun.backends.docker.endpoint import resolve
     from dtrun.images.manager import DEFAULT_CPU_BASE
@@ -25,4 +26,4 @@ def create(settings: object, host: str | None = None) -> DockerBackend:
     endpoint = resolve(host, configured)
     images = [i for i in (getattr(settings, "gpu_base_image", None), getattr(settings, "base_image", None),
                           DEFAULT_CPU_BASE) if i]
-    return DockerBackend(connect(endpoint), endpoint.url, endpoint=endpoint, probe_images=images)
+    return DockerBackend(None, endpoint.url, endpoint=endpoint, probe_images=images, connect=lambda: connect(endpoint))

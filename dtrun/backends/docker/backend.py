@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from dtrun.backends.base import (
 from dtrun.backends.docker.codevolumes import CodeVolumeOps
 from dtrun.backends.docker.errors import explanation, ignored
 from dtrun.backends.docker.images import ImageOps
+from dtrun.backends.docker.lazyclient import LazyClient
 from dtrun.backends.docker.nodes import NodeGroup
 from dtrun.backends.docker.ports import PortOps
 from dtrun.backends.docker.volumes import VolumeOps
@@ -39,13 +40,15 @@ if TYPE_CHECKING:
     from dtrun.backends.docker.endpoint import Endpoint
     from dtrun.backends.docker.hostinfo import HostInfo
     from dtrun.engine.scheduler import Admission
+    from dtrun.plan import Job
     from dtrun.spec.models import Gpu, Resources
 
 
-class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
-    def __init__(self, client: Any, host: str, *, endpoint: Endpoint | None = None,
-                 probe_images: list[str] | None = None) -> None:
-        self.client = client
+class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
+    def __init__(self, client: Any = None, host: str = "", *, endpoint: Endpoint | None = None,
+                 probe_images: list[str] | None = None, connect: Callable[[], Any] | None = None) -> None:
+        """`client`: docker-py's, already connected; or `connect`, which makes one on first use."""
+        LazyClient.__init__(self, client, connect)
         self.host = host
         self.endpoint = endpoint
         #: images to run `nvidia-smi` in when the host's GPUs must be listed (first present wins)
@@ -103,10 +106,20 @@ class DockerBackend(VolumeOps, ImageOps, CodeVolumeOps, PortOps):
         check_resources(self, workflow, resources, nodes)
 
     def admission(self, run: str) -> Admission:
-        """Whether a ready job's GPUs are free now (label-based claims, see gpus.py)."""
-        from dtrun.backends.docker.gpus import gpu_admission
+        """Whether a ready job's GPUs are free now (label-based claims, see gpus.py). A job without GPUs
+        is admitted at once: nothing is imported or asked of the host for it (a cache hit's run)."""
+        checks: list[Admission] = []
 
-        return gpu_admission(self, run)
+        def admit(job: Job, running: list[Job]) -> bool:
+            if not job.resources.gpu_count:
+                return True
+            if not checks:
+                from dtrun.backends.docker.gpus import gpu_admission
+
+                checks.append(gpu_admission(self, run))
+            return checks[0](job, running)
+
+        return admit
 
     # -- containers -----------------------------------------------------------------------------------
     def submit(self, spec: ContainerSpec, gpu: Gpu | None = None, *, interruptible: bool = False,

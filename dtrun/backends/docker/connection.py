@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import threading
 from typing import Any
 
 from dtrun.backends.docker.endpoint import Endpoint, resolve
@@ -67,12 +69,31 @@ def _through_tunnel(endpoint: Endpoint) -> Any:
 
     tunnel = SshTunnel(endpoint.url)
     try:
-        client = docker.DockerClient(base_url=tunnel.start(), timeout=120, max_pool_size=16)  # asks /version
+        url = _lasting_thread().submit(tunnel.start).result()
+        client = docker.DockerClient(base_url=url, timeout=120, max_pool_size=16)  # asks /version
     except (TunnelError, docker.errors.DockerException, OSError):
         tunnel.close()
         return None
     client._dtrun_tunnel = tunnel  # lives as long as the client
     return client
+
+
+_lasting: concurrent.futures.ThreadPoolExecutor | None = None
+_lasting_lock = threading.Lock()
+
+
+def _lasting_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """One thread that lives as long as the process, to start the tunnel's ssh from.
+
+    The ssh child asks the kernel to be stopped when its parent dies (PR_SET_PDEATHSIG, sshtunnel.py),
+    and for the kernel the parent is the thread that started it, not the process. The backend connects
+    on first use, often on a job's thread: started there, the tunnel would close when that job ends,
+    under the jobs still using it."""
+    global _lasting
+    with _lasting_lock:
+        if _lasting is None:
+            _lasting = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtrun-tunnel")
+        return _lasting
 
 
 def _reason(exc: Exception) -> str:

@@ -36,6 +36,7 @@ def _info(attrs: dict[str, Any]) -> ImageInfo:
 class ImageOps:
     client: Any
     cli_host: str | None
+    host: str
 
     def driver_version(self) -> str | None:
         raise NotImplementedError  # provided by DockerBackend
@@ -43,10 +44,23 @@ class ImageOps:
     def ensure_image(self, spec: ImageSpec, settings: Settings, *, output: Output, rebuild: str = "",
                      step: Output | None = None, say: Output | None = None) -> tuple[str, bool]:
         """The image a job needs, built here if missing (see dtrun.images.manager)."""
-        from dtrun.images.manager import ensure_image
+        tag, _, built = self.resolve_image(spec, settings, output=output, rebuild=rebuild, step=step, say=say)
+        return tag, built
 
-        return ensure_image(self, spec, settings, docker_host=self.cli_host, output=output, rebuild=rebuild,
-                            driver_version=self.driver_version() if spec.gpu else None, step=step, say=say)
+    def resolve_image(self, spec: ImageSpec, settings: Settings, *, output: Output, rebuild: str = "",
+                      step: Output | None = None, say: Output | None = None) -> tuple[str, ImageInfo, bool]:
+        """`ensure_image` with the image itself (id, user, HOME), recorded for `recorded_image`."""
+        from dtrun.images.manager import resolve_image
+
+        return resolve_image(self, spec, settings, docker_host=self.cli_host, output=output, rebuild=rebuild,
+                             driver_version=self.driver_version() if spec.gpu else None, step=step, say=say,
+                             where=self.host)
+
+    def recorded_image(self, spec: ImageSpec, settings: Settings) -> tuple[str, ImageInfo] | None:
+        """What `resolve_image` answered last time, from the client's record: no daemon, no docker-py."""
+        from dtrun.images.manager import recorded_image
+
+        return recorded_image(spec, settings, self.host)
 
     def build_image(self, *, dockerfile: str, context: dict[str, bytes], tag: str, labels: dict[str, str],
                     output: Output) -> None:

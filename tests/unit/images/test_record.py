@@ -1,0 +1,84 @@
+"""The client's record of each host's images (issue 19): what `resolve_image` saw, answered again
+without the daemon by `recorded_image`; a listing that shows the recorded id needs no inspect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import pytest
+
+from dtrun.backends.base import ImageInfo
+from dtrun.config import Settings
+from dtrun.images import record
+from dtrun.images.manager import known_image, recorded_image, resolve_image
+from dtrun.images.spec import ImageSpec
+
+if TYPE_CHECKING:
+    from dtrun.images.host import ImageHost
+
+
+class Host:
+    """An image host that says what it was asked."""
+
+    def __init__(self, images: dict[str, ImageInfo]) -> None:
+        self.images = images
+        self.asked: list[str] = []
+
+    def image(self, ref: str) -> ImageInfo | None:
+        self.asked.append(f"inspect {ref}")
+        return self.images.get(ref)
+
+    def list_images(self, *, references: list[str] | None = None, label: str | None = None) -> list[ImageInfo]:
+        self.asked.append("list")
+        return [i for ref, i in self.images.items() if ref in (references or [])]
+
+
+@pytest.fixture(autouse=True)
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_a_named_image_is_recorded_per_host_and_answered_without_the_host() -> None:
+    spec, settings = ImageSpec("docker", user_image="site/tool:1"), Settings(store="s")
+    host = Host({"site/tool:1": ImageInfo(id="sha256:a", tags=["site/tool:1"], user="app", home="/home/app")})
+    assert recorded_image(spec, settings, "unix:///one") is None  # never seen
+    tag, info, built = resolve_image(cast("ImageHost", host), spec, settings, docker_host=None, where="unix:///one",
+                                     output=print)
+    assert (tag, info.id, built) == ("site/tool:1", "sha256:a", False)
+    host.asked.clear()
+    assert recorded_image(spec, settings, "unix:///one") == \
+        ("site/tool:1", ImageInfo(id="sha256:a", tags=["site/tool:1"], user="app", home="/home/app"))
+    assert host.asked == []
+    assert recorded_image(spec, settings, "ssh://other") is None  # another daemon's images never answer
+
+
+def test_a_listing_with_the_recorded_id_needs_no_inspect_and_another_id_is_recorded() -> None:
+    tag = "dtrun/bash:0123"
+    record.remember("key", tag, ImageInfo(id="sha256:t", user="u", home="/h"), base_id="sha256:b")
+    host = Host({"base:latest": ImageInfo(id="sha256:b", tags=["base:latest"]),
+                 tag: ImageInfo(id="sha256:t", tags=[tag])})
+    found = known_image(cast("ImageHost", host), "key", "base")
+    assert found is not None and (found[0], found[1].id, found[1].user, found[1].home) == (tag, "sha256:t", "u", "/h")
+    assert host.asked == ["list"]
+
+    host.images[tag] = ImageInfo(id="sha256:t2", tags=[tag], user="v")  # rebuilt since (another client)
+    host.asked.clear()
+    found = known_image(cast("ImageHost", host), "key", "base")
+    assert found is not None and (found[1].id, found[1].user) == ("sha256:t2", "v")
+    assert host.asked == ["list", f"inspect {tag}"]
+    assert record.recorded("key") == (tag, ImageInfo(id="sha256:t2", tags=[tag], user="v"))
+
+    host.images["base:latest"] = ImageInfo(id="sha256:b2", tags=["base:latest"])  # the base moved: no answer
+    assert known_image(cast("ImageHost", host), "key", "base") is None
+
+
+def test_a_gpu_image_is_not_answered_from_the_record() -> None:
+    """Its base follows the host's NVIDIA driver, which only the host can say."""
+    spec = ImageSpec("python", gpu=True)
+    assert recorded_image(spec, Settings(store="s"), "unix:///one") is None
+
+
+def test_an_entry_written_before_ids_were_kept_does_not_answer() -> None:
+    record.write({"key": {"tag": "dtrun/bash:0123", "base_id": "sha256:b"}})
+    assert record.recorded("key") is None
