@@ -158,8 +158,14 @@ def known_image(host: ImageHost, key: str, base_ref: str) -> tuple[str, ImageInf
 def recorded_image(spec: ImageSpec, settings: Settings, host: str | None) -> tuple[str, ImageInfo] | None:
     """The tag and image `resolve_image` answered last time for `spec` on `host`, from the client's
     record alone (no daemon; see `dtrun.images.record` for why a stale entry cannot give a wrong cache
-    hit). None when the record cannot say: never seen, or a GPU image (its base follows the host's driver)."""
+    hit). None when the record cannot say: never seen; a GPU image (its base follows the host's driver);
+    an image the workflow names by tag (`image: pytorch/pytorch:latest`), because a tag moves on the host
+    (`docker pull`, `docker tag`) and a user who pulled a newer image expects the job to run on it: only
+    the host knows which image the tag names now. A digest reference (`name@sha256:...`) names one image
+    for ever, and a generated image's tag is its content, so those are answered here."""
     if spec.user_image:
+        if "@sha256:" not in spec.user_image:
+            return None
         return record.recorded(user_image_key(spec.user_image, host))
     if spec.gpu:
         return None

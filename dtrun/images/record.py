@@ -16,11 +16,13 @@ asks the daemon. An image removed from the host keeps its entry: a key that stil
 outputs that very image produced, which is what the cache promises (the job's result for that code,
 spec, variables, image and inputs); a job that has to run finds the image gone, rebuilds it under the
 same content tag and records the new id. An entry is per host (the URL is in the key), so another
-daemon's images never answer for this one. What the record cannot see is a change made on the host
-by something other than dtrun on this client (a base image pulled again under the same name, a tag
-moved by hand or by another client): until a run of this client asks the daemon again (a cache miss,
-`--no-cache`, `dtrun images build`), a cache hit is judged against the image as this client last saw
-it, and that is the image the reused outputs came from.
+daemon's images never answer for this one. Only references that cannot move are answered from the
+record (`manager.recorded_image`): generated images, whose tag is their content, and images named by
+digest. An image the workflow names by tag is always asked of the daemon, since a `docker pull` or
+`docker tag` on the host moves it and the job must then run on the new image. What the record cannot
+see is a generated image's base pulled again under the same name by something other than dtrun: until
+a run of this client asks the daemon again (a cache miss, `--no-cache`, `dtrun images build`), a cache
+hit is judged against the image as this client last saw it, the image the reused outputs came from.
 """
 
 from __future__ import annotations

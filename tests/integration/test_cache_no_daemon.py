@@ -12,36 +12,44 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dtrun.backends.docker.endpoint import resolve
 from dtrun.errors import DockerUnavailable
-from dtrun.images.manager import user_image_key
-from tests.conftest import BUSYBOX_IMAGE, DtrunRunner, git
+from tests.conftest import BASE_IMAGE, BUSYBOX_IMAGE, SESSION, DtrunRunner, git
 
-WORKFLOWS = f"""
+WORKFLOWS = """
 workflows:
   - name: prep
     provider: bash
     commands: ["mkdir -p out", "cat data.txt > out/data.txt", "echo prepared"]
-    artifacts: [{{path: out}}]
+    artifacts: [{path: out}]
   - name: train
-    provider: docker
-    image: {BUSYBOX_IMAGE}
+    provider: bash
     depends-on: [prep]
     commands: ["mkdir -p model", "cat out/data.txt > model/m.txt", "echo trained"]
-    artifacts: [{{path: model}}]
+    artifacts: [{path: model}]
   - name: wide
-    provider: docker
-    image: {BUSYBOX_IMAGE}
+    provider: bash
     depends-on: [prep, side]
     commands: ["echo wide"]
   - name: side
-    provider: docker
-    image: {BUSYBOX_IMAGE}
+    provider: bash
     commands: ["echo side"]
 """
+
+# An image the workflow names by tag: the tag is this session's own, moved between runs like a `docker pull`
+NAMED = f"dtrun-test-{SESSION}/named:1"
+NAMED_WORKFLOWS = f"""
+workflows:
+  - name: use
+    provider: docker
+    image: {NAMED}
+    commands: ["echo used"]
+"""
+
 
 IN_PROCESS = """
 import sys
@@ -73,7 +81,7 @@ def test_a_fully_cached_run_needs_no_daemon(dtrun: DtrunRunner, make_project: Ca
                                             socket_link: Path) -> None:
     root = make_project({".dtrun/workflows.yaml": WORKFLOWS, "data.txt": "v1\n"})
     env = {"DOCKER_HOST": f"unix://{socket_link}"}
-    for workflow in ("train", "wide"):  # a chain (a generated image, then a named one) and a fan-in
+    for workflow in ("train", "wide"):  # a chain and a fan-in
         first = dtrun("run", workflow, cwd=root, env=env)
         assert first.code == 0, first.output
     socket_link.unlink()  # from here on, connecting fails
@@ -107,10 +115,29 @@ def test_a_record_of_an_image_rebuilt_since_gives_a_miss(dtrun: DtrunRunner, mak
     assert dtrun("run", "train", cwd=root).code == 0
     record = data_dir / "cache" / "image-tags.json"
     entries = json.loads(record.read_text())
-    stale = {k: {**v, "id": "sha256:" + "0" * 64} if v["tag"] == BUSYBOX_IMAGE else v for k, v in entries.items()}
+    stale = {k: {**v, "id": "sha256:" + "0" * 64} for k, v in entries.items()}
     record.write_text(json.dumps(stale))
     again = dtrun("run", "train", cwd=root)
     assert again.code == 0, again.output
     assert states(dtrun, root, {}) == ["CACHED", "CACHED"]  # the stale key misses; the daemon's id hits
-    key = user_image_key(BUSYBOX_IMAGE, resolve(None).url)
-    assert json.loads(record.read_text())[key]["id"] == entries[key]["id"]  # the record is right again
+    # the record is right again for this daemon (entries of other daemons' URLs, from earlier tests, stay)
+    seen = {(v["tag"], v["id"]) for v in json.loads(record.read_text()).values()}
+    assert {(v["tag"], v["id"]) for v in entries.values()} <= seen
+
+
+def test_an_image_named_by_tag_that_moved_on_the_host_runs_again(
+        dtrun: DtrunRunner, make_project: Callable[..., Path], docker_client: Any) -> None:
+    """`docker pull` of a newer image under the same tag: the host, not the record, says which image the
+    tag names, so the job runs on the new image instead of reusing the old one's result."""
+    root = make_project({".dtrun/workflows.yaml": NAMED_WORKFLOWS})
+    docker_client.images.get(BUSYBOX_IMAGE).tag(NAMED)
+    try:
+        assert dtrun("run", "use", cwd=root).code == 0
+        assert dtrun("run", "use", cwd=root).code == 0
+        assert states(dtrun, root, {}) == ["CACHED"]  # unchanged: reused
+        docker_client.images.get(BASE_IMAGE).tag(NAMED)  # the tag now names another image
+        moved = dtrun("run", "use", cwd=root)
+        assert moved.code == 0 and moved.stdout == "used\n", moved.output
+        assert states(dtrun, root, {}) == ["DONE"]
+    finally:
+        docker_client.images.remove(NAMED, noprune=True)

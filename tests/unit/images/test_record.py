@@ -39,18 +39,27 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "data"))
 
 
-def test_a_named_image_is_recorded_per_host_and_answered_without_the_host() -> None:
-    spec, settings = ImageSpec("docker", user_image="site/tool:1"), Settings(store="s")
-    host = Host({"site/tool:1": ImageInfo(id="sha256:a", tags=["site/tool:1"], user="app", home="/home/app")})
+def test_an_image_named_by_digest_is_recorded_per_host_and_answered_without_the_host() -> None:
+    ref = "site/tool@sha256:" + "a" * 64
+    spec, settings = ImageSpec("docker", user_image=ref), Settings(store="s")
+    host = Host({ref: ImageInfo(id="sha256:a", tags=[ref], user="app", home="/home/app")})
     assert recorded_image(spec, settings, "unix:///one") is None  # never seen
     tag, info, built = resolve_image(cast("ImageHost", host), spec, settings, docker_host=None, where="unix:///one",
                                      output=print)
-    assert (tag, info.id, built) == ("site/tool:1", "sha256:a", False)
+    assert (tag, info.id, built) == (ref, "sha256:a", False)
     host.asked.clear()
     assert recorded_image(spec, settings, "unix:///one") == \
-        ("site/tool:1", ImageInfo(id="sha256:a", tags=["site/tool:1"], user="app", home="/home/app"))
+        (ref, ImageInfo(id="sha256:a", tags=[ref], user="app", home="/home/app"))
     assert host.asked == []
     assert recorded_image(spec, settings, "ssh://other") is None  # another daemon's images never answer
+
+
+def test_an_image_named_by_tag_is_always_asked_of_the_host() -> None:
+    """A tag moves when the user pulls a newer image: the record cannot know which image it names now."""
+    spec, settings = ImageSpec("docker", user_image="site/tool:1"), Settings(store="s")
+    host = Host({"site/tool:1": ImageInfo(id="sha256:a", tags=["site/tool:1"], user="app")})
+    resolve_image(cast("ImageHost", host), spec, settings, docker_host=None, where="unix:///one", output=print)
+    assert recorded_image(spec, settings, "unix:///one") is None
 
 
 def test_a_listing_with_the_recorded_id_needs_no_inspect_and_another_id_is_recorded() -> None:
