@@ -1,6 +1,8 @@
-"""Byte-stream adapters for tar streams: chunks as a file, and a writer that runs in the background.
+"""The threads around an artifact export: the daemon's stream read ahead, the store's file written behind.
 
-Split from `archive.py` (which checks tar members) so each module has one job.
+While the main thread checks members and hashes their bytes, `Prefetch` keeps reading the daemon's
+stream and `BackgroundWriter` keeps writing the stored tar; hashing and file writes release the GIL, so
+the three overlap. Split from `archive.py` (which checks tar members) so each module has one job.
 """
 
 from __future__ import annotations
@@ -14,48 +16,6 @@ from contextlib import AbstractContextManager
 from typing import IO
 
 Piece = bytes | memoryview
-
-
-class ChunkReader(io.RawIOBase):
-    """A file-like view of an iterator of byte chunks (what docker-py's `get_archive` returns).
-
-    `read` hands out the chunks themselves (sliced only when asked for less): the generic
-    `RawIOBase.read` would allocate and zero a buffer of the requested size for every small chunk.
-    """
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks: Iterator[bytes] = iter(chunks)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> bool:
-        while not self._buffer:
-            try:
-                self._buffer = bytes(next(self._chunks))
-            except StopIteration:
-                return False
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if not self._fill():
-            return b""
-        if size is None or size < 0:
-            parts = [self._buffer]
-            self._buffer = b""
-            parts.extend(bytes(c) for c in self._chunks)
-            return b"".join(parts)
-        if size >= len(self._buffer):
-            out, self._buffer = self._buffer, b""
-            return out
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(target))
-        target[: len(data)] = data
-        return len(data)
 
 
 class Prefetch:
