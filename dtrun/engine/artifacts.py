@@ -142,8 +142,10 @@ def export_artifact(backend: Backend, container: object, store: Store, job_id: s
         return None
     from dtrun.store.streams import Prefetch
 
-    # The daemon's stream is read ahead by a thread while this one checks, hashes and writes.
-    with Prefetch(stream) as chunks:
+    # The daemon's stream is read ahead by a thread while this one checks, hashes and writes. Up to
+    # 48 MiB ahead (plus 16 MiB queued for the disk): when this process is descheduled on a busy
+    # machine the daemon keeps sending; 16 MiB ahead measured ~10% slower for a 1 GiB file.
+    with Prefetch(stream, depth=48) as chunks:
         return save_members(store, job_id, path, container_path, tar_members(chunks), progress=progress)
 
 
