@@ -1,7 +1,7 @@
 """Artifact speed against raw Docker: export of 1 GiB in one file and of 10,000 small files (vs
 `docker cp` of the same folder), and mounting an already-materialised 1 GiB dep.
 
-    .venv/bin/python benchmarks/artifacts.py [--size-mib 1024] [--files 10000] [--repeat 3]
+    .venv/bin/python benchmarks/artifacts.py [--size-mib 1024] [--files 10000] [--repeat 5]
 
 What each side does, from the same stopped container (its output folder in a volume):
 
@@ -57,6 +57,20 @@ def timed(fn: Callable[[], Any], repeat: int, reset: Callable[[], Any] = lambda:
         times.append(time.perf_counter() - start)
     reset()
     return statistics.median(times)
+
+
+def interleaved(cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], repeat: int) -> dict[str, float]:
+    """The median wall time of each case's call (after its reset, not timed), the cases taking turns
+    round by round: a machine whose load drifts then weighs on every case alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, (fn, reset) in cases.items():
+            reset()
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+            reset()
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def emptied(*paths: Path) -> Callable[[], None]:
@@ -116,10 +130,13 @@ def export_case(name: str, script: str, client: Any, backend: DockerBackend, tmp
     cp_dir, store_dir = tmp / "cp", tmp / "store"
     with filled_container(client, script) as container:
         assert backend.local_path(container, "/workspace/out") is not None, "the fast path is not available"
-        cp = timed(lambda: docker_cp(container, cp_dir), repeat, emptied(cp_dir))
-        cp_tar = timed(lambda: docker_cp_tar(container, cp_dir), repeat, emptied(cp_dir))
-        api = timed(lambda: dtrun_export(backend, store, container, local=False), repeat, emptied(store_dir))
-        fast = timed(lambda: dtrun_export(backend, store, container, local=True), repeat, emptied(store_dir))
+        medians = interleaved({
+            "cp": (lambda: docker_cp(container, cp_dir), emptied(cp_dir)),
+            "cp_tar": (lambda: docker_cp_tar(container, cp_dir), emptied(cp_dir)),
+            "api": (lambda: dtrun_export(backend, store, container, local=False), emptied(store_dir)),
+            "fast": (lambda: dtrun_export(backend, store, container, local=True), emptied(store_dir)),
+        }, repeat)
+    cp, cp_tar, api, fast = medians["cp"], medians["cp_tar"], medians["api"], medians["fast"]
     shutil.rmtree(cp_dir, ignore_errors=True)
     shutil.rmtree(store_dir, ignore_errors=True)
     def rate(seconds: float) -> str:
@@ -164,7 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     import docker
 
