@@ -1,11 +1,23 @@
 """Artifact speed against raw Docker: export of 1 GiB in one file and of 10,000 small files (vs
 `docker cp` of the same folder), and mounting an already-materialised 1 GiB dep.
 
-    .venv/bin/python benchmarks/artifacts.py [--size-mib 1024] [--files 10000] [--repeat 3]
+    .venv/bin/python benchmarks/artifacts.py [--size-mib 1024] [--files 10000] [--repeat 5]
 
-dtrun's export is measured both ways: through the Docker API (`get_archive`, what a remote daemon
-gets) and reading the volume directly (the local fast path). Ratios > 1 mean dtrun is faster.
-Everything it creates is labelled `dev.dtrun.bench=<id>` and removed at the end.
+What each side does, from the same stopped container (its output folder in a volume):
+
+- `docker cp CONTAINER:/workspace/out DIR`: the daemon streams a tar; the docker CLI extracts it into
+  DIR (files written, nothing hashed or checked).
+- `docker cp CONTAINER:/workspace/out - > out.tar`: the same stream written as one tar file (the
+  floor for keeping a tar, as the store does).
+- dtrun, Docker API (`get_archive`, the remote-safe path, what a remote daemon gets): the same stream;
+  every member checked (names, links, types), every file's sha256 computed, the stored tar written
+  into the store (`jobs/<job>/artifacts/<key>-<digest>.tar`), then the manifest (file list, digests).
+- dtrun, volume read directly (the local fast path): the same checks, hashing and stored tar, reading
+  the volume's folder instead of the daemon's stream.
+
+Every timing starts from an empty destination (the previous copy is removed before the clock starts,
+on both sides). Ratios > 1 mean dtrun is faster. Everything it creates is labelled
+`dev.dtrun.bench=<id>` and removed at the end.
 """
 
 from __future__ import annotations
@@ -35,14 +47,39 @@ RUN_ID = uuid.uuid4().hex[:8]
 LABELS = {"dev.dtrun.bench": RUN_ID}
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> float:
-    """The median wall time of `repeat` calls."""
+def timed(fn: Callable[[], Any], repeat: int, reset: Callable[[], Any] = lambda: None) -> float:
+    """The median wall time of `repeat` calls, each after `reset` (not timed)."""
     times = []
     for _ in range(repeat):
+        reset()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+    reset()
     return statistics.median(times)
+
+
+def interleaved(cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], repeat: int) -> dict[str, float]:
+    """The median wall time of each case's call (after its reset, not timed), the cases taking turns
+    round by round: a machine whose load drifts then weighs on every case alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, (fn, reset) in cases.items():
+            reset()
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+            reset()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def emptied(*paths: Path) -> Callable[[], None]:
+    """A reset that removes what the previous call wrote and makes the folders again, empty."""
+    def reset() -> None:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+    return reset
 
 
 @contextmanager
@@ -66,10 +103,13 @@ def filled_container(client: Any, script: str) -> Iterator[Any]:
 
 
 def docker_cp(container: Any, dest: Path) -> None:
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
     subprocess.run(["docker", "cp", f"{container.id}:/workspace/out", str(dest)], check=True,
                    stdout=subprocess.DEVNULL)
+
+
+def docker_cp_tar(container: Any, dest: Path) -> None:
+    with open(dest / "out.tar", "wb") as out:
+        subprocess.run(["docker", "cp", f"{container.id}:/workspace/out", "-"], check=True, stdout=out)
 
 
 def dtrun_export(backend: DockerBackend, store: Store, container: Any, local: bool) -> None:
@@ -87,20 +127,29 @@ def dtrun_export(backend: DockerBackend, store: Store, container: Any, local: bo
 def export_case(name: str, script: str, client: Any, backend: DockerBackend, tmp: Path, repeat: int,
                 size: int = 0, files: int = 0) -> None:
     store = Store(str(tmp / "store"), "bench/artifacts")
+    cp_dir, store_dir = tmp / "cp", tmp / "store"
     with filled_container(client, script) as container:
         assert backend.local_path(container, "/workspace/out") is not None, "the fast path is not available"
-        cp = timed(lambda: docker_cp(container, tmp / "cp"), repeat)
-        api = timed(lambda: dtrun_export(backend, store, container, local=False), repeat)
-        fast = timed(lambda: dtrun_export(backend, store, container, local=True), repeat)
-    shutil.rmtree(tmp / "cp", ignore_errors=True)
-    shutil.rmtree(tmp / "store", ignore_errors=True)
+        medians = interleaved({
+            "cp": (lambda: docker_cp(container, cp_dir), emptied(cp_dir)),
+            "cp_tar": (lambda: docker_cp_tar(container, cp_dir), emptied(cp_dir)),
+            "api": (lambda: dtrun_export(backend, store, container, local=False), emptied(store_dir)),
+            "fast": (lambda: dtrun_export(backend, store, container, local=True), emptied(store_dir)),
+        }, repeat)
+    cp, cp_tar, api, fast = medians["cp"], medians["cp_tar"], medians["api"], medians["fast"]
+    shutil.rmtree(cp_dir, ignore_errors=True)
+    shutil.rmtree(store_dir, ignore_errors=True)
     def rate(seconds: float) -> str:
         return f"{size / (1 << 20) / seconds:7.0f} MiB/s" if size else f"{files / seconds:7.0f} files/s"
 
-    print(f"\nexport, {name}:")
-    print(f"  docker cp                        {cp:6.2f} s  {rate(cp)}")
-    print(f"  dtrun, Docker API (remote-safe)  {api:6.2f} s  {rate(api)}   ratio vs docker cp {cp / api:5.2f}x")
-    print(f"  dtrun, volume read directly      {fast:6.2f} s  {rate(fast)}   ratio vs docker cp {cp / fast:5.2f}x")
+    print(f"\nexport, {name} (medians of {repeat}):")
+    print(f"  docker cp, extracted into a folder        {cp:6.2f} s  {rate(cp)}")
+    print(f"  docker cp -, written as one tar           {cp_tar:6.2f} s  {rate(cp_tar)}")
+    print("  dtrun, checked, sha256 per file, stored tar + manifest:")
+    print(f"    Docker API (remote-safe)                {api:6.2f} s  {rate(api)}   ratio vs docker cp {cp / api:5.2f}x"
+          f"  (vs docker cp - {cp_tar / api:4.2f}x)")
+    print(f"    volume read directly (local fast path)  {fast:6.2f} s  {rate(fast)}   ratio vs docker cp "
+          f"{cp / fast:5.2f}x")
 
 
 def mount_case(client: Any, backend: DockerBackend, tmp: Path, size_mib: int, repeat: int) -> None:
@@ -132,7 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     import docker
 

@@ -70,7 +70,7 @@ def save_members(store: Store, job_id: str, path: str, container_path: str, memb
         out = tempfile.TemporaryFile()  # noqa: SIM115
     try:
         # a full disk or a server that dies mid-upload is the store's clear error, not Python's
-        writer = BackgroundWriter(store.guarded_writes(out))
+        writer = BackgroundWriter(out, guard=store.failing)
         try:
             if progress is None:
                 manifest = write_members(members, writer, allow_file=True)
@@ -140,10 +140,13 @@ def export_artifact(backend: Backend, container: object, store: Store, job_id: s
     stream = backend.get_archive(container, source)
     if stream is None:
         return None
-    from dtrun.store.streams import ChunkReader
+    from dtrun.store.streams import Prefetch
 
-    return save_members(store, job_id, path, container_path, tar_members(ChunkReader(stream)),  # type: ignore[arg-type]
-                        progress=progress)
+    # The daemon's stream is read ahead by a thread while this one checks, hashes and writes. Up to
+    # 48 MiB ahead (plus 16 MiB queued for the disk): when this process is descheduled on a busy
+    # machine the daemon keeps sending; 16 MiB ahead measured ~10% slower for a 1 GiB file.
+    with Prefetch(stream, depth=48) as chunks:
+        return save_members(store, job_id, path, container_path, tar_members(chunks), progress=progress)
 
 
 def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_path: str) -> ArtifactRecord:

@@ -84,44 +84,16 @@ def check_member(member: tarfile.TarInfo, name: str, links: set[str] | None = No
     return None
 
 
-Member = tuple[tarfile.TarInfo, "IO[bytes] | None"]
+Member = tuple[tarfile.TarInfo, "IO[bytes] | io.RawIOBase | None"]
 
 
-def tar_members(source: IO[bytes]) -> Iterator[Member]:
-    """The members of a tar stream, each with its data (valid until the next member is taken)."""
-    with tarfile.open(fileobj=source, mode="r|", bufsize=BUFSIZE) as src:
-        for member in src:
-            if member.isreg() and not member.issparse():
-                # Straight from the stream: tarfile's own file object adds two layers of copies.
-                yield member, _MemberData(src.fileobj, member.size)  # type: ignore[arg-type,misc]
-            else:
-                yield member, (src.extractfile(member) if member.isreg() else None)
+def tar_members(source: IO[bytes] | Iterable[bytes]) -> Iterator[Member]:
+    """The members of a tar (a file, or the chunks of a stream), each with its data (valid until the
+    next member is taken); regular files' data as `StreamData`, whose pieces are not copied."""
+    from dtrun.store.tarstream import file_chunks, stream_members
 
-
-class _MemberData(io.RawIOBase):
-    """The `size` data bytes of the current member of a stream-mode tarfile, read from its stream."""
-
-    def __init__(self, stream: IO[bytes], size: int) -> None:
-        super().__init__()
-        self._stream, self._left = stream, size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        want = self._left if size is None or size < 0 else min(size, self._left)
-        if want <= 0:
-            return b""
-        data = self._stream.read(want)
-        if len(data) < want:
-            raise tarfile.ReadError("unexpected end of data")
-        self._left -= len(data)
-        return data
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(target))
-        target[: len(data)] = data
-        return len(data)
+    chunks = file_chunks(source) if hasattr(source, "read") else source  # type: ignore[arg-type]
+    yield from stream_members(chunks)
 
 
 def folder_members(folder: Path, arcname: str) -> Iterator[Member]:
@@ -198,53 +170,52 @@ def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *
     problems: list[str] = []
     links: set[str] = set()
     first = True
-    # Plain "w" mode writes headers and data straight to `target` (which only has to tell its
-    # position); the stream mode would copy every block once more through its own buffer.
-    sink = target if _can_tell(target) else _Counting(target)
-    with tarfile.TarFile(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
-                         copybufsize=BUFSIZE) as dst:
-        for member, data in members:
-            try:
-                name = member.name
-                if strip_first and first and not member.isdir() and "/" not in name.strip("/"):
-                    if not (allow_file and member.isreg()):
-                        what = "a file" if member.isreg() else "not a folder"
-                        raise NotAFolder(f"'{name}' is {what}; an artifact here is a folder",
-                                         hint="put it in a folder and declare the folder as the artifact")
-                    manifest.file = True
-                elif strip_first:
-                    _, _, name = name.partition("/")
-                first = False
-                name = name.rstrip("/")
-                if not name:
-                    continue
-                reason = check_member(member, name, links)
-                if reason:
-                    problems.append(f"{member.name}: {reason}")
-                    continue
-                if member.issym():
-                    links.add(name)
-                member.name = name
-                member.mode &= 0o7777
-                member.uid = member.gid = 0
-                member.uname = member.gname = ""
-                member.pax_headers = {}
-                entry: dict[str, object] = {"path": name, "mode": member.mode}
-                if member.isreg():
-                    hasher = hashlib.sha256()
-                    dst.addfile(member, _HashingReader(data, hasher) if data else None)
-                    entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
-                    manifest.size += member.size
-                elif member.isdir():
-                    dst.addfile(member)
-                    entry["type"] = "dir"
-                else:
-                    dst.addfile(member)
-                    entry.update(type="symlink", target=member.linkname)
-                manifest.files.append(entry)
-            finally:
-                if data is not None:
-                    data.close()
+    from dtrun.store.tarstream import TarWriter
+
+    dst = TarWriter(target)
+    for member, data in members:
+        try:
+            name = member.name
+            if strip_first and first and not member.isdir() and "/" not in name.strip("/"):
+                if not (allow_file and member.isreg()):
+                    what = "a file" if member.isreg() else "not a folder"
+                    raise NotAFolder(f"'{name}' is {what}; an artifact here is a folder",
+                                     hint="put it in a folder and declare the folder as the artifact")
+                manifest.file = True
+            elif strip_first:
+                _, _, name = name.partition("/")
+            first = False
+            name = name.rstrip("/")
+            if not name:
+                continue
+            reason = check_member(member, name, links)
+            if reason:
+                problems.append(f"{member.name}: {reason}")
+                continue
+            if member.issym():
+                links.add(name)
+            member.name = name
+            member.mode &= 0o7777
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+            member.pax_headers = {}
+            entry: dict[str, object] = {"path": name, "mode": member.mode}
+            if member.isreg():
+                hasher = hashlib.sha256()
+                dst.add(member, _hashed(_pieces(data, member.size), hasher))
+                entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
+                manifest.size += member.size
+            elif member.isdir():
+                dst.add(member)
+                entry["type"] = "dir"
+            else:
+                dst.add(member)
+                entry.update(type="symlink", target=member.linkname)
+            manifest.files.append(entry)
+        finally:
+            if data is not None:
+                data.close()
+    dst.close()
     if problems:
         raise UnsafeArchive("refused unsafe members in the archive:\n  " + "\n  ".join(problems),
                             hint="outputs may hold only regular files, folders and symlinks that stay inside")
@@ -256,49 +227,27 @@ def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *
     return manifest
 
 
-def _can_tell(target: IO[bytes] | io.RawIOBase) -> bool:
-    try:
-        target.tell()
-        return True
-    except (OSError, AttributeError, ValueError):
-        return False
+def _pieces(data: IO[bytes] | io.RawIOBase | None, size: int) -> Iterator[bytes | memoryview]:
+    """A member's data as pieces: a stream's own views, or a file read in large blocks (at most
+    `size` bytes: a file that grew while it was read is cut where its header says)."""
+    if data is None:
+        return
+    from dtrun.store.tarstream import StreamData
+
+    if isinstance(data, StreamData):
+        yield from data.pieces()
+        return
+    left = size
+    while left and (chunk := data.read(min(BUFSIZE, left))):
+        left -= len(chunk)
+        yield chunk
 
 
-class _Counting(io.RawIOBase):
-    """A write-only file that knows its position, for targets that cannot `tell()` (pipes, sockets)."""
-
-    def __init__(self, inner: IO[bytes] | io.RawIOBase) -> None:
-        super().__init__()
-        self._inner, self._pos = inner, 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        self._inner.write(data)
-        self._pos += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._pos
-
-
-class _HashingReader(io.RawIOBase):
-    def __init__(self, inner: IO[bytes], hasher: hashlib._Hash) -> None:
-        self._inner, self._hasher = inner, hasher
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        data = self._inner.read(-1 if size is None else size)
-        self._hasher.update(data)
-        return data
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(target))
-        target[: len(data)] = data
-        return len(data)
+def _hashed(pieces: Iterable[bytes | memoryview], hasher: hashlib._Hash) -> Iterator[bytes | memoryview]:
+    """`pieces`, each also fed to `hasher` (which lets other threads run while it hashes a large one)."""
+    for piece in pieces:
+        hasher.update(piece)
+        yield piece
 
 
 #: The mode bits `extract` keeps: read, write and execute; never setuid, setgid or sticky.

@@ -1,0 +1,191 @@
+"""Tar framing without copying the data: members of a chunked tar stream, and a tar writer.
+
+An artifact's bytes come from the daemon as a stream of chunks (32 KiB each, the daemon's HTTP chunks)
+and go to the store as a tar. Python's `tarfile` in stream mode copies every data byte several times
+through its own buffer (joins and slices), which made the export of a large file CPU-bound. Here the
+headers are still parsed by `tarfile` (`TarInfo.fromtarfile`: ustar, GNU long names and PAX records,
+with its checksum checks), but a member's data is handed on as views of the chunks themselves, and the
+stored tar is written from those views (`TarWriter`, headers by `TarInfo.tobuf`, the same bytes
+`TarFile` writes). Per byte: one copy from the socket, one hash, one copy into the file.
+
+`tarfile` is opened with a buffer of one block over a reader that returns exactly what it is asked for,
+so it never reads ahead of the header it parses; `stream_members` checks that on every member.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterable, Iterator
+from typing import IO
+
+BLOCK = tarfile.BLOCKSIZE
+RECORD = tarfile.RECORDSIZE
+Piece = bytes | memoryview
+
+
+class _Cursor(io.RawIOBase):
+    """Exact reads over an iterator of chunks: `read(n)` gives n bytes unless the stream ends (what
+    `tarfile` parses headers from); `pieces(n)` the next n bytes as views of the chunks, no copy."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._view = memoryview(b"")
+        #: Bytes handed out so far, by `read` and `pieces` together.
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _ready(self) -> bool:
+        while not self._view:
+            try:
+                self._view = memoryview(next(self._chunks)).cast("B")
+            except StopIteration:
+                return False
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        parts: list[Piece] = []
+        want = -1 if size is None or size < 0 else size
+        while want != 0 and self._ready():
+            piece = self._view if want < 0 else self._view[:want]
+            self._view = self._view[len(piece):]
+            parts.append(piece)
+            want -= 0 if want < 0 else len(piece)
+        data = b"".join(parts)
+        self.position += len(data)
+        return data
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+    def pieces(self, size: int) -> Iterator[memoryview]:
+        """The next `size` bytes as views; `tarfile.ReadError` if the stream ends before them."""
+        left = size
+        while left:
+            if not self._ready():
+                raise tarfile.ReadError("unexpected end of data: the archive stream broke off")
+            piece = self._view[:left]
+            self._view = self._view[len(piece):]
+            left -= len(piece)
+            self.position += len(piece)
+            yield piece
+
+    def drain(self) -> None:
+        """Read what is left (the end blocks after the end marker), so the source is read to its end."""
+        self._view = memoryview(b"")
+        for _ in self._chunks:
+            pass
+
+
+class StreamData(io.RawIOBase):
+    """The data of the current member of a stream: `pieces()` as views, or `read` like a file."""
+
+    def __init__(self, cursor: _Cursor, size: int) -> None:
+        super().__init__()
+        self._cursor, self.left = cursor, size
+
+    def readable(self) -> bool:
+        return True
+
+    def pieces(self) -> Iterator[memoryview]:
+        for piece in self._cursor.pieces(self.left):
+            self.left -= len(piece)
+            yield piece
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        data = b"".join(self._cursor.pieces(want))
+        self.left -= len(data)
+        return data
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+
+def _padded(size: int) -> int:
+    return -size % BLOCK
+
+
+def _header_after(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
+    """The next member's header, None at the end marker (a zero block)."""
+    try:
+        return tarfile.TarInfo.fromtarfile(tar)
+    except tarfile.HeaderError as exc:  # its subclasses are not in the type stubs: told apart by name
+        if type(exc).__name__ == "EOFHeaderError":
+            return None
+        if type(exc).__name__ == "EmptyHeaderError":
+            raise tarfile.ReadError("the archive stream ended before its end marker (it broke off)") from None
+        raise tarfile.ReadError(f"bad tar header: {exc}") from None
+
+
+def stream_members(chunks: Iterable[bytes]) -> Iterator[tuple[tarfile.TarInfo, StreamData | None]]:
+    """The members of a tar stream, each regular file with its data (valid until the next member).
+
+    Data left unread is skipped. The stream must end with tar's end marker: a stream that stops
+    between two members (a dropped connection) is a `tarfile.ReadError`, never a shorter artifact.
+    """
+    cursor = _Cursor(chunks)
+    with tarfile.open(fileobj=cursor, mode="r|", bufsize=BLOCK) as tar:
+        parsed = tar.fileobj  # tarfile's own reader: every header byte goes through it
+        assert parsed is not None
+        member = tar.next()  # the first (read when the archive was opened)
+        direct = 0  # data bytes taken from the cursor past tarfile
+        while member is not None:
+            if parsed.tell() + direct != cursor.position:
+                raise RuntimeError("tarfile read ahead of the header it parsed")  # a Python that buffers
+            if member.issparse():
+                raise tarfile.ReadError(f"{member.name}: a sparse file (not supported in artifacts)")
+            size = member.size if member.isreg() or member.type not in tarfile.SUPPORTED_TYPES else 0
+            data = StreamData(cursor, size) if member.isreg() else None
+            yield member, data
+            left = data.left if data is not None else size
+            for _ in cursor.pieces(left + _padded(size)):
+                pass
+            direct += size + _padded(size)
+            member = _header_after(tar)
+    cursor.drain()
+
+
+def file_chunks(source: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """A file as chunks, for `stream_members`."""
+    while chunk := source.read(size):
+        yield chunk
+
+
+class TarWriter:
+    """Writes a tar as `TarFile(format=PAX_FORMAT)` would, byte for byte, taking data as pieces."""
+
+    def __init__(self, target: IO[bytes] | io.RawIOBase) -> None:
+        self._target = target
+        self.offset = 0
+
+    def _write(self, data: Piece) -> None:
+        self._target.write(data)
+        self.offset += len(data)
+
+    def add(self, member: tarfile.TarInfo, pieces: Iterable[Piece] = ()) -> None:
+        """One member; a regular file's `pieces` must hold exactly `member.size` bytes."""
+        self._write(member.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
+        written = 0
+        for piece in pieces:
+            written += len(piece)
+            if written > member.size:
+                raise OSError(f"{member.name}: more data than its size ({member.size} bytes)")
+            self._write(piece)
+        if member.isreg() and written != member.size:
+            raise OSError(f"{member.name}: unexpected end of data ({written} of {member.size} bytes)")
+        if _padded(written):
+            self._write(bytes(_padded(written)))
+
+    def close(self) -> None:
+        """The end marker, and zeros up to a whole record, as `TarFile.close` writes them."""
+        self._write(bytes(2 * BLOCK))
+        if self.offset % RECORD:
+            self._write(bytes(RECORD - self.offset % RECORD))
