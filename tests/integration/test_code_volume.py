@@ -4,7 +4,6 @@ jobs get private copy-on-write views, the fallback copy and the prune script wor
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from dtrun.code import volume as cv
 from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
 from dtrun.code.volume import split_layers, volume_name
+from tests.code_edits import apply_edits, write
 from tests.conftest import BASE_IMAGE, SESSION, remove_labelled
 
 BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
@@ -55,27 +55,6 @@ def _expected(root: Path) -> list[str]:
         elif path.is_file():
             out.append(f"{rel} = {path.read_text().strip()}")
     return out
-
-
-def _write(root: Path, name: str, text: str) -> None:
-    (root / name).parent.mkdir(parents=True, exist_ok=True)
-    (root / name).write_text(text + "\n")
-
-
-def _apply(root: Path, ops: list[tuple[str, ...]]) -> None:
-    """Edits as a user makes them: ("write", path, text), ("rm", path: a file or a whole folder),
-    ("mv", old, new), ("ln", path, target)."""
-    for op, name, *rest in ops:
-        path = root / name
-        if op == "write":
-            _write(root, name, rest[0])
-        elif op == "rm":
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-        elif op == "mv":
-            path.rename(root / rest[0])
-        else:
-            path.unlink(missing_ok=True)
-            path.symlink_to(rest[0])
 
 
 def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: Any, code_volume: str,
@@ -116,7 +95,7 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
     monkeypatch.setattr(cv, "MAX_LAYERS", 4)
     root = tmp_path / "p"
     for name in ("a.py", "gone.txt", "data/big.txt", "pkg/x.py", "pkg/sub/y.py", "lib/m.py", "f"):
-        _write(root, name, f"{name} 1")
+        write(root, name, f"{name} 1")
     (root / "latest").symlink_to("data/big.txt")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     steps: list[tuple[str, list[tuple[str, ...]]]] = [
@@ -133,7 +112,7 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
     layers, _ = dv.put_code(anchor, root, _manifest(root))
     depths = [len(split_layers(layers))]
     for i, (what, edits) in enumerate(steps):
-        _apply(root, edits)
+        apply_edits(root, edits)
         layers, _ = dv.put_code(anchor, root, _manifest(root))
         depths.append(len(split_layers(layers)))
         view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-s{i}", LABELS)

@@ -23,6 +23,7 @@ from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
 from dtrun.code.tarstream import ChunkReader
 from dtrun.code.volume import HEAD, Head, layer_dir, max_layers, object_path, overlay_options, volume_name
+from tests.code_edits import apply_edits, write
 
 
 class FolderAnchor:
@@ -107,33 +108,12 @@ def _layer_files(volume: Path, layers: str) -> set[str]:
     return {p.relative_to(base).as_posix() for p in base.rglob("*") if not p.is_dir() or p.is_symlink()}
 
 
-def _write(root: Path, name: str, text: str) -> None:
-    (root / name).parent.mkdir(parents=True, exist_ok=True)
-    (root / name).write_text(text)
-
-
-def _apply(root: Path, ops: list[tuple[str, ...]]) -> None:
-    """Edits as a user makes them: ("write", path, text), ("rm", path: a file or a whole folder),
-    ("mv", old, new), ("ln", path, target)."""
-    for op, name, *rest in ops:
-        path = root / name
-        if op == "write":
-            _write(root, name, rest[0])
-        elif op == "rm":
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-        elif op == "mv":
-            path.rename(root / rest[0])
-        else:
-            path.unlink(missing_ok=True)
-            path.symlink_to(rest[0])
-
-
 def test_each_change_lands_as_a_thin_layer_and_the_stack_shows_the_project(tmp_path: Path) -> None:
     root, volume = tmp_path / "p", tmp_path / "v"
     volume.mkdir()
     for name, text in {"a.py": "a1", "same.py": "a1", "gone.txt": "bye", "pkg/x.py": "x", "pkg/sub/y.py": "y",
                        "data/big.bin": "B" * 50_000, "lib/m.py": "m", "f": "file"}.items():
-        _write(root, name, text)
+        write(root, name, text)
     (root / "latest").symlink_to("data/big.bin")
     anchor = FolderAnchor(volume)
     layers, delta = dv.put_code(anchor, root, _manifest(root))
@@ -154,7 +134,7 @@ def test_each_change_lands_as_a_thin_layer_and_the_stack_shows_the_project(tmp_p
     ]
     chain = cv.split_layers(layers)
     for what, edits, holds in steps:
-        _apply(root, edits)
+        apply_edits(root, edits)
         layers, delta = dv.put_code(anchor, root, _manifest(root))
         assert delta is not None, what
         assert cv.split_layers(layers)[1:] == chain, f"{what}: not stacked on the latest tree"
@@ -191,9 +171,9 @@ def test_random_edits_through_stacks_and_compactions(tmp_path: Path, monkeypatch
                     p.unlink()
                 if path.is_dir():
                     shutil.rmtree(path)
-                _write(root, name, rng.choice(["1", "2", "3", f"s{step}"]))
+                write(root, name, rng.choice(["1", "2", "3", f"s{step}"]))
         if not _on_disk(root):
-            _write(root, "x", "keep")
+            write(root, "x", "keep")
         layers, _ = dv.put_code(anchor, root, _manifest(root))
         depths.append(len(cv.split_layers(layers)))
         assert anchor.view(layers) == _on_disk(root), f"step {step}"
@@ -203,11 +183,11 @@ def test_random_edits_through_stacks_and_compactions(tmp_path: Path, monkeypatch
 def test_a_daemon_without_whiteouts_gets_whole_trees_where_something_was_deleted(tmp_path: Path) -> None:
     root, volume = tmp_path / "p", tmp_path / "v"
     volume.mkdir()
-    _write(root, "a", "1")
-    _write(root, "b", "1")
+    write(root, "a", "1")
+    write(root, "b", "1")
     anchor = FolderAnchor(volume, devices=False)
     dv.put_code(anchor, root, _manifest(root))
-    _write(root, "a", "2")
+    write(root, "a", "2")
     layers, _ = dv.put_code(anchor, root, _manifest(root))
     assert len(cv.split_layers(layers)) == 2  # no deletion: a thin layer, no need to ask
     (root / "b").unlink()
@@ -215,8 +195,8 @@ def test_a_daemon_without_whiteouts_gets_whole_trees_where_something_was_deleted
     assert len(cv.split_layers(layers)) == 1 and anchor.view(layers) == {"a": b"2"}
     head = Head.from_json((volume / HEAD).read_text())
     assert head is not None and head.whiteouts is False  # asked once per volume
-    _write(root, "c", "3")
-    _write(root, "a", "3")
+    write(root, "c", "3")
+    write(root, "a", "3")
     layers, _ = dv.put_code(anchor, root, _manifest(root))
     (root / "c").unlink()
     layers, _ = dv.put_code(anchor, root, _manifest(root))
@@ -227,7 +207,7 @@ def test_a_daemon_without_whiteouts_gets_whole_trees_where_something_was_deleted
 def test_a_stream_cut_short_marks_no_tree_complete(tmp_path: Path) -> None:
     root, volume = tmp_path / "project", tmp_path / "volume"
     volume.mkdir()
-    _write(root, "f", "1" * 5000)
+    write(root, "f", "1" * 5000)
     manifest = _manifest(root)
     (root / "f").write_bytes(b"2" * 5000)  # edited after the snapshot
     with pytest.raises(Exception, match="changed while dtrun shipped it"):
@@ -240,7 +220,7 @@ def test_a_stream_cut_short_marks_no_tree_complete(tmp_path: Path) -> None:
 def test_two_uploads_of_one_tree_never_touch_each_others_layer(tmp_path: Path) -> None:
     root, volume = tmp_path / "project", tmp_path / "volume"
     volume.mkdir()
-    _write(root, "a.py", "a\n")
+    write(root, "a.py", "a\n")
     manifest = _manifest(root)
     anchor = FolderAnchor(volume)
     first, _ = dv.put_code(anchor, root, manifest)
