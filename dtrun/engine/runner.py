@@ -95,6 +95,8 @@ class Engine:
         #: how many of the run's jobs use the host at once (`slot`), sized when the first one needs it
         self._slots: threading.Semaphore | None = None
         self._slots_lock = threading.Lock()
+        #: whether the current thread holds a slot: a job asks again where its parts share one path
+        self._holding = threading.local()
         self._jobs = 1
 
     def labels(self, **extra: str) -> dict[str, str]:
@@ -128,12 +130,19 @@ class Engine:
         """A place among the run's jobs that use the host at once, held while one does: the
         `max_parallel` setting, else one per CPU of the host. The host is asked for its CPUs only here,
         when the first job needs it and when jobs can overlap, so cache hits take no place and ask nothing."""
+        if getattr(self._holding, "slot", False):  # this thread's job holds its place already
+            yield
+            return
         with self._slots_lock:
             if self._slots is None:
                 cpus = self._host_cpus() if self._jobs > 1 else 1
                 self._slots = threading.Semaphore(parallel_limit(self.settings.max_parallel, cpus))
         with self._slots:
-            yield
+            self._holding.slot = True
+            try:
+                yield
+            finally:
+                self._holding.slot = False
 
     # -- a whole run -----------------------------------------------------------------------------------
     def submit(self, plan: Plan, *, variables: dict[str, str] | None = None, args: list[str] | None = None,
@@ -276,9 +285,7 @@ class Engine:
             elif isinstance(self.backend, AgentBackend):  # the job runs dtrun's agent (Slurm, Kubernetes)
                 from dtrun.engine.agent_job import AgentJob
 
-                with self.slot():
-                    self.check_host()
-                    AgentJob(self).run(job, record, state)
+                AgentJob(self).run(job, record, state)  # takes its slot and checks the host as below
             else:  # a cache hit needs no slot and no host: it takes them once it knows (container_job.py)
                 from dtrun.engine.container_job import ContainerJob
 

@@ -11,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import BUSYBOX_IMAGE, SESSION, DtrunRunner
+from dtrun.store.store import store_label
+from tests.conftest import BUSYBOX_IMAGE, SESSION, DtrunRunner, remove_labelled
 from tests.faults.reliability import Row
 from tests.faults.test_store_faults import tmpfs
 from tests.integration.test_store_s3 import REPO_ROOT, free_port
@@ -42,10 +44,11 @@ def no_traceback(text: str) -> None:
                    "the run fails naming the store and `no space left`; every record still reads back; "
                    "after the disk is enlarged a retry saves the artifact")
 def test_store_disk_fills_up_during_the_upload(make_project: Any, dtrun: DtrunRunner, tmp_path: Path,
-                                               fault_row: Row) -> None:
+                                               fault_row: Row, own_stores: list[str]) -> None:
     project = make_project({".dtrun/workflows.yaml": BIG})
     with tmpfs(tmp_path / "small", "64m") as small:
         env = {"DTRUN_STORE": str(small / "store")}
+        own_stores.append(env["DTRUN_STORE"])
         failed = dtrun("run", "big", "--no-cache", cwd=project, env=env)
         fault_row.runs = 1
         assert failed.code != 0
@@ -67,6 +70,16 @@ def test_store_disk_fills_up_during_the_upload(make_project: Any, dtrun: DtrunRu
         fault_row.artifacts_saved = 1
 
 
+@pytest.fixture
+def own_stores() -> Iterator[list[str]]:
+    """Stores a test uses instead of the `dtrun` fixture's: their runs' containers are removed at the end.
+    A run whose outputs could not be saved keeps its container on purpose (a later command finishes it)."""
+    urls: list[str] = []
+    yield urls
+    for url in urls:
+        remove_labelled("dev.dtrun.store", store_label(url))
+
+
 def start_moto(port: int, state: Path) -> int:
     env = {**os.environ, "DTRUN_SERVICES_DIR": str(state), "VENV": str(Path(sys.executable).parent.parent)}
     subprocess.run([str(REPO_ROOT / "scripts" / "start-moto"), str(port)], check=True, env=env, cwd=REPO_ROOT)
@@ -76,7 +89,8 @@ def start_moto(port: int, state: Path) -> int:
 @pytest.mark.fault("the S3 server (moto) killed while a 200 MB artifact is uploaded",
                    "the run fails naming the store, no traceback, the client does not hang; with the server back "
                    "a retry saves the artifact")
-def test_s3_server_dies_mid_upload(make_project: Any, dtrun: DtrunRunner, tmp_path: Path, fault_row: Row) -> None:
+def test_s3_server_dies_mid_upload(make_project: Any, dtrun: DtrunRunner, tmp_path: Path, fault_row: Row,
+                                   own_stores: list[str]) -> None:
     pytest.importorskip("s3fs", reason="the s3 extra (s3fs) is not installed")
     import fsspec
 
@@ -85,6 +99,7 @@ def test_s3_server_dies_mid_upload(make_project: Any, dtrun: DtrunRunner, tmp_pa
     endpoint = f"http://127.0.0.1:{port}"
     bucket = f"dtrun-dies-{SESSION}".lower()
     url = f"s3://{bucket}/team"
+    own_stores.append(url)
     aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "2", "DTRUN_STORE": url}
 

@@ -188,3 +188,35 @@ def test_reconcile_settles_a_run_whose_client_died(tmp_path: Path) -> None:
     assert engine.store.load_run(run.name).state == State.DONE
     assert b"done by itself" in engine.store.read_bytes(engine.store.job_path(record.id, "logs.txt"))
     assert backend.containers == {}  # collected and removed
+
+
+def test_a_job_that_asks_for_its_slot_again_does_not_wait_for_itself(tmp_path: Path) -> None:
+    """Parts of one job share a path that takes the run's slot (an agent job is a container job that
+    waits in a queue): with one slot, asking again on the same thread must not deadlock, while another
+    thread still waits for the slot."""
+    engine, _ = make(tmp_path, FakeBackend({}), parallel="1")
+    entered = threading.Event()
+    other_in = threading.Event()
+
+    def other() -> None:
+        entered.wait(5)
+        with engine.slot():
+            other_in.set()
+
+    waiter = threading.Thread(target=other)
+    waiter.start()
+    done = threading.Event()
+
+    def nested() -> None:
+        with engine.slot():
+            entered.set()
+            with engine.slot():
+                time.sleep(0.2)
+                assert not other_in.is_set()  # the one slot is still this thread's
+            done.set()
+
+    worker = threading.Thread(target=nested)
+    worker.start()
+    worker.join(5)
+    waiter.join(5)
+    assert done.is_set() and other_in.is_set()
