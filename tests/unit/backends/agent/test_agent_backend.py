@@ -8,6 +8,7 @@ against the Slurm cluster in tests/integration/slurm); everything above it is th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,46 @@ def test_the_agent_layer_carries_what_the_agent_imports_and_s3fs_for_s3_stores()
     spec = ImageSpec(provider="bash", pip_packages=("numpy",))
     assert agent_spec(spec, "/shared/store") == spec
     assert agent_spec(spec, "s3://bucket/x").pip_packages == ("numpy", "s3fs")
+
+
+def test_every_dtrun_import_in_the_agent_layer_is_shipped_with_it() -> None:
+    """Imports inside functions too (archive.py imports its tar streaming where it is used): a module
+    missing from the layer only fails in the job, when the agent saves outputs on the cluster. Left
+    out: `if TYPE_CHECKING:` blocks and a package's lazy `__getattr__` exports (`dtrun.Session`,
+    `dtrun.store.Store`), which the agent never touches."""
+    import ast
+
+    def imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+        for node in ast.iter_child_nodes(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                continue
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+                continue
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                yield node
+            yield from imports(node)
+
+    files = agent_files()
+    shipped = {name.removeprefix("site/") for name in files if name.startswith("site/dtrun/")}
+
+    def found(module: str) -> bool:
+        path = module.replace(".", "/")
+        return f"{path}.py" in shipped or f"{path}/__init__.py" in shipped
+
+    missing = []
+    for name in sorted(shipped):
+        package = name.rsplit("/", 1)[0].replace("/", ".")
+        if name.endswith("/__init__.py"):
+            package = name.removesuffix("/__init__.py").replace("/", ".")
+        for node in imports(ast.parse(files[f"site/{name}"])):
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{parent}.{base}" if base else parent
+                modules = [base]
+            missing += [f"{name}: {m}" for m in modules if m.split(".")[0] == "dtrun" and not found(m)]
+    assert missing == []
