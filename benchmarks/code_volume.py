@@ -178,10 +178,11 @@ def main() -> None:
                 print(f"| {name} | {step}{depth if 'view' in step else ''} | after | {seconds:.2f} s | | | | | |")
         print("\n(wall includes interpreter start and the snapshot; the floor ships the tree and nothing else)")
     finally:
-        label = LABELS["dev.dtrun.store"]
-        subprocess.run(f"docker ps -aq --filter label={label} | xargs -r docker rm -f; "
-                       f"docker volume ls -q --filter label={label} | xargs -r docker volume rm -f", shell=True,
-                       capture_output=True)
+        store = LABELS["dev.dtrun.store"]  # the views' containers carry it; the code volumes' anchors say it so
+        subprocess.run(f"docker ps -aq --filter label=dev.dtrun.store={store} | xargs -r docker rm -f; "
+                       f"docker ps -aq --filter label=dev.dtrun.anchor.store={store} | xargs -r docker rm -f; "
+                       f"docker volume ls -q --filter label=dev.dtrun.store={store} | xargs -r docker volume rm -f",
+                       shell=True, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
