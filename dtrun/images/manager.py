@@ -13,18 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dtrun.backends.base import ImageInfo
-from dtrun.config import Settings, data_home
+from dtrun.config import Settings
 from dtrun.errors import BuildError, DtrunError
 from dtrun.images import cuda as cuda_table
 from dtrun.images import record
 from dtrun.images.builder import Builder, Output, build, pick_builder
+from dtrun.images.cachefile import cache_path, read_json, write_json
 from dtrun.images.dockerfile import plan_build
 from dtrun.images.host import ImageHost
 from dtrun.images.probe import probe_base
@@ -98,26 +97,6 @@ def _get_or_pull(host: Any, ref: str, what: str) -> ImageInfo:
 
 
 # -- the remembered tags (spec key -> base id and tag) and when each image was last used -------------------
-def _cache_path(name: str) -> Path:
-    return data_home() / "cache" / name
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # one temporary name per writer (jobs of one run build in parallel threads of one process)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-    tmp.replace(path)
-
-
 def lookup_key(spec: ImageSpec, base_ref: str, builder: Builder, host: str | None) -> str:
     """What determines the tag besides the base id: spec, base reference, builder kind, templates, host."""
     data = {"spec": spec.key(), "base": base_ref, "buildkit": builder.buildkit, "templates": fingerprint(),
@@ -175,14 +154,14 @@ def recorded_image(spec: ImageSpec, settings: Settings, host: str | None) -> tup
 
 def record_use(tag: str) -> None:
     """When an image was last used by this client: what `dtrun images prune` goes by."""
-    path = _cache_path("image-usage.json")
-    data = _read_json(path)
+    path = cache_path("image-usage.json")
+    data = read_json(path)
     data[tag] = time.time()
-    _write_json(path, data)
+    write_json(path, data)
 
 
 def last_used() -> dict[str, float]:
-    return {k: float(v) for k, v in _read_json(_cache_path("image-usage.json")).items()
+    return {k: float(v) for k, v in read_json(cache_path("image-usage.json")).items()
             if isinstance(v, (int, float))}
 
 

@@ -6,13 +6,10 @@ result is cached on disk by the image id, so it is paid once per base, not once 
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dtrun.config import data_home
+from dtrun.images.cachefile import cache_path, read_json, write_json
 
 if TYPE_CHECKING:
     from dtrun.images.host import ImageHost
@@ -37,20 +34,11 @@ class BaseInfo:
     curl: bool = False
 
 
-def _cache_file() -> Path:
-    return data_home() / "cache" / "base-probes-v2.json"
-
-
-def _read_cache() -> dict[str, Any]:
-    try:
-        data = json.loads(_cache_file().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+CACHE = "base-probes-v2.json"
 
 
 def probe_base(host: ImageHost, image_ref: str, image_id: str) -> BaseInfo:
-    cache = _read_cache()
+    cache = read_json(cache_path(CACHE))
     if image_id in cache:
         return BaseInfo(**cache[image_id])
     output = host.run_probe(image_ref, ["sh", "-c", _SCRIPT], {"dev.dtrun.probe": "1"})
@@ -59,9 +47,5 @@ def probe_base(host: ImageHost, image_ref: str, image_id: str) -> BaseInfo:
                     venv=values.get("venv") == "yes", apt=values.get("apt") == "yes",
                     curl=values.get("curl") == "yes")
     cache[image_id] = asdict(info)
-    path = _cache_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(cache, indent=1))
-    tmp.replace(path)
+    write_json(cache_path(CACHE), cache)
     return info

@@ -27,38 +27,22 @@ hit is judged against the image as this client last saw it, the image the reused
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from dtrun.backends.base import ImageInfo
+from dtrun.images.cachefile import cache_path, read_json, write_json
 
 FILE = "image-tags.json"
 
 
-def _path() -> Path:
-    from dtrun.config import data_home
-
-    return data_home() / "cache" / FILE
-
-
 def read() -> dict[str, Any]:
-    try:
-        data = json.loads(_path().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return read_json(cache_path(FILE))
 
 
 def write(data: dict[str, Any], path: Path | None = None) -> None:
-    path = path or _path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # one temporary name per writer (jobs of one run build in parallel threads of one process)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-    tmp.replace(path)
+    write_json(path or cache_path(FILE), data)
 
 
 _lock = threading.Lock()
