@@ -92,22 +92,27 @@ def test_a_job_waits_for_a_gpu_until_one_is_released(backends: list[DockerBacken
 
 
 def test_racing_claims_never_share_a_gpu(backends: list[DockerBackend], docker_client: Any) -> None:
-    """Two threads claim at the same moment, each through its own connection: the optimistic check
-    after create makes the younger one back off and pick another GPU."""
-    created: dict[str, Any] = {}
-    barrier = threading.Barrier(3)
+    """Three threads claim at the same moment, each through its own connection: the check after create
+    makes a claim that overlaps another back off and pick again, until each holds a GPU of its own.
+    A lost race is a matter of timing, so the race is run several times."""
+    for attempt in range(4):
+        created: dict[str, Any] = {}
+        barrier = threading.Barrier(3)
 
-    def claim(index: int) -> None:
-        barrier.wait()
-        created[str(index)] = create_with_gpus(backends[index % 2], spec(f"r{index}"), Gpu(count=1), HOST, poll=0.2)
+        def claim(index: int, attempt: int, barrier: threading.Barrier, created: dict[str, Any]) -> None:
+            barrier.wait()
+            created[str(index)] = create_with_gpus(backends[index % 2], spec(f"r{attempt}-{index}"), Gpu(count=1),
+                                                   HOST, poll=0.2)
 
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    ids = [device_requests(docker_client, c)[0]["DeviceIDs"][0] for c in created.values()]
-    assert sorted(ids) == sorted(g.uuid for g in INVENTORY)
+        threads = [threading.Thread(target=claim, args=(i, attempt, barrier, created)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        ids = [device_requests(docker_client, c)[0]["DeviceIDs"][0] for c in created.values()]
+        assert sorted(ids) == sorted(g.uuid for g in INVENTORY), f"attempt {attempt}"
+        for container in created.values():
+            container.remove(force=True)
 
 
 def test_a_job_that_is_not_interruptible_preempts_an_interruptible_one(backends: list[DockerBackend],

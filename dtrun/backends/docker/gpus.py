@@ -6,9 +6,13 @@ label `dev.dtrun.gpus=<uuid,uuid>` and a DeviceRequest for exactly those device 
 a container holding it exists and has not exited (created, running, paused, restarting).
 
 Claiming is optimistic: read the busy set, choose, create the container (which publishes the claim),
-then read again. If an *older* container holds one of the same GPUs (two clients chose at the same
-moment), the younger one removes its container and tries again. Older wins, so exactly one of any
-racing pair survives.
+then read again. If any other container holds one of the same GPUs (two clients chose at the same
+moment), this one removes its container and tries again after a random pause. Creation times cannot
+decide who wins: the daemon stamps a container before it becomes visible to others (its layer is made
+in between), so an older container may still be invisible when a younger one checks, and then each
+would think it won. Backing off on any overlap is safe whatever the timing: the one of a racing pair
+whose container was listed second checks after the other's container was visible, so it sees it. At
+worst both back off, and the random pause separates their next tries.
 
 `interruptible: true` jobs yield: a job that is not interruptible and finds no free GPU may take GPUs
 held by interruptible jobs. Those are stopped gracefully (SIGTERM, outputs saved) and marked as
@@ -28,6 +32,7 @@ victim, rather than starting it on a GPU still in use.
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -243,15 +248,12 @@ def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu |
         ids = [g.uuid for g in decision.gpus]
         labels = {**spec.labels, GPU_LABEL: ",".join(ids), INTERRUPTIBLE_LABEL: "1" if interruptible else "0"}
         container = backend.create(replace(spec, labels=labels, gpus=len(ids), gpu_ids=ids))
-        after = holders(backend.client)
-        ours = next((h for h in after if h.id == container.id), None)
-        mine = ours.order if ours else ("~", container.id)
         stopping = {h.id for h in decision.preempt}
-        lost = [h for h in after
-                if h.id != container.id and h.id not in stopping and set(h.gpus) & set(ids) and h.order < mine]
-        if lost:
+        rivals = [h for h in holders(backend.client)
+                  if h.id != container.id and h.id not in stopping and set(h.gpus) & set(ids)]
+        if rivals:
             backend.remove(container)
-            time.sleep(poll / 4)
+            time.sleep(random.uniform(0.05, 0.5) * poll)
             continue
         for holder in decision.preempt:
             notify(f"  stopping the interruptible job {holder.name} to free GPU(s) for this one")

@@ -202,3 +202,62 @@ def test_check_counts_every_node_of_a_multi_node_job() -> None:
     check_resources(host, "ddp", Resources.model_validate({"gpu": 3}))  # one node of three fits
     with pytest.raises(ResourceError, match=r"asks for 40 CPUs, but .* has 32 \(its 2 nodes together"):
         check_resources(host, "ddp", Resources.model_validate({"cpu": 20}), nodes=2)
+
+
+class LaggingDaemon:
+    """A daemon whose containers are stamped when their creation begins and listed only once it ends,
+    as Docker's are (the layer is made in between). `during_create` runs inside the first create, between
+    the stamp and the listing: the moment a second client's whole claim can slip in."""
+
+    def __init__(self) -> None:
+        self.listed: list[dict[str, object]] = []
+        self.stamps: dict[str, str] = {}
+        self.during_create: list[object] = []
+        self.client = type("Client", (), {"api": self})()
+
+    def containers(self, all: bool, filters: dict[str, str]) -> list[dict[str, object]]:
+        return list(self.listed)
+
+    def inspect_container(self, cid: str) -> dict[str, str]:
+        return {"Created": self.stamps[cid]}
+
+    def create(self, spec: object) -> object:
+        from dataclasses import dataclass
+
+        cid = f"c{len(self.stamps)}"
+        self.stamps[cid] = f"2026-01-01T00:00:00.{len(self.stamps):09d}Z"
+        while self.during_create:
+            self.during_create.pop()()  # type: ignore[operator]
+        self.listed.append({"Id": cid, "Names": [f"/{cid}"], "State": "created",
+                            "Labels": dict(spec.labels)})  # type: ignore[attr-defined]
+
+        @dataclass
+        class Handle:
+            id: str
+
+        return Handle(cid)
+
+    def remove(self, handle: object) -> None:
+        self.listed = [c for c in self.listed if c["Id"] != handle.id]  # type: ignore[attr-defined]
+
+    def holding(self) -> list[str]:
+        return sorted(str(c["Labels"]["dev.dtrun.gpus"]) for c in self.listed)  # type: ignore[index]
+
+
+def test_a_claim_stamped_first_but_listed_last_backs_off() -> None:
+    """The older container of a racing pair may be invisible when the younger checks; deciding by age
+    would then let both keep GPU 0. Backing off on any overlap leaves each its own GPU."""
+    from dtrun.backends.base import ContainerSpec
+    from dtrun.backends.docker.gpus import create_with_gpus
+
+    daemon = LaggingDaemon()
+    host = HostInfo("unix://", "box", "id", "24", "Ubuntu", 32, 2**37, ["nvidia"], A100[:2])
+
+    def claim(name: str) -> object:
+        spec = ContainerSpec(name=name, image="img", command=["true"], entrypoint=None, env={}, working_dir="/",
+                             labels={})
+        return create_with_gpus(daemon, spec, gpu(1), host, poll=0.001)  # type: ignore[arg-type]
+
+    daemon.during_create.append(lambda: claim("younger"))
+    claim("older")
+    assert daemon.holding() == ["GPU-a0", "GPU-a1"]
