@@ -180,7 +180,11 @@ class Session:
             check_tag_free(self.store, tag)
         self.store.check()
         self.reconcile()
-        return self.engine(self.snapshot()).submit(plan, variables=variables, args=list(args), name=name, tag=tag)
+        engine = self.engine(self.snapshot())
+        # the host is asked now, by the process the user started: an unreachable daemon or a job the
+        # host can never run fails this command, not the background process after it has returned
+        engine.check_plan(plan)
+        return engine.submit(plan, variables=variables, args=list(args), name=name, tag=tag)
 
     def _publish_all(self, plan: Plan, flag: bool, *, warn: bool) -> None:
         """Ports on all interfaces: said once, by the process the user started, when the plan has any."""

@@ -125,6 +125,13 @@ class Engine:
             if self._check_error is not None:
                 raise self._check_error
 
+    def check_plan(self, plan: Plan) -> None:
+        """Whether the host answers and could run every job of `plan`, asked now (a detached run's
+        parent, before it returns) rather than by the first job that needs the host."""
+        self.backend.check_reachable()
+        self._unchecked = list(plan.jobs)
+        self.check_host()
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         """A place among the run's jobs that use the host at once, held while one does: the

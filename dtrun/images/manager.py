@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dtrun.backends.base import ImageInfo
+from dtrun.cachefile import cache_path, read_json, write_json
 from dtrun.config import Settings
 from dtrun.errors import BuildError, DtrunError
 from dtrun.images import cuda as cuda_table
 from dtrun.images import record
 from dtrun.images.builder import Builder, Output, build, pick_builder
-from dtrun.images.cachefile import cache_path, read_json, write_json
 from dtrun.images.dockerfile import plan_build
 from dtrun.images.host import ImageHost
 from dtrun.images.probe import probe_base

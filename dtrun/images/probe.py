@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from dtrun.images.cachefile import cache_path, read_json, write_json
+from dtrun.cachefile import cache_path, read_json, write_json
 
 if TYPE_CHECKING:
     from dtrun.images.host import ImageHost

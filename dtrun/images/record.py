@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dtrun.backends.base import ImageInfo
-from dtrun.images.cachefile import cache_path, read_json, write_json
+from dtrun.cachefile import cache_path, read_json, write_json
 
 FILE = "image-tags.json"
 

@@ -107,6 +107,19 @@ def test_a_fully_cached_run_needs_no_daemon(dtrun: DtrunRunner, make_project: Ca
     assert "Traceback" not in changed.output
 
 
+def test_a_detached_run_asks_the_host_before_it_returns(dtrun: DtrunRunner, make_project: Callable[..., Path],
+                                                       tmp_path: Path) -> None:
+    """`dtrun run -d` with no daemon: the error here, exit non-zero, and no run left behind for a background
+    process to fail later, unseen."""
+    root = make_project({".dtrun/workflows.yaml": WORKFLOWS, "data.txt": "v1\n"})
+    env = {"DOCKER_HOST": f"unix://{tmp_path / 'none' / 'docker.sock'}"}
+    result = dtrun("run", "train", "-d", cwd=root, env=env)
+    assert result.code == DockerUnavailable.exit_code, result.output
+    assert "no Docker daemon answers at unix://" in result.stderr and "Traceback" not in result.output
+    assert "goes on in the background" not in result.output
+    assert json.loads(dtrun("status", "--json", cwd=root, env=env).stdout) == []
+
+
 def test_a_record_of_an_image_rebuilt_since_gives_a_miss(dtrun: DtrunRunner, make_project: Callable[..., Path],
                                                          tmp_path: Path) -> None:
     """The record holds the image id this client last saw; a run that finds another id under the tag

@@ -88,6 +88,34 @@ def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: An
     assert hashlib.md5((root / "big.bin").read_bytes()).hexdigest() in out
 
 
+def test_a_tree_this_client_saw_complete_is_not_read_again(docker_client: Any, code_volume: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marker read (a `get_archive`, ~0.1 s of every run) happens once per tree and client: the
+    client's record answers after that; another client (its own data folder) reads it once itself."""
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-a"))
+    root = tmp_path / "p"
+    write(root, "a.py", "print(1)\n")
+    manifest = _manifest(root)
+    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    layers, sent = dv.put_code(anchor, root, manifest)
+    assert sent is not None
+    reads: list[str] = []
+    original = anchor.get_archive
+
+    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(path)
+        return original(path, *args, **kwargs)
+
+    anchor.get_archive = counted
+    assert dv.put_code(anchor, root, manifest) == (layers, None)
+    assert reads == []
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-b"))
+    assert dv.put_code(anchor, root, manifest) == (layers, None)
+    assert reads == [f"{cv.CODE_MOUNT}/{cv.tree_marker(manifest.digest)}"]
+    assert dv.put_code(anchor, root, manifest) == (layers, None)
+    assert len(reads) == 1
+
+
 def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactions(
         docker_client: Any, code_volume: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real overlay mounts of real stacks (whiteouts made by the daemon's own extraction), and the copy
@@ -200,6 +228,8 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX)
     volumes.prune_code(code_volume, [])  # the latest tree (HEAD) is always kept
     kept = files()
+    pruned_anchor, anchor = anchor, dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    assert anchor.id != pruned_anchor.id  # what makes every client's record of the pruned trees lapse
     a, b, c, d, e = (split_layers(trees[i][1])[0] for i in range(5))
     for layer in (a, b, e):
         assert any(f.startswith(f"./layers/{layer}/") for f in kept), layer
@@ -220,6 +250,7 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     assert all(f.startswith(("./layers/" + e, "./objects/", "./trees/", "./HEAD.json", "./whiteout-probe"))
                for f in kept), kept
     assert sum(f.startswith("./objects/") for f in kept) == 2
+    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     (root / "a").write_text("v6\n")
     layers, delta = dv.put_code(anchor, root, _manifest(root))  # the next put stacks on what was kept
     assert delta is not None and delta.bytes_to_send == len("v6\n") and split_layers(layers)[1:] == [e]

@@ -146,6 +146,11 @@ class AgentJobBackend:
         """The queue refuses what no node can give (sbatch, the API server) at submission; the nodes of a
         multi-node job are the cluster's separate machines, each checked by the queue against the request."""
 
+    def check_reachable(self) -> None:
+        """One look at the queue: a cluster that does not answer (ssh to the login node, the API server)
+        fails here."""
+        self.list_jobs({LABEL: "1"})
+
     def admission(self, run: str) -> Admission:
         from dtrun.engine.scheduler import admit_all
 

@@ -99,6 +99,10 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
             return os.cpu_count()
 
     # -- checks before anything starts ------------------------------------------------------------
+    def check_reachable(self) -> None:
+        """Connect now (the client is otherwise made on first use): `DockerUnavailable` if nothing answers."""
+        self.client  # noqa: B018 - connecting is the check
+
     def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
         """Refuse, before anything is built or started, a job this host can never run (all `nodes` of it)."""
         from dtrun.backends.docker.resources import check_resources

@@ -7,7 +7,8 @@ through `dtrun.backends.base.code_volumes`); the functions below it work on a do
   daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs
   one API call and no container run. Its image is an empty one imported from a 1 KiB tar (nothing to
   pull, nothing for `images prune` to trip over).
-- A put: one `get_archive` of the tree's marker (present: nothing to send), else one of HEAD.json and
+- A put: nothing at all when this client saw the tree complete before (`coderecord`), else one
+  `get_archive` of the tree's marker (present: nothing to send), else one of HEAD.json and
   one `put_archive` of a layer holding only what changed, stacked on HEAD's layers (a full layer once
   the stack is `max_layers` deep, or where the daemon cannot make whiteouts and something was deleted).
 - A job's view: an overlay `local` volume (lower: the tree's layers; upper, work: two fresh volumes);
@@ -163,8 +164,14 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
     """Make the tree of `manifest` complete in the volume. Returns its layers (`join_layers`, top
     first) and the delta that was sent (only objects the volume lacks travel), None if the tree was
     already there. `mountpoint` (where the volume lies on the daemon's host) bounds the stack's depth."""
+    from dtrun.backends.docker import coderecord
+
+    known = coderecord.recorded(anchor.id, manifest.digest)
+    if known is not None:
+        return known, None
     layers = tree_layers(anchor, manifest.digest)
     if layers:
+        coderecord.remember(anchor.id, manifest.digest, join_layers(layers))
         return join_layers(layers), None
     head = read_head(anchor)
     old = head.manifest if head is not None else None
@@ -179,7 +186,9 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
     layer = new_layer_name()
     if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, old, knows)):
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
-    return join_layers([layer, *(below or [])]), delta
+    built = join_layers([layer, *(below or [])])
+    coderecord.remember(anchor.id, manifest.digest, built)
+    return built, delta
 
 
 def code_view(client: Any, code_volume: str, layers: str, name: str, labels: dict[str, str],
@@ -232,7 +241,11 @@ def copy_view(client: Any, image: str, code_volume: str, layers: str, target: st
 
 
 def prune_code(client: Any, image: str, code_volume: str, keep: list[str], labels: dict[str, str]) -> None:
-    """Drop what `scripts.PRUNE_SCRIPT` drops; `keep`: tree ids, layer names or `join_layers` strings."""
+    """Drop what `scripts.PRUNE_SCRIPT` drops; `keep`: tree ids, layer names or `join_layers` strings.
+
+    The anchor is removed afterwards (the next put makes a new one): clients' records of the trees in
+    this volume are keyed by the anchor's id (`coderecord`), and some of those trees are gone now."""
+    import docker.errors
     from docker.types import Mount
 
     from dtrun.code.scripts import PRUNE_SCRIPT
@@ -240,6 +253,8 @@ def prune_code(client: Any, image: str, code_volume: str, keep: list[str], label
     tokens = sorted({part for item in keep for part in item.split(":") if part})
     _helper(client, image, PRUNE_SCRIPT, tokens, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
             labels)
+    with contextlib.suppress(docker.errors.NotFound):
+        client.api.remove_container(f"{code_volume}-anchor", force=True)
 
 
 def _probe_file(daemon_id: str) -> Path:

@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import tarfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ class FolderAnchor:
 
     def __init__(self, volume: Path, *, devices: bool = True) -> None:
         self.volume, self.devices = volume, devices
+        self.id = uuid.uuid4().hex  # what the client's record of complete trees is keyed by
         self.whiteouts: set[str] = set()  # stand-ins for the 0:0 devices (mknod wants root)
         self.members: list[str] = []
 
@@ -91,6 +93,12 @@ class FolderAnchor:
                     continue
                 seen[rel] = os.readlink(path) if path.is_symlink() else path.read_bytes()
         return seen
+
+
+@pytest.fixture(autouse=True)
+def client_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's record of complete trees (`coderecord`) in the test's own data folder."""
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client"))
 
 
 def _manifest(root: Path) -> Manifest:
@@ -217,16 +225,20 @@ def test_a_stream_cut_short_marks_no_tree_complete(tmp_path: Path) -> None:
     assert not (volume / "trees").exists()
 
 
-def test_two_uploads_of_one_tree_never_touch_each_others_layer(tmp_path: Path) -> None:
+def test_two_uploads_of_one_tree_never_touch_each_others_layer(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     root, volume = tmp_path / "project", tmp_path / "volume"
     volume.mkdir()
     write(root, "a.py", "a\n")
     manifest = _manifest(root)
     anchor = FolderAnchor(volume)
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-1"))
     first, _ = dv.put_code(anchor, root, manifest)
     in_use = volume / layer_dir(first) / "a.py"
     inode = in_use.stat().st_ino
-    (volume / cv.tree_marker(manifest.digest)).unlink()  # a second client that did not see the first finish
+    # a second client (its own record) that did not see the first finish
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-2"))
+    (volume / cv.tree_marker(manifest.digest)).unlink()
     second, _ = dv.put_code(anchor, root, manifest)
     assert second != first and in_use.stat().st_ino == inode and in_use.read_text() == "a\n"
     assert (volume / cv.tree_marker(manifest.digest)).read_text() == second

@@ -77,6 +77,9 @@ class FakeBackend:
         self.pulls: list[tuple[str, Credentials | None]] = []
 
     # -- capacity ---------------------------------------------------------------------------------------
+    def check_reachable(self) -> None:
+        """The fake host always answers."""
+
     def check_resources(self, workflow: str, resources: Resources, nodes: int = 1) -> None:
         if resources.gpu_count * nodes > len(self.inventory):
             raise ResourceError(f"workflow '{workflow}' asks for {resources.gpu_count * nodes} GPU(s), the host "

@@ -1,7 +1,7 @@
-"""The image stage's small JSON files in the client's data folder (`cache/`): the image record, when each
-image was last used, the base images' probes. A missing or damaged file reads as empty (each is a cache:
-losing one costs a lookup, never a wrong answer); a write replaces the file whole, so a reader never sees
-half of one."""
+"""The client's small JSON caches in its data folder (`cache/`): the image record, when each image was
+last used, the base images' probes, the code trees seen complete in each code volume. A missing or
+damaged file reads as empty (each is a cache: losing one costs a lookup, never a wrong answer); a write
+replaces the file whole, so a reader never sees half of one."""
 
 from __future__ import annotations
 

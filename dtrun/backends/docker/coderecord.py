@@ -1,0 +1,59 @@
+"""The client's record of the code trees it has found complete in each code volume: what lets a run skip
+reading the tree's marker from the volume, a `get_archive` on the anchor that costs about 0.1 s of every
+run (the daemon mounts the anchor's filesystem to answer it, however small the file).
+
+`cache/code-trees.json` in the data folder maps an anchor container's id to its trees, `[tree id, layers]`
+pairs, newest last. Why an entry never names layers that are gone:
+
+- The key is the anchor, not the volume's name. A volume that a container uses cannot be removed, so the
+  code volume goes only after its anchor (`remove_code`, `dtrun volumes prune`), and the anchor made for
+  the next volume of that name has a new id.
+- A complete tree never changes: a later tree gets a new layer (a delta stacked on it, or a whole layer
+  when the stack is deep); the layers of an earlier tree are never edited.
+- The one thing that removes trees from a living volume, `prune_code`, removes the anchor when it is
+  done, so every client's entries for that volume lapse with the old id.
+
+An entry missing or lost costs the marker read, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from dtrun.cachefile import cache_path, read_json, write_json
+
+FILE = "code-trees.json"
+#: Trees remembered per anchor: the recent ones are those a run asks for again.
+KEEP = 32
+
+_lock = threading.Lock()
+
+
+def _trees(data: dict[str, Any], anchor_id: str) -> list[list[str]]:
+    entry = data.get(anchor_id)
+    if not isinstance(entry, list):
+        return []
+    return [pair for pair in entry
+            if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) and part for part in pair)]
+
+
+def recorded(anchor_id: str, tree_id: str) -> str | None:
+    """The layers (`join_layers`) of `tree_id` if this client saw it complete behind this anchor."""
+    for tree, layers in _trees(read_json(cache_path(FILE)), anchor_id):
+        if tree == tree_id:
+            return layers
+    return None
+
+
+def remember(anchor_id: str, tree_id: str, layers: str) -> None:
+    """`tree_id` is complete behind this anchor, as `layers`."""
+    with _lock:
+        path = cache_path(FILE)
+        data = read_json(path)
+        trees = _trees(data, anchor_id)
+        if trees and trees[-1] == [tree_id, layers]:
+            return
+        trees = [pair for pair in trees if pair[0] != tree_id] + [[tree_id, layers]]
+        data[anchor_id] = trees[-KEEP:]
+        write_json(path, data)
