@@ -81,7 +81,8 @@ class Session:
         if git_root is None:
             raise ProjectError(f"{self.root} is not inside a git repository",
                                hint="run dtrun inside your project's repository: runs are kept per repository")
-        return Store(self.settings.store, _repo_id(git_root, None))
+        self._repo_ids = {git_root: _repo_id(git_root, None)}  # the snapshot's too: two git commands less
+        return Store(self.settings.store, self._repo_ids[git_root])
 
     def spec(self, *, strict: bool = True) -> Spec:
         """The project's workflows. `strict=False` keeps the valid ones when another is broken (the
@@ -93,7 +94,8 @@ class Session:
     def snapshot(self) -> Snapshot:
         from dtrun.snapshot import take_snapshot
 
-        return take_snapshot(self.project.root, self.project.git_root)
+        known = getattr(self, "_repo_ids", {}).get(self.project.git_root)
+        return take_snapshot(self.project.root, self.project.git_root, repo=known)
 
     def secrets(self) -> dict[str, str]:
         from dtrun.secrets import SecretStore

@@ -108,11 +108,14 @@ class Snapshot:
         return first_notice(record_path(self.index_file or index_path(self.root)), self.large_untracked())
 
 
-def take_snapshot(root: Path, git_root: Path, *, index: bool = True) -> Snapshot:
-    from dtrun.code.listing import list_files
+def take_snapshot(root: Path, git_root: Path, *, index: bool = True, repo: str | None = None) -> Snapshot:
+    """`repo`: the repository's id when the caller has it already (`Session.store`), else asked of git."""
+    from dtrun.code.listing import git_started, list_files
 
+    status_output = git_started(root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal",
+                                check=False)
     listing = list_files(root)
-    status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", check=False)
+    status = status_output()
     commit = branch = None
     dirty = False
     for line in status.splitlines():
@@ -124,8 +127,8 @@ def take_snapshot(root: Path, git_root: Path, *, index: bool = True) -> Snapshot
             branch = None if head == "(detached)" else head
         elif line and not line.startswith("#"):
             dirty = True
-    return Snapshot(root, listing.files, commit, branch, dirty, _repo_id(git_root, commit), listing.untracked,
-                    use_index=index)
+    return Snapshot(root, listing.files, commit, branch, dirty, repo or _repo_id(git_root, commit),
+                    listing.untracked, use_index=index)
 
 
 def _repo_id(git_root: Path, commit: str | None) -> str:

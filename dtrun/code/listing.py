@@ -8,6 +8,7 @@ rules match git's exactly); unlike `.gitignore` it also drops tracked files, as 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +26,25 @@ class Listing:
 
 
 def git_output(root: Path, *args: str, check: bool = True) -> str:
+    return git_started(root, *args, check=check)()
+
+
+def git_started(root: Path, *args: str, check: bool = True) -> Callable[[], str]:
+    """Start a git command; the call returned waits for its output. Independent git commands of one
+    run (the listing, the status) then overlap instead of following each other."""
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+        proc = subprocess.Popen(["git", "-C", str(root), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
     except FileNotFoundError:
         raise ProjectError("git is not installed", hint="install git: dtrun tracks code with it") from None
-    if check and proc.returncode != 0:
-        raise ProjectError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout if proc.returncode == 0 else ""
+
+    def output() -> str:
+        stdout, stderr = proc.communicate()
+        if check and proc.returncode != 0:
+            raise ProjectError(f"git {' '.join(args)} failed: {stderr.strip()}")
+        return stdout if proc.returncode == 0 else ""
+
+    return output
 
 
 def list_files(root: Path) -> Listing:

@@ -3,9 +3,9 @@
 The engine calls `put_code` once per run (it can overlap the image lookup), then `code_view` per job
 instead of copying the whole snapshot into each container; `remove_code_view` where it removes the
 job's workspace today. `dtrun volumes prune` removes a repository's code volume whole (`remove_code`);
-`prune_code`, which drops the trees nothing uses from a living volume, has no caller yet. A backend without a daemon-side store
-of its own (Slurm, Kubernetes: the agent fetches code from the store) need not offer it: the engine
-checks `isinstance(backend, CodeVolumes)` and otherwise ships the snapshot as before.
+`prune_code`, which drops the trees nothing uses from a living volume, has no caller yet. A backend
+without a daemon-side store of its own (Slurm, Kubernetes: the agent fetches code from the store) need
+not offer it: the engine checks `isinstance(backend, CodeVolumes)` and otherwise ships the snapshot as before.
 """
 
 from __future__ import annotations
