@@ -25,7 +25,7 @@ from typing import Any
 
 from dtrun.errors import Position, SpecError
 from dtrun.spec.errors import SpecWarning
-from dtrun.spec.yamlpos import Document, PathKey, load_yaml
+from dtrun.spec.yamlpos import Document, PathKey, documents, side_files
 
 #: Where the workflow's own properties reach the provider's commands.
 DATA_ENV = "DSTACK_WORKFLOW_DATA"
@@ -43,22 +43,15 @@ class CustomProvider:
 
 
 def provider_files(spec_dirs: list[Path]) -> list[Path]:
-    return [d / f"providers.{s}" for d in spec_dirs for s in ("yaml", "yml") if (d / f"providers.{s}").is_file()]
+    return side_files(spec_dirs, "providers")
 
 
 def load_providers(files: list[Path]) -> tuple[dict[str, CustomProvider], list[SpecError]]:
     """Every provider the repository defines, and every error in the files."""
     out: dict[str, CustomProvider] = {}
     errors: list[SpecError] = []
-    for file in files:
-        try:
-            doc = load_yaml(file)
-        except SpecError as exc:
-            errors.append(exc)
-            continue
+    for doc in documents(files, errors):
         data = doc.data
-        if data is None:
-            continue
         items = data.get("providers") if isinstance(data, dict) else None
         if not isinstance(items, list):
             errors.append(SpecError("expected a `providers:` list", position=doc.position(()),

@@ -22,7 +22,7 @@ from pathlib import Path
 from dtrun.errors import Position, SpecError
 from dtrun.spec.project import Project
 from dtrun.spec.templating import plain
-from dtrun.spec.yamlpos import load_yaml
+from dtrun.spec.yamlpos import documents, side_files
 
 #: The section of variables.yaml shared by every workflow (hosted dstack.ai, early 2022).
 GLOBAL = "global"
@@ -40,23 +40,15 @@ class Variable:
 
 
 def variable_files(project: Project) -> list[Path]:
-    return [d / f"variables.{s}" for d in project.spec_dirs for s in ("yaml", "yml")
-            if (d / f"variables.{s}").is_file()]
+    return side_files(project.spec_dirs, "variables")
 
 
 def load_variables(files: list[Path]) -> tuple[dict[str, dict[str, Variable]], list[SpecError]]:
     """Every workflow's declared variables, and every error found in the files (all of them)."""
     out: dict[str, dict[str, Variable]] = {}
     errors: list[SpecError] = []
-    for file in files:
-        try:
-            doc = load_yaml(file)
-        except SpecError as exc:
-            errors.append(exc)
-            continue
+    for doc in documents(files, errors):
         data = doc.data
-        if data is None:
-            continue
         if not isinstance(data, dict) or not isinstance(data.get("variables", {}), (dict, type(None))):
             errors.append(SpecError("expected `variables:` with a mapping of workflow name -> variables",
                                     position=doc.position(()),

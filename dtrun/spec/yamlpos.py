@@ -7,7 +7,7 @@ scalars keep their source text, so ``python: 3.10`` can mean "3.10" and not 3.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,24 @@ def load_yaml(file: Path, text: str | None = None) -> Document:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def side_files(spec_dirs: list[Path], stem: str) -> list[Path]:
+    """The project's `<stem>.yaml` / `<stem>.yml` files beside its workflows (variables, providers)."""
+    return [d / f"{stem}.{s}" for d in spec_dirs for s in ("yaml", "yml") if (d / f"{stem}.{s}").is_file()]
+
+
+def documents(files: list[Path], errors: list[SpecError]) -> Iterator[Document]:
+    """Each file that parses and is not empty; a file that does not parse adds its error to `errors`
+    (every broken file is reported, not only the first)."""
+    for file in files:
+        try:
+            doc = load_yaml(file)
+        except SpecError as exc:
+            errors.append(exc)
+            continue
+        if doc.data is not None:
+            yield doc
 
 
 def _reader_error(file: Path, text: str, exc: yaml.reader.ReaderError) -> SpecError:
