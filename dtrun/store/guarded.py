@@ -2,8 +2,8 @@
 an fsspec filesystem, and that filesystem (and the file objects it hands out) with every storage fault
 turned into the store's one clear `StoreUnavailable` (store/failures.py).
 
-fsspec itself is imported by `connect` only, which `Store` calls when it needs fsspec: for a store
-that is not a local folder, or for the few operations a local store does not do with plain file calls.
+fsspec itself is imported by `connect` only, for a store that is not a local folder (a local one is
+`localfiles.LocalFiles` behind the same `Guarded`).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Guarded:
 
 #: What a filesystem call was doing, for the error message.
 _ACTIONS = {"pipe_file": "write to", "put_file": "write to", "open": "open a file in", "mv": "write to",
-            "makedirs": "write to", "cat_file": "read from", "ls": "list", "glob": "list",
+            "makedirs": "write to", "cat_file": "read from", "get_file": "read from", "ls": "list", "glob": "list",
             "exists": "read from", "size": "read from", "rm": "delete from"}
 
 

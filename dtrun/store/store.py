@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import posixpath
 import re
-import uuid
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -51,22 +49,26 @@ def store_label(url: str) -> str:
 class Store:
     """The records and files of runs, in a local folder or behind any fsspec URL.
 
-    In a local folder the primitives below (read, write, copy in, list, delete a file, open one) are
-    plain file calls, and fsspec is imported only for what only it does (globbing across repositories,
-    deleting a tree): `dtrun status`, a cache hit and a run do not pay for importing it. Every other
-    store goes through fsspec for everything.
+    Every primitive below goes through `fs`, one filesystem interface for all stores: a local folder is
+    `LocalFiles` (plain file calls: `dtrun status`, a cache hit and a run do not pay for importing
+    fsspec), any other URL fsspec's filesystem for it; both behind `Guarded`, so a storage fault is the
+    same clear `StoreUnavailable` whatever the store.
     """
 
     def __init__(self, url: str, repo: str) -> None:
         self.url = url
         self.repo = repo
         folder = local_folder(url)
+        #: Whether the store is a folder on this machine (what a job may read in place).
         self.local = folder is not None
         self._fs: Guarded | None = None
         if folder is None:
             self._fs, root = self._connect()
         else:
-            root = folder
+            from dtrun.store.guarded import Guarded
+            from dtrun.store.localfiles import LocalFiles
+
+            self._fs, root = Guarded(LocalFiles(), url), folder
         self.root = root.rstrip("/")
         #: Messages about damaged records that listings skipped (see `skip`).
         self.skipped: list[str] = []
@@ -78,7 +80,7 @@ class Store:
 
     @property
     def fs(self) -> Guarded:
-        """The store's fsspec filesystem (errors made clear by `Guarded`), opened on first use."""
+        """The store's filesystem (errors made clear by `Guarded`)."""
         if self._fs is None:
             self._fs, _ = self._connect()
         return self._fs
@@ -101,35 +103,12 @@ class Store:
     # -- primitives --------------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
         """Atomic: readers see the old object or the new one, never half of one."""
-        if self.local:
-            with self.failing("write to"):
-                os.makedirs(posixpath.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with self._discard_on_failure(tmp):
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)
-
-    @contextlib.contextmanager
-    def _discard_on_failure(self, tmp: str) -> Iterator[None]:
-        """A write that fails (a full disk) leaves no temporary file behind, and the record it was
-        replacing untouched; the error raised is the store's clear one, whatever Python raised."""
-        try:
-            yield
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-                raise describe_failure(exc, self.url, "write to") from None
-            raise
+        self.fs.pipe_file(path, data)
 
     @contextlib.contextmanager
     def failing(self, action: str = "write to") -> Iterator[None]:
         """Storage faults raised inside (by a file object the store handed out, which `Guarded` does not
-        see: its writes and its close; or by a local store's file calls) become the store's one clear
-        `StoreUnavailable`."""
+        see: its writes and its close) become the store's one clear `StoreUnavailable`."""
         try:
             yield
         except (DtrunError, FileNotFoundError):
@@ -146,9 +125,6 @@ class Store:
         return GuardedWrites(target, self)  # type: ignore[return-value]
 
     def read_bytes(self, path: str) -> bytes:
-        if self.local:
-            with self.failing("read from"), open(path, "rb") as fh:
-                return fh.read()
         return bytes(self.fs.cat_file(path))
 
     def write_model(self, path: str, model: RunRecord | JobRecord | TagRecord) -> None:
@@ -171,50 +147,25 @@ class Store:
             self.skipped.append(error.message)
 
     def exists(self, path: str) -> bool:
-        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
+        return bool(self.fs.exists(path))
 
     def delete(self, path: str, recursive: bool = False) -> None:
         """Remove an object (or, `recursive`, everything under a prefix); one already gone is fine."""
-        if self.local and not recursive:
-            with contextlib.suppress(FileNotFoundError), self.failing("delete from"):
-                os.remove(path)
-            return
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(path, recursive=recursive)
 
     def size(self, path: str) -> int:
-        if self.local:
-            with self.failing("read from"):
-                return os.path.getsize(path)
         return int(self.fs.size(path))
 
     def open(self, path: str, mode: str = "rb") -> IO[bytes]:
-        if self.local:
-            with self.failing("open a file in"):
-                if "w" in mode:
-                    os.makedirs(posixpath.dirname(path), exist_ok=True)
-                return open(path, mode)
         return self.fs.open(path, mode)  # type: ignore[no-any-return]
 
     def upload(self, local_path: str, path: str) -> None:
-        if self.local:
-            import shutil
-
-            with self.failing("write to"):
-                os.makedirs(posixpath.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with self._discard_on_failure(tmp):
-                shutil.copyfile(local_path, tmp)
-                os.replace(tmp, path)
-        else:
-            self.fs.put_file(local_path, path)
+        self.fs.put_file(local_path, path)
 
     def listdir(self, path: str) -> list[str]:
         """The names in the folder (or under the prefix) `path`; none when it does not exist."""
         try:
-            if self.local:
-                with self.failing("list"):
-                    return sorted(os.listdir(path))
             return sorted(posixpath.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False))
         except FileNotFoundError:
             return []
@@ -222,16 +173,6 @@ class Store:
     def modified(self, path: str) -> dict[str, float]:
         """The names in the folder (or under the prefix) `path`, each with when it was last written
         (seconds since the epoch): one listing, no object read."""
-        if self.local:
-            out: dict[str, float] = {}
-            try:
-                with self.failing("list"), os.scandir(path) as entries:
-                    for entry in entries:
-                        with contextlib.suppress(FileNotFoundError):  # removed while listed
-                            out[entry.name] = entry.stat().st_mtime
-            except FileNotFoundError:
-                pass
-            return out
         try:
             found = self.fs.ls(path, detail=True)
         except FileNotFoundError:

@@ -1,5 +1,5 @@
-"""A local store does its common work with plain file calls (no fsspec import); every other store goes
-through fsspec. Both must behave the same: the same primitives are checked on a folder and in memory."""
+"""A local store does its work with plain file calls (`LocalFiles`, no fsspec import); every other store
+goes through fsspec. Both must behave the same: the same primitives are checked on a folder and in memory."""
 
 from __future__ import annotations
 
@@ -90,8 +90,9 @@ def test_other_urls_are_not_local_folders(url: str) -> None:
     assert local_folder(url) is None
 
 
-def test_a_local_store_imports_fsspec_only_for_what_only_fsspec_does(tmp_path: Path) -> None:
-    """Records, the active-run markers, the up-front probe of every run and its logs are plain file calls."""
+def test_a_local_store_never_imports_fsspec(tmp_path: Path) -> None:
+    """Records, the active-run markers, the up-front probe of every run, its logs and the listing of
+    repositories are plain file calls (`LocalFiles`)."""
     code = ("import sys; from dtrun.store import Store; from dtrun.store.records import RunRecord; "
             f"s = Store({str(tmp_path)!r}, 'github.com/a/b'); "
             "s.save_run(RunRecord(name='r', repo=s.repo, workflow='w')); "
@@ -99,7 +100,7 @@ def test_a_local_store_imports_fsspec_only_for_what_only_fsspec_does(tmp_path: P
             "assert s.size(s.job_path('j', 'bin')) > 0; print('fsspec' in sys.modules); "
             "print(s.repos()); print('fsspec' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split("\n")[:3] == ["False", "['github.com/a/b']", "True"], done.stdout + done.stderr
+    assert done.stdout.split("\n")[:3] == ["False", "['github.com/a/b']", "False"], done.stdout + done.stderr
     assert not list(tmp_path.glob(".dtrun-probe-*")), "the probe object is removed again"
 
 
