@@ -211,7 +211,7 @@ class Agent:
         stored = self.store.job_path(formats.per_node(formats.LOG_FILE, self.node))
         with contextlib.suppress(Exception):
             if self.store.exists(stored):
-                self.store.fs.get_file(stored, str(path))
+                self.store.download(stored, str(path))
         path.touch()
         return path
 
