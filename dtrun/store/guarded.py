@@ -8,6 +8,7 @@ fsspec itself is imported by `connect` only, for a store that is not a local fol
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import IO, TYPE_CHECKING, Any
 
@@ -83,7 +84,7 @@ class Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return value(*args, **kwargs)
-            except DtrunError:
+            except (DtrunError, FileExistsError):  # FileExistsError: an exclusive write lost, not a fault
                 raise
             except FileNotFoundError as exc:
                 if is_missing_bucket(exc):
@@ -92,6 +93,8 @@ class Guarded:
             except Exception as exc:
                 if not is_storage_error(exc):
                     raise
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSYS:  # s3fs: the server's NotImplemented
+                    raise NotImplementedError(f"the store {self._url} does not do this request: {exc}") from None
                 raise describe_failure(exc, self._url, _ACTIONS.get(name, "use")) from None
 
         return call

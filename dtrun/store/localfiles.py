@@ -24,7 +24,16 @@ from typing import IO, Any
 class LocalFiles:
     protocol = ("file", "local")
 
-    def pipe_file(self, path: str, data: bytes) -> None:
+    def pipe_file(self, path: str, data: bytes, mode: str = "overwrite") -> None:
+        """`mode="create"` (fsspec's exclusive write): FileExistsError if `path` exists. The object
+        appears whole or not at all: written under a temporary name, then hard-linked into place (a
+        link, unlike a rename, never replaces an existing name)."""
+        if mode == "create":
+            with self._temporary(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.link(tmp, path)
+            return
         with self._replacing(path) as tmp, open(tmp, "wb") as fh:
             fh.write(data)
 
@@ -78,12 +87,17 @@ class LocalFiles:
     @contextmanager
     def _replacing(self, path: str) -> Iterator[str]:
         """A temporary name beside `path`; renamed to `path` when the block ends, removed if it fails."""
+        with self._temporary(path) as tmp:
+            yield tmp
+            os.replace(tmp, path)
+
+    @contextmanager
+    def _temporary(self, path: str) -> Iterator[str]:
+        """A temporary name beside `path` (its folder made), gone when the block ends."""
         os.makedirs(posixpath.dirname(path), exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         try:
             yield tmp
-            os.replace(tmp, path)
-        except BaseException:
+        finally:
             with suppress(OSError):
                 os.remove(tmp)
-            raise

@@ -105,6 +105,19 @@ class Store:
         """Atomic: readers see the old object or the new one, never half of one."""
         self.fs.pipe_file(path, data)
 
+    def create_once(self, path: str, data: bytes) -> bool:
+        """Write `path` only if no object is there: True if this call made it, False if one was there.
+
+        Atomic where the store can make it so (a local folder; S3 and servers with conditional writes,
+        `If-None-Match: *`), so of two processes racing, exactly one gets True. `NotImplementedError`
+        from a server that refuses conditional writes (the caller decides what it does instead).
+        """
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
     @contextlib.contextmanager
     def failing(self, action: str = "write to") -> Iterator[None]:
         """Storage faults raised inside (by a file object the store handed out, which `Guarded` does not

@@ -97,3 +97,32 @@ def test_a_wrong_endpoint_is_a_clear_error(make_project: Any, s3_dtrun: Any) -> 
     assert "Traceback" not in result.output, result.output[-2000:]
     assert f"the store {s3_dtrun.s3_url}: the endpoint cannot be reached" in result.stderr
     assert "AWS_ENDPOINT_URL" in result.stderr
+
+
+def test_an_exclusive_write_has_one_winner_on_s3(s3_dtrun: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Store.create_once` is S3's conditional write (`If-None-Match: *`): of processes racing to claim
+    a job (two `dtrun status` reconciling one agent job), exactly one gets True, whatever the timing."""
+    import threading
+
+    from dtrun.store import Store
+
+    for name, value in s3_dtrun.env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    stores = [Store(s3_dtrun.s3_url, "github.com/a/b") for _ in range(4)]
+    path = stores[0].job_path("j1", "claim-x")
+    barrier = threading.Barrier(len(stores))
+    won: list[bool] = []
+
+    def claim(store: Store, token: bytes) -> None:
+        barrier.wait()
+        won.append(store.create_once(path, token))
+
+    threads = [threading.Thread(target=claim, args=(s, f"t{i}".encode())) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(won) == [False, False, False, True]
+    assert stores[0].read_bytes(path) in {b"t0", b"t1", b"t2", b"t3"}
+    assert stores[1].create_once(path, b"late") is False

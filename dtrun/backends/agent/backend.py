@@ -249,10 +249,18 @@ class AgentJobBackend:
         return found[0] if found else None
 
     def claim(self, handle: AgentHandle) -> bool:
-        """One reconciling process wins: each writes its token unless one is there, then reads it back."""
+        """One reconciling process wins: the one whose exclusive write of the claim object succeeds.
+
+        Where the store's server refuses exclusive writes, each process writes its token unless one is
+        there and reads it back after a pause: the last writer wins, unless two writes are further apart
+        than the pause."""
         store = self._store(handle)
         path = store.job_path(handle.labels[f"{LABEL}.job"], f"claim-{handle.id}")
         token = uuid.uuid4().hex.encode()
+        try:
+            return store.create_once(path, token)
+        except NotImplementedError:
+            pass
         if not store.exists(path):
             store.write_bytes(path, token)
             time.sleep(0.2)

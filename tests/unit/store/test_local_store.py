@@ -111,3 +111,35 @@ def test_a_local_store_that_cannot_be_written_is_the_stores_clear_error(tmp_path
         store.write_bytes(store.run_path("r"), b"{}")
     with pytest.raises(StoreUnavailable, match="cannot read from the store"):
         store.read_bytes(str(tmp_path))
+
+
+def test_an_exclusive_write_has_one_winner(tmp_path: Path) -> None:
+    """Processes racing for one object in a folder store (threads here; the hard link is what decides):
+    exactly one makes it, it is whole, and the losers leave no temporary file behind."""
+    import threading
+
+    store = Store(str(tmp_path / "store"), "local/p")
+    path = store.job_path("j", "claim-1")
+    racers = 8
+    barrier = threading.Barrier(racers)
+    won: list[bytes] = []
+
+    def claim(token: bytes) -> None:
+        barrier.wait()
+        if store.create_once(path, token):
+            won.append(token)
+
+    threads = [threading.Thread(target=claim, args=(f"token-{i}".encode() * 1000,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(won) == 1 and store.read_bytes(path) == won[0]
+    assert store.listdir(store.job_path("j")) == ["claim-1"]
+
+
+def test_an_exclusive_write_never_replaces_an_object(store: Store) -> None:
+    path = store.job_path("j", "claim-1")
+    assert store.create_once(path, b"first") is True
+    assert store.create_once(path, b"second") is False
+    assert store.read_bytes(path) == b"first"
