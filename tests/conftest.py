@@ -87,6 +87,17 @@ class DtrunRunner:
     def store_label(self) -> str:
         return hashlib.sha256(str(self.store).encode()).hexdigest()[:12]
 
+    def await_log(self, run: str, text: str, cwd: Path, timeout: float = 300) -> str:
+        """`dtrun logs RUN` once it shows `text` (polled each second); the test fails with the log if it
+        never does within `timeout` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in (output := self("logs", run, cwd=cwd).output):
+            assert time.monotonic() < deadline, f"{text!r} never came; the log:\n{output}"
+            time.sleep(1)
+        return output
+
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

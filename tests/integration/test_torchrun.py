@@ -116,16 +116,12 @@ def test_a_detached_multi_node_run_is_stopped_as_one_job(dtrun: DtrunRunner, mak
     """`dtrun stop` from another process finds the nodes as one job (their group), stops them all and saves
     node 0's outputs; nothing of the nodes is left."""
     import json
-    import time
 
     workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
                 "    file: wait.py\n    nodes: 2\n    artifacts: [out]\n")
     root = make_project({".dtrun/workflows.yaml": workflow, "wait.py": WAITING})
     name = dtrun("run", "ddp", "-d", cwd=root).stdout.strip()
-    deadline = time.monotonic() + 300
-    while "rank 1 waiting" not in dtrun("logs", name, cwd=root).output:
-        assert time.monotonic() < deadline, dtrun("logs", name, cwd=root).output
-        time.sleep(1)
+    dtrun.await_log(name, "rank 1 waiting", root)
     stop = dtrun("stop", name, cwd=root)
     assert stop.code == 0 and "STOPPED" in stop.stderr, stop.output
     [run] = json.loads(dtrun("status", "--json", cwd=root).stdout)

@@ -76,17 +76,13 @@ def test_stop_reaches_every_node_and_saves_node_zeros_outputs(dtrun: DtrunRunner
                                                              make_project: Any, tmp_path: Path) -> None:
     """`dtrun stop` signals the srun tasks (not the batch shell): each stops its node's container with the
     grace, node 0's agent saves its outputs, and nothing is left on either node."""
-    import time
 
     runner = _runner(dtrun, slurm_cluster)
     workflow = ("workflows:\n  - name: ddp\n    provider: torchrun\n    python_install: system\n"
                 "    file: wait.py\n    nodes: 2\n    artifacts: [out]\n")
     root = make_project({".dtrun/workflows.yaml": workflow, "wait.py": WAITING})
     name = runner("run", "ddp", "-d", cwd=root).stdout.strip()
-    deadline = time.monotonic() + 300
-    while "rank 0 waiting" not in runner("logs", name, cwd=root).output:
-        assert time.monotonic() < deadline, runner("logs", name, cwd=root).output
-        time.sleep(1)
+    runner.await_log(name, "rank 0 waiting", root)
     stop = runner("stop", name, cwd=root, timeout=300)
     assert stop.code == 0 and "STOPPED" in stop.stderr, stop.output
     [run] = json.loads(runner("status", "--json", cwd=root).stdout)
