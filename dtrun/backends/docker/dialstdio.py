@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from dtrun.backends.docker.sshtunnel import TunnelError, _die_with_parent
+from dtrun.backends.docker.sshtunnel import TunnelError, ssh_child_setup
 
 #: how long `failure` waits for the children of a connection that just failed to exit and say why
 FAILURE_WAIT_S = 2.0
@@ -70,7 +70,8 @@ class DialStdio:
     `argv` is `dial_stdio_argv(url)` in use; tests give a local command instead (`cat`, or the local
     `docker system dial-stdio`). `start` returns the socket's unix:// URL; `close` (also at exit) ends the
     processes and removes the folder. Children are started from the accepting thread, which lives until
-    `close`: they ask the kernel to stop them when that thread (the process) dies, even by SIGKILL.
+    `close`: they ask the kernel to stop them when that thread (the process) dies, even by SIGKILL, and
+    ignore a terminal's Ctrl+C (`ssh_child_setup`), which dtrun handles.
     """
 
     def __init__(self, argv: list[str]) -> None:
@@ -110,7 +111,7 @@ class DialStdio:
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open with the child, closed when reaped
         try:
             proc = subprocess.Popen(self.argv, stdin=conn.fileno(), stdout=conn.fileno(), stderr=stderr,
-                                    preexec_fn=_die_with_parent)
+                                    preexec_fn=ssh_child_setup)
         except OSError as exc:
             stderr.close()
             with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -109,6 +110,19 @@ def test_close_ends_the_children_and_removes_the_socket(echo: DialStdio) -> None
     assert not echo.folder.exists()
     with pytest.raises(OSError):
         _connect(echo)
+
+
+def test_children_outlive_a_terminals_ctrl_c(echo: DialStdio) -> None:
+    """Ctrl+C reaches the whole process group; dtrun stops its jobs through these children, so they stay."""
+    conn = _connect(echo)
+    conn.sendall(b"a")
+    assert conn.recv(1) == b"a"
+    _wait(lambda: echo.running() == 1)
+    [child] = echo._children
+    child.proc.send_signal(signal.SIGINT)
+    conn.sendall(b"b")
+    assert conn.recv(1) == b"b" and child.proc.poll() is None
+    conn.close()
 
 
 def test_a_missing_client_is_a_tunnel_error() -> None:
