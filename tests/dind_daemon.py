@@ -46,9 +46,12 @@ class RemoteDaemon:
 
     def second_sshd(self, *options: str) -> str:
         """Start an sshd on the spare port with the sshd `options` (`AllowStreamLocalForwarding=no`), beside
-        the one every test uses; returns its ssh:// URL (same key, same wrapper)."""
+        the one every test uses, in place of the one a previous call started; returns its ssh:// URL (same
+        key, same wrapper)."""
+        pid_file = "/run/sshd-2222.pid"
+        self.container.exec_run(["sh", "-c", f"[ -f {pid_file} ] && kill $(cat {pid_file}) && rm {pid_file}"])
         args = ["/usr/sbin/sshd", "-p", "2222", "-o", "PasswordAuthentication=no",
-                "-o", "PermitRootLogin=prohibit-password", "-o", "PidFile=/run/sshd-2222.pid"]
+                "-o", "PermitRootLogin=prohibit-password", "-o", f"PidFile={pid_file}"]
         code, output = self.container.exec_run([*args, *(a for o in options for a in ("-o", o))])
         if code != 0:
             raise RuntimeError(f"second sshd did not start: {output.decode(errors='replace')}")

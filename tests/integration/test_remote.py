@@ -223,6 +223,18 @@ def test_an_ssh_host_that_refuses_says_why(tunnel: str, remote: RemoteDaemon, dt
         assert "Traceback" not in result.output
 
 
+def test_a_host_without_the_docker_cli_says_so(remote: RemoteDaemon, make_project: Callable[..., Path],
+                                               dtrun: DtrunRunner) -> None:
+    """`docker system dial-stdio` needs the docker CLI on the host: where ssh finds none, the shell's words."""
+    host = remote.second_sshd("SetEnv=PATH=/nowhere", "AllowStreamLocalForwarding=no")
+    project = make_project({".dtrun/workflows.yaml": FORWARDLESS})
+    result = dtrun("run", "hello", "--host", host, cwd=project, env=remote.ssh_env)
+    assert result.code == 2, result.output
+    assert f"no Docker daemon answers at {host} (from --host): " in result.stderr, result.stderr
+    assert "docker: command not found" in result.stderr and "docker info` works" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.timeout(300)
 def test_a_host_that_refuses_socket_forwarding_is_reached_through_dial_stdio(
         remote: RemoteDaemon, make_project: Callable[..., Path], dtrun: DtrunRunner) -> None:
