@@ -41,6 +41,21 @@ class RemoteDaemon:
     client: Any
     #: the outer container (docker-py object on the client's own daemon)
     container: Any
+    #: the host port published for the container's 2222, where nothing listens until `second_sshd`
+    spare_port: str = ""
+
+    def second_sshd(self, *options: str) -> str:
+        """Start an sshd on the spare port with the sshd `options` (`AllowStreamLocalForwarding=no`), beside
+        the one every test uses, in place of the one a previous call started; returns its ssh:// URL (same
+        key, same wrapper)."""
+        pid_file = "/run/sshd-2222.pid"
+        self.container.exec_run(["sh", "-c", f"[ -f {pid_file} ] && kill $(cat {pid_file}) && rm {pid_file}"])
+        args = ["/usr/sbin/sshd", "-p", "2222", "-o", "PasswordAuthentication=no",
+                "-o", "PermitRootLogin=prohibit-password", "-o", f"PidFile={pid_file}"]
+        code, output = self.container.exec_run([*args, *(a for o in options for a in ("-o", o))])
+        if code != 0:
+            raise RuntimeError(f"second sshd did not start: {output.decode(errors='replace')}")
+        return f"ssh://root@127.0.0.1:{self.spare_port}"
 
 
 def dind_image(docker_client: Any, base_image: str) -> str:
@@ -99,7 +114,7 @@ def remote_daemon(docker_client: Any, base_image: str, *, name: str, labels: dic
     container = docker_client.containers.run(
         image, detach=True, name=name, labels=labels,
         cap_add=CAPS, cgroupns="private", security_opt=["seccomp=unconfined", "apparmor=unconfined"],
-        ports={"2375/tcp": ("127.0.0.1", None), "22/tcp": ("127.0.0.1", None)},
+        ports={"2375/tcp": ("127.0.0.1", None), "22/tcp": ("127.0.0.1", None), "2222/tcp": ("127.0.0.1", None)},
         environment={"AUTHORIZED_KEY": (workdir / "id_ed25519.pub").read_text().strip()})
     try:
         container.reload()
@@ -112,6 +127,6 @@ def remote_daemon(docker_client: Any, base_image: str, *, name: str, labels: dic
         # wait4 reports it: a child started by vfork inherits its parent's high-water mark at exec).
         inner.images.load(docker_client.images.get(base_image).save(named=True))
         yield RemoteDaemon(tcp=tcp, ssh=f"ssh://root@127.0.0.1:{ssh_port}", ssh_env=ssh_wrapper(workdir, key),
-                           client=inner, container=container)
+                           client=inner, container=container, spare_port=ports["2222/tcp"][0]["HostPort"])
     finally:
         container.remove(force=True, v=True)

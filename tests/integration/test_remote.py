@@ -3,7 +3,9 @@
 The daemon is docker-in-docker (tests/dind_daemon.py, shared with benchmarks/remote.py), built locally
 from the base image (tests/integration/dind: Debian's docker.io and openssh-server). It is reached once
 over tcp:// (its published 2375) and once over ssh:// (its published sshd, root with a key made here; the
-system ssh client, configured through a wrapper on PATH so the user's own ~/.ssh is never touched).
+system ssh client, configured through a wrapper on PATH so the user's own ~/.ssh is never touched), and
+over ssh:// without the socket forward (`DTRUN_SSH_TUNNEL=0`, or an sshd that refuses it): one
+`ssh HOST docker system dial-stdio` per connection (dtrun/backends/docker/dialstdio.py).
 The chain: an image built on that daemon, the code snapshot shipped in, a runtime dependency's artifact
 materialised there, artifacts and logs back in the client's store, and a Ctrl+C that stops the job
 gracefully with its outputs saved.
@@ -88,13 +90,15 @@ def _stored_files(store: Path, workflow: str) -> dict[str, bytes]:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("via", ["tcp", "ssh"])
+@pytest.mark.parametrize("via", ["tcp", "ssh", "ssh-dial-stdio"])
 def test_chain_on_a_daemon_that_shares_no_filesystem(via: str, remote: RemoteDaemon,
                                                       make_project: Callable[..., Path], dtrun: DtrunRunner,
                                                       docker_client: Any) -> None:
     project = make_project(CODE)
     host = remote.tcp if via == "tcp" else remote.ssh
-    env = {"DOCKER_HOST": host, **(remote.ssh_env if via == "ssh" else {})}
+    env = {"DOCKER_HOST": host, **(remote.ssh_env if via != "tcp" else {})}
+    if via == "ssh-dial-stdio":
+        env["DTRUN_SSH_TUNNEL"] = "0"  # no socket forward: every connection is its own ssh
 
     result = dtrun("run", "train", cwd=project, env=env)
     assert result.code == 0, result.output
@@ -119,16 +123,18 @@ def test_chain_on_a_daemon_that_shares_no_filesystem(via: str, remote: RemoteDae
     assert remote.client.volumes.list(filters={"name": f"dtrun-art-{digest[:32]}"})
     assert not docker_client.volumes.list(filters={"name": f"dtrun-art-{digest[:32]}"})
 
-    # stop: Ctrl+C while the job runs stops it gracefully and its outputs are still saved
+    # stop: Ctrl+C while the job runs stops it gracefully and its outputs are still saved. As a terminal
+    # sends it: to the whole process group, so dtrun's ssh children get it too, and must outlive it.
     proc = subprocess.Popen([sys.executable, "-m", "dtrun", "run", "long"], cwd=project, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**dtrun.env, **env})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**dtrun.env, **env},
+                            start_new_session=True)
     assert proc.stdout is not None
     seen = ""
     while "checkpoint written" not in seen:
         line = proc.stdout.readline()
         assert line, f"the job ended early: {seen}{proc.stderr.read() if proc.stderr else ''}"
         seen += line
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0, err
     assert "STOPPED" in err and "saved artifact ckpt" in err, err
@@ -182,14 +188,74 @@ def test_hosts_describes_each_daemon(remote: RemoteDaemon, dtrun: DtrunRunner, t
     assert result.code == 1
     assert "unreachable no Docker daemon answers at tcp://127.0.0.1:1 (from --host): connection refused" \
         in result.stderr, result.stderr
-    # docker-py's own ssh transport, where the socket cannot be forwarded, reaches the same daemon
+    # `ssh HOST docker system dial-stdio` per connection, where the socket is not forwarded: the same daemon
     result = dtrun("hosts", "--json", remote.ssh, cwd=tmp_path, env={"DTRUN_SSH_TUNNEL": "0", **remote.ssh_env})
     assert result.code == 0, result.output
     assert json.loads(result.stdout)[0]["daemon_id"] == info["ID"]
-    # a host that refuses the key: a clear error, no traceback
-    result = dtrun("hosts", remote.ssh.replace("root@", "nobody@"), cwd=tmp_path, env=remote.ssh_env)
-    assert result.code == 1 and "no Docker daemon answers at ssh://nobody@127.0.0.1" in result.stderr
+
+
+FORWARDLESS = f"""
+workflows:
+  - name: hello
+    provider: docker
+    image: {BASE_IMAGE}
+    commands:
+      - mkdir -p out
+      - echo "written on $(hostname)" > out/where.txt
+      - echo "hello through dial-stdio"
+    artifacts: [out]
+"""
+
+
+@pytest.mark.parametrize("tunnel", ["1", "0"])
+def test_an_ssh_host_that_refuses_says_why(tunnel: str, remote: RemoteDaemon, dtrun: DtrunRunner,
+                                           make_project: Callable[..., Path]) -> None:
+    """ssh's own words (dial-stdio's, after the tunnel failed or was not tried), the hint, exit 1, no traceback."""
+    env = {"DTRUN_SSH_TUNNEL": tunnel, **remote.ssh_env}
+    project = make_project({".dtrun/workflows.yaml": FORWARDLESS})
+    refused_key = remote.ssh.replace("root@", "nobody@")
+    no_server = "ssh://root@127.0.0.1:1"
+    for host, why in [(refused_key, "Permission denied (publickey)"), (no_server, "Connection refused")]:
+        result = dtrun("run", "hello", "--host", host, cwd=project, env=env)
+        assert result.code == 2, result.output
+        assert f"no Docker daemon answers at {host} (from --host): " in result.stderr, result.stderr
+        assert why in result.stderr and "docker info` works" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_a_host_without_the_docker_cli_says_so(remote: RemoteDaemon, make_project: Callable[..., Path],
+                                               dtrun: DtrunRunner) -> None:
+    """`docker system dial-stdio` needs the docker CLI on the host: where ssh finds none, the shell's words."""
+    host = remote.second_sshd("SetEnv=PATH=/nowhere", "AllowStreamLocalForwarding=no")
+    project = make_project({".dtrun/workflows.yaml": FORWARDLESS})
+    result = dtrun("run", "hello", "--host", host, cwd=project, env=remote.ssh_env)
+    assert result.code == 2, result.output
+    assert f"no Docker daemon answers at {host} (from --host): " in result.stderr, result.stderr
+    assert "docker: command not found" in result.stderr and "docker info` works" in result.stderr, result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.timeout(300)
+def test_a_host_that_refuses_socket_forwarding_is_reached_through_dial_stdio(
+        remote: RemoteDaemon, make_project: Callable[..., Path], dtrun: DtrunRunner) -> None:
+    """sshd with `AllowStreamLocalForwarding no`: the tunnel cannot reach the socket, so dtrun falls back on
+    its own to `ssh HOST docker system dial-stdio`, and the run works as over the tunnel."""
+    host = remote.second_sshd("AllowStreamLocalForwarding=no")
+    env = {"DOCKER_HOST": host, **remote.ssh_env}
+    project = make_project({".dtrun/workflows.yaml": FORWARDLESS})
+    doctor = dtrun("doctor", cwd=project, env=env)
+    lines = {line.split()[1]: line for line in doctor.output.splitlines() if len(line.split()) > 1}
+    assert lines["docker"].startswith("ok ") and f"at {host} (from DOCKER_HOST)" in lines["docker"], doctor.output
+    assert lines["ssh"].startswith("warn ") and "cannot forward the Docker socket" in lines["ssh"], doctor.output
+
+    result = dtrun("run", "hello", cwd=project, env=env)
+    assert result.code == 0, result.output
+    assert "hello through dial-stdio" in result.stdout
+    assert _stored_files(dtrun.store, "hello")["out/where.txt"].startswith(b"written on ")
+    runs = [json.loads(p.read_text()) for p in dtrun.store.glob("repos/**/runs/*.json")]
+    assert [r["host"] for r in runs] == [host]
+    label = f"dev.dtrun.store={dtrun.store_label}"
+    assert remote.client.containers.list(all=True, filters={"label": label}) == []
 
 
 def test_the_current_docker_context_is_used(remote: RemoteDaemon, dtrun: DtrunRunner, tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """The Docker backend package: the only place in dtrun that imports docker-py.
 
 `connection.py` connects (local socket, tcp+TLS, ssh through a tunnel, see `endpoint.py` and
-`sshtunnel.py`); `backend.py` runs jobs as containers; `volumes.py` stages inputs; `images.py` finds,
-builds and pushes images; `gpus.py` claims GPUs by label; `hostinfo.py` and `resources.py` say what
-the host offers and refuse what it cannot give; `errors.py` turns Docker's errors into dtrun's;
-`diagnose.py` is what `dtrun doctor` checks of the Docker host.
+`sshtunnel.py`, else through `docker system dial-stdio`, `dialstdio.py`); `backend.py` runs jobs as
+containers; `volumes.py` stages inputs; `images.py` finds, builds and pushes images; `gpus.py` claims
+GPUs by label; `hostinfo.py` and `resources.py` say what the host offers and refuse what it cannot
+give; `errors.py` turns Docker's errors into dtrun's; `diagnose.py` is what `dtrun doctor` checks of
+the Docker host.
 """
 
 from dtrun.backends.base import LABEL, ContainerSpec, Exit, PublishedPort, VolumeMount

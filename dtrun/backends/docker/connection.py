@@ -32,36 +32,69 @@ def tls_config(endpoint: Endpoint) -> Any:
 def connect(host: str | Endpoint | None = None) -> Any:
     """A docker-py client for `host`; a clear error when nothing answers there.
 
-    ssh:// endpoints go through the system `ssh` client (docker-py's `use_ssh_client`), so the
-    user's ~/.ssh/config, agent and known hosts apply as they do for the docker CLI; no paramiko.
+    ssh:// endpoints go through the system `ssh` client (sshtunnel.py, else dialstdio.py), so the user's
+    ~/.ssh/config, agent and known hosts apply as they do for the docker CLI; no paramiko.
     """
     import docker
     import docker.errors
 
     endpoint = host if isinstance(host, Endpoint) else resolve(host)
-    if endpoint.scheme == "ssh" and os.environ.get("DTRUN_SSH_TUNNEL", "1") != "0":
-        client = _through_tunnel(endpoint)
-        if client is not None:
-            return client
+    if endpoint.scheme == "ssh":
+        return _over_ssh(endpoint)
     url = endpoint.url
     if endpoint.scheme == "tcp" and endpoint.tls is not None:
         url = "https://" + url.split("://", 1)[1]
     try:
-        client = docker.DockerClient(base_url=url, tls=tls_config(endpoint), timeout=120,
-                                     use_ssh_client=endpoint.scheme == "ssh", max_pool_size=16)
+        client = docker.DockerClient(base_url=url, tls=tls_config(endpoint), timeout=120, max_pool_size=16)
         return client  # no ping: asking the API version (`version=None`) already needed an answer
     except (docker.errors.DockerException, OSError) as exc:
-        if "paramiko" in str(exc):
-            raise DockerUnavailable(f"ssh:// Docker hosts ({endpoint.url}) need the paramiko package",
-                                    hint="pip install 'dtrun[ssh]' (or: pip install paramiko)") from None
         raise DockerUnavailable(
             f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {_reason(exc)}",
             hint=_hint(endpoint),
         ) from None
 
 
+def _over_ssh(endpoint: Endpoint) -> Any:
+    """The forwarded socket where the host allows it (one ssh connection for everything), else one
+    `ssh HOST docker system dial-stdio` per pooled connection; `DTRUN_SSH_TUNNEL=0` skips the first."""
+    import docker
+    import docker.errors
+
+    from dtrun.backends.docker.dialstdio import DialStdio, dial_stdio_argv
+    from dtrun.backends.docker.sshtunnel import TunnelError
+
+    if os.environ.get("DTRUN_SSH_TUNNEL", "1") != "0":
+        client = _through_tunnel(endpoint)
+        if client is not None:
+            return client
+    dialer = DialStdio(dial_stdio_argv(endpoint.url))
+    try:
+        url = dialer.start()
+        client = docker.DockerClient(base_url=url, timeout=120, max_pool_size=16)  # asks /version
+    except (TunnelError, docker.errors.DockerException, OSError) as exc:
+        reason = dialer.failure() or _reason(exc)  # ssh's own words: host key, auth, no docker there
+        dialer.close()
+        raise DockerUnavailable(f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {reason}",
+                                hint=_hint(endpoint)) from None
+    _one_pool(client)
+    client._dtrun_tunnel = dialer  # lives as long as the client; its socket is also the docker CLI's host
+    return client
+
+
+def _one_pool(client: Any) -> None:
+    """Let every request share the pool of connections that /version was asked through.
+
+    docker-py's unix adapter keeps a pool per URL, path included (each container's `/containers/<id>/...`
+    its own), so most calls of a run would open a new connection: through dial-stdio, a new ssh each. A
+    pool's URL only names its connections; one pool serves every path."""
+    adapter = client.api.get_adapter("http+docker://localhost")
+    keys = list(adapter.pools.keys())
+    pool = adapter.pools[keys[0]] if keys else adapter.get_connection("http+docker://localhost")
+    adapter.get_connection = lambda url, proxies=None: pool
+
+
 def _through_tunnel(endpoint: Endpoint) -> Any:
-    """A client on a forwarded remote socket (fast), or None to use docker-py's own ssh transport."""
+    """A client on a forwarded remote socket (fast), or None to fall back to dial-stdio."""
     import docker
     import docker.errors
 

@@ -115,7 +115,7 @@ def check_ssh_tunnel(endpoint: Endpoint) -> Check:
     client = _through_tunnel(endpoint)
     if client is None:
         return Check("ssh tunnel", "warn", f"cannot forward the Docker socket of {endpoint.url}: dtrun falls back to "
-                     "one ssh command per API call (slow)",
+                     "one `ssh HOST docker system dial-stdio` per connection (slower to start)",
                      "check `ssh HOST docker info`, allow StreamLocalForwarding in the host's sshd_config, and "
                      "check that the daemon's socket is /var/run/docker.sock")
     client._dtrun_tunnel.close()

@@ -1,6 +1,6 @@
 """docker-py's client, made on first use: building a Docker backend asks nothing of the daemon (issue 19).
 
-Connecting costs importing docker-py (requests, urllib3, paramiko) and a round trip to the daemon; a
+Connecting costs importing docker-py (requests, urllib3) and a round trip to the daemon; a
 run whose jobs are all cache hits needs neither (the engine takes their images from the client's record,
 `dtrun.images.record`), so it never connects. A daemon that does not answer raises `DockerUnavailable`
 at that first use, with the same message as before.

@@ -5,7 +5,8 @@ for almost every API call: about a quarter of a second each, many seconds per ru
 one `ssh -N -L <local socket>:/var/run/docker.sock` for the life of the process and talks to the local
 end as to any unix socket; every API call is then a channel of that one connection. The user's ssh
 config, keys, agent and known hosts apply, as for the docker CLI. Where forwarding is not allowed or the
-daemon's socket is elsewhere (rootless Docker), the caller falls back to docker-py's transport.
+daemon's socket is elsewhere (rootless Docker), the caller falls back to `docker system dial-stdio`
+through ssh, one per connection (dialstdio.py).
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ class TunnelError(RuntimeError):
     """The tunnel could not be set up; the message is ssh's own."""
 
 
-def _die_with_parent() -> None:
-    """In the ssh child: get SIGTERM when dtrun dies, even by SIGKILL (Linux), so no tunnel is orphaned."""
+def ssh_child_setup() -> None:
+    """In an ssh child: get SIGTERM when dtrun dies, even by SIGKILL (Linux), so no tunnel is orphaned; and
+    ignore SIGINT, which a terminal's Ctrl+C sends to the whole group: dtrun then stops its jobs gracefully
+    through this ssh, and closes it itself (ssh keeps a signal ignored at its start ignored)."""
     import ctypes
     import signal
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def ssh_argv(url: str, forwards: list[str]) -> list[str]:
@@ -52,7 +56,7 @@ def start_ssh(argv: list[str]) -> subprocess.Popen[bytes]:
     if not shutil.which("ssh"):
         raise TunnelError("no ssh client on PATH")
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+                            stderr=subprocess.PIPE, preexec_fn=ssh_child_setup)
 
 
 def ssh_error(proc: subprocess.Popen[bytes]) -> str:
