@@ -85,8 +85,9 @@ def _one_pool(client: Any) -> None:
     """Let every request share the pool of connections that /version was asked through.
 
     docker-py's unix adapter keeps a pool per URL, path included (each container's `/containers/<id>/...`
-    its own), so most calls of a run would open a new connection: through dial-stdio, a new ssh each. A
-    pool's URL only names its connections; one pool serves every path."""
+    its own), so most calls of a run would open a new connection: through dial-stdio a new ssh each,
+    through the tunnel a new channel (a round trip over the link). A pool's URL only names its
+    connections; one pool serves every path."""
     adapter = client.api.get_adapter("http+docker://localhost")
     keys = list(adapter.pools.keys())
     pool = adapter.pools[keys[0]] if keys else adapter.get_connection("http+docker://localhost")
@@ -107,6 +108,7 @@ def _through_tunnel(endpoint: Endpoint) -> Any:
     except (TunnelError, docker.errors.DockerException, OSError):
         tunnel.close()
         return None
+    _one_pool(client)  # each new connection is a round trip over the link to open a channel
     client._dtrun_tunnel = tunnel  # lives as long as the client
     return client
 
