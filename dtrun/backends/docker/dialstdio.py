@@ -28,9 +28,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
 
-from dtrun.backends.docker.sshtunnel import TunnelError, ssh_child_setup
+from dtrun.backends.docker.sshtunnel import TunnelError, ssh_child_setup, ssh_destination
 
 #: how long `failure` waits for the children of a connection that just failed to exit and say why
 FAILURE_WAIT_S = 2.0
@@ -38,13 +37,9 @@ FAILURE_WAIT_S = 2.0
 
 def dial_stdio_argv(url: str) -> list[str]:
     """The system ssh running `docker system dial-stdio` on the host of an ssh:// URL, never prompting."""
-    parts = urlsplit(url)
-    argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=30"]
-    if parts.port:
-        argv += ["-p", str(parts.port)]
-    if parts.username:
-        argv += ["-l", parts.username]
-    return [*argv, "--", str(parts.hostname), "docker", "system", "dial-stdio"]
+    options, host = ssh_destination(url)
+    return ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=30", *options, "--", host,
+            "docker", "system", "dial-stdio"]
 
 
 @dataclass

@@ -40,16 +40,21 @@ def ssh_child_setup() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def ssh_destination(url: str) -> tuple[list[str], str]:
+    """The port and user options of an ssh:// URL, and its host name (what follows `--`)."""
+    parts = urlsplit(url)
+    options = ["-p", str(parts.port)] if parts.port else []
+    if parts.username:
+        options += ["-l", parts.username]
+    return options, str(parts.hostname)
+
+
 def ssh_argv(url: str, forwards: list[str]) -> list[str]:
     """`ssh` holding only `forwards` open (no command, no terminal) to the host of an ssh:// URL; it exits
     when a forward cannot be set up, rather than running without it."""
-    parts = urlsplit(url)
-    argv = ["ssh", "-nNT", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=30"]
-    if parts.port:
-        argv += ["-p", str(parts.port)]
-    if parts.username:
-        argv += ["-l", parts.username]
-    return [*argv, *forwards, "--", str(parts.hostname)]
+    options, host = ssh_destination(url)
+    return ["ssh", "-nNT", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=30", *options, *forwards,
+            "--", host]
 
 
 def start_ssh(argv: list[str]) -> subprocess.Popen[bytes]:

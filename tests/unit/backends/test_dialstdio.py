@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,12 +99,18 @@ def test_a_failing_child_says_why(tmp_path: Path) -> None:
         dialer.close()
 
 
-def test_close_ends_the_children_and_removes_the_socket(echo: DialStdio) -> None:
+def _echoing(echo: DialStdio) -> tuple[socket.socket, Any]:
+    """A connection whose child echoed one byte back, and that child."""
     conn = _connect(echo)
     conn.sendall(b"x")
     assert conn.recv(1) == b"x"
     _wait(lambda: echo.running() == 1)
     [child] = echo._children
+    return conn, child
+
+
+def test_close_ends_the_children_and_removes_the_socket(echo: DialStdio) -> None:
+    conn, child = _echoing(echo)
     echo.close()
     assert child.proc.returncode is not None  # ended, and waited for
     assert _read_all(conn) == b""
@@ -114,11 +121,7 @@ def test_close_ends_the_children_and_removes_the_socket(echo: DialStdio) -> None
 
 def test_children_outlive_a_terminals_ctrl_c(echo: DialStdio) -> None:
     """Ctrl+C reaches the whole process group; dtrun stops its jobs through these children, so they stay."""
-    conn = _connect(echo)
-    conn.sendall(b"a")
-    assert conn.recv(1) == b"a"
-    _wait(lambda: echo.running() == 1)
-    [child] = echo._children
+    conn, child = _echoing(echo)
     child.proc.send_signal(signal.SIGINT)
     conn.sendall(b"b")
     assert conn.recv(1) == b"b" and child.proc.poll() is None
