@@ -1,3 +1,3 @@
-from dtrun.cli import main
+from dtrun.cli import entry
 
-main()
+entry()

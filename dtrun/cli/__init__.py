@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from typing import NoReturn
 
 import typer
 
 from dtrun.cli.app import app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "entry", "main"]
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")):
     importlib.import_module(f"{__name__}.{_module}")
@@ -58,6 +59,43 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def entry() -> NoReturn:
+    """The `dtrun` command itself (the console script, `python -m dtrun`): `main`, then a quick exit.
+
+    `main` ends with `SystemExit`, as a function others may call in their own process expects; only the
+    command's own process skips the interpreter's teardown (`_finish`)."""
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            _finish(exc.code or 0)
+        raise
+    _finish(0)
+
+
+def _finish(code: int) -> NoReturn:
+    """Exit now, without tearing the interpreter down.
+
+    A run imports some 800 modules; freeing them one by one at exit costs tens of milliseconds, a good
+    part of a cache hit, for nothing the user sees. The exit handlers still run (temporary files and
+    folders, logging), and stdout and stderr are flushed. Where a thread that is not a daemon is still
+    working, the normal exit, which waits for it, is used instead.
+    """
+    import atexit
+    import contextlib
+    import os
+    import threading
+
+    if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (`dtrun status | head`), or a stream already closed
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _print_error(exc: Exception) -> None:

@@ -1,0 +1,40 @@
+"""The command's own process exits without the interpreter's teardown (`dtrun.cli._finish`); what a user
+or a script sees of an exit stays the same: the output, the exit code, the exit handlers' work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_output_still_buffered_and_exit_handlers_reach_the_pipe() -> None:
+    done = python("import atexit, sys\n"
+                  "atexit.register(lambda: print('handler ran'))\n"
+                  "from dtrun.cli import _finish\n"
+                  "print('partial line, no newline', end='')\n"
+                  "sys.stderr.write('to stderr')\n"
+                  "_finish(3)\n")
+    assert (done.returncode, done.stdout, done.stderr) == (3, "partial line, no newlinehandler ran\n", "to stderr")
+
+
+def test_a_thread_still_working_is_waited_for() -> None:
+    done = python("import threading, time\n"
+                  "from dtrun.cli import _finish\n"
+                  "threading.Thread(target=lambda: (time.sleep(0.3), print('thread finished'))).start()\n"
+                  "_finish(4)\n")
+    assert (done.returncode, done.stdout) == (4, "thread finished\n")
+
+
+def test_the_command_keeps_its_exit_codes_and_main_stays_callable() -> None:
+    usage = subprocess.run([sys.executable, "-m", "dtrun", "no-such-command"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "No such command" in usage.stderr
+    version = subprocess.run([sys.executable, "-m", "dtrun", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("dtrun ")
+    # `main` called in another program's process ends with SystemExit and gives control back
+    called = python("from dtrun.cli import main\n"
+                    "try:\n    main(['--version'])\nexcept SystemExit as exc:\n    print('back, code', exc.code)\n")
+    assert called.stdout.endswith("back, code 0\n"), called.stdout + called.stderr
