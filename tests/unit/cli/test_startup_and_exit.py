@@ -1,5 +1,6 @@
-"""The command's own process exits without the interpreter's teardown (`dtrun.cli._finish`); what a user
-or a script sees of an exit stays the same: the output, the exit code, the exit handlers' work."""
+"""What the `dtrun` process saves at its start and its end: only the invoked command is built
+(`_command_tree`), and the process exits without the interpreter's teardown (`_finish`). What a user or
+a script sees stays the same: the commands, the output, the exit code, the exit handlers' work."""
 
 from __future__ import annotations
 
@@ -38,3 +39,17 @@ def test_the_command_keeps_its_exit_codes_and_main_stays_callable() -> None:
     called = python("from dtrun.cli import main\n"
                     "try:\n    main(['--version'])\nexcept SystemExit as exc:\n    print('back, code', exc.code)\n")
     assert called.stdout.endswith("back, code 0\n"), called.stdout + called.stderr
+
+
+def test_only_the_invoked_command_is_built() -> None:
+    """Building every command costs every command's signature on each call; the invoked one is enough.
+    A global option's value is not taken for a command; no command, `--help` or a typo get them all."""
+    from dtrun.cli import _command_tree
+
+    everything = set(_command_tree(["--help"]).commands)
+    assert {"run", "status", "tags", "flow"} <= everything
+    assert set(_command_tree(["run", "status"]).commands) == {"run"}  # a workflow named `status`
+    assert set(_command_tree(["--backend", "list", "run", "x"]).commands) == {"run"}
+    assert set(_command_tree(["tags", "add", "t"]).commands) == {"tags"}
+    assert set(_command_tree(["stauts"]).commands) == everything  # click's "No such command" with its list
+    assert set(_command_tree([]).commands) == everything
