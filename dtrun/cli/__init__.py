@@ -23,19 +23,15 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.e
 
 
 def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(usage errors, aborts) of click, and of the copy of click that newer typer releases vendor."""
-    import click
-
-    modules = [click.exceptions]
+    """(usage errors, aborts) of the click that typer uses: the copy newer typer releases vendor, else the
+    click package (older typer; then importing it costs nothing more)."""
     try:
-        from typer._click import exceptions as vendored  # type: ignore[import-not-found,unused-ignore]
-
-        modules.append(vendored)
+        exceptions: Any = importlib.import_module("typer._click.exceptions")
     except ImportError:
-        pass
-    candidates = [getattr(m, "Abort", None) for m in modules] + [getattr(typer, "Abort", None)]
+        exceptions = importlib.import_module("click.exceptions")
+    candidates = [getattr(exceptions, "Abort", None), getattr(typer, "Abort", None)]
     aborts = tuple({a for a in candidates if isinstance(a, type) and issubclass(a, BaseException)})
-    return tuple(m.ClickException for m in modules), aborts
+    return (exceptions.ClickException,), aborts
 
 
 def main(argv: list[str] | None = None) -> None:
