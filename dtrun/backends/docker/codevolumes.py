@@ -212,7 +212,7 @@ def remove_view(client: Any, name: str, *, companions_only: bool = False) -> Non
 
     for volume in ([] if companions_only else [name]) + [f"{name}-upper", f"{name}-work"]:
         with contextlib.suppress(docker.errors.APIError):
-            client.volumes.get(volume).remove(force=True)
+            client.api.remove_volume(volume, force=True)  # one call: no lookup first
 
 
 def _helper(client: Any, image: str, script: str, args: list[str], mounts: list[Any], labels: dict[str, str]) -> str:
