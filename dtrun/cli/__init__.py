@@ -111,14 +111,17 @@ def _finish(code: int) -> NoReturn:
     A run imports some 800 modules; freeing them one by one at exit costs tens of milliseconds, a good
     part of a cache hit, for nothing the user sees. The exit handlers still run (temporary files and
     folders, logging), and stdout and stderr are flushed. Where a thread that is not a daemon is still
-    working, the normal exit, which waits for it, is used instead.
+    working, or a profiler or debugger watches, the normal exit is used instead.
     """
     import atexit
     import contextlib
     import os
     import threading
 
-    if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
+    working = any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate())
+    # a profiler or debugger (`python -m cProfile -m dtrun ...`) writes its results after the program ends
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if working or watched:
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def python(code: str) -> subprocess.CompletedProcess[str]:
@@ -28,6 +29,14 @@ def test_a_thread_still_working_is_waited_for() -> None:
                   "threading.Thread(target=lambda: (time.sleep(0.3), print('thread finished'))).start()\n"
                   "_finish(4)\n")
     assert (done.returncode, done.stdout) == (4, "thread finished\n")
+
+
+def test_a_profiler_still_gets_its_results(tmp_path: Path) -> None:
+    """`python -m cProfile -o OUT -m dtrun ...` writes OUT after the program: the normal exit is kept."""
+    out = tmp_path / "dtrun.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "dtrun", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and out.stat().st_size > 0, done.stderr
 
 
 def test_the_command_keeps_its_exit_codes_and_main_stays_callable() -> None:
