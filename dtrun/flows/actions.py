@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -122,7 +123,8 @@ def fetch_git(url: str, tag: str) -> Path:
         return dest
     import git
 
-    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
+    # one folder per clone in flight: two jobs of one run may fetch the same action at once
+    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -8,7 +8,6 @@ builder through the Engine API, with templates rendered without `RUN --mount`. P
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dtrun.config import data_home
 from dtrun.errors import BuildError
 
 if TYPE_CHECKING:
@@ -70,19 +68,16 @@ def _probe_client(path: str) -> str | None:
 
 
 def _cached_probe(path: str) -> str | None:
-    cache_file = data_home() / "cache" / "docker-clients.json"
+    """What `_probe_client` said of this docker client binary (the same file: path, size, mtime)."""
+    from dtrun.cachefile import cache_path, read_json, write_json
+
+    cache_file = cache_path("docker-clients.json")
     stat = Path(path).stat()
     key = f"{Path(path).resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_json(cache_file)
     if key not in cache:
         cache[key] = _probe_client(path)
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_file)
+        write_json(cache_file, cache)  # parallel jobs of one run probe at once: one temporary file each
     verdict = cache[key]
     return verdict if isinstance(verdict, str) else None
 
