@@ -27,8 +27,12 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    write_text(path, json.dumps(data, indent=0, sort_keys=True))
+
+
+def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # one temporary name per writer (jobs of one run build in parallel threads of one process)
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
+    tmp.write_text(text)
     tmp.replace(path)

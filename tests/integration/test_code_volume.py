@@ -116,6 +116,44 @@ def test_a_tree_this_client_saw_complete_is_not_read_again(docker_client: Any, c
     assert len(reads) == 1
 
 
+def test_a_client_stacks_its_next_tree_on_its_last_put_without_reading_the_volume(
+        docker_client: Any, code_volume: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed tree costs one `put_archive`: the client computes the delta from the last tree it put
+    here and stacks on its layers (no HEAD.json or marker read). Another client reads both once, and
+    stacks on what the volume's HEAD names (the first client's tree)."""
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-a"))
+    root = tmp_path / "p"
+    write(root, "a.py", "print(1)\n")
+    write(root, "b.py", "same\n")
+    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    first, _ = dv.put_code(anchor, root, _manifest(root))
+    reads: list[str] = []
+    original = anchor.get_archive
+
+    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(path)
+        return original(path, *args, **kwargs)
+
+    anchor.get_archive = counted
+    write(root, "a.py", "print(2)\n")
+    second, delta = dv.put_code(anchor, root, _manifest(root))
+    assert reads == [] and delta is not None and delta.bytes_to_send == len("print(2)\n")
+    assert split_layers(second)[1:] == split_layers(first)
+    view = dv.code_view(docker_client, code_volume, second, f"{code_volume}-v2", LABELS)
+    try:
+        assert _job(docker_client, view, SHOW).split("\n")[:2] == ["./a.py = print(2)", "./b.py = same"]
+    finally:
+        dv.remove_view(docker_client, view)
+
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-b"))
+    write(root, "b.py", "changed by b\n")
+    manifest = _manifest(root)
+    third, delta = dv.put_code(anchor, root, manifest)
+    assert reads == [f"{cv.CODE_MOUNT}/{cv.tree_marker(manifest.digest)}", f"{cv.CODE_MOUNT}/{cv.HEAD}"]
+    assert delta is not None and delta.bytes_to_send == len("changed by b\n")
+    assert split_layers(third)[1:] == split_layers(second)
+
+
 def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactions(
         docker_client: Any, code_volume: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real overlay mounts of real stacks (whiteouts made by the daemon's own extraction), and the copy

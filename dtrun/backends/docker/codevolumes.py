@@ -7,10 +7,12 @@ through `dtrun.backends.base.code_volumes`); the functions below it work on a do
   daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs
   one API call and no container run. Its image is an empty one imported from a 1 KiB tar (nothing to
   pull, nothing for `images prune` to trip over).
-- A put: nothing at all when this client saw the tree complete before (`coderecord`), else one
-  `get_archive` of the tree's marker (present: nothing to send), else one of HEAD.json and
-  one `put_archive` of a layer holding only what changed, stacked on HEAD's layers (a full layer once
-  the stack is `max_layers` deep, or where the daemon cannot make whiteouts and something was deleted).
+- A put: nothing at all when this client saw the tree complete before (`coderecord`). Else one
+  `put_archive` of a layer holding only what changed, stacked on the layers of the base tree (a full
+  layer once the stack is `max_layers` deep, or where the daemon cannot make whiteouts and something
+  was deleted). The base is the last tree this client put here (`coderecord.last_put`); a client with
+  none reads the new tree's marker first (present: nothing to send), then HEAD.json, the volume's
+  latest tree.
 - A job's view: an overlay `local` volume (lower: the tree's layers; upper, work: two fresh volumes);
   creating three volumes is three API calls, whatever the size of the tree or the depth of its stack.
 """
@@ -169,11 +171,13 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
     known = coderecord.recorded(anchor.id, manifest.digest)
     if known is not None:
         return known, None
-    layers = tree_layers(anchor, manifest.digest)
-    if layers:
-        coderecord.remember(anchor.id, manifest.digest, join_layers(layers))
-        return join_layers(layers), None
-    head = read_head(anchor)
+    head = coderecord.last_put(anchor.id)  # this client's base: no HEAD.json or marker read
+    if head is None:
+        layers = tree_layers(anchor, manifest.digest)
+        if layers:
+            coderecord.remember(anchor.id, manifest.digest, join_layers(layers))
+            return join_layers(layers), None
+        head = read_head(anchor)
     old = head.manifest if head is not None else None
     delta = compute_delta(old, manifest)
     below = head.layers if head is not None and len(head.layers) < max_layers(mountpoint) else None
@@ -188,6 +192,7 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
     built = join_layers([layer, *(below or [])])
     coderecord.remember(anchor.id, manifest.digest, built)
+    coderecord.remember_put(anchor.id, Head(manifest, split_layers(built), knows))
     return built, delta
 
 
@@ -289,9 +294,10 @@ def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict
     finally:
         remove_view(client, name)
     if cache is not None:
+        from dtrun.cachefile import write_json
+
         with contextlib.suppress(OSError):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps({"overlay": works}))
+            write_json(cache, {"overlay": works})
     return works
 
 
