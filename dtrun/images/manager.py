@@ -109,19 +109,26 @@ def user_image_key(ref: str, host: str | None) -> str:
     return hashlib.sha256(json.dumps({"image": ref, "host": host or ""}).encode()).hexdigest()[:32]
 
 
+def _normalise(ref: str) -> str:
+    """`name` -> `name:latest`, as the daemon lists it."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last or "@" in ref else f"{ref}:latest"
+
+
 def known_image(host: ImageHost, key: str, base_ref: str) -> tuple[str, ImageInfo] | None:
-    """The remembered tag for `key` and its image, if the base still has the same id and the tag exists:
-    two inspects by name (the daemon looks each up directly; a listing filtered by reference walks every
-    image on the host, slower the more it has)."""
+    """The remembered tag for `key` and its image if, in one API call, the base still has the same id and
+    the tag exists (one more, an inspect, only when the tag's image is not the one recorded)."""
     entry = record.entry(key)
     if entry is None or not entry.get("base_id"):
         return None
     tag, base_id = str(entry.get("tag")), str(entry.get("base_id"))
-    base = host.image(base_ref)
-    if base is None or base.id != base_id:
+    found = host.list_images(references=[_normalise(base_ref), tag])
+    has_base = any(img.id == base_id and _normalise(base_ref) in img.tags for img in found)
+    image = next((img for img in found if tag in img.tags), None)
+    if not has_base or image is None:
         return None
-    info = host.image(tag)
-    if info is None:
+    info = record.known_info(key, tag, image) or host.image(tag)
+    if info is None:  # removed between the two calls
         return None
     record.remember(key, tag, info, base_id)
     return tag, info
