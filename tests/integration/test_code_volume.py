@@ -88,6 +88,19 @@ def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: An
     assert hashlib.md5((root / "big.bin").read_bytes()).hexdigest() in out
 
 
+def _counting_reads(anchor: Any) -> list[str]:
+    """The paths the anchor is asked for (`get_archive`) from now on, each call still made."""
+    reads: list[str] = []
+    original = anchor.get_archive
+
+    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(path)
+        return original(path, *args, **kwargs)
+
+    anchor.get_archive = counted
+    return reads
+
+
 def test_a_tree_this_client_saw_complete_is_not_read_again(docker_client: Any, code_volume: str, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The marker read (a `get_archive`, ~0.1 s of every run) happens once per tree and client: the
@@ -99,14 +112,7 @@ def test_a_tree_this_client_saw_complete_is_not_read_again(docker_client: Any, c
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     layers, sent = dv.put_code(anchor, root, manifest)
     assert sent is not None
-    reads: list[str] = []
-    original = anchor.get_archive
-
-    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
-        reads.append(path)
-        return original(path, *args, **kwargs)
-
-    anchor.get_archive = counted
+    reads = _counting_reads(anchor)
     assert dv.put_code(anchor, root, manifest) == (layers, None)
     assert reads == []
     monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-b"))
@@ -127,14 +133,7 @@ def test_a_client_stacks_its_next_tree_on_its_last_put_without_reading_the_volum
     write(root, "b.py", "same\n")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     first, _ = dv.put_code(anchor, root, _manifest(root))
-    reads: list[str] = []
-    original = anchor.get_archive
-
-    def counted(path: str, *args: Any, **kwargs: Any) -> Any:
-        reads.append(path)
-        return original(path, *args, **kwargs)
-
-    anchor.get_archive = counted
+    reads = _counting_reads(anchor)
     write(root, "a.py", "print(2)\n")
     second, delta = dv.put_code(anchor, root, _manifest(root))
     assert reads == [] and delta is not None and delta.bytes_to_send == len("print(2)\n")
