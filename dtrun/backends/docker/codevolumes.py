@@ -263,9 +263,9 @@ def prune_code(client: Any, image: str, code_volume: str, keep: list[str], label
 
 
 def _probe_file(daemon_id: str) -> Path:
-    from dtrun.config import data_home
+    from dtrun.cachefile import cache_path
 
-    return data_home() / "cache" / "hosts" / f"{daemon_id.replace(':', '_')}.overlay.json"
+    return cache_path(f"hosts/{daemon_id.replace(':', '_')}.overlay.json")
 
 
 def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict[str, str],

@@ -10,12 +10,11 @@ forces it.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dtrun.config import data_home
+from dtrun.cachefile import cache_path, read_json, write_json
 
 CACHE_TTL = 24 * 3600
 QUERY = "index,uuid,name,memory.total,driver_version"
@@ -136,10 +135,10 @@ def host_info(client: Any, endpoint: str, *, images: list[str], refresh: bool = 
                     runtimes=sorted(info.get("Runtimes") or {}), checked_at=time.time())
     if not base.nvidia:
         return base
-    cache = data_home() / "cache" / "hosts" / f"{(base.daemon_id or endpoint).replace(':', '_')}.json"
+    cache = cache_path(f"hosts/{(base.daemon_id or endpoint).replace(':', '_')}.json")
     if not refresh:
         try:
-            cached = HostInfo.from_json(json.loads(cache.read_text()))
+            cached = HostInfo.from_json(read_json(cache))
             if (time.time() - cached.checked_at < CACHE_TTL and cached.gpu_error is None
                     and (cached.cpus, cached.memory, cached.runtimes) == (base.cpus, base.memory, base.runtimes)):
                 return HostInfo(**{**asdict(base), "gpus": cached.gpus, "checked_at": cached.checked_at})
@@ -149,8 +148,5 @@ def host_info(client: Any, endpoint: str, *, images: list[str], refresh: bool = 
         result = HostInfo(**{**asdict(base), "gpus": query_gpus(client, images)})
     except RuntimeError as exc:
         return HostInfo(**{**asdict(base), "gpu_error": str(exc)})
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".tmp{time.time_ns()}")
-    tmp.write_text(json.dumps(result.to_json()))
-    tmp.replace(cache)
+    write_json(cache, result.to_json())
     return result
