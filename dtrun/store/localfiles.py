@@ -22,8 +22,6 @@ from typing import IO, Any
 
 
 class LocalFiles:
-    protocol = ("file", "local")
-
     def pipe_file(self, path: str, data: bytes, mode: str = "overwrite") -> None:
         """`mode="create"` (fsspec's exclusive write): FileExistsError if `path` exists. The object
         appears whole or not at all: written under a temporary name, then hard-linked into place (a

@@ -26,6 +26,7 @@ delta of its own (its own layer; nobody's views are touched), which costs what c
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 from dtrun.cachefile import cache_path, read_json, write_json, write_text
@@ -86,7 +87,7 @@ def remember_put(anchor_id: str, head: Head) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _written(path: Any) -> float:
+def _written(path: Path) -> float:
     try:
         return float(path.stat().st_mtime)
     except OSError:

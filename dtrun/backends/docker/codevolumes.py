@@ -190,10 +190,10 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
     layer = new_layer_name()
     if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, old, knows)):
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
-    built = join_layers([layer, *(below or [])])
-    coderecord.remember(anchor.id, manifest.digest, built)
-    coderecord.remember_put(anchor.id, Head(manifest, split_layers(built), knows))
-    return built, delta
+    stack = [layer, *(below or [])]
+    coderecord.remember(anchor.id, manifest.digest, join_layers(stack))
+    coderecord.remember_put(anchor.id, Head(manifest, stack, knows))
+    return join_layers(stack), delta
 
 
 def code_view(client: Any, code_volume: str, layers: str, name: str, labels: dict[str, str],
