@@ -71,18 +71,25 @@ class Session:
         return find_project(self.root)
 
     @cached_property
-    def store(self) -> Store:
-        """The store of the repository the project is in (runs are kept per repository)."""
+    def _repository(self) -> tuple[Path, str]:
+        """The git repository the session's folder is in, and its id: asked of git once, for the store
+        and the snapshot alike."""
         from dtrun.errors import ProjectError
         from dtrun.snapshot import _repo_id
-        from dtrun.store import Store
 
+        # spec.project.find_git_root's walk, written here: importing dtrun.spec loads pydantic (`status`)
         git_root = next((f for f in (self.root, *self.root.parents) if (f / ".git").exists()), None)
         if git_root is None:
             raise ProjectError(f"{self.root} is not inside a git repository",
                                hint="run dtrun inside your project's repository: runs are kept per repository")
-        self._repo_ids = {git_root: _repo_id(git_root, None)}  # the snapshot's too: two git commands less
-        return Store(self.settings.store, self._repo_ids[git_root])
+        return git_root, _repo_id(git_root, None)
+
+    @cached_property
+    def store(self) -> Store:
+        """The store of the repository the project is in (runs are kept per repository)."""
+        from dtrun.store import Store
+
+        return Store(self.settings.store, self._repository[1])
 
     def spec(self, *, strict: bool = True) -> Spec:
         """The project's workflows. `strict=False` keeps the valid ones when another is broken (the
@@ -94,8 +101,8 @@ class Session:
     def snapshot(self) -> Snapshot:
         from dtrun.snapshot import take_snapshot
 
-        known = getattr(self, "_repo_ids", {}).get(self.project.git_root)
-        return take_snapshot(self.project.root, self.project.git_root, repo=known)
+        git_root, repo = self._repository  # the project's git root too: both look up from the same folder
+        return take_snapshot(self.project.root, git_root, repo=repo)
 
     def secrets(self) -> dict[str, str]:
         from dtrun.secrets import SecretStore
