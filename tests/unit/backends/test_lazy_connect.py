@@ -22,7 +22,18 @@ class Connector:
         time.sleep(0.05)  # long enough for the other threads to arrive meanwhile
         if self.fail:
             raise DockerUnavailable("no Docker daemon answers at unix:///nowhere")
-        return object()
+        return Daemon()
+
+
+class Daemon:
+    """A client whose `/info` is counted."""
+
+    def __init__(self) -> None:
+        self.infos = 0
+
+    def info(self) -> dict[str, object]:
+        self.infos += 1
+        return {"NCPU": 2}
 
 
 def test_the_backend_connects_once_on_first_use() -> None:
@@ -44,6 +55,10 @@ def test_connect_soon_overlaps_and_its_failure_is_raised_at_first_use() -> None:
     backend.connect_soon()
     client = backend.client  # waits for the connection under way rather than starting another
     assert client is not None and connect.calls == 1
+    deadline = time.monotonic() + 5
+    while client.infos < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backend.host_cpus() == 2 and client.infos == 1  # asked on the connecting thread, once
 
     failing = Connector(fail=True)
     backend = DockerBackend(host="unix:///nowhere", connect=failing)
