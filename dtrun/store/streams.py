@@ -24,7 +24,8 @@ class Prefetch:
     The source is a socket (the daemon's tar stream): while the consuming thread hashes and writes,
     the next chunks keep arriving, so the daemon never waits on us (a unix socket buffers only a few
     hundred KiB). Chunks travel in batches of about `batch` bytes, one queue hand-over each. An error
-    of the source is raised where the consumer reaches it; `close` stops the thread early.
+    of the source is raised where the consumer reaches it; `close` stops the thread early. Chunks
+    are held, so anything but `bytes` (a view of a buffer the source reuses) is copied first.
     """
 
     def __init__(self, source: Iterable[bytes], batch: int = 1 << 20, depth: int = 16) -> None:
@@ -44,6 +45,8 @@ class Prefetch:
         held = 0
         try:
             for chunk in source:
+                if not _immutable(chunk):  # held for a while: a view of a buffer that the source
+                    chunk = bytes(chunk)   # refills (or a bytearray) would change under us
                 batch.append(chunk)
                 held += len(chunk)
                 if held >= self._batch:
@@ -150,13 +153,8 @@ class BackgroundWriter(io.RawIOBase):
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         if self._error is not None:
             raise self._error
-        piece: Piece
-        if type(data) is bytes:
-            piece = data
-        elif isinstance(data, memoryview) and type(data.obj) is bytes and data.contiguous:
-            piece = data.cast("B")
-        else:
-            piece = bytes(data)
+        piece: Piece = data.cast("B") if isinstance(data, memoryview) and _immutable(data) else \
+            data if type(data) is bytes else bytes(data)
         size = len(piece)
         if size:
             self._pending.append(piece)
@@ -180,6 +178,11 @@ class BackgroundWriter(io.RawIOBase):
             self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _immutable(data: object) -> bool:
+    """Whether `data` is bytes, or a plain view of bytes: it cannot change while it is held."""
+    return type(data) is bytes or (isinstance(data, memoryview) and type(data.obj) is bytes and data.contiguous)
 
 
 #: Pieces per `writev` call (Linux takes at most 1024).
