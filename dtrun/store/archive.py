@@ -87,7 +87,7 @@ def check_member(member: tarfile.TarInfo, name: str, links: set[str] | None = No
 Member = tuple[tarfile.TarInfo, "IO[bytes] | io.RawIOBase | None"]
 
 
-def tar_members(source: IO[bytes] | Iterable[bytes]) -> Iterator[Member]:
+def tar_members(source: IO[bytes] | Iterable[bytes | memoryview]) -> Iterator[Member]:
     """The members of a tar (a file, or the chunks of a stream), each with its data (valid until the
     next member is taken); regular files' data as `StreamData`, whose pieces are not copied."""
     from dtrun.store.tarstream import file_chunks, stream_members

@@ -28,20 +28,20 @@ class Prefetch:
     are held, so anything but `bytes` (a view of a buffer the source reuses) is copied first.
     """
 
-    def __init__(self, source: Iterable[bytes], batch: int = 1 << 20, depth: int = 16) -> None:
+    def __init__(self, source: Iterable[Piece], batch: int = 1 << 20, depth: int = 16) -> None:
         import queue
         import threading
 
         self._source = source
         self._batch = batch
-        self._queue: queue.Queue[list[bytes] | BaseException | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[list[Piece] | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pull, daemon=True, name="dtrun-prefetch")
         self._thread.start()
 
     def _pull(self) -> None:
         source = iter(self._source)
-        batch: list[bytes] = []
+        batch: list[Piece] = []
         held = 0
         try:
             for chunk in source:
@@ -66,7 +66,7 @@ class Prefetch:
         if close is not None:
             close()
 
-    def _put(self, item: list[bytes] | BaseException | None) -> bool:
+    def _put(self, item: list[Piece] | BaseException | None) -> bool:
         import queue
 
         while not self._stop.is_set():
@@ -77,7 +77,7 @@ class Prefetch:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Piece]:
         while (item := self._queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item

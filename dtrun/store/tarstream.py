@@ -37,7 +37,7 @@ class _Cursor(io.RawIOBase):
     """Exact reads over an iterator of chunks: `read(n)` gives n bytes unless the stream ends (what
     `tarfile` parses headers from); `pieces(n)` the next n bytes as views of the chunks, no copy."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[Piece]) -> None:
         super().__init__()
         self._chunks = iter(chunks)
         self._view = memoryview(b"")
@@ -135,7 +135,7 @@ def _header_after(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
         raise tarfile.ReadError(f"bad tar header: {exc}") from None
 
 
-def stream_members(chunks: Iterable[bytes]) -> Iterator[tuple[tarfile.TarInfo, StreamData | None]]:
+def stream_members(chunks: Iterable[Piece]) -> Iterator[tuple[tarfile.TarInfo, StreamData | None]]:
     """The members of a tar stream, each regular file with its data (valid until the next member).
 
     Data left unread is skipped. The stream must end with tar's end marker: a stream that stops
