@@ -153,8 +153,13 @@ class BackgroundWriter(io.RawIOBase):
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         if self._error is not None:
             raise self._error
-        piece: Piece = data.cast("B") if isinstance(data, memoryview) and _immutable(data) else \
-            data if type(data) is bytes else bytes(data)
+        piece: Piece
+        if type(data) is bytes:
+            piece = data
+        elif isinstance(data, memoryview) and _immutable(data):
+            piece = data.cast("B")
+        else:  # it may change once this returns
+            piece = bytes(data)
         size = len(piece)
         if size:
             self._pending.append(piece)
