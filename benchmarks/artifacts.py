@@ -2,6 +2,7 @@
 `docker cp` of the same folder), and mounting an already-materialised 1 GiB dep.
 
     .venv/bin/python benchmarks/artifacts.py [--size-mib 1024] [--files 10000] [--repeat 5]
+                                             [--only big small mount]
 
 What each side does, from the same stopped container (its output folder in a volume):
 
@@ -16,7 +17,9 @@ What each side does, from the same stopped container (its output folder in a vol
   the volume's folder instead of the daemon's stream.
 
 Every timing starts from an empty destination (the previous copy is removed before the clock starts,
-on both sides). Ratios > 1 mean dtrun is faster. Everything it creates is labelled
+on both sides). Ratios > 1 mean dtrun is faster. "client CPU" is what the copying side spent (user +
+system, all threads: the docker CLI, or this process for dtrun); the daemon's own work (its tar of the
+folder) is the same for the three streamed cases and is not in it. Everything it creates is labelled
 `dev.dtrun.bench=<id>` and removed at the end.
 """
 
@@ -59,18 +62,28 @@ def timed(fn: Callable[[], Any], repeat: int, reset: Callable[[], Any] = lambda:
     return statistics.median(times)
 
 
-def interleaved(cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], repeat: int) -> dict[str, float]:
-    """The median wall time of each case's call (after its reset, not timed), the cases taking turns
-    round by round: a machine whose load drifts then weighs on every case alike."""
-    times: dict[str, list[float]] = {name: [] for name in cases}
+def client_cpu() -> float:
+    """CPU seconds (user + system) of this process and of its finished children."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def interleaved(cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]],
+                repeat: int) -> dict[str, tuple[float, float]]:
+    """The median wall time and client CPU of each case's call (after its reset, not timed), the cases
+    taking turns round by round: a machine whose load drifts then weighs on every case alike."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for _ in range(repeat):
         for name, (fn, reset) in cases.items():
             reset()
-            start = time.perf_counter()
+            cpu, start = client_cpu(), time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append((time.perf_counter() - start, client_cpu() - cpu))
             reset()
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: (statistics.median(t for t, _ in values), statistics.median(c for _, c in values))
+            for name, values in times.items()}
 
 
 def emptied(*paths: Path) -> Callable[[], None]:
@@ -136,20 +149,22 @@ def export_case(name: str, script: str, client: Any, backend: DockerBackend, tmp
             "api": (lambda: dtrun_export(backend, store, container, local=False), emptied(store_dir)),
             "fast": (lambda: dtrun_export(backend, store, container, local=True), emptied(store_dir)),
         }, repeat)
-    cp, cp_tar, api, fast = medians["cp"], medians["cp_tar"], medians["api"], medians["fast"]
+    (cp, cp_cpu), (cp_tar, cp_tar_cpu) = medians["cp"], medians["cp_tar"]
+    (api, api_cpu), (fast, fast_cpu) = medians["api"], medians["fast"]
     shutil.rmtree(cp_dir, ignore_errors=True)
     shutil.rmtree(store_dir, ignore_errors=True)
     def rate(seconds: float) -> str:
         return f"{size / (1 << 20) / seconds:7.0f} MiB/s" if size else f"{files / seconds:7.0f} files/s"
 
     print(f"\nexport, {name} (medians of {repeat}):")
-    print(f"  docker cp, extracted into a folder        {cp:6.2f} s  {rate(cp)}")
-    print(f"  docker cp -, written as one tar           {cp_tar:6.2f} s  {rate(cp_tar)}")
+    print(f"  docker cp, extracted into a folder        {cp:6.2f} s  {rate(cp)}   client CPU {cp_cpu:5.2f} s")
+    print(f"  docker cp -, written as one tar           {cp_tar:6.2f} s  {rate(cp_tar)}   "
+          f"client CPU {cp_tar_cpu:5.2f} s")
     print("  dtrun, checked, sha256 per file, stored tar + manifest:")
-    print(f"    Docker API (remote-safe)                {api:6.2f} s  {rate(api)}   ratio vs docker cp {cp / api:5.2f}x"
-          f"  (vs docker cp - {cp_tar / api:4.2f}x)")
-    print(f"    volume read directly (local fast path)  {fast:6.2f} s  {rate(fast)}   ratio vs docker cp "
-          f"{cp / fast:5.2f}x")
+    print(f"    Docker API (remote-safe)                {api:6.2f} s  {rate(api)}   client CPU {api_cpu:5.2f} s"
+          f"   ratio vs docker cp {cp / api:5.2f}x  (vs docker cp - {cp_tar / api:4.2f}x)")
+    print(f"    volume read directly (local fast path)  {fast:6.2f} s  {rate(fast)}   client CPU {fast_cpu:5.2f} s"
+          f"   ratio vs docker cp {cp / fast:5.2f}x")
 
 
 def mount_case(client: Any, backend: DockerBackend, tmp: Path, size_mib: int, repeat: int) -> None:
@@ -182,6 +197,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", nargs="+", choices=["big", "small", "mount"], default=["big", "small", "mount"],
+                        help="run only these cases: the export of one big file, of many small ones, the mount")
     args = parser.parse_args()
     import docker
 
@@ -189,14 +206,17 @@ def main() -> None:
     backend = DockerBackend(client, "unix:///var/run/docker.sock")
     with tempfile.TemporaryDirectory(prefix="dtrun-bench-") as folder:
         tmp = Path(folder)
-        export_case(f"{args.size_mib} MiB in one file",
-                    f"mkdir -p out && dd if=/dev/urandom of=out/big.bin bs=1048576 count={args.size_mib} 2>/dev/null",
-                    client, backend, tmp, args.repeat, size=args.size_mib << 20)
-        dirs = max(1, args.files // 100)
-        small = (f"mkdir -p out && cd out && for d in $(seq 1 {dirs}); do mkdir d$d; "
-                 f"for f in $(seq 1 {args.files // dirs}); do echo file $d $f > d$d/f$f.txt; done; done")
-        export_case(f"{args.files} small files", small, client, backend, tmp, args.repeat, files=args.files)
-        mount_case(client, backend, tmp, args.size_mib, args.repeat)
+        if "big" in args.only:
+            export_case(f"{args.size_mib} MiB in one file",
+                        f"mkdir -p out && dd if=/dev/urandom of=out/big.bin bs=1048576 count={args.size_mib} "
+                        "2>/dev/null", client, backend, tmp, args.repeat, size=args.size_mib << 20)
+        if "small" in args.only:
+            dirs = max(1, args.files // 100)
+            small = (f"mkdir -p out && cd out && for d in $(seq 1 {dirs}); do mkdir d$d; "
+                     f"for f in $(seq 1 {args.files // dirs}); do echo file $d $f > d$d/f$f.txt; done; done")
+            export_case(f"{args.files} small files", small, client, backend, tmp, args.repeat, files=args.files)
+        if "mount" in args.only:
+            mount_case(client, backend, tmp, args.size_mib, args.repeat)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def check_member(member: tarfile.TarInfo, name: str, links: set[str] | None = No
 Member = tuple[tarfile.TarInfo, "IO[bytes] | io.RawIOBase | None"]
 
 
-def tar_members(source: IO[bytes] | Iterable[bytes]) -> Iterator[Member]:
+def tar_members(source: IO[bytes] | Iterable[bytes | memoryview]) -> Iterator[Member]:
     """The members of a tar (a file, or the chunks of a stream), each with its data (valid until the
     next member is taken); regular files' data as `StreamData`, whose pieces are not copied."""
     from dtrun.store.tarstream import file_chunks, stream_members
@@ -202,7 +202,7 @@ def write_members(members: Iterable[Member], target: IO[bytes] | io.RawIOBase, *
             entry: dict[str, object] = {"path": name, "mode": member.mode}
             if member.isreg():
                 hasher = hashlib.sha256()
-                dst.add(member, _hashed(_pieces(data, member.size), hasher))
+                dst.add(member, _pieces(data, member.size), hasher)
                 entry.update(type="file", size=member.size, sha256=hasher.hexdigest())
                 manifest.size += member.size
             elif member.isdir():
@@ -231,23 +231,19 @@ def _pieces(data: IO[bytes] | io.RawIOBase | None, size: int) -> Iterator[bytes 
     """A member's data as pieces: a stream's own views, or a file read in large blocks (at most
     `size` bytes: a file that grew while it was read is cut where its header says)."""
     if data is None:
-        return
+        return iter(())
     from dtrun.store.tarstream import StreamData
 
     if isinstance(data, StreamData):
-        yield from data.pieces()
-        return
+        return data.pieces()  # not wrapped in another generator: this runs once per 32 KiB chunk
+    return _file_pieces(data, size)
+
+
+def _file_pieces(data: IO[bytes] | io.RawIOBase, size: int) -> Iterator[bytes]:
     left = size
     while left and (chunk := data.read(min(BUFSIZE, left))):
         left -= len(chunk)
         yield chunk
-
-
-def _hashed(pieces: Iterable[bytes | memoryview], hasher: hashlib._Hash) -> Iterator[bytes | memoryview]:
-    """`pieces`, each also fed to `hasher` (which lets other threads run while it hashes a large one)."""
-    for piece in pieces:
-        hasher.update(piece)
-        yield piece
 
 
 #: The mode bits `extract` keeps: read, write and execute; never setuid, setgid or sticky.

@@ -24,26 +24,29 @@ class Prefetch:
     The source is a socket (the daemon's tar stream): while the consuming thread hashes and writes,
     the next chunks keep arriving, so the daemon never waits on us (a unix socket buffers only a few
     hundred KiB). Chunks travel in batches of about `batch` bytes, one queue hand-over each. An error
-    of the source is raised where the consumer reaches it; `close` stops the thread early.
+    of the source is raised where the consumer reaches it; `close` stops the thread early. Chunks
+    are held, so anything but `bytes` (a view of a buffer the source reuses) is copied first.
     """
 
-    def __init__(self, source: Iterable[bytes], batch: int = 1 << 20, depth: int = 16) -> None:
+    def __init__(self, source: Iterable[Piece], batch: int = 1 << 20, depth: int = 16) -> None:
         import queue
         import threading
 
         self._source = source
         self._batch = batch
-        self._queue: queue.Queue[list[bytes] | BaseException | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[list[Piece] | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._pull, daemon=True, name="dtrun-prefetch")
         self._thread.start()
 
     def _pull(self) -> None:
         source = iter(self._source)
-        batch: list[bytes] = []
+        batch: list[Piece] = []
         held = 0
         try:
             for chunk in source:
+                if not _immutable(chunk):  # held for a while: a view of a buffer that the source
+                    chunk = bytes(chunk)   # refills (or a bytearray) would change under us
                 batch.append(chunk)
                 held += len(chunk)
                 if held >= self._batch:
@@ -63,7 +66,7 @@ class Prefetch:
         if close is not None:
             close()
 
-    def _put(self, item: list[bytes] | BaseException | None) -> bool:
+    def _put(self, item: list[Piece] | BaseException | None) -> bool:
         import queue
 
         while not self._stop.is_set():
@@ -74,7 +77,7 @@ class Prefetch:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Piece]:
         while (item := self._queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
@@ -153,9 +156,9 @@ class BackgroundWriter(io.RawIOBase):
         piece: Piece
         if type(data) is bytes:
             piece = data
-        elif isinstance(data, memoryview) and type(data.obj) is bytes and data.contiguous:
+        elif isinstance(data, memoryview) and _immutable(data):
             piece = data.cast("B")
-        else:
+        else:  # it may change once this returns
             piece = bytes(data)
         size = len(piece)
         if size:
@@ -180,6 +183,11 @@ class BackgroundWriter(io.RawIOBase):
             self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _immutable(data: object) -> bool:
+    """Whether `data` is bytes, or a plain view of bytes: it cannot change while it is held."""
+    return type(data) is bytes or (isinstance(data, memoryview) and type(data.obj) is bytes and data.contiguous)
 
 
 #: Pieces per `writev` call (Linux takes at most 1024).

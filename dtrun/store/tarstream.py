@@ -1,12 +1,18 @@
 """Tar framing without copying the data: members of a chunked tar stream, and a tar writer.
 
-An artifact's bytes come from the daemon as a stream of chunks (32 KiB each, the daemon's HTTP chunks)
-and go to the store as a tar. Python's `tarfile` in stream mode copies every data byte several times
-through its own buffer (joins and slices), which made the export of a large file CPU-bound. Here the
-headers are still parsed by `tarfile` (`TarInfo.fromtarfile`: ustar, GNU long names and PAX records,
-with its checksum checks), but a member's data is handed on as views of the chunks themselves, and the
-stored tar is written from those views (`TarWriter`, headers by `TarInfo.tobuf`, the same bytes
-`TarFile` writes). Per byte: one copy from the socket, one hash, one copy into the file.
+An artifact's bytes come from the daemon as a stream of chunks (32 KiB each through docker-py: the
+daemon's HTTP chunks) and go to the store as a tar. Python's `tarfile` in stream mode copies every
+data byte several times through its own buffer (joins and slices), which made the export of a large
+file CPU-bound. Here the headers are still parsed by `tarfile` (`TarInfo.fromtarfile`: ustar, GNU long
+names and PAX records, with its checksum checks), but a member's data is handed on as views of the
+chunks themselves, and the stored tar is written from those views (`TarWriter`, headers by
+`TarInfo.tobuf`, the same bytes `TarFile` writes). Per byte: one copy from the socket, one hash, one
+copy into the file.
+
+Neither `stream_members` nor `TarWriter` keeps a view of a chunk once the next one is asked for (a
+header that spans two chunks is copied): on their own they could take views of one buffer that the
+source refills. The export's threads around them (`dtrun.store.streams`) hold chunks for a while, so
+they keep bytes as they are and copy anything else.
 
 `tarfile` is opened with a buffer of one block over a reader that returns exactly what it is asked for,
 so it never reads ahead of the header it parses; `stream_members` checks that on every member.
@@ -17,7 +23,10 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hasher
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
@@ -28,7 +37,7 @@ class _Cursor(io.RawIOBase):
     """Exact reads over an iterator of chunks: `read(n)` gives n bytes unless the stream ends (what
     `tarfile` parses headers from); `pieces(n)` the next n bytes as views of the chunks, no copy."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[Piece]) -> None:
         super().__init__()
         self._chunks = iter(chunks)
         self._view = memoryview(b"")
@@ -47,14 +56,14 @@ class _Cursor(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        parts: list[Piece] = []
+        parts: list[bytes] = []
         want = -1 if size is None or size < 0 else size
         while want != 0 and self._ready():
             piece = self._view if want < 0 else self._view[:want]
             self._view = self._view[len(piece):]
-            parts.append(piece)
+            parts.append(bytes(piece))  # copied before the next chunk may refill the source's buffer
             want -= 0 if want < 0 else len(piece)
-        data = b"".join(parts)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.position += len(data)
         return data
 
@@ -64,7 +73,8 @@ class _Cursor(io.RawIOBase):
         return len(data)
 
     def pieces(self, size: int) -> Iterator[memoryview]:
-        """The next `size` bytes as views; `tarfile.ReadError` if the stream ends before them."""
+        """The next `size` bytes as views, each valid until the next is taken; `tarfile.ReadError` if
+        the stream ends before them."""
         left = size
         while left:
             if not self._ready():
@@ -99,7 +109,7 @@ class StreamData(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         want = self.left if size is None or size < 0 else min(size, self.left)
-        data = b"".join(self._cursor.pieces(want))
+        data = b"".join([bytes(piece) for piece in self._cursor.pieces(want)])  # copied while valid
         self.left -= len(data)
         return data
 
@@ -125,7 +135,7 @@ def _header_after(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
         raise tarfile.ReadError(f"bad tar header: {exc}") from None
 
 
-def stream_members(chunks: Iterable[bytes]) -> Iterator[tuple[tarfile.TarInfo, StreamData | None]]:
+def stream_members(chunks: Iterable[Piece]) -> Iterator[tuple[tarfile.TarInfo, StreamData | None]]:
     """The members of a tar stream, each regular file with its data (valid until the next member).
 
     Data left unread is skipped. The stream must end with tar's end marker: a stream that stops
@@ -159,33 +169,43 @@ def file_chunks(source: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
         yield chunk
 
 
+_ZEROS = bytes(BLOCK)
+
+
 class TarWriter:
-    """Writes a tar as `TarFile(format=PAX_FORMAT)` would, byte for byte, taking data as pieces."""
+    """Writes a tar as `TarFile(format=PAX_FORMAT)` would, byte for byte, taking data as pieces.
+
+    `target.write` must take all it is given (a buffered file, `BytesIO`, `BackgroundWriter`).
+    """
 
     def __init__(self, target: IO[bytes] | io.RawIOBase) -> None:
         self._target = target
         self.offset = 0
 
-    def _write(self, data: Piece) -> None:
-        self._target.write(data)
-        self.offset += len(data)
-
-    def add(self, member: tarfile.TarInfo, pieces: Iterable[Piece] = ()) -> None:
-        """One member; a regular file's `pieces` must hold exactly `member.size` bytes."""
-        self._write(member.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
-        written = 0
-        for piece in pieces:
+    def add(self, member: tarfile.TarInfo, pieces: Iterable[Piece] = (), hasher: Hasher | None = None) -> None:
+        """One member; a regular file's `pieces` must hold exactly `member.size` bytes, each fed to
+        `hasher` (when given) as it is written: one loop per chunk, no generator around it."""
+        write = self._target.write
+        header = member.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+        write(header)
+        size, written = member.size, 0
+        update = hasher.update if hasher is not None else None
+        for piece in pieces:  # the hot loop of an export: one pass per chunk, nothing else in it
             written += len(piece)
-            if written > member.size:
-                raise OSError(f"{member.name}: more data than its size ({member.size} bytes)")
-            self._write(piece)
-        if member.isreg() and written != member.size:
-            raise OSError(f"{member.name}: unexpected end of data ({written} of {member.size} bytes)")
-        if _padded(written):
-            self._write(bytes(_padded(written)))
+            if written > size:
+                raise OSError(f"{member.name}: more data than its size ({size} bytes)")
+            if update is not None:
+                update(piece)
+            write(piece)
+        if member.isreg() and written != size:
+            raise OSError(f"{member.name}: unexpected end of data ({written} of {size} bytes)")
+        padding = _padded(written)
+        if padding:
+            write(_ZEROS[:padding])
+        self.offset += len(header) + written + padding
 
     def close(self) -> None:
         """The end marker, and zeros up to a whole record, as `TarFile.close` writes them."""
-        self._write(bytes(2 * BLOCK))
-        if self.offset % RECORD:
-            self._write(bytes(RECORD - self.offset % RECORD))
+        end = 2 * BLOCK + (-(self.offset + 2 * BLOCK) % RECORD)
+        self._target.write(bytes(end))
+        self.offset += end
