@@ -110,25 +110,11 @@ class Snapshot:
 
 def take_snapshot(root: Path, git_root: Path, *, index: bool = True, repo: str | None = None) -> Snapshot:
     """`repo`: the repository's id when the caller has it already (`Session.store`), else asked of git."""
-    from dtrun.code.listing import git_started, list_files
+    from dtrun.code.listing import scan
 
-    status_output = git_started(root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal",
-                                check=False)
-    listing = list_files(root)
-    status = status_output()
-    commit = branch = None
-    dirty = False
-    for line in status.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.split()[-1]
-            commit = None if oid == "(initial)" else oid
-        elif line.startswith("# branch.head "):
-            head = line.split()[-1]
-            branch = None if head == "(detached)" else head
-        elif line and not line.startswith("#"):
-            dirty = True
-    return Snapshot(root, listing.files, commit, branch, dirty, repo or _repo_id(git_root, commit),
-                    listing.untracked, use_index=index)
+    found = scan(root)
+    return Snapshot(root, found.listing.files, found.commit, found.branch, found.dirty,
+                    repo or _repo_id(git_root, found.commit), found.listing.untracked, use_index=index)
 
 
 def _repo_id(git_root: Path, commit: str | None) -> str:
