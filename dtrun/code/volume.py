@@ -42,6 +42,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from dtrun.code.delta import Delta
@@ -117,38 +118,63 @@ def max_layers(mountpoint: str | None) -> int:
     return max(1, min(MAX_LAYERS, (LOWERDIR_BUDGET - len("lowerdir=")) // per_layer))
 
 
+#: Where a HEAD's own fields end and its manifest's begin (`Head.to_json`); a `"` inside a JSON string is
+#: escaped, so the first raw occurrence is the one.
+MANIFEST_FIELDS = ',"version":1,"entries":['
+
+
 @dataclass(frozen=True)
 class Head:
     """What `HEAD.json` says: the latest tree's manifest and layers, and whether the daemon makes
-    whiteouts in this volume (None: not asked yet)."""
+    whiteouts in this volume (None: not asked yet). The manifest is kept as its JSON text, parsed only
+    when asked for: the next put's delta compares texts (`delta_from_json`), and writing a HEAD again
+    reuses the text the manifest's digest was computed from."""
 
-    manifest: Manifest
+    manifest_json: str  # as `Manifest.json_text` writes it
     layers: list[str]
     whiteouts: bool | None = None
+
+    @classmethod
+    def of(cls, manifest: Manifest, layers: list[str], whiteouts: bool | None = None) -> Head:
+        head = cls(manifest.json_text, layers, whiteouts)
+        head.__dict__["manifest"] = manifest  # the cached_property, already known
+        return head
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        """ValueError if the text is not a manifest (only a HEAD read without `check` can hold one)."""
+        return Manifest.from_json(self.manifest_json)
 
     def to_json(self) -> str:
         # layers first, so that a shell reads them from the file's first bytes (PRUNE_SCRIPT)
         lead = json.dumps({"layers": join_layers(self.layers), "whiteouts": self.whiteouts}, separators=(",", ":"))
-        return lead[:-1] + "," + self.manifest.to_json()[1:]
+        return lead[:-1] + "," + self.manifest_json[1:]
 
     @classmethod
-    def from_json(cls, text: str) -> Head | None:
-        """None for anything but a readable HEAD of this layout (the next put then writes a full tree)."""
+    def from_json(cls, text: str, *, check: bool = True) -> Head | None:
+        """None for anything but a readable HEAD of this layout (the next put then writes a full tree).
+        `check=False` (a HEAD this client wrote itself) leaves the manifest unparsed until it is asked for."""
         try:
-            data = json.loads(text)
+            cut = text.find(MANIFEST_FIELDS)
+            if cut > 0:
+                data = json.loads(text[:cut] + "}")
+                manifest_json = "{" + text[cut + 1:]
+            else:  # another layout of the same fields: parsed whole, its manifest written as this one writes it
+                data = json.loads(text)
+                manifest_json = Manifest.from_data(data).json_text
             layers = split_layers(str(data.get("layers") or ""))
             whiteouts = data.get("whiteouts")
-            manifest = Manifest.from_data(data)
+            head = cls(manifest_json, layers, whiteouts if isinstance(whiteouts, bool) else None)
+            if check:
+                head.manifest  # noqa: B018 - parsed (and checked) now
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None
-        if not layers:
-            return None
-        return cls(manifest, layers, whiteouts if isinstance(whiteouts, bool) else None)
+        return head if layers else None
 
 
-def whiteouts(old: Manifest, new: Manifest, gone: list[str]) -> list[str]:
-    """The paths a thin layer must white out so that `gone` (paths of `old` not in `new`) vanish: the
-    topmost folder that is gone whole, else the path itself; nothing under a path that `new` holds as
+def whiteouts(new: Manifest, gone: list[str]) -> list[str]:
+    """The paths a thin layer must white out so that `gone` (paths of the tree below not in `new`) vanish:
+    the topmost folder that is gone whole, else the path itself; nothing under a path that `new` holds as
     a file or link (that entry hides what lay below it)."""
     if not gone:
         return []
@@ -171,22 +197,20 @@ def gone_paths(delta: Delta) -> list[str]:
 
 
 def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list[str] | None,
-                old: Manifest | None = None, makes_whiteouts: bool | None = None) -> Iterator[bytes]:
+                makes_whiteouts: bool | None = None) -> Iterator[bytes]:
     """The tar to extract at the code volume's root: the new layer (new bytes land at the first path
     that has them, and `objects/` links to them right after; every other path is a link to an object),
     the marker naming the tree's layers, then HEAD. Streams; `root` is the project folder.
 
-    `below`: the layers of `old` (the tree the delta was computed from), to stack a thin layer on; None
-    for a full layer. `makes_whiteouts` goes into HEAD as it is."""
+    `below`: the layers of the tree the delta was computed from, to stack a thin layer on; None for a
+    full layer. `makes_whiteouts` goes into HEAD as it is."""
     now = int(time.time())
     folder = layer_dir(layer)
     if below is None:
         paths, hidden = sorted(new.entries), []
     else:
-        if old is None:
-            raise ValueError("a thin layer needs the manifest it stacks on")
         paths = sorted({*delta.added, *delta.changed, *(to for _, to in delta.renamed)})
-        hidden = whiteouts(old, new, gone_paths(delta))
+        hidden = whiteouts(new, gone_paths(delta))
     lands_at: dict[str, str] = {}  # object -> the layer path its bytes land at
     for path in paths:
         entry = new.entries[path]
@@ -201,7 +225,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list
         if entry.link is not None:
             yield link_header(f"{folder}/{path}", entry.link, hard=False)
         elif lands_at.get(entry.object_name) == path:
-            yield from file_member(f"{folder}/{path}", root / path, entry)
+            yield from file_member(f"{folder}/{path}", root / path, entry, new.stats.get(path))
             # linked only once the bytes are complete: an object never holds less than its name says
             yield link_header(object_path(entry.object_name), f"{folder}/{path}", hard=True)
         else:
@@ -210,7 +234,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list
         yield whiteout_header(f"{folder}/{path}", now)
     layers = [layer, *(below or [])]
     yield from bytes_member(tree_marker(new.digest), join_layers(layers).encode(), mtime=now)
-    yield from bytes_member(HEAD, Head(new, layers, makes_whiteouts).to_json().encode(), mtime=now)
+    yield from bytes_member(HEAD, Head.of(new, layers, makes_whiteouts).to_json().encode(), mtime=now)
     yield end_of_archive()
 
 

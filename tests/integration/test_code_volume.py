@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
 from dtrun.code.volume import split_layers, volume_name
 from tests.code_edits import apply_edits, write
-from tests.conftest import BASE_IMAGE, SESSION, remove_labelled
+from tests.conftest import BASE_IMAGE, SESSION, git, remove_labelled
 
 BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
 LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"codevol-{SESSION}"}
@@ -328,3 +328,41 @@ def test_a_code_volume_a_view_uses_is_kept_and_removed_once_free(docker_client: 
     assert volumes.remove_code(code_volume) is None
     assert not docker_client.volumes.list(filters={"name": code_volume})
     assert not docker_client.containers.list(all=True, filters={"name": f"{code_volume}-anchor"})
+
+
+def test_uncommitted_edits_as_git_lists_them_reach_each_next_view(
+        docker_client: Any, code_volume: str, make_project: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing of one worktree scan, shipped as deltas from the client's last put: an edit and a
+    deletion not staged, an untracked file, a tracked folder `.dtrunignore` drops, then the edit reverted
+    and the file restored (a tree seen before), a rename by hand, and a file that became a folder."""
+    from dtrun.snapshot import take_snapshot
+
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client"))
+    root = make_project({"a.py": "committed a\n", "b.py": "committed b\n", "data/x.csv": "1,2\n", "f": "a file\n"})
+    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+
+    def shipped() -> list[str]:
+        snapshot = take_snapshot(root, root)
+        layers, _ = dv.put_code(anchor, root, snapshot.manifest)
+        view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-v", LABELS)
+        try:
+            return _job(docker_client, view, SHOW).splitlines()
+        finally:
+            dv.remove_view(docker_client, view)
+
+    assert shipped() == ["./a.py = committed a", "./b.py = committed b", "./data/x.csv = 1,2", "./f = a file"]
+    (root / "a.py").write_text("edited a\n")
+    (root / "b.py").unlink()
+    (root / "new.py").write_text("untracked\n")
+    (root / ".dtrunignore").write_text("data/\n")
+    assert shipped() == ["./.dtrunignore = data/", "./a.py = edited a", "./f = a file", "./new.py = untracked"]
+    git(root, "checkout", "--", "a.py", "b.py")
+    assert shipped() == ["./.dtrunignore = data/", "./a.py = committed a", "./b.py = committed b", "./f = a file",
+                         "./new.py = untracked"]
+    (root / "new.py").rename(root / "renamed.py")
+    (root / "f").unlink()
+    (root / "f").mkdir()
+    (root / "f" / "inside.py").write_text("now a folder\n")
+    assert shipped() == ["./.dtrunignore = data/", "./a.py = committed a", "./b.py = committed b",
+                         "./f/inside.py = now a folder", "./renamed.py = untracked"]

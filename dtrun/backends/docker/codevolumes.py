@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dtrun.code.delta import Delta, compute_delta
+from dtrun.code.delta import Delta, compute_delta, delta_from_json
 from dtrun.code.manifest import Manifest
 from dtrun.code.volume import (
     CODE_MOUNT,
@@ -172,27 +172,31 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
     if known is not None:
         return known, None
     head = coderecord.last_put(anchor.id)  # this client's base: no HEAD.json or marker read
+    delta = delta_from_json(head.manifest_json, manifest) if head is not None else None
     if head is None:
         layers = tree_layers(anchor, manifest.digest)
         if layers:
             coderecord.remember(anchor.id, manifest.digest, join_layers(layers))
             return join_layers(layers), None
         head = read_head(anchor)
-    old = head.manifest if head is not None else None
-    delta = compute_delta(old, manifest)
+    if delta is None:  # no base, another client's, or too much changed to compare texts: parsed whole
+        try:
+            delta = compute_delta(head.manifest if head is not None else None, manifest)
+        except ValueError:  # a record of this client's that is not a manifest: a whole tree is written
+            head, delta = None, compute_delta(None, manifest)
     below = head.layers if head is not None and len(head.layers) < max_layers(mountpoint) else None
     knows = head.whiteouts if head is not None else None
-    if below is not None and old is not None and whiteouts(old, manifest, gone_paths(delta)):
+    if below is not None and whiteouts(manifest, gone_paths(delta)):
         if knows is None:
             knows = makes_whiteouts(anchor)
         if not knows:
             below = None  # the deletions cannot be layered: this tree is written whole
     layer = new_layer_name()
-    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, old, knows)):
+    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, knows)):
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
     stack = [layer, *(below or [])]
     coderecord.remember(anchor.id, manifest.digest, join_layers(stack))
-    coderecord.remember_put(anchor.id, Head(manifest, stack, knows))
+    coderecord.remember_put(anchor.id, Head.of(manifest, stack, knows))
     return join_layers(stack), delta
 
 
