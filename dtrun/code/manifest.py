@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -44,9 +44,11 @@ class Entry(NamedTuple):
 @dataclass(frozen=True)
 class Manifest:
     entries: dict[str, Entry]
-    #: each regular file's `lstat` when it was hashed: shipping trusts the digest while size, mtime,
-    #: ctime and inode still match (`tarstream.file_member`); none for a manifest read back from JSON
-    stats: dict[str, os.stat_result] = field(default_factory=dict, compare=False, repr=False)
+    #: the digest index's rows (`[size, mtime_ns, ctime_ns, inode, digest]`, `DigestIndex.entries`) the
+    #: manifest was built with: shipping trusts a file's digest while its row names that digest and its
+    #: size, mtime, ctime and inode still match (`tarstream.file_member`). The index's own dict, shared:
+    #: nothing is made per file for it. Empty for a manifest read back from JSON.
+    stamps: Mapping[str, Sequence[int | str]] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def digest(self) -> str:
@@ -87,7 +89,7 @@ class Manifest:
         if not cut:
             return self
         return Manifest({p: e for p, e in self.entries.items() if not (p.startswith(cut) or p + "/" in cut)},
-                        self.stats)
+                        self.stamps)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,6 @@ def build_manifest(root: Path, files: Iterable[str], index: DigestIndex) -> Mani
     files the index cannot vouch for are read. The loop is the per-file cost of every run, so the index's
     check is inlined here (`DigestIndex.lookup` says the same)."""
     entries: dict[str, Entry] = {}
-    stats: dict[str, os.stat_result] = {}
     base = os.fspath(root) + "/"
     known = index.entries
     lstat, is_reg, is_link, make = os.lstat, stat.S_ISREG, stat.S_ISLNK, tuple.__new__
@@ -144,12 +145,11 @@ def build_manifest(root: Path, files: Iterable[str], index: DigestIndex) -> Mani
                 digest = file_digest(root / name, size)
                 index.record(name, st, digest)
             entries[name] = make(Entry, (name, kind & 0o7777, size, digest, None))
-            stats[name] = st
         elif is_link(kind):
             target = os.readlink(base + name)
             entries[name] = Entry(name, kind & 0o7777, 0, hashlib.sha256(target.encode()).hexdigest(), target)
     index.saw(entries)
-    return Manifest(entries, stats)
+    return Manifest(entries, known)
 
 
 def large_untracked(manifest: Manifest, untracked: Iterable[str],

@@ -225,7 +225,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list
         if entry.link is not None:
             yield link_header(f"{folder}/{path}", entry.link, hard=False)
         elif lands_at.get(entry.object_name) == path:
-            yield from file_member(f"{folder}/{path}", root / path, entry, new.stats.get(path))
+            yield from file_member(f"{folder}/{path}", root / path, entry, new.stamps.get(path))
             # linked only once the bytes are complete: an object never holds less than its name says
             yield link_header(object_path(entry.object_name), f"{folder}/{path}", hard=True)
         else:

@@ -141,11 +141,6 @@ def read_head(anchor: Any) -> Head | None:
     return Head.from_json(data.decode(errors="replace")) if data is not None else None
 
 
-def held_manifest(anchor: Any) -> Manifest | None:
-    head = read_head(anchor)
-    return head.manifest if head is not None else None
-
-
 def makes_whiteouts(anchor: Any) -> bool:
     """Whether the daemon's extraction makes a character device 0:0 (it skips devices in a user
     namespace): one whiteout put and read back, asked once per volume (HEAD.json keeps the answer)."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from dtrun.code.delta import MAX_SEARCHES, compute_delta, delta_from_json
+from dtrun.code.delta import MAX_SEARCHES, compute_delta, delta_from_json, differing_rows, rows_of
 from dtrun.code.manifest import Entry, Manifest
 
 
@@ -115,3 +115,20 @@ def test_a_text_that_is_not_a_manifest_gives_no_delta() -> None:
     assert delta_from_json('{"version":1,"entries":[["a.py",420,3]]}', new) is None  # a short row
     assert delta_from_json('{"version":1,"entries":[["a.py","644",3,"d-a",null]]}', new) is None
     assert delta_from_json('{"version":1,"entries":[]}', new) == compute_delta(None, new)
+
+
+def test_only_the_stretch_between_the_first_and_last_difference_is_split() -> None:
+    rows = [Entry(f"f{i:03d}", 0o644, i, f"d-{i}") for i in range(200)]
+    cases = [(rows, rows), (rows, rows[1:]), (rows[1:], rows), (rows, rows[:-1]), (rows[:-1], rows), ([], rows),
+             (rows, []), (rows[:1], rows[1:2]), (rows, [*rows[:100], Entry("f100", 0o755, 100, "d-100"), *rows[101:]]),
+             (rows, [*rows[:50], *rows[51:150], *rows[151:]])]
+    for old, new in cases:
+        a, b = _m(*old).json_text, _m(*new).json_text
+        found = differing_rows(a, b)
+        assert found is not None
+        whole = (rows_of(a), rows_of(b))
+        assert whole[0] is not None and whole[1] is not None
+        assert set(found[0]) ^ set(found[1]) == set(whole[0]) ^ set(whole[1])
+        assert len(found[0]) + len(found[1]) < len(whole[0]) + len(whole[1]) or len(old) <= 1 or len(new) <= 1
+        got = delta_from_json(a, _m(*new))
+        assert got == compute_delta(_m(*old), _m(*new)) or (got is None and len(new) - len(old) > MAX_SEARCHES)
