@@ -7,9 +7,11 @@ remote). The manifest's digest is part of every job's cache key. The parts live 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -61,18 +63,28 @@ class Snapshot:
     use_index: bool = True  # False: hash every file, keep no index
     _manifest: Manifest | None = field(default=None, repr=False)
     _packed: IO[bytes] | None = field(default=None, repr=False)
+    #: held while the manifest is built (`snapshot_soon` builds it in the background): one build, and
+    #: whoever asks meanwhile waits for it
+    _building: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            from dtrun.code.index import DigestIndex, index_path
-            from dtrun.code.manifest import build_manifest
-
-            path = (self.index_file or index_path(self.root)) if self.use_index else None
-            index = DigestIndex(path, self.root)
-            self._manifest = build_manifest(self.root, self.files, index)
-            index.save()
+            with self._building:
+                self._build()
+        assert self._manifest is not None
         return self._manifest
+
+    def _build(self) -> None:
+        if self._manifest is not None:
+            return
+        from dtrun.code.index import DigestIndex, index_path
+        from dtrun.code.manifest import build_manifest
+
+        path = (self.index_file or index_path(self.root)) if self.use_index else None
+        index = DigestIndex(path, self.root)
+        self._manifest = build_manifest(self.root, self.files, index)
+        index.save()
 
     @property
     def digest(self) -> str:
@@ -115,6 +127,38 @@ def take_snapshot(root: Path, git_root: Path, *, index: bool = True, repo: str |
     found = scan(root)
     return Snapshot(root, found.listing.files, found.commit, found.branch, found.dirty,
                     repo or _repo_id(git_root, found.commit), found.listing.untracked, use_index=index)
+
+
+def snapshot_soon(root: Path, git_root: Path, *, repo: str | None = None) -> Callable[[], Snapshot]:
+    """Start taking the snapshot in a background thread: git's scan, then the digests (the manifest).
+    The call returned waits for the scan only and gives the snapshot; asking for its manifest waits for
+    the digests (or raises what building them raised). A run starts this before it loads its workflows,
+    so that git's walk of the worktree and the `lstat` of every file overlap that work."""
+    done = threading.Event()
+    result: list[Snapshot | BaseException] = []
+
+    def work() -> None:
+        try:
+            snapshot = take_snapshot(root, git_root, repo=repo)
+        except BaseException as exc:  # re-raised to the caller
+            result.append(exc)
+            done.set()
+            return
+        with snapshot._building:
+            result.append(snapshot)
+            done.set()
+            with contextlib.suppress(Exception):  # asked again by whoever needs it, and raised there
+                snapshot._build()
+
+    threading.Thread(target=work, name="dtrun-snapshot", daemon=True).start()
+
+    def wait() -> Snapshot:
+        done.wait()
+        if isinstance(result[0], BaseException):
+            raise result[0]
+        return result[0]
+
+    return wait
 
 
 def _repo_id(git_root: Path, commit: str | None) -> str:
