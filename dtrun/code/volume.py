@@ -15,8 +15,10 @@ Layout of the volume (`dtrun-code-<key>`), all paths relative to its root:
 
 Why layers: a tree that differs from the latest one by one file costs one file and a marker, not a
 link per file of the repository (10,000 links took a second of the daemon's tar extraction). A thin
-layer stacks on the latest tree's layers; once a chain would pass `max_layers` the new tree is written
-full again (compaction), so a view never stacks more than `MAX_LAYERS` lower folders.
+layer stacks on the latest tree's layers; once a chain would pass `max_layers` the new tree is one thin
+layer of everything that changed since the full layer at the chain's bottom, stacked on that layer alone
+(`stacking`), or a full layer again when that is most of the tree; a view never stacks more than
+`MAX_LAYERS` lower folders, and re-linking every file is rare.
 
 A whiteout is what overlayfs and Docker's own image layers use: a character device 0:0 at a path
 hides that path (a whole folder, if it was one) in every layer below. The daemon's `put_archive`
@@ -40,12 +42,12 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from dtrun.code.delta import Delta
+from dtrun.code.delta import Delta, compute_delta, delta_from_json
 from dtrun.code.manifest import Manifest
 from dtrun.code.tarstream import (
     bytes_member,
@@ -194,6 +196,52 @@ def whiteouts(new: Manifest, gone: list[str]) -> list[str]:
 
 def gone_paths(delta: Delta) -> list[str]:
     return [*delta.deleted, *(old for old, _ in delta.renamed)]
+
+
+def delta_since(head: Head | None, manifest: Manifest) -> tuple[Head | None, Delta]:
+    """The delta from `head`'s tree (the texts compared, else parsed whole) and `head`, or None and the
+    delta of a whole tree when there is no head or its manifest does not parse."""
+    if head is None:
+        return None, compute_delta(None, manifest)
+    delta = delta_from_json(head.manifest_json, manifest)
+    if delta is not None:
+        return head, delta
+    try:
+        return head, compute_delta(head.manifest, manifest)
+    except ValueError:  # a record of this client's that is not a manifest: a whole tree is written
+        return None, compute_delta(None, manifest)
+
+
+def stacking(head: Head | None, base: Callable[[], Head | None], manifest: Manifest, delta: Delta,
+             depth: int) -> tuple[Delta, list[str] | None]:
+    """The delta to send and the layers to stack it on (None: a full layer): `head`'s stack while it is
+    less than `depth` deep; once it is that deep, the full layer at its bottom, with what changed since
+    that layer's tree (`base()`, when this client wrote it), squashed into one thin layer."""
+    if head is None or depth < 2:
+        return delta, head.layers if head is not None and len(head.layers) < depth else None
+    if len(head.layers) < depth:
+        return delta, head.layers
+    return squashed(base(), head, manifest, delta)
+
+
+def squashed(base: Head | None, head: Head, manifest: Manifest, delta: Delta) -> tuple[Delta, list[str] | None]:
+    """The delta from `base` (a full layer at the bottom of `head`'s stack) to `manifest`, and that layer
+    to stack it on; `delta` (from `head`) and None (a full layer) when there is no such base or when so
+    much changed since it that the thin layer would hold most of the tree. Objects travel only if `delta`
+    sends them: any other the squashed layer names is in `head`'s tree, complete in the volume."""
+    if base is None or base.layers != head.layers[-1:]:
+        return delta, None
+    since = delta_from_json(base.manifest_json, manifest)
+    if since is None:
+        try:
+            since = compute_delta(base.manifest, manifest)
+        except ValueError:
+            return delta, None
+    touched = len(since.added) + len(since.changed) + len(since.renamed) + len(since.deleted)
+    if touched * 2 > len(manifest.entries):
+        return delta, None
+    needed = {name: entry for name, entry in since.needed.items() if name in delta.needed}
+    return Delta(since.added, since.changed, since.deleted, since.renamed, needed), base.layers
 
 
 def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list[str] | None,

@@ -159,7 +159,8 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
     fallback replaying the same layers, in busybox and in a GNU userland."""
     monkeypatch.setattr(cv, "MAX_LAYERS", 4)
     root = tmp_path / "p"
-    for name in ("a.py", "gone.txt", "data/big.txt", "pkg/x.py", "pkg/sub/y.py", "lib/m.py", "f"):
+    for name in ("a.py", "gone.txt", "data/big.txt", "pkg/x.py", "pkg/sub/y.py", "lib/m.py", "f",
+                 *(f"same/{i}.py" for i in range(10))):  # files no step touches
         write(root, name, f"{name} 1")
     (root / "latest").symlink_to("data/big.txt")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
@@ -167,12 +168,16 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
         ("changed", [("write", "a.py", "a.py 2")]),
         ("added", [("write", "new/n.py", "n 1")]),
         ("deleted", [("rm", "gone.txt")]),
-        ("renamed", [("mv", "data/big.txt", "big.txt")]),  # compaction: a full tree
+        ("renamed", [("mv", "data/big.txt", "big.txt")]),  # a full stack: squashed onto its full layer
         ("folder deleted", [("rm", "pkg")]),
         ("folder became a file, link retargeted", [("rm", "lib"), ("write", "lib", "lib now a file"),
                                                    ("ln", "latest", "big.txt")]),
         ("file became a folder, deleted file back", [("rm", "f"), ("write", "f/inside.py", "inside 1"),
-                                                     ("write", "gone.txt", "back")]),
+                                                     ("write", "gone.txt", "back")]),  # most changed: full
+        ("deleted again", [("rm", "gone.txt")]),
+        ("folder became a file again", [("rm", "f"), ("write", "f", "a file again")]),
+        ("renamed back", [("mv", "big.txt", "data/big.txt"), ("ln", "latest", "data/big.txt")]),
+        ("changed after a full stack", [("write", "a.py", "a.py 3")]),  # squashed: whiteouts and type changes
     ]
     layers, _ = dv.put_code(anchor, root, _manifest(root))
     depths = [len(split_layers(layers))]
@@ -183,8 +188,8 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
         view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-s{i}", LABELS)
         assert _job(docker_client, view, SHOW).splitlines() == _expected(root), what
         dv.remove_view(docker_client, view)
-    assert depths == [1, 2, 3, 4, 1, 2, 3, 4]
-    for image in (BUSYBOX, BASE_IMAGE):  # the last tree stacks 4 layers, with whiteouts and type changes
+    assert depths == [1, 2, 3, 4, 2, 3, 4, 1, 2, 3, 4, 2]
+    for image in (BUSYBOX, BASE_IMAGE):  # the last tree: a squashed layer with whiteouts and type changes
         target = f"{code_volume}-copy-{len(image)}"
         docker_client.volumes.create(name=target, labels=LABELS)
         dv.copy_view(docker_client, image, code_volume, layers, target, LABELS)
@@ -248,8 +253,9 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     root.mkdir()
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     trees = []
-    for version in range(1, 6):  # layers: [A], [B A], [C], [D C], [E]
-        (root / "a").write_text(f"v{version}\n")
+    for version in range(1, 6):  # layers: [A], [B A], [C], [D C], [E]: each tree changes most of the files,
+        (root / "a").write_text(f"v{version}\n")  # so a full stack is followed by a full layer
+        (root / "b").write_text(f"b{version}\n")
         (root / "keep").write_text("same in every tree\n")
         manifest = _manifest(root)
         trees.append((manifest, dv.put_code(anchor, root, manifest)[0]))
@@ -286,7 +292,7 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     kept = files()
     assert all(f.startswith(("./layers/" + e, "./objects/", "./trees/", "./HEAD.json", "./whiteout-probe"))
                for f in kept), kept
-    assert sum(f.startswith("./objects/") for f in kept) == 2
+    assert sum(f.startswith("./objects/") for f in kept) == 3
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     (root / "a").write_text("v6\n")
     layers, delta = dv.put_code(anchor, root, _manifest(root))  # the next put stacks on what was kept
