@@ -7,7 +7,6 @@ remote). The manifest's digest is part of every job's cache key. The parts live 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import threading
@@ -63,28 +62,18 @@ class Snapshot:
     use_index: bool = True  # False: hash every file, keep no index
     _manifest: Manifest | None = field(default=None, repr=False)
     _packed: IO[bytes] | None = field(default=None, repr=False)
-    #: held while the manifest is built (`snapshot_soon` builds it in the background): one build, and
-    #: whoever asks meanwhile waits for it
-    _building: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            with self._building:
-                self._build()
-        assert self._manifest is not None
+            from dtrun.code.index import DigestIndex, index_path
+            from dtrun.code.manifest import build_manifest
+
+            path = (self.index_file or index_path(self.root)) if self.use_index else None
+            index = DigestIndex(path, self.root)
+            self._manifest = build_manifest(self.root, self.files, index)
+            index.save()
         return self._manifest
-
-    def _build(self) -> None:
-        if self._manifest is not None:
-            return
-        from dtrun.code.index import DigestIndex, index_path
-        from dtrun.code.manifest import build_manifest
-
-        path = (self.index_file or index_path(self.root)) if self.use_index else None
-        index = DigestIndex(path, self.root)
-        self._manifest = build_manifest(self.root, self.files, index)
-        index.save()
 
     @property
     def digest(self) -> str:
@@ -130,25 +119,20 @@ def take_snapshot(root: Path, git_root: Path, *, index: bool = True, repo: str |
 
 
 def snapshot_soon(root: Path, git_root: Path, *, repo: str | None = None) -> Callable[[], Snapshot]:
-    """Start taking the snapshot in a background thread: git's scan, then the digests (the manifest).
-    The call returned waits for the scan only and gives the snapshot; asking for its manifest waits for
-    the digests (or raises what building them raised). A run starts this before it loads its workflows,
-    so that git's walk of the worktree and the `lstat` of every file overlap that work."""
+    """Start git's scan of the worktree (`take_snapshot`) in a background thread; the call returned waits
+    for it. A run starts this before it loads its workflows: git walks the worktree in its own process
+    meanwhile. The digests are left to the run (`engine.code`): a pass of `lstat`s in a thread beside the
+    main thread's work hands the interpreter lock back and forth at every file, which cost more CPU than
+    the overlap saved (measured in a 10,000-file repository)."""
     done = threading.Event()
     result: list[Snapshot | BaseException] = []
 
     def work() -> None:
         try:
-            snapshot = take_snapshot(root, git_root, repo=repo)
+            result.append(take_snapshot(root, git_root, repo=repo))
         except BaseException as exc:  # re-raised to the caller
             result.append(exc)
-            done.set()
-            return
-        with snapshot._building:
-            result.append(snapshot)
-            done.set()
-            with contextlib.suppress(Exception):  # asked again by whoever needs it, and raised there
-                snapshot._build()
+        done.set()
 
     threading.Thread(target=work, name="dtrun-snapshot", daemon=True).start()
 
