@@ -107,7 +107,6 @@ def last_base(anchor_id: str) -> Head | None:
         return None
 
 
-
 def _written(path: Path) -> float:
     try:
         return float(path.stat().st_mtime)
