@@ -155,7 +155,7 @@ class Session:
             connect_soon = getattr(self.backend, "connect_soon", None)
             if connect_soon is not None:
                 connect_soon()
-        snapshot = self.snapshot_soon()  # git's scan and the digests run while the workflows load
+        snapshot = self.snapshot_soon()  # git walks the worktree while the workflows load
         self.spec(strict=False).get(workflow)
         record = self.store.load_run(submitted) if submitted else None
         name = record.name if record else new_run_name(self.store.run_names())
