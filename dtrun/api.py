@@ -104,6 +104,13 @@ class Session:
         git_root, repo = self._repository  # the project's git root too: both look up from the same folder
         return take_snapshot(self.project.root, git_root, repo=repo)
 
+    def snapshot_soon(self) -> Callable[[], Snapshot]:
+        """`snapshot()` started in the background (`dtrun.snapshot.snapshot_soon`)."""
+        from dtrun.snapshot import snapshot_soon
+
+        git_root, repo = self._repository
+        return snapshot_soon(self.project.root, git_root, repo=repo)
+
     def secrets(self) -> dict[str, str]:
         from dtrun.secrets import SecretStore
 
@@ -148,6 +155,7 @@ class Session:
             connect_soon = getattr(self.backend, "connect_soon", None)
             if connect_soon is not None:
                 connect_soon()
+        snapshot = self.snapshot_soon()  # git walks the worktree while the workflows load
         self.spec(strict=False).get(workflow)
         record = self.store.load_run(submitted) if submitted else None
         name = record.name if record else new_run_name(self.store.run_names())
@@ -160,7 +168,7 @@ class Session:
         if not record:
             self.store.check()  # a missing bucket or a full disk fails now, before anything is built
             self.reconcile()
-        engine = self.engine(self.snapshot())
+        engine = self.engine(snapshot())
         return engine.run(plan, variables=variables, args=list(args), no_cache=no_cache, submitted=record,
                           name=name, tag=tag)
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 VERSION = 1
@@ -34,12 +35,12 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 class DigestIndex:
-    """path -> (size, mtime_ns, ctime_ns, inode, sha256 hex); loaded once, saved once if it changed."""
+    """path -> [size, mtime_ns, ctime_ns, inode, sha256 hex]; loaded once, saved once if it changed."""
 
     def __init__(self, path: Path | None, root: Path | None = None) -> None:
         self.path = path
         self.root = root  # when given, entries not looked up are kept while their file exists
-        self._entries: dict[str, list[int | str]] = {}
+        self.entries: dict[str, list[int | str]] = {}
         self._seen: set[str] = set()
         self._dirty = False
         self._started_ns = time.time_ns()
@@ -47,37 +48,44 @@ class DigestIndex:
             with contextlib.suppress(OSError, ValueError):
                 data = json.loads(path.read_text())
                 if isinstance(data, dict) and data.get("version") == VERSION:
-                    self._entries = data["entries"]
+                    entries = data["entries"]
+                    if type(entries) is dict and all(type(e) is list and len(e) == 5 for e in entries.values()):
+                        self.entries = entries
 
     def lookup(self, name: str, st: os.stat_result) -> str | None:
         self._seen.add(name)
-        entry = self._entries.get(name)
+        entry = self.entries.get(name)
         if entry is None or tuple(entry[:4]) != stat_key(st):
             return None
         digest = entry[4]
         return digest if isinstance(digest, str) else None
 
+    def saw(self, names: Iterable[str]) -> None:
+        """These files were looked up (`build_manifest` checks the entries itself, all at once)."""
+        self._seen.update(names)
+
     def record(self, name: str, st: os.stat_result, digest: str) -> None:
+        """A file just hashed. One written within the racy window is not remembered; its old entry,
+        if any, stays: its ctime is in the past, so it can never match the file again, and leaving it
+        spares rewriting the whole index for a file edited just before a run."""
         self._seen.add(name)
         if st.st_mtime_ns >= self._started_ns - RACY_NS:
-            if self._entries.pop(name, None) is not None:
-                self._dirty = True
             return
-        self._entries[name] = [*stat_key(st), digest]
+        self.entries[name] = [*stat_key(st), digest]
         self._dirty = True
 
     def save(self) -> None:
         """Write the index (atomically) if anything changed; entries of files gone from disk go (of
         files not looked up at all, without a `root`: a pass over part of the project keeps the rest)."""
-        unseen = set(self._entries) - self._seen
+        unseen = self.entries.keys() - self._seen
         gone = unseen if self.root is None else {n for n in unseen if not os.path.lexists(self.root / n)}
         for name in gone:
-            del self._entries[name]
+            del self.entries[name]
         if self.path is None or not (self._dirty or gone):
             return
         with contextlib.suppress(OSError):  # a read-only data folder costs speed, never correctness
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"version": VERSION, "entries": self._entries}, separators=(",", ":")))
+            tmp.write_text(json.dumps({"version": VERSION, "entries": self.entries}, separators=(",", ":")))
             tmp.replace(self.path)
         self._dirty = False

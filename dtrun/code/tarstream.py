@@ -16,7 +16,7 @@ import io
 import os
 import tarfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -73,16 +73,17 @@ def bytes_member(name: str, data: bytes, mode: int = 0o644, mtime: int = 0) -> I
     yield data + b"\0" * (-len(data) % BLOCK)
 
 
-def file_member(name: str, path: Path, entry: Entry) -> Iterator[bytes]:
-    """One regular file as a tar member: header, content streamed and verified, padding."""
+def file_member(name: str, path: Path, entry: Entry, row: Sequence[int | str] | None = None) -> Iterator[bytes]:
+    """One regular file as a tar member: header, content streamed and verified, padding. `row`: the file's
+    digest index row (`Manifest.stamps`); without one that names this digest, the bytes are hashed again."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         raise ProjectError(f"{entry.path} was deleted while dtrun shipped it", hint="run again") from None
     with handle:
         st = os.fstat(handle.fileno())
-        trusted = (entry.stamp is not None and stat_key(st) == entry.stamp
-                   and time.time_ns() - st.st_mtime_ns > RACY_NS)
+        stamp = tuple(row[:4]) if row is not None and len(row) == 5 and row[4] == entry.digest else None
+        trusted = stamp is not None and stat_key(st) == stamp and time.time_ns() - st.st_mtime_ns > RACY_NS
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = entry.size, entry.mode, int(st.st_mtime)
         yield _header(info)
@@ -99,7 +100,7 @@ def file_member(name: str, path: Path, entry: Entry) -> Iterator[bytes]:
             if held:
                 yield held
             held = chunk
-        same = (stat_key(os.fstat(handle.fileno())) == entry.stamp if digest is None
+        same = (stat_key(os.fstat(handle.fileno())) == stamp if digest is None
                 else digest.hexdigest() == entry.digest)
         if left or not same:
             raise ProjectError(f"{entry.path} changed while dtrun shipped it",
@@ -138,7 +139,7 @@ def tree_chunks(root: Path, manifest: Manifest) -> Iterator[bytes]:
         if entry.link is not None:
             yield link_header(name, entry.link, hard=False)
         else:
-            yield from file_member(name, root / name, entry)
+            yield from file_member(name, root / name, entry, manifest.stamps.get(name))
     yield end_of_archive()
 
 

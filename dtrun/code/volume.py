@@ -15,8 +15,10 @@ Layout of the volume (`dtrun-code-<key>`), all paths relative to its root:
 
 Why layers: a tree that differs from the latest one by one file costs one file and a marker, not a
 link per file of the repository (10,000 links took a second of the daemon's tar extraction). A thin
-layer stacks on the latest tree's layers; once a chain would pass `max_layers` the new tree is written
-full again (compaction), so a view never stacks more than `MAX_LAYERS` lower folders.
+layer stacks on the latest tree's layers; once a chain would pass `max_layers` the new tree is one thin
+layer of everything that changed since the full layer at the chain's bottom, stacked on that layer alone
+(`stacking`), or a full layer again when that is most of the tree; a view never stacks more than
+`MAX_LAYERS` lower folders, and re-linking every file is rare.
 
 A whiteout is what overlayfs and Docker's own image layers use: a character device 0:0 at a path
 hides that path (a whole folder, if it was one) in every layer below. The daemon's `put_archive`
@@ -40,11 +42,12 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from dtrun.code.delta import Delta
+from dtrun.code.delta import Delta, compute_delta, delta_from_json
 from dtrun.code.manifest import Manifest
 from dtrun.code.tarstream import (
     bytes_member,
@@ -117,38 +120,63 @@ def max_layers(mountpoint: str | None) -> int:
     return max(1, min(MAX_LAYERS, (LOWERDIR_BUDGET - len("lowerdir=")) // per_layer))
 
 
+#: Where a HEAD's own fields end and its manifest's begin (`Head.to_json`); a `"` inside a JSON string is
+#: escaped, so the first raw occurrence is the one.
+MANIFEST_FIELDS = ',"version":1,"entries":['
+
+
 @dataclass(frozen=True)
 class Head:
     """What `HEAD.json` says: the latest tree's manifest and layers, and whether the daemon makes
-    whiteouts in this volume (None: not asked yet)."""
+    whiteouts in this volume (None: not asked yet). The manifest is kept as its JSON text, parsed only
+    when asked for: the next put's delta compares texts (`delta_from_json`), and writing a HEAD again
+    reuses the text the manifest's digest was computed from."""
 
-    manifest: Manifest
+    manifest_json: str  # as `Manifest.json_text` writes it
     layers: list[str]
     whiteouts: bool | None = None
+
+    @classmethod
+    def of(cls, manifest: Manifest, layers: list[str], whiteouts: bool | None = None) -> Head:
+        head = cls(manifest.json_text, layers, whiteouts)
+        head.__dict__["manifest"] = manifest  # the cached_property, already known
+        return head
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        """ValueError if the text is not a manifest (only a HEAD read without `check` can hold one)."""
+        return Manifest.from_json(self.manifest_json)
 
     def to_json(self) -> str:
         # layers first, so that a shell reads them from the file's first bytes (PRUNE_SCRIPT)
         lead = json.dumps({"layers": join_layers(self.layers), "whiteouts": self.whiteouts}, separators=(",", ":"))
-        return lead[:-1] + "," + self.manifest.to_json()[1:]
+        return lead[:-1] + "," + self.manifest_json[1:]
 
     @classmethod
-    def from_json(cls, text: str) -> Head | None:
-        """None for anything but a readable HEAD of this layout (the next put then writes a full tree)."""
+    def from_json(cls, text: str, *, check: bool = True) -> Head | None:
+        """None for anything but a readable HEAD of this layout (the next put then writes a full tree).
+        `check=False` (a HEAD this client wrote itself) leaves the manifest unparsed until it is asked for."""
         try:
-            data = json.loads(text)
+            cut = text.find(MANIFEST_FIELDS)
+            if cut > 0:
+                data = json.loads(text[:cut] + "}")
+                manifest_json = "{" + text[cut + 1:]
+            else:  # another layout of the same fields: parsed whole, its manifest written as this one writes it
+                data = json.loads(text)
+                manifest_json = Manifest.from_data(data).json_text
             layers = split_layers(str(data.get("layers") or ""))
             whiteouts = data.get("whiteouts")
-            manifest = Manifest.from_data(data)
+            head = cls(manifest_json, layers, whiteouts if isinstance(whiteouts, bool) else None)
+            if check:
+                head.manifest  # noqa: B018 - parsed (and checked) now
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None
-        if not layers:
-            return None
-        return cls(manifest, layers, whiteouts if isinstance(whiteouts, bool) else None)
+        return head if layers else None
 
 
-def whiteouts(old: Manifest, new: Manifest, gone: list[str]) -> list[str]:
-    """The paths a thin layer must white out so that `gone` (paths of `old` not in `new`) vanish: the
-    topmost folder that is gone whole, else the path itself; nothing under a path that `new` holds as
+def whiteouts(new: Manifest, gone: list[str]) -> list[str]:
+    """The paths a thin layer must white out so that `gone` (paths of the tree below not in `new`) vanish:
+    the topmost folder that is gone whole, else the path itself; nothing under a path that `new` holds as
     a file or link (that entry hides what lay below it)."""
     if not gone:
         return []
@@ -170,23 +198,67 @@ def gone_paths(delta: Delta) -> list[str]:
     return [*delta.deleted, *(old for old, _ in delta.renamed)]
 
 
+def delta_since(head: Head | None, manifest: Manifest) -> tuple[Head | None, Delta]:
+    """The delta from `head`'s tree (the texts compared, else parsed whole) and `head`, or None and the
+    delta of a whole tree when there is no head or its manifest does not parse."""
+    if head is None:
+        return None, compute_delta(None, manifest)
+    delta = delta_from_json(head.manifest_json, manifest)
+    if delta is not None:
+        return head, delta
+    try:
+        return head, compute_delta(head.manifest, manifest)
+    except ValueError:  # a record of this client's that is not a manifest: a whole tree is written
+        return None, compute_delta(None, manifest)
+
+
+def stacking(head: Head | None, base: Callable[[], Head | None], manifest: Manifest, delta: Delta,
+             depth: int) -> tuple[Delta, list[str] | None]:
+    """The delta to send and the layers to stack it on (None: a full layer): `head`'s stack while it is
+    less than `depth` deep; once it is that deep, the full layer at its bottom, with what changed since
+    that layer's tree (`base()`, when this client wrote it), squashed into one thin layer."""
+    if head is None or depth < 2:
+        return delta, head.layers if head is not None and len(head.layers) < depth else None
+    if len(head.layers) < depth:
+        return delta, head.layers
+    return squashed(base(), head, manifest, delta)
+
+
+def squashed(base: Head | None, head: Head, manifest: Manifest, delta: Delta) -> tuple[Delta, list[str] | None]:
+    """The delta from `base` (a full layer at the bottom of `head`'s stack) to `manifest`, and that layer
+    to stack it on; `delta` (from `head`) and None (a full layer) when there is no such base or when so
+    much changed since it that the thin layer would hold most of the tree. Objects travel only if `delta`
+    sends them: any other the squashed layer names is in `head`'s tree, complete in the volume."""
+    if base is None or base.layers != head.layers[-1:]:
+        return delta, None
+    since = delta_from_json(base.manifest_json, manifest)
+    if since is None:
+        try:
+            since = compute_delta(base.manifest, manifest)
+        except ValueError:
+            return delta, None
+    touched = len(since.added) + len(since.changed) + len(since.renamed) + len(since.deleted)
+    if touched * 2 > len(manifest.entries):
+        return delta, None
+    needed = {name: entry for name, entry in since.needed.items() if name in delta.needed}
+    return Delta(since.added, since.changed, since.deleted, since.renamed, needed), base.layers
+
+
 def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list[str] | None,
-                old: Manifest | None = None, makes_whiteouts: bool | None = None) -> Iterator[bytes]:
+                makes_whiteouts: bool | None = None) -> Iterator[bytes]:
     """The tar to extract at the code volume's root: the new layer (new bytes land at the first path
     that has them, and `objects/` links to them right after; every other path is a link to an object),
     the marker naming the tree's layers, then HEAD. Streams; `root` is the project folder.
 
-    `below`: the layers of `old` (the tree the delta was computed from), to stack a thin layer on; None
-    for a full layer. `makes_whiteouts` goes into HEAD as it is."""
+    `below`: the layers of the tree the delta was computed from, to stack a thin layer on; None for a
+    full layer. `makes_whiteouts` goes into HEAD as it is."""
     now = int(time.time())
     folder = layer_dir(layer)
     if below is None:
         paths, hidden = sorted(new.entries), []
     else:
-        if old is None:
-            raise ValueError("a thin layer needs the manifest it stacks on")
         paths = sorted({*delta.added, *delta.changed, *(to for _, to in delta.renamed)})
-        hidden = whiteouts(old, new, gone_paths(delta))
+        hidden = whiteouts(new, gone_paths(delta))
     lands_at: dict[str, str] = {}  # object -> the layer path its bytes land at
     for path in paths:
         entry = new.entries[path]
@@ -201,7 +273,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list
         if entry.link is not None:
             yield link_header(f"{folder}/{path}", entry.link, hard=False)
         elif lands_at.get(entry.object_name) == path:
-            yield from file_member(f"{folder}/{path}", root / path, entry)
+            yield from file_member(f"{folder}/{path}", root / path, entry, new.stamps.get(path))
             # linked only once the bytes are complete: an object never holds less than its name says
             yield link_header(object_path(entry.object_name), f"{folder}/{path}", hard=True)
         else:
@@ -210,7 +282,7 @@ def land_chunks(root: Path, new: Manifest, delta: Delta, layer: str, below: list
         yield whiteout_header(f"{folder}/{path}", now)
     layers = [layer, *(below or [])]
     yield from bytes_member(tree_marker(new.digest), join_layers(layers).encode(), mtime=now)
-    yield from bytes_member(HEAD, Head(new, layers, makes_whiteouts).to_json().encode(), mtime=now)
+    yield from bytes_member(HEAD, Head.of(new, layers, makes_whiteouts).to_json().encode(), mtime=now)
     yield end_of_archive()
 
 

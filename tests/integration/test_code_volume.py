@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from dtrun.code.index import DigestIndex
 from dtrun.code.manifest import Manifest, build_manifest
 from dtrun.code.volume import split_layers, volume_name
 from tests.code_edits import apply_edits, write
-from tests.conftest import BASE_IMAGE, SESSION, remove_labelled
+from tests.conftest import BASE_IMAGE, SESSION, git, remove_labelled
 
 BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
 LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"codevol-{SESSION}"}
@@ -159,7 +159,8 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
     fallback replaying the same layers, in busybox and in a GNU userland."""
     monkeypatch.setattr(cv, "MAX_LAYERS", 4)
     root = tmp_path / "p"
-    for name in ("a.py", "gone.txt", "data/big.txt", "pkg/x.py", "pkg/sub/y.py", "lib/m.py", "f"):
+    for name in ("a.py", "gone.txt", "data/big.txt", "pkg/x.py", "pkg/sub/y.py", "lib/m.py", "f",
+                 *(f"same/{i}.py" for i in range(10))):  # files no step touches
         write(root, name, f"{name} 1")
     (root / "latest").symlink_to("data/big.txt")
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
@@ -167,12 +168,16 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
         ("changed", [("write", "a.py", "a.py 2")]),
         ("added", [("write", "new/n.py", "n 1")]),
         ("deleted", [("rm", "gone.txt")]),
-        ("renamed", [("mv", "data/big.txt", "big.txt")]),  # compaction: a full tree
+        ("renamed", [("mv", "data/big.txt", "big.txt")]),  # a full stack: squashed onto its full layer
         ("folder deleted", [("rm", "pkg")]),
         ("folder became a file, link retargeted", [("rm", "lib"), ("write", "lib", "lib now a file"),
                                                    ("ln", "latest", "big.txt")]),
         ("file became a folder, deleted file back", [("rm", "f"), ("write", "f/inside.py", "inside 1"),
-                                                     ("write", "gone.txt", "back")]),
+                                                     ("write", "gone.txt", "back")]),  # most changed: full
+        ("deleted again", [("rm", "gone.txt")]),
+        ("folder became a file again", [("rm", "f"), ("write", "f", "a file again")]),
+        ("renamed back", [("mv", "big.txt", "data/big.txt"), ("ln", "latest", "data/big.txt")]),
+        ("changed after a full stack", [("write", "a.py", "a.py 3")]),  # squashed: whiteouts and type changes
     ]
     layers, _ = dv.put_code(anchor, root, _manifest(root))
     depths = [len(split_layers(layers))]
@@ -183,8 +188,8 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
         view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-s{i}", LABELS)
         assert _job(docker_client, view, SHOW).splitlines() == _expected(root), what
         dv.remove_view(docker_client, view)
-    assert depths == [1, 2, 3, 4, 1, 2, 3, 4]
-    for image in (BUSYBOX, BASE_IMAGE):  # the last tree stacks 4 layers, with whiteouts and type changes
+    assert depths == [1, 2, 3, 4, 2, 3, 4, 1, 2, 3, 4, 2]
+    for image in (BUSYBOX, BASE_IMAGE):  # the last tree: a squashed layer with whiteouts and type changes
         target = f"{code_volume}-copy-{len(image)}"
         docker_client.volumes.create(name=target, labels=LABELS)
         dv.copy_view(docker_client, image, code_volume, layers, target, LABELS)
@@ -248,8 +253,9 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     root.mkdir()
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     trees = []
-    for version in range(1, 6):  # layers: [A], [B A], [C], [D C], [E]
-        (root / "a").write_text(f"v{version}\n")
+    for version in range(1, 6):  # layers: [A], [B A], [C], [D C], [E]: each tree changes most of the files,
+        (root / "a").write_text(f"v{version}\n")  # so a full stack is followed by a full layer
+        (root / "b").write_text(f"b{version}\n")
         (root / "keep").write_text("same in every tree\n")
         manifest = _manifest(root)
         trees.append((manifest, dv.put_code(anchor, root, manifest)[0]))
@@ -286,7 +292,7 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     kept = files()
     assert all(f.startswith(("./layers/" + e, "./objects/", "./trees/", "./HEAD.json", "./whiteout-probe"))
                for f in kept), kept
-    assert sum(f.startswith("./objects/") for f in kept) == 2
+    assert sum(f.startswith("./objects/") for f in kept) == 3
     anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
     (root / "a").write_text("v6\n")
     layers, delta = dv.put_code(anchor, root, _manifest(root))  # the next put stacks on what was kept
@@ -328,3 +334,41 @@ def test_a_code_volume_a_view_uses_is_kept_and_removed_once_free(docker_client: 
     assert volumes.remove_code(code_volume) is None
     assert not docker_client.volumes.list(filters={"name": code_volume})
     assert not docker_client.containers.list(all=True, filters={"name": f"{code_volume}-anchor"})
+
+
+def test_uncommitted_edits_as_git_lists_them_reach_each_next_view(
+        docker_client: Any, code_volume: str, make_project: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing of one worktree scan, shipped as deltas from the client's last put: an edit and a
+    deletion not staged, an untracked file, a tracked folder `.dtrunignore` drops, then the edit reverted
+    and the file restored (a tree seen before), a rename by hand, and a file that became a folder."""
+    from dtrun.snapshot import take_snapshot
+
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client"))
+    root = make_project({"a.py": "committed a\n", "b.py": "committed b\n", "data/x.csv": "1,2\n", "f": "a file\n"})
+    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+
+    def shipped() -> list[str]:
+        snapshot = take_snapshot(root, root)
+        layers, _ = dv.put_code(anchor, root, snapshot.manifest)
+        view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-v", LABELS)
+        try:
+            return _job(docker_client, view, SHOW).splitlines()
+        finally:
+            dv.remove_view(docker_client, view)
+
+    assert shipped() == ["./a.py = committed a", "./b.py = committed b", "./data/x.csv = 1,2", "./f = a file"]
+    (root / "a.py").write_text("edited a\n")
+    (root / "b.py").unlink()
+    (root / "new.py").write_text("untracked\n")
+    (root / ".dtrunignore").write_text("data/\n")
+    assert shipped() == ["./.dtrunignore = data/", "./a.py = edited a", "./f = a file", "./new.py = untracked"]
+    git(root, "checkout", "--", "a.py", "b.py")
+    assert shipped() == ["./.dtrunignore = data/", "./a.py = committed a", "./b.py = committed b", "./f = a file",
+                         "./new.py = untracked"]
+    (root / "new.py").rename(root / "renamed.py")
+    (root / "f").unlink()
+    (root / "f").mkdir()
+    (root / "f" / "inside.py").write_text("now a folder\n")
+    assert shipped() == ["./.dtrunignore = data/", "./a.py = committed a", "./b.py = committed b",
+                         "./f/inside.py = now a folder", "./renamed.py = untracked"]

@@ -87,3 +87,18 @@ def test_chunks_leave_out_folders_where_inputs_mount(make_project: Callable[...,
     snap = take_snapshot(root, root)
     with tarfile.open(fileobj=io.BufferedReader(ChunkReader(snap.chunks(["out/"]))), mode="r|") as tar:
         assert [m.name for m in tar] == ["a.py", "outside.txt"]
+
+
+def test_a_snapshot_taken_in_the_background_is_the_same(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    from dtrun.errors import ProjectError
+    from dtrun.snapshot import snapshot_soon
+
+    root = make_project({"a.py": "1", "sub/b.py": "2"})
+    (root / "new.py").write_text("untracked")
+    expected = take_snapshot(root, root)
+    background = snapshot_soon(root, root)()
+    assert (background.files, background.untracked, background.commit, background.dirty, background.repo_id) == \
+        (expected.files, expected.untracked, expected.commit, expected.dirty, expected.repo_id)
+    assert background.digest == expected.digest
+    with pytest.raises(ProjectError, match="git"):
+        snapshot_soon(tmp_path / "nowhere", tmp_path / "nowhere")()

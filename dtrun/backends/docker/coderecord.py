@@ -15,6 +15,11 @@ pairs, newest last. Why an entry never names layers that are gone:
 
 An entry missing or lost costs the marker read, never a wrong answer.
 
+`cache/code-bases/<anchor id>.json`, in the same form, is the last tree this client wrote as a full layer.
+When a stack is as deep as it may get, the next tree is one thin layer on that full layer (what changed
+since it), not a new full layer: re-linking every file of a 10,000-file tree took the daemon a second.
+Its layer is in the stack of every tree stacked on it; it goes only with the anchor (above).
+
 `cache/code-heads/<anchor id>.json` is the last tree this client put behind an anchor, as HEAD.json holds
 one (manifest, layers, whether the daemon makes whiteouts). The next put computes its delta from it and
 stacks on its layers, without reading the volume's HEAD.json or the new tree's marker (two `get_archive`s,
@@ -36,6 +41,7 @@ FILE = "code-trees.json"
 #: Trees remembered per anchor: the recent ones are those a run asks for again.
 KEEP = 32
 HEADS = "code-heads"
+BASES = "code-bases"
 #: Last puts kept (one per anchor: per repository and daemon), the least recently written dropped.
 KEEP_HEADS = 64
 
@@ -72,19 +78,33 @@ def remember(anchor_id: str, tree_id: str, layers: str) -> None:
 
 
 def last_put(anchor_id: str) -> Head | None:
-    """The last tree this client put behind this anchor (None: none, or its file is unreadable)."""
+    """The last tree this client put behind this anchor (None: none, or its file is unreadable). Its
+    manifest stays JSON text until asked for: the next delta compares texts (`delta_from_json`)."""
     try:
-        return Head.from_json((cache_path(HEADS) / f"{anchor_id}.json").read_text())
+        return Head.from_json((cache_path(HEADS) / f"{anchor_id}.json").read_text(), check=False)
     except OSError:
         return None
 
 
-def remember_put(anchor_id: str, head: Head) -> None:
-    folder = cache_path(HEADS)
-    write_text(folder / f"{anchor_id}.json", head.to_json())
-    kept = sorted(folder.glob("*.json"), key=_written, reverse=True)
-    for stale in kept[KEEP_HEADS:]:
-        stale.unlink(missing_ok=True)
+def remember_put(anchor_id: str, head: Head, *, full: bool = False) -> None:
+    """`head` is the last tree this client put behind this anchor; `full`: as one full layer, which makes
+    it the base of the trees stacked on it too (`last_base`)."""
+    text = head.to_json()
+    for name in (HEADS, BASES) if full else (HEADS,):
+        folder = cache_path(name)
+        write_text(folder / f"{anchor_id}.json", text)
+        kept = sorted(folder.glob("*.json"), key=_written, reverse=True)
+        for stale in kept[KEEP_HEADS:]:
+            stale.unlink(missing_ok=True)
+
+
+def last_base(anchor_id: str) -> Head | None:
+    """The last tree this client put behind this anchor as one full layer: once a stack is as deep as it
+    may get, the next tree goes on that layer as one thin layer of what changed since (`put_code`)."""
+    try:
+        return Head.from_json((cache_path(BASES) / f"{anchor_id}.json").read_text(), check=False)
+    except OSError:
+        return None
 
 
 def _written(path: Path) -> float:

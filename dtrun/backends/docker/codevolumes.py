@@ -8,11 +8,10 @@ through `dtrun.backends.base.code_volumes`); the functions below it work on a do
   one API call and no container run. Its image is an empty one imported from a 1 KiB tar (nothing to
   pull, nothing for `images prune` to trip over).
 - A put: nothing at all when this client saw the tree complete before (`coderecord`). Else one
-  `put_archive` of a layer holding only what changed, stacked on the layers of the base tree (a full
-  layer once the stack is `max_layers` deep, or where the daemon cannot make whiteouts and something
-  was deleted). The base is the last tree this client put here (`coderecord.last_put`); a client with
-  none reads the new tree's marker first (present: nothing to send), then HEAD.json, the volume's
-  latest tree.
+  `put_archive` of a layer holding only what changed, stacked on the layers of the base tree (once the
+  stack is `max_layers` deep, on its bottom full layer; a full layer where the daemon cannot whiteout).
+  The base is the last tree this client put here (`coderecord.last_put`); a client with none reads
+  the new tree's marker first (present: nothing to send), then HEAD.json, the volume's latest tree.
 - A job's view: an overlay `local` volume (lower: the tree's layers; upper, work: two fresh volumes);
   creating three volumes is three API calls, whatever the size of the tree or the depth of its stack.
 """
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dtrun.code.delta import Delta, compute_delta
+from dtrun.code.delta import Delta
 from dtrun.code.manifest import Manifest
 from dtrun.code.volume import (
     CODE_MOUNT,
@@ -36,6 +35,7 @@ from dtrun.code.volume import (
     VIEW_MOUNT,
     WHITEOUT_PROBE,
     Head,
+    delta_since,
     gone_paths,
     join_layers,
     land_chunks,
@@ -45,6 +45,7 @@ from dtrun.code.volume import (
     overlay_options,
     probe_chunks,
     split_layers,
+    stacking,
     tree_marker,
     whiteouts,
 )
@@ -141,11 +142,6 @@ def read_head(anchor: Any) -> Head | None:
     return Head.from_json(data.decode(errors="replace")) if data is not None else None
 
 
-def held_manifest(anchor: Any) -> Manifest | None:
-    head = read_head(anchor)
-    return head.manifest if head is not None else None
-
-
 def makes_whiteouts(anchor: Any) -> bool:
     """Whether the daemon's extraction makes a character device 0:0 (it skips devices in a user
     namespace): one whiteout put and read back, asked once per volume (HEAD.json keeps the answer)."""
@@ -178,21 +174,18 @@ def put_code(anchor: Any, root: Path, manifest: Manifest, mountpoint: str | None
             coderecord.remember(anchor.id, manifest.digest, join_layers(layers))
             return join_layers(layers), None
         head = read_head(anchor)
-    old = head.manifest if head is not None else None
-    delta = compute_delta(old, manifest)
-    below = head.layers if head is not None and len(head.layers) < max_layers(mountpoint) else None
+    head, delta = delta_since(head, manifest)
+    delta, below = stacking(head, lambda: coderecord.last_base(anchor.id), manifest, delta, max_layers(mountpoint))
     knows = head.whiteouts if head is not None else None
-    if below is not None and old is not None and whiteouts(old, manifest, gone_paths(delta)):
-        if knows is None:
-            knows = makes_whiteouts(anchor)
-        if not knows:
-            below = None  # the deletions cannot be layered: this tree is written whole
+    if below is not None and whiteouts(manifest, gone_paths(delta)):
+        knows = makes_whiteouts(anchor) if knows is None else knows
+        below = below if knows else None  # without whiteouts the deletions cannot be layered: a full layer
     layer = new_layer_name()
-    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, old, knows)):
+    if not anchor.put_archive(CODE_MOUNT, land_chunks(root, manifest, delta, layer, below, knows)):
         raise DtrunError(f"copying the code into the volume of {anchor.name} failed")
     stack = [layer, *(below or [])]
     coderecord.remember(anchor.id, manifest.digest, join_layers(stack))
-    coderecord.remember_put(anchor.id, Head(manifest, stack, knows))
+    coderecord.remember_put(anchor.id, Head.of(manifest, stack, knows), full=below is None)
     return join_layers(stack), delta
 
 

@@ -6,6 +6,7 @@ The real daemon and real overlay mounts: tests/integration/test_code_volume.py."
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import random
 import shutil
@@ -164,6 +165,8 @@ def test_random_edits_through_stacks_and_compactions(tmp_path: Path, monkeypatch
     anchor = FolderAnchor(volume)
     rng = random.Random(19)
     names = [f"{d}/{f}" for d in ("a", "a/b", "c", "c/d/e") for f in ("x", "y", "z")] + ["x", "y"]
+    for i in range(30):  # files no step touches: a squashed layer stays smaller than the tree
+        write(root, f"still/{i}", "same")
     depths = []
     for step in range(40):
         for _ in range(rng.randint(1, 4)):
@@ -185,7 +188,53 @@ def test_random_edits_through_stacks_and_compactions(tmp_path: Path, monkeypatch
         layers, _ = dv.put_code(anchor, root, _manifest(root))
         depths.append(len(cv.split_layers(layers)))
         assert anchor.view(layers) == _on_disk(root), f"step {step}"
-    assert max(depths) == 3 and depths.count(1) >= 10  # compacted every third put
+    assert max(depths) == 3  # a full stack: the next tree squashed onto its full layer, views right throughout
+    assert sum(pair == (3, 2) for pair in itertools.pairwise(depths)) >= 10
+
+
+def test_a_full_stack_gets_one_thin_layer_of_everything_since_its_full_layer(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a stack is as deep as it may get, the next tree is not written whole (a link for every file
+    of the repository): its layer holds what changed since the full layer at the bottom, and sits on it."""
+    monkeypatch.setattr(cv, "MAX_LAYERS", 3)
+    root, volume = tmp_path / "p", tmp_path / "v"
+    volume.mkdir()
+    for i in range(20):
+        write(root, f"src/f{i}.py", f"{i}")
+    write(root, "gone.py", "bye")
+    anchor = FolderAnchor(volume)
+    full, _ = dv.put_code(anchor, root, _manifest(root))
+    [base] = cv.split_layers(full)
+    edits: list[list[tuple[str, ...]]] = [[("write", "src/f1.py", "one")], [("rm", "gone.py")],
+                                          [("write", "new.py", "new")], [("write", "src/f2.py", "two")]]
+    depths = []
+    for ops in edits:
+        apply_edits(root, ops)
+        layers, delta = dv.put_code(anchor, root, _manifest(root))
+        depths.append(len(cv.split_layers(layers)))
+        assert anchor.view(layers) == _on_disk(root)
+        if len(depths) == 3:  # the stack was full: this tree sits on the full layer, not on a fourth layer
+            assert cv.split_layers(layers)[1:] == [base]
+            assert _layer_files(volume, layers) == {"src/f1.py", "gone.py", "new.py"}  # gone.py whited out
+            assert delta is not None and delta.bytes_to_send == len("new")  # what the volume had: not again
+    assert depths == [2, 3, 2, 3]
+    head = Head.from_json((volume / HEAD).read_text())
+    assert head is not None and head.layers == cv.split_layers(layers)
+
+    monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "other-client"))  # no full layer of its own
+    depths = []
+    for i in range(3):
+        write(root, f"src/f{i + 10}.py", "by the other client")
+        layers, _ = dv.put_code(anchor, root, _manifest(root))
+        depths.append(len(cv.split_layers(layers)))
+    assert depths == [1, 2, 3] and anchor.view(layers) == _on_disk(root)
+    depths = []
+    for i in range(12):  # most of the tree changes since that full layer: a full layer again
+        write(root, f"src/f{i}.py", "rewritten")
+        layers, _ = dv.put_code(anchor, root, _manifest(root))
+        depths.append(len(cv.split_layers(layers)))
+        assert anchor.view(layers) == _on_disk(root)
+    assert depths == [2, 3, 2, 3, 2, 3, 2, 3, 1, 2, 3, 2]  # full again once over half the tree changed since
 
 
 def test_a_daemon_without_whiteouts_gets_whole_trees_where_something_was_deleted(tmp_path: Path) -> None:
