@@ -1,3 +1,3 @@
-from dtrun.cli import entry
+from dtrun.startup import entry
 
 entry()
