@@ -86,7 +86,7 @@ def emptied(*paths: Path) -> Callable[[], None]:
 def filled_container(client: Any, script: str) -> Iterator[Any]:
     """A stopped container whose volume at /workspace holds what `script` wrote into /workspace/out."""
     volume = client.volumes.create(name=f"dtrun-bench-{RUN_ID}-{uuid.uuid4().hex[:6]}", labels=LABELS)
-    from docker.types import Mount
+    from dtrun.backends.docker.engineapi.create import Mount
 
     container = client.containers.create(IMAGE, ["/bin/sh", "-c", script], entrypoint=[], labels=LABELS,
                                          mounts=[Mount("/workspace", volume.name, type="volume")],
@@ -183,9 +183,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    import docker
+    from dtrun.backends.docker.connection import connect
 
-    client = docker.from_env(timeout=600)
+    client = connect()  # dtrun's own Engine API client, the one a run uses
     backend = DockerBackend(client, "unix:///var/run/docker.sock")
     with tempfile.TemporaryDirectory(prefix="dtrun-bench-") as folder:
         tmp = Path(folder)
@@ -195,7 +195,8 @@ def main() -> None:
         dirs = max(1, args.files // 100)
         small = (f"mkdir -p out && cd out && for d in $(seq 1 {dirs}); do mkdir d$d; "
                  f"for f in $(seq 1 {args.files // dirs}); do echo file $d $f > d$d/f$f.txt; done; done")
-        export_case(f"{args.files} small files", small, client, backend, tmp, args.repeat, files=args.files)
+        if args.files:  # --files 0: the 1 GiB case and the mount only
+            export_case(f"{args.files} small files", small, client, backend, tmp, args.repeat, files=args.files)
         mount_case(client, backend, tmp, args.size_mib, args.repeat)
 
 

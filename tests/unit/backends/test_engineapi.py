@@ -221,3 +221,37 @@ def test_a_run_imports_neither_docker_py_nor_requests(dtrun: DtrunRunner, make_p
     assert loaded("run", "hello", "--no-cache") == "LOADED []"
     assert loaded("run", "hello") == "LOADED []"  # a cache hit
     assert loaded("status") == "LOADED []"
+
+
+# -- registry credentials, found as the docker CLI finds them -------------------------------------------
+def test_credentials_come_from_a_helper_else_the_auths_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import json
+    import os
+
+    from dtrun.backends.docker.engineapi.registry import auth_header, credentials, registry_of, split_reference
+
+    helper = tmp_path / "bin" / "docker-credential-dtruntest"
+    helper.parent.mkdir()
+    helper.write_text('#!/bin/sh\nread server\n[ "$1" = get ] && [ "$server" = reg.example:5000 ] || exit 1\n'
+                      'echo \'{"ServerURL":"reg.example:5000","Username":"helped","Secret":"s3"}\'\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({
+        "auths": {"https://index.docker.io/v1/": {"auth": base64.b64encode(b"hubuser:hubpw").decode()}},
+        "credHelpers": {"reg.example:5000": "dtruntest"}}))
+    assert split_reference("reg.example:5000/team/app:v1") == ("reg.example:5000/team/app", "v1")
+    assert split_reference("reg.example:5000/team/app") == ("reg.example:5000/team/app", None)
+    assert (registry_of("reg.example:5000/team/app"), registry_of("library/debian")) == ("reg.example:5000",
+                                                                                          "docker.io")
+    assert credentials("reg.example:5000") == {"username": "helped", "password": "s3",
+                                               "serveraddress": "reg.example:5000"}
+    assert credentials("docker.io") == {"username": "hubuser", "password": "hubpw",
+                                        "serveraddress": "https://index.docker.io/v1/"}
+    assert credentials("other.example") is None
+    decoded = json.loads(base64.urlsafe_b64decode(auth_header("debian:bookworm", None)))
+    assert decoded["username"] == "hubuser"
+    given = {"username": "me", "password": "pw"}
+    assert json.loads(base64.urlsafe_b64decode(auth_header("reg.example:5000/x:1", given))) == given
+    assert json.loads(base64.urlsafe_b64decode(auth_header("other.example/x:1", None))) == {}
