@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     def __init__(self, client: Any = None, host: str = "", *, endpoint: Endpoint | None = None,
                  probe_images: list[str] | None = None, connect: Callable[[], Any] | None = None) -> None:
-        """`client`: docker-py's, already connected; or `connect`, which makes one on first use."""
+        """`client`: the Engine API client (engineapi/), connected; or `connect`, which makes one on first use."""
         LazyClient.__init__(self, client, connect)
         self.host = host
         self.endpoint = endpoint

@@ -1,7 +1,7 @@
 """Driving a code volume on a Docker daemon, through the API only (works the same on a remote one).
 
 `CodeVolumeOps` is the Docker backend's side of `dtrun.code.protocol.CodeVolumes` (the engine finds it
-through `dtrun.backends.base.code_volumes`); the functions below it work on a docker-py client.
+through `dtrun.backends.base.code_volumes`); the functions below it work on an Engine API client (engineapi/).
 
 - The anchor: a container that is created, never started, and mounts the code volume at /code. The
   daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs

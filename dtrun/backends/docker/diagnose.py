@@ -2,7 +2,7 @@
 daemon's version, BuildKit, the base image, the NVIDIA runtime and GPUs, the ssh tunnel for ssh:// hosts.
 
 Runs when nothing answers too (that is when it is needed most): the daemon checks then say `skip`.
-Each returns a `Check` in dtrun's terms; docker-py stays inside this package.
+Each returns a `Check` in dtrun's terms; the Engine API client stays inside this package.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Images on the Docker host: looked up, pulled, probed, built (legacy builder), tagged, pushed, removed.
 
 The image manager (`dtrun.images.manager`) decides what to build; it asks the backend for these
-operations in dtrun's types (`ImageInfo`), so it never sees docker-py.
+operations in dtrun's types (`ImageInfo`), so it never sees the Engine API's.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ImageOps:
                              where=self.host)
 
     def recorded_image(self, spec: ImageSpec, settings: Settings) -> tuple[str, ImageInfo] | None:
-        """What `resolve_image` answered last time, from the client's record: no daemon, no docker-py."""
+        """What `resolve_image` answered last time, from the client's record: no daemon, no API client."""
         from dtrun.images.manager import recorded_image
 
         return recorded_image(spec, settings, self.host)
@@ -121,7 +121,7 @@ class ImageOps:
 
     def legacy_build(self, folder: Path, tag: str, labels: dict[str, str],
                      build_args: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """docker-py's (legacy builder's) progress messages for a build of `folder`."""
+        """The legacy builder's progress messages for a build of `folder` (the Engine API's /build)."""
         from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:

@@ -340,8 +340,9 @@ def send(pool: Pool, method: str, path: str, *, body: Body = None, headers: dict
             return Response(pool, conn, method)
         except (OSError, DaemonUnreachable) as exc:
             conn.close()
-            if attempt == 1 and reused and fixed:
+            if attempt == 1 and reused and fixed and not isinstance(exc, socket.timeout):
                 continue  # the daemon had closed the idle connection: once more on a new one
+                # (not after a timeout: the daemon may be doing what was asked, slowly)
             raise _lost(exc) from None
         except BaseException:
             conn.close()
