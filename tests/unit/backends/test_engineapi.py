@@ -75,6 +75,20 @@ def test_a_chunked_answer_is_read_whole_and_the_connection_goes_back_to_the_pool
     assert request.startswith(b"GET /x HTTP/1.1\r\n") and b"Host: docker" in request
 
 
+def test_a_long_chunked_answer_is_gathered_into_pieces_of_the_asked_size() -> None:
+    pool, daemon = pair()
+    parts = [bytes([i % 251]) * (i * 37 % 3000 + 1) for i in range(200)]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+    sender = threading.Thread(target=daemon.sendall, args=(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                                           + body + b"0\r\n\r\n",))
+    sender.start()
+    pieces = list(send(pool, "GET", "/archive").iter_raw(1000, gather=True))
+    sender.join()
+    assert b"".join(pieces) == b"".join(parts)
+    assert {len(p) for p in pieces[:-1]} == {1000} and 0 < len(pieces[-1]) <= 1000
+    assert len(pool._idle) == 1
+
+
 def test_a_streamed_answer_left_halfway_closes_its_connection() -> None:
     pool, daemon = pair()
     daemon.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345")
