@@ -99,7 +99,7 @@ def emptied(*paths: Path) -> Callable[[], None]:
 def filled_container(client: Any, script: str) -> Iterator[Any]:
     """A stopped container whose volume at /workspace holds what `script` wrote into /workspace/out."""
     volume = client.volumes.create(name=f"dtrun-bench-{RUN_ID}-{uuid.uuid4().hex[:6]}", labels=LABELS)
-    from docker.types import Mount
+    from dtrun.backends.docker.engineapi.create import Mount
 
     container = client.containers.create(IMAGE, ["/bin/sh", "-c", script], entrypoint=[], labels=LABELS,
                                          mounts=[Mount("/workspace", volume.name, type="volume")],
@@ -200,9 +200,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["big", "small", "mount"], default=["big", "small", "mount"],
                         help="run only these cases: the export of one big file, of many small ones, the mount")
     args = parser.parse_args()
-    import docker
+    from dtrun.backends.docker.connection import connect
 
-    client = docker.from_env(timeout=600)
+    client = connect()  # dtrun's own Engine API client, the one a run uses
     backend = DockerBackend(client, "unix:///var/run/docker.sock")
     with tempfile.TemporaryDirectory(prefix="dtrun-bench-") as folder:
         tmp = Path(folder)
@@ -210,7 +210,7 @@ def main() -> None:
             export_case(f"{args.size_mib} MiB in one file",
                         f"mkdir -p out && dd if=/dev/urandom of=out/big.bin bs=1048576 count={args.size_mib} "
                         "2>/dev/null", client, backend, tmp, args.repeat, size=args.size_mib << 20)
-        if "small" in args.only:
+        if "small" in args.only and args.files:  # --files 0: no small-files case
             dirs = max(1, args.files // 100)
             small = (f"mkdir -p out && cd out && for d in $(seq 1 {dirs}); do mkdir d$d; "
                      f"for f in $(seq 1 {args.files // dirs}); do echo file $d $f > d$d/f$f.txt; done; done")

@@ -34,21 +34,20 @@ LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"bench-codevol-{uuid.uuid4().hex
 
 
 def child(root: Path, volume: str, compact: bool = False) -> None:
-    import docker
-
     if compact:  # this put finds the stack full and writes a whole tree, as every 16th put does
         import dtrun.code.volume
 
         dtrun.code.volume.MAX_LAYERS = 1
 
     from dtrun.backends.docker.codevolumes import DockerCodeVolumes
+    from dtrun.backends.docker.connection import connect
     from dtrun.snapshot import take_snapshot
 
     start = time.perf_counter()
     snap = take_snapshot(root, root)
     manifest = snap.manifest
     hashed = time.perf_counter()
-    ref = DockerCodeVolumes(docker.from_env(), BUSYBOX).put_code(volume, root, manifest, LABELS)
+    ref = DockerCodeVolumes(connect(), BUSYBOX).put_code(volume, root, manifest, LABELS)  # the revision's client
     done = time.perf_counter()
     print(json.dumps({"snapshot": hashed - start, "put": done - hashed,
                       "sent": ref.sent.bytes_to_send if ref.sent else 0, "tree": ref.tree_id,
@@ -83,12 +82,12 @@ def median_of(rows: list[dict[str, float | str]]) -> dict[str, float | str]:
 
 
 def views(volume: str, tree: str, build: str, repeat: int) -> dict[str, float]:
-    import docker
-
     from dtrun.backends.docker.codevolumes import DockerCodeVolumes
+    from dtrun.backends.docker.connection import connect
+    from dtrun.backends.docker.engineapi.create import Mount
     from dtrun.code.protocol import CodeRef
 
-    client = docker.from_env()
+    client = connect()
     out: dict[str, list[float]] = {}
     for overlay in (True, False):
         backend = DockerCodeVolumes(client, BUSYBOX, overlay=overlay)
@@ -98,7 +97,7 @@ def views(volume: str, tree: str, build: str, repeat: int) -> dict[str, float]:
             backend.code_view(CodeRef(volume, tree, build, None), name, LABELS)
             made = time.perf_counter()
             client.containers.run(BUSYBOX, ["true"], remove=True, labels=LABELS,
-                                  volumes={name: {"bind": "/workspace", "mode": "rw"}})
+                                  mounts=[Mount(target="/workspace", source=name, type="volume")])
             ran = time.perf_counter()
             backend.remove_code_view(name)
             kind = "overlay view" if overlay else "copy view (fallback)"

@@ -158,6 +158,15 @@ def docker_client() -> Any:
     return client
 
 
+@pytest.fixture(scope="session")
+def dtrun_client(docker_client: Any) -> Any:
+    """dtrun's own Engine API client on the same daemon, for tests that hand a client to dtrun's code
+    (docker-py stays the tests' own tool for fixtures and inspection)."""
+    from dtrun.backends.docker.connection import connect
+
+    return connect()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(part in str(item.fspath) for part in ("/integration/", "/e2e/", "/browser/")):

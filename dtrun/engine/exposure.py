@@ -12,8 +12,6 @@ parent read them there, never from the store, which sees only `***` for the toke
 from __future__ import annotations
 
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +40,10 @@ def start_token(job: Job, job_id: str, masked: list[str]) -> dict[str, str]:
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
-    """Whether an HTTP server answers at `url` (any status: a login page or a refusal is an answer)."""
+    """Whether an HTTP server answers at `url` (any status: a login page or a refusal is an answer).
+    urllib.request is imported here, not by every run (http.client, ssl and email: ~15 ms)."""
+    import urllib.error
+    import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:

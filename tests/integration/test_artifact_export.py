@@ -24,8 +24,9 @@ SCRIPT = ("mkdir -p out/sub && head -c 3000001 /dev/urandom > out/big.bin && ech
 
 
 @pytest.fixture(scope="module")
-def filled(docker_client: Any) -> Iterator[tuple[Any, dict[str, str]]]:
-    """A stopped container whose volume holds `out/` and the sha256 of each file as the job saw it."""
+def filled(docker_client: Any, dtrun_client: Any) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A stopped container whose volume holds `out/` and the sha256 of each file as the job saw it
+    (made with docker-py; yielded as dtrun's client sees it, the handle the backend gets)."""
     from docker.types import Mount
 
     volume = docker_client.volumes.create(name=f"dtrun-test-{SESSION}-export", labels=LABELS)
@@ -36,7 +37,8 @@ def filled(docker_client: Any) -> Iterator[tuple[Any, dict[str, str]]]:
         container.start()
         assert container.wait()["StatusCode"] == 0
         sums = dict(reversed(line.split()) for line in container.logs().decode().splitlines())
-        yield container, {name.removeprefix("out/"): digest for name, digest in sums.items()}
+        handle = dtrun_client.containers.get(container.id)
+        yield handle, {name.removeprefix("out/"): digest for name, digest in sums.items()}
     finally:
         remove_labelled("dev.dtrun.store", LABELS["dev.dtrun.store"])
 
@@ -52,10 +54,10 @@ def stored_files(store: Store, job: str, record: ArtifactRecord) -> dict[str, by
 
 
 def test_the_api_export_stores_the_containers_bytes_and_their_digests(
-        filled: tuple[Any, dict[str, str]], docker_client: Any, tmp_path: Path,
+        filled: tuple[Any, dict[str, str]], dtrun_client: Any, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     container, sums = filled
-    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    backend = DockerBackend(dtrun_client, "unix:///var/run/docker.sock")
     store = Store(str(tmp_path / "store"), "local/export")
     monkeypatch.setenv("DTRUN_NO_LOCAL_VOLUMES", "1")
     record = export_artifact(backend, container, store, "api", "out", "/workspace/out")
@@ -96,9 +98,9 @@ def breaking(stream: Iterator[bytes], after: int, *, error: bool = True) -> Iter
 
 @pytest.mark.parametrize("cut", ["error mid-file", "clean end between members"])
 def test_a_stream_that_breaks_off_records_nothing_and_keeps_the_last_complete_artifact(
-        filled: tuple[Any, dict[str, str]], docker_client: Any, tmp_path: Path, api_only: None, cut: str) -> None:
+        filled: tuple[Any, dict[str, str]], dtrun_client: Any, tmp_path: Path, api_only: None, cut: str) -> None:
     container, _ = filled
-    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    backend = DockerBackend(dtrun_client, "unix:///var/run/docker.sock")
     store = Store(str(tmp_path / "store"), "local/export")
     complete = export_artifact(backend, container, store, "job", "out", "/workspace/out")
     assert complete is not None
@@ -134,9 +136,9 @@ def _joined(stream: Iterator[bytes] | None) -> Any:
 
 
 def test_nothing_is_recorded_for_a_path_the_job_did_not_create(
-        filled: tuple[Any, dict[str, str]], docker_client: Any, tmp_path: Path, api_only: None) -> None:
+        filled: tuple[Any, dict[str, str]], dtrun_client: Any, tmp_path: Path, api_only: None) -> None:
     container, _ = filled
-    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    backend = DockerBackend(dtrun_client, "unix:///var/run/docker.sock")
     store = Store(str(tmp_path / "store"), "local/export")
     assert export_artifact(backend, container, store, "job", "none", "/workspace/none") is None
     assert not os.path.exists(store.job_path("job", "artifacts"))

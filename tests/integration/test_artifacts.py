@@ -207,7 +207,7 @@ def test_mount_artifacts_are_checkpointed_while_the_job_runs(make_project: Any, 
     assert "ckpt/state" in listing.stdout, listing.output
 
 
-def test_concurrent_jobs_materialise_a_dep_once(tmp_path: Path, docker_client: Any) -> None:
+def test_concurrent_jobs_materialise_a_dep_once(tmp_path: Path, docker_client: Any, dtrun_client: Any) -> None:
     """Two clients mounting the same new dep at once: one copies, the other waits and reuses it."""
     import threading
 
@@ -224,7 +224,7 @@ def test_concurrent_jobs_materialise_a_dep_once(tmp_path: Path, docker_client: A
     record = upload_folder(store, "j1", data, "data", "/workspace/data")
     item = InputArtifact(repo=store.repo, job_id="j1", record=record)
     labels = {"dev.dtrun.store": f"test-{SESSION}-conc"}
-    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    backend = DockerBackend(dtrun_client, "unix:///var/run/docker.sock")
     copied: list[bool] = []
     errors: list[BaseException] = []
     real = backend.materialize_once

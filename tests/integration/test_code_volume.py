@@ -3,6 +3,7 @@ jobs get private copy-on-write views, the fallback copy and the prune script wor
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,14 @@ def code_volume() -> Iterator[str]:
     name = volume_name(f"test/{uuid.uuid4().hex}", store=SESSION)
     yield name
     remove_labelled("dev.dtrun.store", LABELS["dev.dtrun.store"])
+
+
+@functools.cache
+def ours() -> Any:
+    """dtrun's own client, for dtrun's functions (the test's own containers go through docker-py)."""
+    from dtrun.backends.docker.connection import connect
+
+    return connect()
 
 
 def _manifest(root: Path) -> Manifest:
@@ -64,7 +73,7 @@ def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: An
     (root / "a.py").write_text("v1\n")
     (root / "gone.txt").write_text("bye\n")
     (root / "data" / "big.bin").write_bytes(os.urandom(300_000))
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     first = _manifest(root)
     layers, delta = dv.put_code(anchor, root, first)
     assert delta is not None and len(delta.needed) == 3
@@ -80,7 +89,7 @@ def test_changes_reach_the_next_tree_and_only_new_bytes_travel(docker_client: An
     assert delta.deleted == ["gone.txt"] and delta.renamed == [("data/big.bin", "big.bin")]
     assert delta.bytes_to_send == len("v2\n") + len("new\n")
     assert len(split_layers(layers)) == 2  # a thin layer on the first tree
-    view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-job1", LABELS)
+    view = dv.code_view(ours(), code_volume, layers, f"{code_volume}-job1", LABELS)
     out = _job(docker_client, view, "cd /workspace && cat a.py new.py && ls -R . && md5sum big.bin")
     import hashlib
 
@@ -109,7 +118,7 @@ def test_a_tree_this_client_saw_complete_is_not_read_again(docker_client: Any, c
     root = tmp_path / "p"
     write(root, "a.py", "print(1)\n")
     manifest = _manifest(root)
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     layers, sent = dv.put_code(anchor, root, manifest)
     assert sent is not None
     reads = _counting_reads(anchor)
@@ -131,18 +140,18 @@ def test_a_client_stacks_its_next_tree_on_its_last_put_without_reading_the_volum
     root = tmp_path / "p"
     write(root, "a.py", "print(1)\n")
     write(root, "b.py", "same\n")
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     first, _ = dv.put_code(anchor, root, _manifest(root))
     reads = _counting_reads(anchor)
     write(root, "a.py", "print(2)\n")
     second, delta = dv.put_code(anchor, root, _manifest(root))
     assert reads == [] and delta is not None and delta.bytes_to_send == len("print(2)\n")
     assert split_layers(second)[1:] == split_layers(first)
-    view = dv.code_view(docker_client, code_volume, second, f"{code_volume}-v2", LABELS)
+    view = dv.code_view(ours(), code_volume, second, f"{code_volume}-v2", LABELS)
     try:
         assert _job(docker_client, view, SHOW).split("\n")[:2] == ["./a.py = print(2)", "./b.py = same"]
     finally:
-        dv.remove_view(docker_client, view)
+        dv.remove_view(ours(), view)
 
     monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client-b"))
     write(root, "b.py", "changed by b\n")
@@ -163,7 +172,7 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
                  *(f"same/{i}.py" for i in range(10))):  # files no step touches
         write(root, name, f"{name} 1")
     (root / "latest").symlink_to("data/big.txt")
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     steps: list[tuple[str, list[tuple[str, ...]]]] = [
         ("changed", [("write", "a.py", "a.py 2")]),
         ("added", [("write", "new/n.py", "n 1")]),
@@ -185,14 +194,14 @@ def test_every_kind_of_change_reaches_the_next_view_through_stacks_and_compactio
         apply_edits(root, edits)
         layers, _ = dv.put_code(anchor, root, _manifest(root))
         depths.append(len(split_layers(layers)))
-        view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-s{i}", LABELS)
+        view = dv.code_view(ours(), code_volume, layers, f"{code_volume}-s{i}", LABELS)
         assert _job(docker_client, view, SHOW).splitlines() == _expected(root), what
-        dv.remove_view(docker_client, view)
+        dv.remove_view(ours(), view)
     assert depths == [1, 2, 3, 4, 2, 3, 4, 1, 2, 3, 4, 2]
     for image in (BUSYBOX, BASE_IMAGE):  # the last tree: a squashed layer with whiteouts and type changes
         target = f"{code_volume}-copy-{len(image)}"
         docker_client.volumes.create(name=target, labels=LABELS)
-        dv.copy_view(docker_client, image, code_volume, layers, target, LABELS)
+        dv.copy_view(ours(), image, code_volume, layers, target, LABELS)
         assert _job(docker_client, target, SHOW).splitlines() == _expected(root), image
 
 
@@ -203,12 +212,12 @@ def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_
     (root / "a.py").write_text("original\n")
     (root / "b.py").write_text("original\n")  # same bytes: one object, two hard links in the tree
     (root / "c.py").write_text("gone in the next tree\n")
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     dv.put_code(anchor, root, _manifest(root))
     (root / "c.py").unlink()
     build, _ = dv.put_code(anchor, root, _manifest(root))
     assert len(split_layers(build)) == 2  # a thin layer (a whiteout) over the first tree
-    views = [dv.code_view(docker_client, code_volume, build, f"{code_volume}-job{i}", LABELS)
+    views = [dv.code_view(ours(), code_volume, build, f"{code_volume}-job{i}", LABELS)
              for i in range(2)]
     writer = docker_client.containers.run(
         BUSYBOX, ["sh", "-c", "echo changed > /workspace/a.py; echo x > /workspace/mine; touch /workspace/done; "
@@ -220,7 +229,7 @@ def test_a_job_never_sees_what_a_concurrent_job_writes(docker_client: Any, code_
         writer.wait()
         writer.remove(force=True)
     assert out.split() == ["original", "original", "a.py", "b.py"]
-    third = dv.code_view(docker_client, code_volume, build, f"{code_volume}-job3", LABELS)
+    third = dv.code_view(ours(), code_volume, build, f"{code_volume}-job3", LABELS)
     assert _job(docker_client, third, "cat /workspace/a.py /workspace/b.py").split() == ["original", "original"]
     # the writer's own view kept its writes (artifacts are exported from it)
     assert _job(docker_client, views[0], "cat /workspace/a.py /workspace/b.py").split() == ["changed", "original"]
@@ -235,12 +244,12 @@ def test_the_copy_view_fallback_copies_without_sharing_files(docker_client: Any,
         (root / name).write_text("same\n")
     (root / "run.sh").write_text("#!/bin/sh\n")
     (root / "run.sh").chmod(0o755)
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     manifest = _manifest(root)
     build, _ = dv.put_code(anchor, root, manifest)
     target = f"{code_volume}-copy"
     docker_client.volumes.create(name=target, labels=LABELS)
-    dv.copy_view(docker_client, image, code_volume, build, target, LABELS)
+    dv.copy_view(ours(), image, code_volume, build, target, LABELS)
     out = _job(docker_client, target, "cd /workspace; echo changed > a; cat a b; stat -c '%a %h' run.sh b")
     assert out.split() == ["changed", "same", "755", "1", "644", "1"]
 
@@ -251,7 +260,7 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     monkeypatch.setattr(cv, "MAX_LAYERS", 2)
     root = tmp_path / "p"
     root.mkdir()
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     trees = []
     for version in range(1, 6):  # layers: [A], [B A], [C], [D C], [E]: each tree changes most of the files,
         (root / "a").write_text(f"v{version}\n")  # so a full stack is followed by a full layer
@@ -260,7 +269,7 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
         manifest = _manifest(root)
         trees.append((manifest, dv.put_code(anchor, root, manifest)[0]))
     assert [len(split_layers(layers)) for _, layers in trees] == [1, 2, 1, 2, 1]
-    live = dv.code_view(docker_client, code_volume, trees[1][1], f"{code_volume}-live", LABELS)  # tree 2: B, A
+    live = dv.code_view(ours(), code_volume, trees[1][1], f"{code_volume}-live", LABELS)  # tree 2: B, A
 
     def files() -> list[str]:
         out = docker_client.containers.run(
@@ -268,10 +277,10 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
             mounts=[Mount(target="/code", source=code_volume, type="volume", read_only=True)])
         return [str(name) for name in out.decode().split()]
 
-    volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX)
+    volumes = dv.DockerCodeVolumes(ours(), BUSYBOX)
     volumes.prune_code(code_volume, [])  # the latest tree (HEAD) is always kept
     kept = files()
-    pruned_anchor, anchor = anchor, dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    pruned_anchor, anchor = anchor, dv.ensure_code_volume(ours(), code_volume, LABELS)
     assert anchor.id != pruned_anchor.id  # what makes every client's record of the pruned trees lapse
     a, b, c, d, e = (split_layers(trees[i][1])[0] for i in range(5))
     for layer in (a, b, e):
@@ -293,7 +302,7 @@ def test_prune_keeps_what_a_live_view_uses_and_removes_the_rest(docker_client: A
     assert all(f.startswith(("./layers/" + e, "./objects/", "./trees/", "./HEAD.json", "./whiteout-probe"))
                for f in kept), kept
     assert sum(f.startswith("./objects/") for f in kept) == 3
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
     (root / "a").write_text("v6\n")
     layers, delta = dv.put_code(anchor, root, _manifest(root))  # the next put stacks on what was kept
     assert delta is not None and delta.bytes_to_send == len("v6\n") and split_layers(layers)[1:] == [e]
@@ -304,7 +313,7 @@ def test_the_backend_facade_ships_by_content_and_isolates_jobs(docker_client: An
                                                                overlay: bool) -> None:
     from dtrun.code.protocol import CodeVolumes
 
-    volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX, overlay=overlay)
+    volumes = dv.DockerCodeVolumes(ours(), BUSYBOX, overlay=overlay)
     assert isinstance(volumes, CodeVolumes)
     root = tmp_path / "p"
     root.mkdir()
@@ -322,13 +331,13 @@ def test_the_backend_facade_ships_by_content_and_isolates_jobs(docker_client: An
 
 def test_a_code_volume_a_view_uses_is_kept_and_removed_once_free(docker_client: Any, code_volume: str,
                                                                  tmp_path: Path) -> None:
-    volumes = dv.DockerCodeVolumes(docker_client, BUSYBOX)
+    volumes = dv.DockerCodeVolumes(ours(), BUSYBOX)
     root = tmp_path / "p"
     root.mkdir()
     (root / "a.py").write_text("one\n")
     ref = volumes.put_code(code_volume, root, _manifest(root), LABELS)
     view = volumes.code_view(ref, f"{code_volume}-v1", LABELS)
-    assert dv.views_of(docker_client, code_volume) == [ref.build]
+    assert dv.views_of(ours(), code_volume) == [ref.build]
     assert "view uses it" in (volumes.remove_code(code_volume) or "")
     volumes.remove_code_view(view)
     assert volumes.remove_code(code_volume) is None
@@ -346,16 +355,16 @@ def test_uncommitted_edits_as_git_lists_them_reach_each_next_view(
 
     monkeypatch.setenv("DTRUN_DATA_DIR", str(tmp_path / "client"))
     root = make_project({"a.py": "committed a\n", "b.py": "committed b\n", "data/x.csv": "1,2\n", "f": "a file\n"})
-    anchor = dv.ensure_code_volume(docker_client, code_volume, LABELS)
+    anchor = dv.ensure_code_volume(ours(), code_volume, LABELS)
 
     def shipped() -> list[str]:
         snapshot = take_snapshot(root, root)
         layers, _ = dv.put_code(anchor, root, snapshot.manifest)
-        view = dv.code_view(docker_client, code_volume, layers, f"{code_volume}-v", LABELS)
+        view = dv.code_view(ours(), code_volume, layers, f"{code_volume}-v", LABELS)
         try:
             return _job(docker_client, view, SHOW).splitlines()
         finally:
-            dv.remove_view(docker_client, view)
+            dv.remove_view(ours(), view)
 
     assert shipped() == ["./a.py = committed a", "./b.py = committed b", "./data/x.csv = 1,2", "./f = a file"]
     (root / "a.py").write_text("edited a\n")

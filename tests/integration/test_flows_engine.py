@@ -152,10 +152,9 @@ def test_logs_since_shows_flow_step_lines(dtrun: DtrunRunner, make_project: Call
 def test_concurrent_gpu_flow_jobs_get_different_gpus(tmp_path: Path, dtrun: DtrunRunner) -> None:
     """No GPU here: the steps' containers are created holding specific GPUs (a given inventory), both at
     once (their start waits for the other), then fail to start; what Docker recorded is what counts."""
-    import docker
-
     from dtrun.api import Session
     from dtrun.backends.docker import DockerBackend
+    from dtrun.backends.docker.connection import connect
     from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
     from dtrun.config import Settings
 
@@ -172,7 +171,7 @@ def test_concurrent_gpu_flow_jobs_get_different_gpus(tmp_path: Path, dtrun: Dtru
             both.wait(timeout=60)
             super().start(handle)
 
-    backend = FakeGpuHost(docker.from_env(), host.endpoint)
+    backend = FakeGpuHost(connect(), host.endpoint)
     backend._host_info = host
     backend._info = {"Runtimes": {"nvidia": {}, "runc": {}}, "NCPU": 4}
     backend.driver_version = lambda: None  # type: ignore[method-assign]

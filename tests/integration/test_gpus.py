@@ -27,9 +27,9 @@ LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"gpu-test-{SESSION}"}
 @pytest.fixture
 def backends(docker_client: Any) -> Iterator[list[DockerBackend]]:
     """Two independent backends on one daemon: no state shared between them but the daemon itself."""
-    import docker
+    from dtrun.backends.docker.connection import connect
 
-    made = [DockerBackend(docker.from_env(), HOST.endpoint) for _ in range(2)]
+    made = [DockerBackend(connect(), HOST.endpoint) for _ in range(2)]
     yield made
     for c in docker_client.containers.list(all=True, filters={"label": f"dev.dtrun.store=gpu-test-{SESSION}"}):
         c.remove(force=True)
@@ -57,7 +57,8 @@ def running_holder(docker_client: Any, name: str, gpus: list[str]) -> Any:
                 "dev.dtrun.run": f"spot-{SESSION}"})
 
 
-def test_created_containers_request_specific_device_ids(backends: list[DockerBackend], docker_client: Any) -> None:
+def test_created_containers_request_specific_device_ids(backends: list[DockerBackend], docker_client: Any,
+                                                        dtrun_client: Any) -> None:
     one, two = backends
     notes: list[str] = []
     first = create_with_gpus(one, spec("a"), Gpu(count=2), HOST, notify=notes.append)
@@ -71,7 +72,7 @@ def test_created_containers_request_specific_device_ids(backends: list[DockerBac
     assert docker_client.api.inspect_container(first.id)["Config"]["Labels"]["dev.dtrun.gpus"] == \
         f"{INVENTORY[0].uuid},{INVENTORY[1].uuid}"
     # the busy set is read back from the daemon by any process
-    assert {k: v.name for k, v in busy_gpus(docker_client).items() if SESSION in k} == {
+    assert {k: v.name for k, v in busy_gpus(dtrun_client).items() if SESSION in k} == {
         INVENTORY[0].uuid: first.name, INVENTORY[1].uuid: first.name, INVENTORY[2].uuid: second.name}
 
 
@@ -152,7 +153,7 @@ workflows:
 
 
 def test_interruptible_job_is_resumed_from_its_saved_outputs_after_preemption(
-        make_project: Any, dtrun: Any, docker_client: Any) -> None:
+        make_project: Any, dtrun: Any, docker_client: Any, dtrun_client: Any) -> None:
     import subprocess
     import sys
     from pathlib import Path
@@ -169,7 +170,7 @@ def test_interruptible_job_is_resumed_from_its_saved_outputs_after_preemption(
         assert line, seen
         seen += line
     [container] = docker_client.containers.list(filters={"label": f"dev.dtrun.store={dtrun.store_label}"})
-    backend = DockerBackend(docker_client, "unix:///var/run/docker.sock")
+    backend = DockerBackend(dtrun_client, "unix:///var/run/docker.sock")
     preempt(backend, Holder(container.id, container.name, (), "", True), by="an urgent job", grace=2)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -231,9 +232,8 @@ def test_a_preemption_that_fails_to_stop_its_victim_fails_admission(backends: li
                                                                    docker_client: Any,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The daemon refusing the stop is injected (it cannot be caused on a healthy daemon); the rest is real."""
-    import docker.errors
-    from docker.models.containers import Container
-
+    from dtrun.backends.docker.engineapi import errors as api_errors
+    from dtrun.backends.docker.engineapi.models import Container
     from dtrun.errors import ResourceError
 
     one, _ = backends
@@ -242,7 +242,7 @@ def test_a_preemption_that_fails_to_stop_its_victim_fails_admission(backends: li
 
     def refusing_stop(self: Container, **kwargs: Any) -> None:
         if self.id == victim.id:
-            raise docker.errors.APIError("500", explanation="cannot stop container: permission denied")
+            raise api_errors.APIError("Server Error", 500, "cannot stop container: permission denied")
         real_stop(self, **kwargs)
 
     monkeypatch.setattr(Container, "stop", refusing_stop)
@@ -254,11 +254,11 @@ def test_a_preemption_that_fails_to_stop_its_victim_fails_admission(backends: li
     assert docker_client.containers.list(all=True, filters={"name": f"dtrun-gpu-test-{SESSION}-blocked"}) == []
 
 
-def test_ages_of_containers_are_read_on_the_daemons_clock(docker_client: Any, backends: list[DockerBackend]) -> None:
+def test_ages_of_containers_are_read_on_the_daemons_clock(dtrun_client: Any, backends: list[DockerBackend]) -> None:
     from dtrun.backends.docker.clock import age, daemon_now
 
     one, _ = backends
     made = create_with_gpus(one, spec("aged"), Gpu(count=1), HOST)
-    seconds = age(docker_client, docker_client.api.inspect_container(made.id)["Created"])
+    seconds = age(dtrun_client, dtrun_client.api.inspect_container(made.id)["Created"])
     assert seconds is not None and -1 < seconds < 30
-    assert abs(daemon_now(docker_client) - __import__("time").time()) < 60  # same machine: the clocks agree
+    assert abs(daemon_now(dtrun_client) - __import__("time").time()) < 60  # same machine: the clocks agree

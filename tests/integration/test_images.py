@@ -157,7 +157,6 @@ def test_a_failing_step_shows_its_own_log(dtrun: DtrunRunner, make_project: Any)
 
 def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_project: Any, docker_client: Any,
                                                  built_tags: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import docker
 
     from dtrun.backends.docker import DockerBackend
     from dtrun.config import load_settings
@@ -170,10 +169,18 @@ def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_projec
     workflow = Workflow.model_validate({"name": "hello", "provider": "bash", "python_install": "system",
                                         "commands": ["true"]})
     spec = PROVIDERS["bash"].shape(workflow, ProviderContext(project_root=project)).image
-    client = docker.from_env()
+    from dtrun.backends.docker.connection import connect
+    from dtrun.backends.docker.engineapi import api, transport
+
     calls: list[str] = []
-    client.api.hooks["response"].append(lambda response, **_: calls.append(response.request.path_url))
-    backend = DockerBackend(client, "unix:///var/run/docker.sock")
+    real_send = transport.send
+
+    def counted(pool: Any, method: str, path: str, **kwargs: Any) -> Any:
+        calls.append(path)
+        return real_send(pool, method, path, **kwargs)
+
+    monkeypatch.setattr(api, "send", counted)
+    backend = DockerBackend(connect(), "unix:///var/run/docker.sock")
     tag, _ = backend.ensure_image(spec, load_settings(), output=lambda line: None)
     built_tags.add(tag)
     calls.clear()

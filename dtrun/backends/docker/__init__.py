@@ -1,4 +1,5 @@
-"""The Docker backend package: the only place in dtrun that imports docker-py.
+"""The Docker backend package: the only place in dtrun that speaks Docker's Engine API (its own client,
+`engineapi/`; no docker-py).
 
 `connection.py` connects (local socket, tcp+TLS, ssh through a tunnel, see `endpoint.py` and
 `sshtunnel.py`, else through `docker system dial-stdio`, `dialstdio.py`); `backend.py` runs jobs as
@@ -18,7 +19,7 @@ __all__ = ["LABEL", "ContainerSpec", "DockerBackend", "Exit", "PublishedPort", "
 def create(settings: object, host: str | None = None) -> DockerBackend:
     """The registry's factory: a backend for `--host`, the config's `host`, DOCKER_HOST, the current
     Docker context or the default socket (in that order). It connects on first use (`DockerBackend.client`):
-    a run whose jobs are all cached never imports docker-py nor reaches the daemon."""
+    a run whose jobs are all cached never imports the client nor reaches the daemon."""
     from dtrun.backends.docker.connection import connect
     from dtrun.backends.docker.endpoint import resolve
     from dtrun.images.manager import DEFAULT_CPU_BASE

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     def __init__(self, client: Any = None, host: str = "", *, endpoint: Endpoint | None = None,
                  probe_images: list[str] | None = None, connect: Callable[[], Any] | None = None) -> None:
-        """`client`: docker-py's, already connected; or `connect`, which makes one on first use."""
+        """`client`: the Engine API client (engineapi/), connected; or `connect`, which makes one on first use."""
         LazyClient.__init__(self, client, connect)
         self.host = host
         self.endpoint = endpoint
@@ -156,8 +156,8 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
         return create_with_gpus(self, spec, gpu, self.host_info(), interruptible=interruptible, notify=notify)
 
     def create(self, spec: ContainerSpec) -> Any:
-        import docker.errors
-        from docker.types import DeviceRequest, Mount
+        from dtrun.backends.docker.engineapi import errors as api_errors
+        from dtrun.backends.docker.engineapi.create import DeviceRequest, Mount
 
         mounts = [Mount(target=m.target, source=m.volume, type="volume", read_only=m.read_only)
                   for m in spec.mounts]
@@ -181,7 +181,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
                 spec.image, command=spec.command, entrypoint=spec.entrypoint, environment=env,
                 working_dir=spec.working_dir, labels=spec.labels, name=spec.name, mounts=mounts,
                 init=True, detach=True, **kwargs)
-        except docker.errors.APIError as exc:
+        except api_errors.APIError as exc:
             raise BackendError(f"Docker refused to create the container {spec.name}: {explanation(exc)}") \
                 from None
 
@@ -206,7 +206,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
         self.put_archive(handle, "/", under(path.strip("/").rsplit("/", 1)[0], buffer.getvalue()))
 
     def start(self, handle: Any) -> None:
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         if isinstance(handle, NodeGroup):
             from dtrun.backends.docker.nodes import start_group
@@ -214,7 +214,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
             return start_group(self, handle)
         try:
             handle.start()
-        except docker.errors.APIError as exc:
+        except api_errors.APIError as exc:
             text = explanation(exc)
             if "could not select device driver" in text:
                 raise ResourceError(f"the Docker host {self.host} cannot give this job a GPU: {text}",
@@ -224,7 +224,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     def logs(self, handle: Any, *, follow: bool = True, since: float | None = None,
              timestamps: bool = False) -> Iterator[bytes]:
         """The job's output as it comes; with `timestamps`, each line starts with its RFC 3339 time."""
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         if isinstance(handle, NodeGroup):
             from dtrun.backends.docker.nodes import group_logs
@@ -239,7 +239,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
 
         try:
             yield from self.client.api.logs(handle.id, **kwargs)
-        except docker.errors.NotFound:
+        except api_errors.NotFound:
             raise NotFound(f"the container {handle.name} is gone") from None
         except Exception as exc:
             if not is_connection_lost(exc):
@@ -275,7 +275,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
 
     def get_archive(self, handle: Any, path: str) -> Iterator[bytes] | None:
         """The tar stream of `path` in the container, or None if the path does not exist."""
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         handle = handle.lead if isinstance(handle, NodeGroup) else handle  # outputs come from node 0
         from dtrun.backends.docker.restart import await_daemon, is_connection_lost
@@ -284,7 +284,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
             try:
                 stream, _ = handle.get_archive(path, chunk_size=1 << 20)
                 return stream  # type: ignore[no-any-return]
-            except docker.errors.NotFound:
+            except api_errors.NotFound:
                 return None
             except Exception as exc:
                 shutting = "database not open" in str(exc) or "shutting down" in str(exc)
@@ -349,11 +349,11 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
         return find_groups(self, list(self.client.containers.list(all=True, filters={"label": selector})))
 
     def get(self, name: str) -> Any | None:
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:
             return self.client.containers.get(name)
-        except docker.errors.NotFound:
+        except api_errors.NotFound:
             from dtrun.backends.docker.nodes import load_group
 
             return load_group(self, name)  # a multi-node job is known by its group's name
@@ -370,12 +370,12 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
     def claim(self, handle: Any) -> bool:
         """Take an exited container for collection; False if another process took it (the rename is
         atomic on the daemon, so only one reconciling process wins)."""
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         handle = handle.lead if isinstance(handle, NodeGroup) else handle
         try:
             handle.rename(f"{handle.name}-collecting")
-        except docker.errors.APIError:
+        except api_errors.APIError:
             return False
         return True
 

@@ -1,7 +1,7 @@
 """Driving a code volume on a Docker daemon, through the API only (works the same on a remote one).
 
 `CodeVolumeOps` is the Docker backend's side of `dtrun.code.protocol.CodeVolumes` (the engine finds it
-through `dtrun.backends.base.code_volumes`); the functions below it work on a docker-py client.
+through `dtrun.backends.base.code_volumes`); the functions below it work on an Engine API client (engineapi/).
 
 - The anchor: a container that is created, never started, and mounts the code volume at /code. The
   daemon extracts `put_archive` streams into a stopped container's volumes, so landing a delta costs
@@ -56,11 +56,11 @@ LABEL = "dev.dtrun"
 
 
 def ensure_anchor_image(client: Any) -> str:
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     try:
         client.images.get(ANCHOR_IMAGE)
-    except docker.errors.ImageNotFound:
+    except api_errors.ImageNotFound:
         repository, tag = ANCHOR_IMAGE.rsplit(":", 1)
         client.api.import_image_from_data(b"\0" * 1024, repository=repository, tag=tag,
                                           changes=[f"LABEL {LABEL}=1"])
@@ -81,24 +81,24 @@ def anchor_labels(volume: str, labels: dict[str, str]) -> dict[str, str]:
 
 def ensure_code_volume(client: Any, volume: str, labels: dict[str, str]) -> Any:
     """The code volume and its anchor container (created once per daemon and repository)."""
-    import docker.errors
-    from docker.types import Mount
+    from dtrun.backends.docker.engineapi import errors as api_errors
+    from dtrun.backends.docker.engineapi.create import Mount
 
     try:
         client.volumes.get(volume)
-    except docker.errors.NotFound:
+    except api_errors.NotFound:
         client.volumes.create(name=volume, labels=labels)
     name = f"{volume}-anchor"
     try:
         return client.containers.get(name)
-    except docker.errors.NotFound:
+    except api_errors.NotFound:
         pass
     image = ensure_anchor_image(client)
     try:
         return client.containers.create(image, command=["/anchor"], name=name, labels=anchor_labels(volume, labels),
                                         network_disabled=True,
                                         mounts=[Mount(target=CODE_MOUNT, source=volume, type="volume")])
-    except docker.errors.APIError as exc:
+    except api_errors.APIError as exc:
         if getattr(exc, "status_code", None) == 409:  # another client made it just now
             return client.containers.get(name)
         raise DtrunError(f"cannot prepare the code volume {volume}: {exc.explanation or exc}") from None
@@ -113,11 +113,11 @@ def anchor_mountpoint(anchor: Any) -> str | None:
 
 
 def _read_member(anchor: Any, path: str) -> bytes | None:
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     try:
         stream, _ = anchor.get_archive(f"{CODE_MOUNT}/{path}")
-    except docker.errors.NotFound:
+    except api_errors.NotFound:
         return None
     data = b"".join(stream)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -145,13 +145,13 @@ def read_head(anchor: Any) -> Head | None:
 def makes_whiteouts(anchor: Any) -> bool:
     """Whether the daemon's extraction makes a character device 0:0 (it skips devices in a user
     namespace): one whiteout put and read back, asked once per volume (HEAD.json keeps the answer)."""
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     if not anchor.put_archive(CODE_MOUNT, b"".join(probe_chunks())):
         return False
     try:
         stream, _ = anchor.get_archive(f"{CODE_MOUNT}/{WHITEOUT_PROBE}")
-    except docker.errors.NotFound:  # skipped without a word
+    except api_errors.NotFound:  # skipped without a word
         return False
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.next()
@@ -206,10 +206,10 @@ def code_view(client: Any, code_volume: str, layers: str, name: str, labels: dic
 
 def remove_view(client: Any, name: str, *, companions_only: bool = False) -> None:
     """Remove a view and its upper and work volumes (only those two when the view itself is gone)."""
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     for volume in ([] if companions_only else [name]) + [f"{name}-upper", f"{name}-work"]:
-        with contextlib.suppress(docker.errors.APIError):
+        with contextlib.suppress(api_errors.APIError):
             client.api.remove_volume(volume, force=True)  # one call: no lookup first
 
 
@@ -229,8 +229,7 @@ def _helper(client: Any, image: str, script: str, args: list[str], mounts: list[
 
 def copy_view(client: Any, image: str, code_volume: str, layers: str, target: str, labels: dict[str, str]) -> None:
     """The fallback view where overlay volumes cannot be mounted: the tree's layers replayed into `target`."""
-    from docker.types import Mount
-
+    from dtrun.backends.docker.engineapi.create import Mount
     from dtrun.code.scripts import COPY_VIEW_SCRIPT
 
     _helper(client, image, COPY_VIEW_SCRIPT, list(reversed(split_layers(layers))),
@@ -243,15 +242,14 @@ def prune_code(client: Any, image: str, code_volume: str, keep: list[str], label
 
     The anchor is removed afterwards (the next put makes a new one): clients' records of the trees in
     this volume are keyed by the anchor's id (`coderecord`), and some of those trees are gone now."""
-    import docker.errors
-    from docker.types import Mount
-
+    from dtrun.backends.docker.engineapi import errors as api_errors
+    from dtrun.backends.docker.engineapi.create import Mount
     from dtrun.code.scripts import PRUNE_SCRIPT
 
     tokens = sorted({part for item in keep for part in item.split(":") if part})
     _helper(client, image, PRUNE_SCRIPT, tokens, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
             labels)
-    with contextlib.suppress(docker.errors.NotFound):
+    with contextlib.suppress(api_errors.NotFound):
         client.api.remove_container(f"{code_volume}-anchor", force=True)
 
 
@@ -267,8 +265,8 @@ def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict
     Asked once per daemon (its ID) and kept beside the host description (`hostinfo.py`)."""
     import json
 
-    import docker.errors
-    from docker.types import Mount
+    from dtrun.backends.docker.engineapi import errors as api_errors
+    from dtrun.backends.docker.engineapi.create import Mount
 
     cache = _probe_file(daemon_id) if daemon_id else None
     if cache is not None:
@@ -280,7 +278,7 @@ def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict
         code_view(client, code.volume, code.build, name, labels)
         client.containers.run(image(), ["true"], remove=True, labels=labels, network_disabled=True,
                               mounts=[Mount(target="/workspace", source=name, type="volume")])
-    except docker.errors.DockerException as exc:
+    except api_errors.DockerException as exc:
         if "mount" not in str(exc).lower():  # the image cannot run `true`: no answer, nothing cached
             return True  # (the job's own start says it if the view does not mount after all)
         works = False
@@ -370,21 +368,20 @@ class CodeVolumeOps:
     def remove_code(self, volume: str) -> str | None:
         """Remove a repository's code volume and its anchor: None when removed, else why it was kept
         (a job's view still uses one of its trees). The next run sends the whole tree again."""
-        import docker.errors
-
+        from dtrun.backends.docker.engineapi import errors as api_errors
         from dtrun.errors import NotFound
 
         try:
             in_use = views_of(self.client, volume)
-        except docker.errors.NotFound:
+        except api_errors.NotFound:
             raise NotFound(f"no volume {volume}") from None
         if in_use:
             return f"a job's code view uses it ({len(in_use)} view{'s' if len(in_use) != 1 else ''})"
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(api_errors.NotFound):
             self.client.api.remove_container(f"{volume}-anchor", force=True)
         try:
             self.client.api.remove_volume(volume)
-        except docker.errors.APIError as exc:
+        except api_errors.APIError as exc:
             return str(exc.explanation or exc)
         return None
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dtrun.backends.docker.endpoint import Endpoint, resolve
 from dtrun.errors import DockerUnavailable
+
+if TYPE_CHECKING:
+    from dtrun.backends.docker.engineapi.client import Client
+    from dtrun.backends.docker.engineapi.tls import TLSConfig
 
 
 def docker_host(explicit: str | None = None) -> str | None:
@@ -17,50 +21,48 @@ def docker_host(explicit: str | None = None) -> str | None:
     return None if endpoint.source == "default socket" else endpoint.url
 
 
-def tls_config(endpoint: Endpoint) -> Any:
-    """docker-py's TLSConfig for a tcp:// endpoint with TLS material, else None."""
+def tls_config(endpoint: Endpoint) -> TLSConfig | None:
+    """The TLS files for a tcp:// endpoint with TLS material (its client certificate, and its CA when it
+    verifies), else None."""
     if endpoint.tls is None or endpoint.scheme != "tcp":
         return None
-    from docker.tls import TLSConfig
+    from dtrun.backends.docker.engineapi.tls import TLSConfig
 
     tls = endpoint.tls
     cert, key = tls.file("cert.pem"), tls.file("key.pem")
-    return TLSConfig(client_cert=(cert, key) if cert and key else None,
-                     ca_cert=tls.file("ca.pem") if tls.verify else None, verify=tls.verify)
+    return TLSConfig(cert=(cert, key) if cert and key else None, ca_cert=tls.file("ca.pem") if tls.verify else None,
+                     verify=tls.verify)
 
 
-def connect(host: str | Endpoint | None = None) -> Any:
-    """A docker-py client for `host`; a clear error when nothing answers there.
+def connect(host: str | Endpoint | None = None) -> Client:
+    """dtrun's Engine API client for `host` (engineapi/); a clear error when nothing answers there.
 
     ssh:// endpoints go through the system `ssh` client (sshtunnel.py, else dialstdio.py), so the user's
     ~/.ssh/config, agent and known hosts apply as they do for the docker CLI; no paramiko.
     """
-    import docker
-    import docker.errors
+    from dtrun.backends.docker.engineapi.client import Client
+    from dtrun.backends.docker.engineapi.errors import DockerException
 
     endpoint = host if isinstance(host, Endpoint) else resolve(host)
     if endpoint.scheme == "ssh":
         return _over_ssh(endpoint)
-    url = endpoint.url
-    if endpoint.scheme == "tcp" and endpoint.tls is not None:
-        url = "https://" + url.split("://", 1)[1]
     try:
-        client = docker.DockerClient(base_url=url, tls=tls_config(endpoint), timeout=120, max_pool_size=16)
-        return client  # no ping: asking the API version (`version=None`) already needed an answer
-    except (docker.errors.DockerException, OSError) as exc:
+        return Client(endpoint.url, tls=tls_config(endpoint))  # its /_ping is the check that the daemon answers
+    except (DockerException, OSError, ValueError) as exc:
         raise DockerUnavailable(
             f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {_reason(exc)}",
             hint=_hint(endpoint),
         ) from None
 
 
-def _over_ssh(endpoint: Endpoint) -> Any:
+def _over_ssh(endpoint: Endpoint) -> Client:
     """The forwarded socket where the host allows it (one ssh connection for everything), else one
-    `ssh HOST docker system dial-stdio` per pooled connection; `DTRUN_SSH_TUNNEL=0` skips the first."""
-    import docker
-    import docker.errors
-
+    `ssh HOST docker system dial-stdio` per pooled connection; `DTRUN_SSH_TUNNEL=0` skips the first.
+    The client's pool serves every path, so a run's calls share its few connections (each new one is a
+    new ssh through dial-stdio, a round trip over the link to open a channel through the tunnel)."""
     from dtrun.backends.docker.dialstdio import DialStdio, dial_stdio_argv
+    from dtrun.backends.docker.engineapi.client import Client
+    from dtrun.backends.docker.engineapi.errors import DockerException
     from dtrun.backends.docker.sshtunnel import TunnelError
 
     if os.environ.get("DTRUN_SSH_TUNNEL", "1") != "0":
@@ -69,46 +71,29 @@ def _over_ssh(endpoint: Endpoint) -> Any:
             return client
     dialer = DialStdio(dial_stdio_argv(endpoint.url))
     try:
-        url = dialer.start()
-        client = docker.DockerClient(base_url=url, timeout=120, max_pool_size=16)  # asks /version
-    except (TunnelError, docker.errors.DockerException, OSError) as exc:
+        client = Client(dialer.start())  # asks /_ping
+    except (TunnelError, DockerException, OSError) as exc:
         reason = dialer.failure() or _reason(exc)  # ssh's own words: host key, auth, no docker there
         dialer.close()
         raise DockerUnavailable(f"no Docker daemon answers at {endpoint.url} (from {endpoint.source}): {reason}",
                                 hint=_hint(endpoint)) from None
-    _one_pool(client)
     client._dtrun_tunnel = dialer  # lives as long as the client; its socket is also the docker CLI's host
     return client
 
 
-def _one_pool(client: Any) -> None:
-    """Let every request share the pool of connections that /version was asked through.
-
-    docker-py's unix adapter keeps a pool per URL, path included (each container's `/containers/<id>/...`
-    its own), so most calls of a run would open a new connection: through dial-stdio a new ssh each,
-    through the tunnel a new channel (a round trip over the link). A pool's URL only names its
-    connections; one pool serves every path."""
-    adapter = client.api.get_adapter("http+docker://localhost")
-    keys = list(adapter.pools.keys())
-    pool = adapter.pools[keys[0]] if keys else adapter.get_connection("http+docker://localhost")
-    adapter.get_connection = lambda url, proxies=None: pool
-
-
-def _through_tunnel(endpoint: Endpoint) -> Any:
+def _through_tunnel(endpoint: Endpoint) -> Client | None:
     """A client on a forwarded remote socket (fast), or None to fall back to dial-stdio."""
-    import docker
-    import docker.errors
-
+    from dtrun.backends.docker.engineapi.client import Client
+    from dtrun.backends.docker.engineapi.errors import DockerException
     from dtrun.backends.docker.sshtunnel import SshTunnel, TunnelError
 
     tunnel = SshTunnel(endpoint.url)
     try:
         url = _lasting_thread().submit(tunnel.start).result()
-        client = docker.DockerClient(base_url=url, timeout=120, max_pool_size=16)  # asks /version
-    except (TunnelError, docker.errors.DockerException, OSError):
+        client = Client(url)  # asks /_ping
+    except (TunnelError, DockerException, OSError):
         tunnel.close()
         return None
-    _one_pool(client)  # each new connection is a round trip over the link to open a channel
     client._dtrun_tunnel = tunnel  # lives as long as the client
     return client
 
@@ -132,7 +117,7 @@ def _lasting_thread() -> concurrent.futures.ThreadPoolExecutor:
 
 
 def _reason(exc: Exception) -> str:
-    """The cause in a few words (`connection refused`), not docker-py's and urllib3's nested wrappers."""
+    """The cause in a few words (`connection refused`), also from an OS error's or a wrapper's text."""
     import re
 
     text = str(exc)

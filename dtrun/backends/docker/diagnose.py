@@ -2,7 +2,7 @@
 daemon's version, BuildKit, the base image, the NVIDIA runtime and GPUs, the ssh tunnel for ssh:// hosts.
 
 Runs when nothing answers too (that is when it is needed most): the daemon checks then say `skip`.
-Each returns a `Check` in dtrun's terms; docker-py stays inside this package.
+Each returns a `Check` in dtrun's terms; the Engine API client stays inside this package.
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ def check_buildkit() -> Check:
 
 def check_base_image(client: Any, settings: Settings) -> Check:
     """The base of CPU images (GPU bases come from the CUDA table and are checked when a GPU job builds)."""
-    import docker.errors
-
+    from dtrun.backends.docker.engineapi import errors as api_errors
     from dtrun.backends.docker.errors import explanation
     from dtrun.images.manager import DEFAULT_CPU_BASE
 
@@ -73,11 +72,11 @@ def check_base_image(client: Any, settings: Settings) -> Check:
     try:
         client.images.get(ref)
         return Check("base image", "ok", f"{ref} ({origin}) is on the Docker host")
-    except docker.errors.ImageNotFound:
+    except api_errors.ImageNotFound:
         pass
     try:
         client.images.get_registry_data(ref)  # a manifest lookup: nothing is pulled
-    except docker.errors.APIError as exc:
+    except api_errors.APIError as exc:
         return Check("base image", "FAIL", f"{ref} ({origin}) is not on the Docker host and cannot be pulled: "
                      f"{_first_line(explanation(exc))}",
                      "pull or load it on the Docker host, or point DTRUN_BASE_IMAGE (or `dtrun config set "

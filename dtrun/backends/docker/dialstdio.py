@@ -8,8 +8,8 @@ docker CLI finds it. The user's ssh config, keys, agent and known hosts apply; B
 
 dtrun listens on a unix socket in a private folder; each connection accepted there becomes the stdin and
 stdout of a new ssh, so ssh itself moves the bytes both ways (nothing is copied in Python) until either side
-closes. docker-py (and the docker CLI for builds) talk to that socket as to any local daemon, and docker-py
-keeps its connections in its pool: one ssh per pooled connection, not one per API call.
+closes. dtrun's client (and the docker CLI for builds) talk to that socket as to any local daemon, and the
+client keeps its connections in its pool: one ssh per pooled connection, not one per API call.
 
 This replaces docker-py's own ssh transport, whose module imports paramiko: every process importing
 docker-py where paramiko was installed paid for that import (~75 ms), local daemon or not.
@@ -78,7 +78,7 @@ class DialStdio:
         self._lock = threading.Lock()
         self._children: list[_Child] = []
         self._failures: list[str] = []
-        self.started = 0  #: how many processes were started: one per connection docker-py opened
+        self.started = 0  #: how many processes were started: one per connection the client opened
 
     def start(self) -> str:
         if not shutil.which(self.argv[0]):

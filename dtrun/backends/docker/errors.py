@@ -1,8 +1,9 @@
 """Docker's exceptions become dtrun's, here and nowhere else.
 
-docker-py raises `docker.errors.*` (and requests' connection errors); outside this package nothing
-knows those types. Every call into docker-py that can fail for a reason the user can act on goes
-through `translated(...)`, which re-raises as a `DtrunError` subclass with Docker's explanation.
+The Engine API client (engineapi/) raises its own exceptions (`NotFound`, `APIError`, `DaemonUnreachable`...);
+outside this package nothing knows those types. Every call to the daemon that can fail for a reason the
+user can act on goes through `translated(...)`, which re-raises as a `DtrunError` subclass with Docker's
+explanation.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from dtrun.backends.docker.engineapi import errors as api_errors
 from dtrun.errors import BackendError, DtrunError, NotFound
 
 
@@ -21,29 +23,23 @@ def explanation(exc: BaseException) -> str:
 @contextlib.contextmanager
 def translated(what: str, *, error: type[DtrunError] = BackendError, hint: str | None = None) -> Iterator[None]:
     """`what` failed: re-raise Docker's error as `error` (NotFound for a missing object)."""
-    import docker.errors
-
     try:
         yield
-    except docker.errors.NotFound as exc:
+    except api_errors.NotFound as exc:
         raise NotFound(f"{what}: {explanation(exc)}", hint=hint) from None
-    except docker.errors.DockerException as exc:
+    except api_errors.DockerException as exc:
         raise error(f"{what}: {explanation(exc)}", hint=hint) from None
 
 
 @contextlib.contextmanager
 def ignored() -> Iterator[None]:
     """For clean-up calls whose failure changes nothing (the object is already gone, or busy)."""
-    import docker.errors
-
-    with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
+    with contextlib.suppress(api_errors.APIError):
         yield
 
 
 def is_not_found(exc: BaseException) -> bool:
-    import docker.errors
-
-    return isinstance(exc, docker.errors.NotFound)
+    return isinstance(exc, api_errors.NotFound)
 
 
 def is_conflict(exc: BaseException) -> bool:

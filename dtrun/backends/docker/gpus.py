@@ -273,19 +273,18 @@ def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu |
 def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10) -> str | None:
     """Mark `holder` as preempted (a labelled volume its engine looks for), then free its GPUs: stop it
     gracefully. None once it holds them no more, else why it still does."""
-    import docker.errors
-
+    from dtrun.backends.docker.engineapi import errors as api_errors
     from dtrun.backends.docker.errors import explanation
 
-    with contextlib.suppress(docker.errors.APIError):
+    with contextlib.suppress(api_errors.APIError):
         backend.client.volumes.create(name=f"{PREEMPTED_PREFIX}{holder.name}",
                                       labels={LABEL: "1", f"{LABEL}.preempted-by": by})
     try:
         backend.client.containers.get(holder.id).stop(timeout=grace)
         state = str(backend.client.api.inspect_container(holder.id)["State"]["Status"]).lower()
-    except docker.errors.NotFound:
+    except api_errors.NotFound:
         return None
-    except (docker.errors.DockerException, OSError) as exc:  # OSError: requests' connection errors
+    except (api_errors.DockerException, OSError) as exc:  # DaemonUnreachable is both
         return f"the Docker daemon did not stop it ({explanation(exc)})"
     if state in BUSY_STATES:
         return f"it is still {state} after the stop"
@@ -294,13 +293,13 @@ def preempt(backend: DockerBackend, holder: Holder, *, by: str, grace: int = 10)
 
 def was_preempted(backend: DockerBackend, container_name: str) -> str | None:
     """Who preempted this container (and forget the mark), or None if nobody did."""
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     try:
         volume = backend.client.volumes.get(f"{PREEMPTED_PREFIX}{container_name}")
-    except docker.errors.NotFound:
+    except api_errors.NotFound:
         return None
     by = str((volume.attrs.get("Labels") or {}).get(f"{LABEL}.preempted-by", "another job"))
-    with contextlib.suppress(docker.errors.APIError):
+    with contextlib.suppress(api_errors.APIError):
         volume.remove(force=True)
     return by

@@ -93,8 +93,8 @@ def parse_nvidia_smi(text: str) -> list[GpuInfo]:
 
 def query_gpus(client: Any, images: list[str]) -> list[GpuInfo]:
     """Run nvidia-smi on the host in a throwaway container; raises RuntimeError saying why not."""
-    import docker.errors
-    from docker.types import DeviceRequest
+    from dtrun.backends.docker.engineapi import errors as api_errors
+    from dtrun.backends.docker.engineapi.create import DeviceRequest
 
     image = _first_present(client, images)
     try:
@@ -103,25 +103,25 @@ def query_gpus(client: Any, images: list[str]) -> list[GpuInfo]:
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])],
             environment={"NVIDIA_DRIVER_CAPABILITIES": "utility"}, labels={"dev.dtrun": "1", "dev.dtrun.probe": "gpus"},
             network_disabled=True, remove=True, stdout=True, stderr=True)
-    except docker.errors.DockerException as exc:
+    except api_errors.DockerException as exc:
         raise RuntimeError(f"nvidia-smi failed on the host: {getattr(exc, 'explanation', None) or exc}") from None
     return parse_nvidia_smi(out.decode(errors="replace"))
 
 
 def _first_present(client: Any, images: list[str]) -> str:
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     for ref in images:
         try:
             client.images.get(ref)
             return ref
-        except docker.errors.ImageNotFound:
+        except api_errors.ImageNotFound:
             continue
     for ref in images:
         try:
             client.images.pull(ref)
             return ref
-        except docker.errors.APIError:
+        except api_errors.APIError:
             continue
     raise RuntimeError(f"no image to run nvidia-smi in: none of {', '.join(images)} is on the host or pullable")
 

@@ -1,7 +1,7 @@
 """Images on the Docker host: looked up, pulled, probed, built (legacy builder), tagged, pushed, removed.
 
 The image manager (`dtrun.images.manager`) decides what to build; it asks the backend for these
-operations in dtrun's types (`ImageInfo`), so it never sees docker-py.
+operations in dtrun's types (`ImageInfo`), so it never sees the Engine API's.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class ImageOps:
                              where=self.host)
 
     def recorded_image(self, spec: ImageSpec, settings: Settings) -> tuple[str, ImageInfo] | None:
-        """What `resolve_image` answered last time, from the client's record: no daemon, no docker-py."""
+        """What `resolve_image` answered last time, from the client's record: no daemon, no API client."""
         from dtrun.images.manager import recorded_image
 
         return recorded_image(spec, settings, self.host)
@@ -73,11 +73,11 @@ class ImageOps:
               secrets={}, docker_host=self.cli_host, output=output)
 
     def image(self, ref: str) -> ImageInfo | None:
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:
             return _info(self.client.api.inspect_image(ref))
-        except docker.errors.ImageNotFound:
+        except api_errors.ImageNotFound:
             return None
 
     def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo:
@@ -100,11 +100,11 @@ class ImageOps:
 
     def remove_image(self, ref: str) -> str | None:
         """Remove an image; None if done, else why the daemon kept it (a container uses it)."""
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:
             self.client.api.remove_image(ref, noprune=False)
-        except docker.errors.APIError as exc:
+        except api_errors.APIError as exc:
             return explanation(exc)
         return None
 
@@ -121,21 +121,21 @@ class ImageOps:
 
     def legacy_build(self, folder: Path, tag: str, labels: dict[str, str],
                      build_args: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """docker-py's (legacy builder's) progress messages for a build of `folder`."""
-        import docker.errors
+        """The legacy builder's progress messages for a build of `folder` (the Engine API's /build)."""
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:
             yield from self.client.api.build(path=str(folder), tag=tag, labels=labels, buildargs=build_args,
                                              decode=True, rm=True, forcerm=True)
-        except docker.errors.APIError as exc:
+        except api_errors.APIError as exc:
             from dtrun.errors import BuildError
 
             raise BuildError(f"building {tag} failed: {explanation(exc)}") from None
 
     def tag_image(self, image: str, ref: str) -> tuple[str, str]:
-        from docker.utils import parse_repository_tag
+        from dtrun.backends.docker.engineapi.registry import split_reference
 
-        repository, tag = parse_repository_tag(ref)
+        repository, tag = split_reference(ref)
         with translated(f"tagging {image} as {ref} failed"):
             self.client.images.get(image).tag(repository, tag or "latest")
         return repository, tag or "latest"

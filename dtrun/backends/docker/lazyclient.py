@@ -1,6 +1,6 @@
-"""docker-py's client, made on first use: building a Docker backend asks nothing of the daemon (issue 19).
+"""The Engine API client, made on first use: building a Docker backend asks nothing of the daemon (issue 19).
 
-Connecting costs importing docker-py (requests, urllib3) and a round trip to the daemon; a
+Connecting costs importing the client (engineapi/) and a round trip to the daemon (/_ping); a
 run whose jobs are all cache hits needs neither (the engine takes their images from the client's record,
 `dtrun.images.record`), so it never connects. A daemon that does not answer raises `DockerUnavailable`
 at that first use, with the same message as before.
@@ -22,7 +22,8 @@ class LazyClient:
 
     @property
     def client(self) -> Any:
-        """docker-py's client, connected by the thread that first needs it (the others wait for it)."""
+        """The Engine API client (`engineapi.client.Client`), connected by the thread that first needs it
+        (the others wait for it)."""
         if self._client is None and self._connect is not None:
             with self._connect_lock:
                 if self._client is None:
@@ -40,7 +41,7 @@ class LazyClient:
 
     def connect_soon(self) -> None:
         """Start connecting on a thread, for a caller that knows the host will be needed (a `--no-cache`
-        run): importing docker-py and the daemon's first answer then overlap the spec, the plan and the
+        run): importing the client and the daemon's first answer then overlap the spec, the plan and the
         snapshot (its git commands) instead of following them. A failure is not raised here: the first
         use connects again and raises it there."""
         if self._client is not None or self._connect is None:

@@ -85,24 +85,24 @@ def submit_group(backend: DockerBackend, spec: ContainerSpec, gpu: Gpu | None, *
 
 
 def _create_network(backend: DockerBackend, network: str, labels: dict[str, str]) -> None:
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     try:
         backend.client.networks.create(network, driver="bridge", labels={**labels, NETWORK_LABEL: network},
                                        check_duplicate=True)
-    except docker.errors.APIError as exc:
+    except api_errors.APIError as exc:
         raise BackendError(f"Docker refused to create the network {network} for a multi-node job: "
                            f"{explanation(exc)}") from None
 
 
 def _join(backend: DockerBackend, member: Any, network: str, host: str) -> None:
     """Move a created node from the default bridge onto the job's network, where it is `host`."""
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     try:
         backend.client.networks.get(network).connect(member, aliases=[host])
         backend.client.networks.get("bridge").disconnect(member)
-    except docker.errors.APIError as exc:
+    except api_errors.APIError as exc:
         raise BackendError(f"Docker could not attach {member.name} to the network {network}: "
                            f"{explanation(exc)}") from None
 

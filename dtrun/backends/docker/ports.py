@@ -24,7 +24,7 @@ class PortOps:
         """Where a job's port listens on the host. The host's loopback, so that only its user reaches
         it: directly on a local daemon, through an ssh forward on an ssh:// host (`forward_ports`). All
         interfaces with `--publish-all`, and on a tcp:// host, whose loopback the client cannot reach
-        (the app's token still guards it). docker-py reads ("IP",) as "this IP, any free port"."""
+        (the app's token still guards it). The client reads ("IP",) as "this IP, any free port"."""
         scheme = self.endpoint.scheme if self.endpoint else "unix"
         return None if spec.publish_all or scheme not in ("unix", "npipe", "ssh") else ("127.0.0.1",)
 

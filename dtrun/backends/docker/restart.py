@@ -31,14 +31,11 @@ def return_timeout() -> float:
 
 def is_connection_lost(exc: BaseException) -> bool:
     """A failure that means the daemon did not answer (refused, reset, broken stream, shutting down)."""
-    import docker.errors
-    import requests.exceptions
-    import urllib3.exceptions
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
-    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                        urllib3.exceptions.ProtocolError, ConnectionError)):
+    if isinstance(exc, (api_errors.DaemonUnreachable, ConnectionError)):  # refused, reset, cut short
         return True
-    if isinstance(exc, docker.errors.APIError):
+    if isinstance(exc, api_errors.APIError):
         text = str(getattr(exc, "explanation", None) or exc).lower()
         return "shutting down" in text or "connection refused" in text
     return False
@@ -69,9 +66,9 @@ def await_daemon(client: Any, host: str, handle: Any = None, timeout: float | No
 
 
 def _is_transient(exc: BaseException) -> bool:
-    import docker.errors
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
-    return isinstance(exc, docker.errors.APIError) and (getattr(exc, "status_code", None) or 0) >= 500
+    return isinstance(exc, api_errors.APIError) and (getattr(exc, "status_code", None) or 0) >= 500
 
 
 def exit_after_loss(client: Any, host: str, handle: Any) -> Any:
@@ -80,14 +77,13 @@ def exit_after_loss(client: Any, host: str, handle: Any) -> Any:
     Called after the connection broke during the job: an exit other than 0 then is the daemon's
     doing (it stops its containers when it stops), so the exit carries that reason.
     """
-    import docker.errors
-
     from dtrun.backends.base import Exit
+    from dtrun.backends.docker.engineapi import errors as api_errors
 
     await_daemon(client, host, handle)
     try:
         state = client.api.inspect_container(handle.id)["State"]
-    except docker.errors.NotFound:
+    except api_errors.NotFound:
         raise DaemonRestarted(f"{DaemonRestarted.REASON} ({host}) while the job ran, and its container "
                               f"{handle.name} is gone, with the outputs it had not saved",
                               hint="run it again") from None

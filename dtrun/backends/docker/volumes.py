@@ -23,11 +23,11 @@ class VolumeOps:
     client: Any
 
     def create_volume(self, name: str, labels: dict[str, str]) -> str:
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:
             self.client.volumes.get(name)
-        except docker.errors.NotFound:
+        except api_errors.NotFound:
             self.client.volumes.create(name=name, labels=labels)
         return name
 
@@ -57,15 +57,14 @@ class VolumeOps:
 
     def delete_volume(self, name: str) -> str | None:
         """Remove a volume: None when removed, else why the daemon kept it (e.g. in use); NotFound if gone."""
-        import docker.errors
-
+        from dtrun.backends.docker.engineapi import errors as api_errors
         from dtrun.errors import NotFound
 
         try:
             self.client.api.remove_volume(name)
-        except docker.errors.NotFound:
+        except api_errors.NotFound:
             raise NotFound(f"no volume {name}") from None
-        except docker.errors.APIError as exc:
+        except api_errors.APIError as exc:
             return explanation(exc)
         return None
 
@@ -101,19 +100,19 @@ class VolumeOps:
         work. A fill container older than `stale_after` seconds belongs to a client that died; its
         half-filled volume is replaced. True if this call copied the data, False if it was there.
         """
-        import docker.errors
-        from docker.types import Mount
+        from dtrun.backends.docker.engineapi import errors as api_errors
+        from dtrun.backends.docker.engineapi.create import Mount
 
         filler = f"{volume}-fill"
         while True:
             try:
                 self.client.volumes.get(volume)
                 exists = True
-            except docker.errors.NotFound:
+            except api_errors.NotFound:
                 exists = False
             try:
                 holder = self.client.containers.get(filler)
-            except docker.errors.NotFound:
+            except api_errors.NotFound:
                 holder = None
             if holder is None and exists:
                 return False
@@ -135,7 +134,7 @@ class VolumeOps:
                 container = self.client.containers.create(
                     image, command=["true"], entrypoint=[], name=filler, labels=labels, network_disabled=True,
                     mounts=[Mount(target="/data", source=volume, type="volume", labels=labels)])
-            except docker.errors.APIError as exc:
+            except api_errors.APIError as exc:
                 if is_conflict(exc):  # another client took the lock just now
                     continue
                 raise BackendError(f"cannot prepare the dependency volume {volume}: {explanation(exc)}") from None

@@ -166,11 +166,11 @@ def test_children_do_not_outlive_a_killed_dtrun() -> None:
 
 
 @pytest.mark.docker
-def test_docker_py_through_the_local_dial_stdio_uses_one_connection() -> None:
+def test_the_client_through_the_local_dial_stdio_uses_one_connection() -> None:
     """What connection.py does for an ssh:// host, with the local `docker system dial-stdio` for ssh."""
     import docker
 
-    from dtrun.backends.docker.connection import _one_pool
+    from dtrun.backends.docker.engineapi.client import Client
 
     if not shutil.which("docker"):
         pytest.skip("no docker CLI to run `docker system dial-stdio` with")
@@ -182,15 +182,14 @@ def test_docker_py_through_the_local_dial_stdio_uses_one_connection() -> None:
     dialer = DialStdio(["docker", "system", "dial-stdio"])
     url = dialer.start()
     try:
-        client = docker.DockerClient(base_url=url, timeout=60, max_pool_size=4)
-        _one_pool(client)
+        client = Client(url, pool_size=4)
         assert client.version()["Version"] == expected
         assert client.info()["ID"] == direct.info()["ID"]
         for _ in range(10):
             assert client.ping()
         assert {i.id for i in client.images.list()} == {i.id for i in direct.images.list()}
         client.containers.list(all=True)
-        # one child for all of it: docker-py's pool per URL path would have started one per path
+        # one child for all of it: one pool serves every path, each call on the kept-alive connection
         assert dialer.started == 1 and dialer.running() == 1
         client.close()
     finally:

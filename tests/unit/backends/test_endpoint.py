@@ -69,8 +69,8 @@ def test_context_with_tls_material(clean_env: Path) -> None:
     endpoint = resolve()
     assert endpoint.tls is not None and endpoint.tls.verify
     config = tls_config(endpoint)
-    assert config.verify and str(config.ca_cert).endswith("docker/ca.pem")
-    assert config.cert[0].endswith("cert.pem") and config.cert[1].endswith("key.pem")
+    assert config is not None and config.verify and str(config.ca_cert).endswith("docker/ca.pem")
+    assert config.cert is not None and config.cert[0].endswith("cert.pem") and config.cert[1].endswith("key.pem")
 
 
 def test_tls_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_tls_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
     monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
     config = tls_config(resolve())
-    assert config.verify and config.ca_cert == str(tmp_path / "ca.pem")
+    assert config is not None and config.verify and config.ca_cert == str(tmp_path / "ca.pem")
     monkeypatch.setenv("DOCKER_HOST", "ssh://box")
     assert resolve().tls is None
 

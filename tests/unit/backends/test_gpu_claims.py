@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker.errors
 import pytest
 
 from dtrun.backends.base import ContainerSpec
 from dtrun.backends.docker.clock import age, daemon_now, parse_time
+from dtrun.backends.docker.engineapi import errors as api_errors
 from dtrun.backends.docker.gpus import busy_gpus, create_with_gpus, describe_holders, holders
 from dtrun.backends.docker.hostinfo import GpuInfo, HostInfo
 from dtrun.errors import ResourceError
@@ -87,7 +87,7 @@ class Victim:
     def stop(self, timeout: int) -> None:
         self.host.calls.append(f"stop {self.id}")
         if self.how == "refuse":
-            raise docker.errors.APIError("500 Server Error", explanation="cannot kill container: permission denied")
+            raise api_errors.APIError("Server Error", 500, "cannot kill container: permission denied")
         if self.how == "ok":
             self.host.states[self.id] = "exited"
 
@@ -121,7 +121,7 @@ class _Api:
 
     def inspect_container(self, cid: str) -> dict[str, Any]:
         if cid not in self.host.states:
-            raise docker.errors.NotFound("no such container")
+            raise api_errors.NotFound("no such container", 404)
         return {"Created": {"spot": "2030-01-01T00:00:00Z"}.get(cid, "2030-01-01T00:00:01Z"),
                 "State": {"Status": self.host.states[cid]}}
 

@@ -61,12 +61,12 @@ class FolderAnchor:
         return True
 
     def get_archive(self, path: str) -> tuple[list[bytes], dict[str, Any]]:
-        import docker.errors
+        from dtrun.backends.docker.engineapi import errors as api_errors
 
         rel = path.removeprefix(cv.CODE_MOUNT + "/")
         target = self.volume / rel
         if not target.exists():
-            raise docker.errors.NotFound("no such file")
+            raise api_errors.NotFound("no such file", 404)
         out = io.BytesIO()
         with tarfile.open(fileobj=out, mode="w") as tar:
             if rel in self.whiteouts:
