@@ -282,7 +282,7 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
 
         for attempt in (1, 2):
             try:
-                stream, _ = handle.get_archive(path, chunk_size=1 << 20)
+                stream, _ = handle.get_archive(path, chunk_size=1 << 18)
                 return stream  # type: ignore[no-any-return]
             except api_errors.NotFound:
                 return None

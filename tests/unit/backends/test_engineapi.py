@@ -89,6 +89,23 @@ def test_a_long_chunked_answer_is_gathered_into_pieces_of_the_asked_size() -> No
     assert len(pool._idle) == 1
 
 
+def test_a_download_is_asked_as_http_1_0_and_read_to_the_connections_end() -> None:
+    pool, daemon = pair()
+    data = bytes(range(256)) * 4000
+
+    def answer() -> None:
+        daemon.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/x-tar\r\n\r\n" + data)
+        daemon.shutdown(socket.SHUT_WR)  # the body ends where the daemon closes
+
+    sender = threading.Thread(target=answer)
+    sender.start()
+    response = send(pool, "GET", "/containers/c/archive?path=%2Fout", download=True)
+    assert b"".join(response.iter_raw(1 << 16)) == data
+    sender.join()
+    assert daemon.recv(65536).startswith(b"GET /containers/c/archive?path=%2Fout HTTP/1.0\r\n")
+    assert pool._idle == []  # such a connection is never kept
+
+
 def test_a_streamed_answer_left_halfway_closes_its_connection() -> None:
     pool, daemon = pair()
     daemon.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345")

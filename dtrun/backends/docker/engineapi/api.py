@@ -46,14 +46,15 @@ class Api:
     # -- plumbing -----------------------------------------------------------------------------------
     def call(self, method: str, path: str, params: dict[str, Any] | None = None, *, body: Body = None,
              json_body: Any = None, headers: dict[str, str] | None = None, timeout: float | None = TIMEOUT,
-             image: bool = False) -> Response:
-        """Send a request; its response when the status is a success, else the daemon's error raised."""
+             image: bool = False, download: bool = False) -> Response:
+        """Send a request; its response when the status is a success, else the daemon's error raised
+        (`download`: a long body, see `transport.send`)."""
         extra = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
             extra["Content-Type"] = "application/json"
         response = send(self.pool, method, f"/v{self.api_version}{path}{query(params)}", body=body, headers=extra,
-                        timeout=timeout)
+                        timeout=timeout, download=download)
         if response.status >= 400:
             raise error_of(response, image=image)
         return response

@@ -74,7 +74,7 @@ class Container(Model):
 
     def get_archive(self, path: str, chunk_size: int = 1 << 20) -> tuple[Iterator[bytes], dict[str, Any]]:
         """A tar of `path` as a stream of large pieces, and the path's stat (from the daemon's header)."""
-        response = self.api.call("GET", f"/containers/{quoted(self.id)}/archive", {"path": path})
+        response = self.api.call("GET", f"/containers/{quoted(self.id)}/archive", {"path": path}, download=True)
         header = response.headers.get("x-docker-container-path-stat")
         stat = json.loads(base64.b64decode(header)) if header else {}
         return response.iter_raw(chunk_size, gather=True), stat

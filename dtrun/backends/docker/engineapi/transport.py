@@ -319,11 +319,15 @@ def _file_pieces(file: IO[bytes]) -> Iterator[bytes]:
 
 
 def send(pool: Pool, method: str, path: str, *, body: Body = None, headers: dict[str, str] | None = None,
-         timeout: float | None = 120.0) -> Response:
+         timeout: float | None = 120.0, download: bool = False) -> Response:
     """One request; the response with its headers read (its body not yet). `timeout` bounds each wait for the
     daemon (None: none, for log streams and waits). A request on a kept-alive connection that the daemon had
-    closed meanwhile is sent again on a new one when its body can be replayed."""
-    head = [f"{method} {path} HTTP/1.1", "Host: docker", "User-Agent: dtrun"]
+    closed meanwhile is sent again on a new one when its body can be replayed.
+
+    `download`: a long body (an export's tar) is asked for as HTTP/1.0, so the daemon sends it plain, to the
+    end of the connection, without chunk framing to parse: about 0.2 s of CPU less per GiB, read in large
+    blocks (the connection is not kept; one new connection is nothing against such a body)."""
+    head = [f"{method} {path} HTTP/1.{0 if download else 1}", "Host: docker", "User-Agent: dtrun"]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     fixed = body is None or isinstance(body, (bytes, bytearray, memoryview))
     if body is None:
