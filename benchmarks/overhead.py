@@ -125,7 +125,7 @@ def breakdown(project: Path, env: dict[str, str], image: str) -> None:
     from dtrun.engine import Engine
     from dtrun.plan import build_plan
 
-    t = step("import engine, docker-py, pydantic", t)
+    t = step("import the engine, the spec (pydantic)", t)
     context = Session(project)
     spec = context.spec()
     plan = build_plan(spec, "hello")
@@ -135,7 +135,7 @@ def breakdown(project: Path, env: dict[str, str], image: str) -> None:
     t = step("git snapshot (ls-files, status, tar)", t)
     backend = context.backend
     getattr(backend, "client", None)  # the Docker backend connects on first use: here, to time it alone
-    t = step("connect to the daemon", t)
+    t = step("connect: the client's modules, /_ping", t)
     backend.ensure_image(plan.jobs[0].image, context.settings, output=lambda _: None)
     t = step("image lookup (already built)", t)
     store = context.store
