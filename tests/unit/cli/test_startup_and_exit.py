@@ -1,6 +1,7 @@
-"""What the `dtrun` process saves at its start and its end: only the invoked command is built
-(`_command_tree`), and the process exits without the interpreter's teardown (`_finish`). What a user or
-a script sees stays the same: the commands, the output, the exit code, the exit handlers' work."""
+"""What the `dtrun` process saves at its start and its end: the garbage collector waits while it starts
+(`dtrun/startup.py`), only the invoked command is built (`_command_tree`), and the process exits without
+the interpreter's teardown (`_finish`). What a user or a script sees stays the same: the commands, the
+output, the exit code, the exit handlers' work; callers of `main` keep their own collector."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 
 def python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 def test_output_still_buffered_and_exit_handlers_reach_the_pipe() -> None:
@@ -62,3 +63,54 @@ def test_only_the_invoked_command_is_built() -> None:
     assert set(_command_tree(["tags", "add", "t"]).commands) == {"tags"}
     assert set(_command_tree(["stauts"]).commands) == everything  # click's "No such command" with its list
     assert set(_command_tree([]).commands) == everything
+
+
+def test_a_short_command_runs_without_a_single_collection() -> None:
+    done = python("import atexit, gc, sys\n"
+                  "from dtrun.startup import entry\n"
+                  "runs = []\n"
+                  "gc.callbacks.append(lambda phase, info: runs.append(info) if phase == 'stop' else None)\n"
+                  "atexit.register(lambda: print('collections', len(runs), file=sys.stderr))\n"
+                  "sys.argv = ['dtrun', '--help']\n"
+                  "entry()\n")
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout and "collections 0" in done.stderr, done.stderr
+
+
+def test_the_collector_comes_back_with_start_ups_survivors_frozen() -> None:
+    done = python("import gc, time\n"
+                  "from dtrun.startup import pause_collector\n"
+                  "pause_collector(0.2)\n"
+                  "assert not gc.isenabled()\n"
+                  "deadline = time.monotonic() + 30\n"
+                  "while not gc.isenabled() and time.monotonic() < deadline:\n"
+                  "    time.sleep(0.01)\n"
+                  "print(gc.isenabled(), gc.get_freeze_count() > 0)\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
+
+
+def test_a_collector_someone_turned_off_stays_off_and_main_leaves_it_alone() -> None:
+    done = python("import gc, time\n"
+                  "from dtrun.startup import pause_collector\n"
+                  "gc.disable()\n"
+                  "pause_collector(0.05)\n"
+                  "time.sleep(0.3)\n"
+                  "off = gc.isenabled()\n"
+                  "gc.enable()\n"
+                  "from dtrun.cli import main\n"
+                  "try:\n"
+                  "    main(['--version'])\n"
+                  "except SystemExit:\n"
+                  "    pass\n"
+                  "print(off, gc.isenabled())\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["False", "True"]
+
+
+def test_the_console_script_starts_there() -> None:
+    pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    scripts = pyproject.split("[project.scripts]", 1)[1].split("[", 1)[0]
+    assert scripts.strip() == 'dtrun = "dtrun.startup:entry"'
+    assert (Path(__file__).resolve().parents[3] / "dtrun" / "__main__.py").read_text().startswith(
+        "from dtrun.startup import entry")
