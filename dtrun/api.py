@@ -297,7 +297,7 @@ class Session:
 
             raise DtrunError(f"{target} has finished: there is nothing to attach to",
                              hint="`dtrun status` shows what is still running")
-        closes = attach(self.backend, live, lambda m: self.emit(Event("status", m)))
+        closes = attach(self.backend, self.store, live, lambda m: self.emit(Event("status", m)))
 
         def close() -> None:
             for each in closes:

@@ -69,20 +69,61 @@ def wait_app_urls(store: Store, run: str, alive: Callable[[], bool],
     return []
 
 
-def attach(backend: Backend, jobs: list[JobRecord], say: Callable[[str], None]) -> list[Close]:
-    """Bring a running run's ports to this client again (ssh forwards for an ssh:// host) and say
-    where they are; the forwards last until the returned functions are called."""
+def attach(backend: Backend, store: Store, jobs: list[JobRecord], say: Callable[[str], None],
+           poll_s: float = 0.5) -> list[Close]:
+    """Bring a run's ports to this client again (ssh forwards for an ssh:// host) and say where they are;
+    the forwards last until the returned functions are called.
+
+    A job not running yet (its image building, its container starting: `dtrun attach` right after
+    `dtrun run -d`) is watched on a thread, and its ports are forwarded and said once it runs."""
+    import threading
+
     closes: list[Close] = []
-    for job in jobs:
-        if job.state != State.RUNNING or not job.container:
-            continue
-        handle = backend.get(job.container)
-        if handle is None:
-            continue
-        ports, close = backend.forward_ports(backend.published_ports(handle))
-        closes.append(close)
-        if ports:
-            say(f"{job.workflow} (job {job.id}):")
-        for line in [*port_lines(ports), *app_lines(_app_entries(job, ports))]:
-            say(line)
-    return closes
+    pending = [job for job in jobs if not job.state.finished and not _forward(backend, job, say, closes)]
+    if not pending:
+        return closes
+    stopped = threading.Event()
+    lock = threading.Lock()
+    later: list[Close] = []
+
+    def watch() -> None:
+        waiting = list(pending)
+        while waiting and not stopped.wait(poll_s):
+            for job in list(waiting):
+                try:
+                    now = store.load_job(job.id)
+                except DtrunError:
+                    continue  # the store is out of reach for a moment: asked again at the next poll
+                if now.state.finished:
+                    waiting.remove(job)
+                    continue
+                with lock:
+                    if stopped.is_set():
+                        return
+                    if _forward(backend, now, say, later):
+                        waiting.remove(job)
+
+    def close() -> None:
+        stopped.set()
+        with lock:
+            for each in later:
+                each()
+
+    threading.Thread(target=watch, name="dtrun-attach", daemon=True).start()
+    return [*closes, close]
+
+
+def _forward(backend: Backend, job: JobRecord, say: Callable[[str], None], closes: list[Close]) -> bool:
+    """Forward a running job's ports and say them (True); False for a job that is not running yet."""
+    if job.state != State.RUNNING or not job.container:
+        return False
+    handle = backend.get(job.container)
+    if handle is None:
+        return False
+    ports, close = backend.forward_ports(backend.published_ports(handle))
+    closes.append(close)
+    if ports:
+        say(f"{job.workflow} (job {job.id}):")
+    for line in [*port_lines(ports), *app_lines(_app_entries(job, ports))]:
+        say(line)
+    return True

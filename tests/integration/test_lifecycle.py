@@ -24,7 +24,7 @@ workflows:
     commands:
       - mkdir -p ckpt
       - 'n=$(cat ckpt/step 2>/dev/null || echo 0); echo "start at $n"'
-      - trap "echo got term; exit 0" TERM
+      - trap 'echo "got term at $(cat ckpt/step 2>/dev/null || echo 0)"; exit 0' TERM
       - 'while [ $n -lt $STEPS ]; do n=$((n+1)); echo $n > ckpt/step; echo step $n; sleep 0.3 & wait $!; done'
     env:
       - STEPS
@@ -167,7 +167,8 @@ def test_detached_run_stop_saves_outputs_and_resume_continues(dtrun: DtrunRunner
     assert [a["path"] for a in job["artifacts"]] == ["ckpt"]
     logs = dtrun("logs", job["id"], cwd=root).stdout
     assert "got term" in logs
-    reached = int(logs.split("step ")[-1].split()[0])
+    # the checkpoint as the job left it (the TERM may land between its write and the `step N` line)
+    reached = int(logs.split("got term at ")[-1].split()[0])
     assert 0 < reached < 40
 
     resumed = dtrun("resume", job["id"], cwd=root, env={"STEPS": str(reached + 2)})
