@@ -30,7 +30,10 @@ from _measure import machine, measure
 from repo_scale import add_big_untracked, floor_copy, make_repo
 
 BUSYBOX = os.environ.get("DTRUN_TEST_BUSYBOX", "dtrun-local/busybox:latest")
-LABELS = {"dev.dtrun": "1", "dev.dtrun.store": f"bench-codevol-{uuid.uuid4().hex[:8]}"}
+#: the run's label: a child (`--child`, one put) takes its parent's, so the clean-up finds what it made
+STORE_VAR = "DTRUN_BENCH_CODEVOL_STORE"
+LABELS = {"dev.dtrun": "1",
+          "dev.dtrun.store": os.environ.get(STORE_VAR) or f"bench-codevol-{uuid.uuid4().hex[:8]}"}
 
 
 def child(root: Path, volume: str, compact: bool = False) -> None:
@@ -65,7 +68,8 @@ def export_revision(rev: str, target: Path) -> str:
 def put(root: Path, volume: str, env: dict[str, str], compact: bool = False) -> dict[str, float | str]:
     with tempfile.NamedTemporaryFile("r") as out:
         sample = measure(["sh", "-c", f'"$0" "$1" --child "$2" "$3" "$4" > {out.name}', sys.executable, __file__,
-                          str(root), volume, "compact" if compact else "layer"], env=env)
+                          str(root), volume, "compact" if compact else "layer"],
+                         env={**env, STORE_VAR: LABELS["dev.dtrun.store"]})
         figures: dict[str, float | str] = json.loads(out.read())
     return {**figures, "wall": sample.wall, "cpu": sample.cpu, "peak_mb": sample.peak_mb}
 
