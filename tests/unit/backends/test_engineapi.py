@@ -286,3 +286,11 @@ def test_credentials_come_from_a_helper_else_the_auths_entry(tmp_path: Path, mon
     given = {"username": "me", "password": "pw"}
     assert json.loads(base64.urlsafe_b64decode(auth_header("reg.example:5000/x:1", given))) == given
     assert json.loads(base64.urlsafe_b64decode(auth_header("other.example/x:1", None))) == {}
+
+
+def test_a_mount_is_a_named_volume_never_a_path_of_this_client() -> None:
+    from dtrun.backends.docker.engineapi.create import Mount
+
+    assert Mount("/workspace", "dtrun-ws-1", labels={"a": "b"})["VolumeOptions"] == {"Labels": {"a": "b"}}
+    with pytest.raises(ValueError, match="only named volumes"):
+        Mount("/data", "/home/me/data", type="bind")

@@ -12,12 +12,15 @@ from typing import Any
 
 
 class Mount(dict):  # type: ignore[type-arg]
-    """A mount (`HostConfig.Mounts` item): a named volume (`type="volume"`) or a host path (`"bind"`)."""
+    """A mount (`HostConfig.Mounts` item): a named volume, never a host path. A path of this client means
+    nothing to a remote daemon (design principle 1), so a bind mount cannot be asked for here at all."""
 
     def __init__(self, target: str, source: str, type: str = "volume", read_only: bool = False,
                  labels: dict[str, str] | None = None) -> None:
+        if type != "volume":
+            raise ValueError(f"only named volumes are mounted, not {type!r} mounts")
         super().__init__(Target=target, Source=source, Type=type, ReadOnly=read_only)
-        if labels and type == "volume":
+        if labels:
             self["VolumeOptions"] = {"Labels": labels}
 
 
@@ -119,8 +122,7 @@ def created_attrs(container_id: str, name: str | None, body: dict[str, Any]) -> 
 
     Enough for what the backend reads of a fresh container (name, labels, exposed ports, volume mounts,
     status); `reload()` gives the daemon's full view."""
-    mounts = [{"Type": m.get("Type"), "Name": m.get("Source") if m.get("Type") == "volume" else None,
-               "Source": m.get("Source") if m.get("Type") == "bind" else "", "Destination": m.get("Target"),
+    mounts = [{"Type": m.get("Type"), "Name": m.get("Source"), "Source": "", "Destination": m.get("Target"),
                "RW": not m.get("ReadOnly")} for m in body.get("HostConfig", {}).get("Mounts") or []]
     config = {k: body[k] for k in ("Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "Labels", "ExposedPorts",
                                    "Tty", "User") if k in body}
