@@ -11,6 +11,7 @@ from typing import Any
 from dtrun.backends.base import PublishedPort
 from dtrun.engine.addresses import attach
 from dtrun.store import JobRecord, State, Store
+from tests.unit.engine.test_exposure import wait_for
 
 
 class Host:
@@ -33,13 +34,6 @@ class Host:
             self.closed += 1
 
         return ports, close
-
-
-def wait_for(condition: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.02)
 
 
 def test_a_job_still_starting_is_forwarded_once_it_runs(tmp_path: Path) -> None:
