@@ -9,7 +9,6 @@ Implements `dtrun.backends.base.Backend`; volumes, images and published ports ar
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import tarfile
@@ -74,18 +73,11 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
             self._info = self.client.info()
         return self._info
 
-    def connect_soon(self) -> None:
-        """`LazyClient.connect_soon`, then `/info` on the same thread: the run's first job checks the host
-        against it (`check_resources`), and the daemon takes 5-20 ms to answer it, hidden here behind the
-        spec and the snapshot instead of spent on the job's way to its container."""
-        if self._info is not None:
-            return
-
-        def warm() -> None:
-            with contextlib.suppress(Exception):  # raised again, where it can be reported, at the first use
-                self.info  # noqa: B018 - connects, then asks
-
-        threading.Thread(target=warm, name="dtrun-connect", daemon=True).start()
+    def warm_up(self) -> None:
+        """`/info`, on `connect_soon`'s thread: the run's first job checks the host against it
+        (`check_resources`), and the daemon takes 5-20 ms to answer it, hidden there behind the spec and
+        the snapshot instead of spent on the job's way to its container."""
+        self.info  # noqa: B018 - asks once, kept
 
     def host_info(self, refresh: bool = False) -> HostInfo:
         """CPUs, memory, runtimes and GPUs of the host (GPUs cached per daemon, see hostinfo.py)."""

@@ -42,13 +42,17 @@ class LazyClient:
     def connect_soon(self) -> None:
         """Start connecting on a thread, for a caller that knows the host will be needed (a `--no-cache`
         run): importing the client and the daemon's first answer then overlap the spec, the plan and the
-        snapshot (its git commands) instead of following them. A failure is not raised here: the first
-        use connects again and raises it there."""
+        snapshot (its git commands) instead of following them. `warm_up` runs on the same thread once
+        connected. A failure is not raised here: the first use connects again and raises it there."""
         if self._client is not None or self._connect is None:
             return
 
         def connect() -> None:
             with contextlib.suppress(Exception):  # raised again, where it can be reported, at the first use
                 self.client  # noqa: B018 - connects
+                self.warm_up()
 
         threading.Thread(target=connect, name="dtrun-connect", daemon=True).start()
+
+    def warm_up(self) -> None:
+        """What a subclass asks the daemon right after `connect_soon` connected (nothing here)."""
