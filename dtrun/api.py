@@ -74,11 +74,11 @@ class Session:
     def _repository(self) -> tuple[Path, str]:
         """The git repository the session's folder is in, and its id: asked of git once, for the store
         and the snapshot alike."""
+        from dtrun.code.listing import find_git_root  # not in dtrun.spec: that package loads pydantic
         from dtrun.errors import ProjectError
         from dtrun.snapshot import _repo_id
 
-        # spec.project.find_git_root's walk, written here: importing dtrun.spec loads pydantic (`status`)
-        git_root = next((f for f in (self.root, *self.root.parents) if (f / ".git").exists()), None)
+        git_root = find_git_root(self.root)
         if git_root is None:
             raise ProjectError(f"{self.root} is not inside a git repository",
                                hint="run dtrun inside your project's repository: runs are kept per repository")

@@ -113,7 +113,7 @@ def take_snapshot(root: Path, git_root: Path, *, index: bool = True, repo: str |
     """`repo`: the repository's id when the caller has it already (`Session.store`), else asked of git."""
     from dtrun.code.listing import scan
 
-    found = scan(root)
+    found = scan(root, git_root)
     return Snapshot(root, found.listing.files, found.commit, found.branch, found.dirty,
                     repo or _repo_id(git_root, found.commit), found.listing.untracked, use_index=index)
 

@@ -70,9 +70,10 @@ def init() -> None:
 
 def write_starter(folder: Path) -> Path:
     """Write the starter workflows file (and its schema) into `folder/.dtrun/`; return the file's path."""
+    from dtrun.code.listing import find_git_root
     from dtrun.errors import DtrunError, ProjectError
     from dtrun.spec.loader import workflow_files
-    from dtrun.spec.project import Project, find_git_root
+    from dtrun.spec.project import Project
 
     folder = folder.resolve()
     git_root = find_git_root(folder)

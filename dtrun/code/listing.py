@@ -66,12 +66,21 @@ def git_started(root: Path, *args: str, check: bool = True) -> Callable[[], str]
     return output
 
 
+def find_git_root(start: Path) -> Path | None:
+    """The nearest folder from `start` up that holds `.git`, as git finds its repository; None outside one."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def list_files(root: Path) -> Listing:
     return scan(root).listing
 
 
-def scan(root: Path) -> Scan:
-    """The listing and the status of the project at `root` (the top of its repository or a folder in it)."""
+def scan(root: Path, git_root: Path | None = None) -> Scan:
+    """The listing and the status of the project at `root` (the top of its repository or a folder in it);
+    `git_root`: its repository's top, when the caller knows it already."""
     has_ignore = (root / IGNORE_FILE).is_file()
     extra = [f"--exclude-from={root / IGNORE_FILE}"] if has_ignore else []
     # whole repository, as the dirty flag always was; paths relative to the repository's top
@@ -81,7 +90,7 @@ def scan(root: Path) -> Scan:
     if has_ignore:  # tracked files are listed whatever the excludes say: the ones .dtrunignore names go
         dropped_output = git_started(root, "ls-files", "-z", "--cached", "--ignored", *extra)
         others_output = git_started(root, "ls-files", "-z", "--others", "--exclude-standard", *extra)
-    status = parse_status(status_output(), _prefix(root))
+    status = parse_status(status_output(), _prefix(root, git_root or find_git_root(root) or root))
     tracked = tracked_output().split("\0")
     tracked.pop()  # the empty string after the last NUL (or of no output at all)
     gone = status.deleted
@@ -96,12 +105,9 @@ def scan(root: Path) -> Scan:
     return Scan(Listing(files, frozenset(untracked)), status.commit, status.branch, status.dirty)
 
 
-def _prefix(root: Path) -> str:
-    """`root` relative to the repository's top (the nearest folder with a `.git`, as git finds it), with a
-    trailing slash; "" at the top. `git status` names paths from the top, wherever it runs."""
-    if (root / ".git").exists():
-        return ""
-    git_root = next((f for f in root.parents if (f / ".git").exists()), root)
+def _prefix(root: Path, git_root: Path) -> str:
+    """`root` relative to the repository's top, with a trailing slash; "" at the top. `git status` names
+    paths from the top, wherever it runs."""
     rel = os.path.relpath(os.path.realpath(root), os.path.realpath(git_root))
     return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 

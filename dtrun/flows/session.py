@@ -33,7 +33,7 @@ def collect_secrets(pairs: list[str]) -> dict[str, str]:
 
 def repo_of(path: Path) -> tuple[str, Path | None]:
     """The store namespace of a flow: its git repository's id, or one derived from its folder."""
-    from dtrun.spec.project import find_git_root
+    from dtrun.code.listing import find_git_root
 
     git_root = find_git_root(path.resolve().parent)
     if git_root is None:

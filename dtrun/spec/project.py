@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dtrun.code.listing import find_git_root
 from dtrun.errors import ProjectError
 
 SPEC_DIRS = (".dtrun", ".dstack")
@@ -27,11 +28,6 @@ class Project:
         return [self.root / d for d in SPEC_DIRS if (self.root / d).is_dir()]
 
 
-def find_git_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
 
 
 def find_project(start: Path | None = None) -> Project:
