@@ -80,10 +80,7 @@ def remember(anchor_id: str, tree_id: str, layers: str) -> None:
 def last_put(anchor_id: str) -> Head | None:
     """The last tree this client put behind this anchor (None: none, or its file is unreadable). Its
     manifest stays JSON text until asked for: the next delta compares texts (`delta_from_json`)."""
-    try:
-        return Head.from_json((cache_path(HEADS) / f"{anchor_id}.json").read_text(), check=False)
-    except OSError:
-        return None
+    return _read_head(HEADS, anchor_id)
 
 
 def remember_put(anchor_id: str, head: Head, *, full: bool = False) -> None:
@@ -101,8 +98,13 @@ def remember_put(anchor_id: str, head: Head, *, full: bool = False) -> None:
 def last_base(anchor_id: str) -> Head | None:
     """The last tree this client put behind this anchor as one full layer: once a stack is as deep as it
     may get, the next tree goes on that layer as one thin layer of what changed since (`put_code`)."""
+    return _read_head(BASES, anchor_id)
+
+
+def _read_head(folder: str, anchor_id: str) -> Head | None:
+    """The tree kept for this anchor in `folder` (HEADS or BASES); None: none, or its file is unreadable."""
     try:
-        return Head.from_json((cache_path(BASES) / f"{anchor_id}.json").read_text(), check=False)
+        return Head.from_json((cache_path(folder) / f"{anchor_id}.json").read_text(), check=False)
     except OSError:
         return None
 
