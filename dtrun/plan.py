@@ -26,6 +26,7 @@ from dtrun.spec.graph import runtime_order
 from dtrun.spec.loader import Spec
 from dtrun.spec.models import Artifact, Dep, RegistryAuth, Resources, Workflow, with_gpus
 from dtrun.spec.templating import references, resolve_secrets, secret_marker
+from dtrun.spec.typed import dump
 
 if TYPE_CHECKING:
     from dtrun.engine.program import JobProgram
@@ -96,9 +97,9 @@ class Job:
         data["image"].pop("origin", None)  # who asked for the image (for error messages), not what it is
         data.pop("registry_auth")
         data.pop("folders")  # follows from the artifacts and the provider, both in the fingerprint
-        data["resources"] = self.resources.model_dump()
+        data["resources"] = dump(self.resources)
         # `node` only when set: the keys of jobs from before it existed stay as they were
-        data["artifacts"] = [a.model_dump(exclude={"node"} if not a.node else None) for a in self.artifacts]
+        data["artifacts"] = [dump(a, exclude=frozenset() if a.node else frozenset({"node"})) for a in self.artifacts]
         data["inputs"] = [str(d) for d in self.inputs]
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -1,7 +1,7 @@
 """Where the `dtrun` command's process starts (the console script and `python -m dtrun`).
 
-The garbage collector is paused while the command starts. Importing typer, the engine and pydantic and
-building the workflow models allocate hundreds of thousands of objects that live as long as the process
+The garbage collector is paused while the command starts. Importing typer, rich and the engine
+and loading the workflows allocate hundreds of thousands of objects that live as long as the process
 (modules, classes, functions, schemas); the collector, triggered by allocation counts, walks them again
 and again and frees almost nothing: 30-45 ms of CPU in a 0.5 s `dtrun run`, a full collection among it.
 

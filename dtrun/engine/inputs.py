@@ -6,6 +6,8 @@ A dep names a tag (`:data`, `:owner/repo/data`) or a workflow (`prepare`, `owner
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dtrun.engine.artifacts import InputArtifact
 from dtrun.errors import NotFound
 from dtrun.spec.models import Dep
@@ -61,8 +63,8 @@ def _split_repo(dep: Dep) -> Dep:
         return dep
     if dep.tag and "/" in dep.tag:
         repo, _, tag = dep.tag.rpartition("/")
-        return dep.model_copy(update={"repo": repo, "tag": tag})
+        return replace(dep, repo=repo, tag=tag)
     if dep.workflow and "/" in dep.workflow:
         repo, _, workflow = dep.workflow.rpartition("/")
-        return dep.model_copy(update={"repo": repo, "workflow": workflow})
+        return replace(dep, repo=repo, workflow=workflow)
     return dep

@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from dtrun.errors import DtrunError, Position, SpecError
 from dtrun.flows.models import ActionManifest, Flow
 from dtrun.spec.errors import SpecErrors, did_you_mean, validation_errors
+from dtrun.spec.typed import Model, ValidationError
 from dtrun.spec.yamlpos import Document, load_yaml
 
 FLOW_SUFFIXES = (".yml", ".yaml", ".json")
 MANIFEST = "action-datatorch.yaml"
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,9 @@ def _validate(model: type[M], doc: Document) -> M:
     if not isinstance(doc.data, dict):
         raise SpecError(f"{doc.file.name} must be a mapping of properties", position=doc.position(()))
     try:
-        return model.model_validate(doc.data)
+        return model.validate(doc.data)
     except ValidationError as exc:
-        raise SpecErrors(validation_errors(exc, model, doc, ())) from None
+        raise SpecErrors(validation_errors(exc, doc, ())) from None
 
 
 def load_flow(path: Path) -> LoadedFlow:

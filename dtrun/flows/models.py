@@ -7,11 +7,11 @@ misspelt `needs` that is silently ignored runs jobs in the wrong order.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from dtrun.spec.models import Resources
+from dtrun.spec.typed import After, Alias, Before, MinLen, Model
 
 JOB_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 INPUT_TYPES = ("string", "integer", "float", "boolean", "array", "list")
@@ -26,10 +26,6 @@ _REFUSED_USING = {
 InputType = Literal["string", "integer", "float", "boolean", "array", "list"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-
 def _scalar_text(value: Any) -> Any:
     """Numbers and booleans written where text is meant stay text (`tag: 1.0`, `cron: 5`)."""
     if isinstance(value, bool):
@@ -39,34 +35,37 @@ def _scalar_text(value: Any) -> Any:
     return value
 
 
-class ActionObject(Strict):
+Text = Annotated[str, Before(_scalar_text)]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionObject(Model):
     """`action: {name, tag, git}`: an action in any git repository (seed 004)."""
 
     name: str
-    tag: str = "latest"
+    tag: Text = "latest"
     git: str | None = None
     #: the manifest's file name in the repository (DataTorch: `action-datatorch.yaml` unless given)
     file: str | None = None
 
-    @field_validator("tag", mode="before")
-    @classmethod
-    def _tag_text(cls, value: Any) -> Any:
-        return _scalar_text(value)
 
-
-class Step(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Step(Model):
     id: str | None = None
     name: str | None = None
     action: str | ActionObject | None = None
     run: str | None = None
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    env: dict[str, Any] = Field(default_factory=dict)
-    if_: str | bool | None = Field(default=None, alias="if")
+    inputs: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    if_: Annotated[str | bool | None, Alias("if")] = None
     #: overrides the action's own `cache:` (DataTorch: the step has the last word)
     cache: bool | None = None
 
-    @model_validator(mode="after")
-    def _action_or_run(self) -> Step:
+    def check(self) -> None:
         if self.action is None and self.run is None:
             raise ValueError("a step needs an `action` (e.g. dtrun/shell) or a `run` command")
         if self.action is not None and self.run is not None:
@@ -79,32 +78,6 @@ class Step(Strict):
         if self.id is not None and not JOB_ID.match(self.id):
             raise ValueError(f"step id '{self.id}' must start with a letter or _ and contain only "
                              "letters, digits, - and _")
-        return self
-
-
-class Job(Strict):
-    name: str | None = None
-    needs: list[str] = Field(default_factory=list)
-    env: dict[str, Any] = Field(default_factory=dict)
-    if_: str | bool | None = Field(default=None, alias="if")
-    timeout: float | None = None
-    resources: Resources = Field(default_factory=Resources)
-    image: str | None = None
-    outputs: dict[str, str] = Field(default_factory=dict)
-    #: the job cache: true reuses an earlier result when nothing it depends on changed (the job is
-    #: deterministic); false always runs it; unset: reused when every step is an action with caching on
-    cache: bool | None = None
-    steps: list[Step] = Field(min_length=1)
-
-    @field_validator("needs", mode="before")
-    @classmethod
-    def _needs_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
 
 
 def parse_duration(value: Any) -> float | None:
@@ -117,25 +90,43 @@ def parse_duration(value: Any) -> float | None:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-class Schedule(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Job(Model):
+    name: str | None = None
+    needs: Annotated[list[str], Before(_one_or_many)] = field(default_factory=list)
+    env: dict[str, Any] = field(default_factory=dict)
+    if_: Annotated[str | bool | None, Alias("if")] = None
+    timeout: Annotated[float | None, Before(parse_duration)] = None
+    resources: Resources = field(default_factory=Resources)
+    image: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    #: the job cache: true reuses an earlier result when nothing it depends on changed (the job is
+    #: deterministic); false always runs it; unset: reused when every step is an action with caching on
+    cache: bool | None = None
+    steps: Annotated[list[Step], MinLen(1)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule(Model):
     cron: str
 
 
-class Webhook(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Webhook(Model):
     """A webhook trigger; `secret` (usually `${{ secrets.NAME }}`) is checked on every request."""
 
     secret: str
     path: str | None = None
 
 
-class Triggers(Strict):
-    schedule: list[Schedule] = Field(default_factory=list)
+@dataclass(frozen=True, kw_only=True)
+class Triggers(Model):
+    schedule: list[Schedule] = field(default_factory=list)
     webhook: Webhook | None = None
     manual: bool = True
 
-    @model_validator(mode="before")
     @classmethod
-    def _forms(cls, value: Any) -> Any:
+    def prepare(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list):
@@ -159,30 +150,26 @@ class Triggers(Strict):
         return value
 
 
-class Flow(Strict):
-    name: str
-    on: Triggers = Field(default_factory=Triggers)
-    env: dict[str, Any] = Field(default_factory=dict)
-    jobs: dict[str, Job] = Field(min_length=1)
+def _job_ids(jobs: dict[str, Job]) -> dict[str, Job]:
+    for job_id in jobs:
+        if not JOB_ID.match(job_id):
+            raise ValueError(f"job id '{job_id}' must start with a letter or _ and contain only letters, "
+                             "digits, - and _")
+    return jobs
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name_text(cls, value: Any) -> Any:
-        return _scalar_text(value)
 
-    @field_validator("jobs")
-    @classmethod
-    def _job_ids(cls, jobs: dict[str, Job]) -> dict[str, Job]:
-        for job_id in jobs:
-            if not JOB_ID.match(job_id):
-                raise ValueError(f"job id '{job_id}' must start with a letter or _ and contain only letters, "
-                                 "digits, - and _")
-        return jobs
+@dataclass(frozen=True, kw_only=True)
+class Flow(Model):
+    name: Text
+    on: Triggers = field(default_factory=Triggers)
+    env: dict[str, Any] = field(default_factory=dict)
+    jobs: Annotated[dict[str, Job], MinLen(1), After(_job_ids)]
 
 
 # -- action-datatorch.yaml --------------------------------------------------------------------------
 
-class ActionInput(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ActionInput(Model):
     """One `inputs.<id>` of a manifest; `default` may hold `${{ }}` (rendered when the step runs)."""
 
     type: InputType = "string"
@@ -193,24 +180,41 @@ class ActionInput(Strict):
     #: a hint for editors and `dtrun action show` that the value spans lines; it never changes the value
     multiline: bool = False
     #: printed as a warning whenever a step gives this input
-    deprecation_message: str | None = Field(default=None, alias="deprecationMessage")
+    deprecation_message: Annotated[str | None, Alias("deprecationMessage")] = None
 
 
-class ActionOutput(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ActionOutput(Model):
     """One `outputs.<id>`; a declared `type` turns a text value (from $DTRUN_OUTPUT) into that type."""
 
     type: Literal["string", "integer", "float", "boolean", "array", "list", "object"] | None = None
     description: str | None = None
 
 
-class ActionEnv(Strict):
+@dataclass(frozen=True, kw_only=True)
+class ActionEnv(Model):
     """One `env.<NAME>` of a manifest: a name the action reads. The value comes from `--secret NAME=...`
     or the host's environment when the step runs, never from the file (it would be published)."""
 
     description: str | None = None
 
 
-class Runs(Strict):
+def _using(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in _REFUSED_USING:
+        raise ValueError(_REFUSED_USING[value.strip().lower()])
+    if isinstance(value, str) and value.strip().lower() not in USING:
+        raise ValueError(f"'{value}' is not known; use one of {', '.join(USING)}")
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _texts(value: Any) -> Any:
+    if isinstance(value, str):
+        return [value]
+    return [_scalar_text(v) for v in value] if isinstance(value, list) else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runs(Model):
     """How the action runs (DataTorch's `runs.using`):
 
     `python` runs `main` as `python <main> '<inputs JSON>'`; `shell` and `script` run the file `script`
@@ -218,41 +222,19 @@ class Runs(Strict):
     `docker` runs `image` (or builds `dockerfile`). Every kind also gets its inputs as `INPUT_*`.
     """
 
-    using: Literal["python", "shell", "script", "cmd", "commandline", "docker"]
+    using: Annotated[Literal["python", "shell", "script", "cmd", "commandline", "docker"], Before(_using)]
     image: str | None = None
     dockerfile: str | None = None
     main: str | None = None
     command: str | None = None
     script: str | None = None
-    args: list[str] = Field(default_factory=list)
-    entrypoint: list[str] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    args: Annotated[list[str], Before(_texts)] = field(default_factory=list)
+    entrypoint: Annotated[list[str] | None, Before(_one_or_many)] = None
+    env: dict[str, str] = field(default_factory=dict)
     python_install: Literal["auto", "system", "conda", "uv"] | None = None
     requirements: str | None = None
 
-    @field_validator("using", mode="before")
-    @classmethod
-    def _using(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in _REFUSED_USING:
-            raise ValueError(_REFUSED_USING[value.strip().lower()])
-        if isinstance(value, str) and value.strip().lower() not in USING:
-            raise ValueError(f"'{value}' is not known; use one of {', '.join(USING)}")
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("entrypoint", mode="before")
-    @classmethod
-    def _entry_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("args", mode="before")
-    @classmethod
-    def _args_text(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [value]
-        return [_scalar_text(v) for v in value] if isinstance(value, list) else value
-
-    @model_validator(mode="after")
-    def _complete(self) -> Runs:
+    def check(self) -> None:
         using = self.using
         if using == "docker" and bool(self.image) == bool(self.dockerfile):
             raise ValueError("runs.using: docker needs exactly one of `image` or `dockerfile`")
@@ -271,55 +253,47 @@ class Runs(Strict):
                 raise ValueError(f"cannot read `script: {self.script}` as a path and arguments: {exc}") from None
         if using in ("cmd", "commandline") and not self.command:
             raise ValueError(f"runs.using: {using} needs `command` (run with sh -c)")
-        return self
 
 
-class ActionManifest(Strict):
+def _output_forms(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (v if isinstance(v, dict) else {"description": v}) for k, v in value.items()}
+    return value
+
+
+def _env_forms(value: Any) -> Any:
+    """`NAME: description`, `NAME:` or `NAME: {description}`; a `value` is refused (it would be published)."""
+    if isinstance(value, list):
+        value = {str(v): None for v in value}
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, dict) and "value" in item:
+                raise ValueError(f"env '{key}': a manifest names the variables an action reads, never their "
+                                 f"values; pass it with `--secret {key}=...` or export {key} on the host")
+            out[key] = {"description": None if item is None else str(item)} if not isinstance(item, dict) \
+                else item
+        return out
+    return value
+
+
+def _input_forms(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionManifest(Model):
     """`action-datatorch.yaml` as DataTorch defines it (its action.v1 schema), plus dtrun's `runs` extras."""
 
-    schema_: str | None = Field(default=None, alias="$schema")
-    name: str
+    schema_: Annotated[str | None, Alias("$schema")] = None
+    name: Text
     description: str | None = None
     author: str | None = None
     #: reuse the outputs of an earlier run with the same action and inputs; a step's `cache:` overrides it
     cache: bool = False
-    env: dict[str, ActionEnv] = Field(default_factory=dict)
-    inputs: dict[str, ActionInput] = Field(default_factory=dict)
-    outputs: dict[str, ActionOutput] = Field(default_factory=dict)
+    env: Annotated[dict[str, ActionEnv], Before(_env_forms)] = field(default_factory=dict)
+    inputs: Annotated[dict[str, ActionInput], Before(_input_forms)] = field(default_factory=dict)
+    outputs: Annotated[dict[str, ActionOutput], Before(_output_forms)] = field(default_factory=dict)
     runs: Runs
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name_text(cls, value: Any) -> Any:
-        return _scalar_text(value)
-
-    @field_validator("outputs", mode="before")
-    @classmethod
-    def _outputs(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: (v if isinstance(v, dict) else {"description": v}) for k, v in value.items()}
-        return value
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> Any:
-        """`NAME: description`, `NAME:` or `NAME: {description}`; a `value` is refused (it would be published)."""
-        if isinstance(value, list):
-            value = {str(v): None for v in value}
-        if isinstance(value, dict):
-            out: dict[Any, Any] = {}
-            for key, item in value.items():
-                if isinstance(item, dict) and "value" in item:
-                    raise ValueError(f"env '{key}': a manifest names the variables an action reads, never their "
-                                     f"values; pass it with `--secret {key}=...` or export {key} on the host")
-                out[key] = {"description": None if item is None else str(item)} if not isinstance(item, dict) \
-                    else item
-            return out
-        return value
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _inputs(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value

@@ -23,6 +23,7 @@ from dtrun.flows.expressions import Scope, render_shell
 from dtrun.flows.models import ActionManifest, Runs
 from dtrun.flows.runs import action_command, image_tools
 from dtrun.images.spec import ImageSpec
+from dtrun.spec.typed import dump
 
 if TYPE_CHECKING:
     from dtrun.backends.base import Backend
@@ -103,7 +104,7 @@ def folder_tar(folder: Path) -> bytes:
 
 
 def manifest_label(manifest: ActionManifest) -> str:
-    return json.dumps(manifest.model_dump(by_alias=True, exclude_none=True), sort_keys=True)
+    return json.dumps(dump(manifest, by_alias=True, exclude_none=True), sort_keys=True)
 
 
 def _context_files(folder: Path) -> dict[str, bytes]:

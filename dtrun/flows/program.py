@@ -25,6 +25,7 @@ from dtrun.flows.models import Flow, Step
 from dtrun.flows.outputs import mask_value, parse_output_file, parse_stdout_line, typed_outputs
 from dtrun.flows.process import ACTION_DIR, Process, folder_tar, process, run_shell
 from dtrun.flows.runs import cache_enabled, declared_env, step_context
+from dtrun.spec.typed import dump
 
 if TYPE_CHECKING:
     from dtrun.store import Store
@@ -218,20 +219,21 @@ class FlowJobProgram:
         if self.job.cache is None and not all(p.action is not None and cache_enabled(p.action.manifest, p.step.cache)
                                               for p in self.prepared):
             return None
-        steps = [{"id": p.id, "step": p.step.model_dump(mode="json", by_alias=True), "image": p.image_id or p.image,
+        steps = [{"id": p.id, "step": dump(p.step, by_alias=True), "image": p.image_id or p.image,
                   "action": stepcache.step_key(p.action, {}) if p.action else None}
                  for p in self.prepared]
         declared = {name: value for p in self.prepared if p.action and p.action.manifest
                     for name, value in declared_env(p.action.manifest, self.secrets, os.environ,
                                                     warn=lambda _: None).items()}
-        data = {"flow": self.flow.name, "job": self.job.model_dump(mode="json", by_alias=True, exclude={"steps"}),
+        data = {"flow": self.flow.name, "job": dump(self.job, by_alias=True, exclude=frozenset({"steps"})),
                 "env": self.env, "upstream": self.jobs, "steps": steps, "declared": declared,
                 "machine": step_context(self.flow.name, "", "", None, None, self.options.docker_host)["machine"]}
         return json.dumps(data, sort_keys=True, default=str)
 
     def _reads_run_state(self) -> bool:
-        texts = [json.dumps(self.flow.env, default=str), json.dumps(self.job.model_dump(mode="json", by_alias=True))]
-        texts += [p.action.manifest.model_dump_json() for p in self.prepared if p.action and p.action.manifest]
+        texts = [json.dumps(self.flow.env, default=str), json.dumps(dump(self.job, by_alias=True), default=str)]
+        texts += [json.dumps(dump(p.action.manifest), default=str)
+                  for p in self.prepared if p.action and p.action.manifest]
         for text in texts:
             for expr in EXPR.findall(text):
                 for name in _NAME.findall(expr):

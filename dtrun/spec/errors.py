@@ -1,15 +1,14 @@
-"""Turning pydantic's validation errors into messages with a file position and a hint."""
+"""Turning validation problems into messages with a file position and a hint."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from dtrun.errors import Position, SpecError
+from dtrun.spec.typed import Problem, ValidationError, format_loc
 from dtrun.spec.yamlpos import Document, PathKey
 
 
@@ -18,67 +17,27 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"did you mean '{close[0]}'? " if close else ""
 
 
-def field_names(model: type[BaseModel]) -> list[str]:
-    return sorted(f.alias or name for name, f in model.model_fields.items())
+def _message(problem: Problem) -> tuple[str, str | None]:
+    if problem.kind == "unknown":
+        key = str(problem.loc[-1]) if problem.loc else "?"
+        hint = did_you_mean(key, problem.choices) + (
+            f"valid properties: {', '.join(problem.choices)}" if problem.choices else "")
+        return problem.message, hint or None
+    if problem.kind == "missing":
+        return problem.message, problem.hint
+    where = format_loc(problem.loc)
+    return (f"'{where}': " if where else "") + problem.message, problem.hint
 
 
-def _message(error: Any, model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str, str | None]:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else "?"
-        owner = _owner_model(model, loc[:-1])
-        choices = field_names(owner) if owner else []
-        hint = did_you_mean(key, choices) + (f"valid properties: {', '.join(choices)}" if choices else "")
-        return f"unknown property '{key}'", hint or None
-    if kind == "missing":
-        return f"missing required property '{loc[-1]}'", None
-    text = str(error["msg"])
-    if text.startswith("Value error, "):
-        text = text[len("Value error, ") :]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-    prefix = f"'{where}': " if where else ""
-    return prefix + text, None
-
-
-def _owner_model(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The nested model that the location `loc` points into (to list its valid properties)."""
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is None or isinstance(part, int):
-            continue
-        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
-        if field is None:  # a key of a mapping of models (`jobs.<id>`): stay on the model it maps to
-            continue
-        current = _model_in(field.annotation)
-    return current
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found:
-            return found
-    return None
-
-
-def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
-    """Drop pydantic's union-branch labels (`function-before[...]`, `int`) from a location."""
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in {"int", "str", "list"}))
-
-
-def validation_errors(
-    exc: ValidationError, model: type[BaseModel], doc: Document, base: PathKey
-) -> list[SpecError]:
-    """One `SpecError` per pydantic error, positioned at the offending value in `doc`."""
+def validation_errors(exc: ValidationError, doc: Document, base: PathKey) -> list[SpecError]:
+    """One `SpecError` per problem, positioned at the offending value in `doc`."""
     out: list[SpecError] = []
     seen: set[tuple[Any, ...]] = set()
-    for error in exc.errors():
-        loc = _clean_loc(error["loc"])
+    for problem in exc.problems:
+        loc = problem.loc
         # A missing property has no position of its own: point at the mapping that lacks it.
-        position = doc.position((*base, *(loc[:-1] if error["type"] == "missing" else loc)))
-        message, hint = _message(error, model, loc)
+        position = doc.position((*base, *(loc[:-1] if problem.kind == "missing" else loc)))
+        message, hint = _message(problem)
         if (position, message) in seen:
             continue
         seen.add((position, message))

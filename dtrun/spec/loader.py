@@ -12,8 +12,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from dtrun.errors import Position, SpecError
 from dtrun.spec.custom_providers import CustomProvider, as_docker, load_providers, provider_files
 from dtrun.spec.errors import SpecErrors, SpecWarning, did_you_mean, validation_errors
@@ -23,6 +21,7 @@ from dtrun.spec.models import PROVIDER_NAMES, Workflow
 from dtrun.spec.project import Project
 from dtrun.spec.rules import check_properties, provider_of
 from dtrun.spec.templating import Scope, substitute
+from dtrun.spec.typed import ValidationError
 from dtrun.spec.variables import GLOBAL, Variable, load_variables, variable_files
 from dtrun.spec.yamlpos import Document, PathKey, load_yaml
 
@@ -291,7 +290,7 @@ def _validate(source: Source, scope: Scope) -> tuple[Workflow | None, list[SpecE
     if not source.provider_ok:
         return None, errors
     try:
-        workflow = Workflow.model_validate(data)
+        workflow = Workflow.validate(data)
     except ValidationError as exc:
-        return None, [*errors, *validation_errors(exc, Workflow, source.doc, source.path)]
+        return None, [*errors, *validation_errors(exc, source.doc, source.path)]
     return (None if errors else workflow), errors

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
-
+from dtrun.spec.typed import After, Alias, Before, Ge, Gt, MinLen, Model
 from dtrun.spec.yamlpos import RawFloat
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
@@ -55,39 +55,35 @@ def _text(value: Any) -> Any:
     return value
 
 
-Version = Annotated[str, BeforeValidator(_text)]
-Size = Annotated[int | None, BeforeValidator(parse_size)]
+Version = Annotated[str, Before(_text)]
+Size = Annotated[int | None, Before(parse_size)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-
-class Artifact(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Artifact(Model):
     """An output folder saved when the job ends; `mount: true` also saves it while the job runs.
 
     A multi-node job's outputs come from node 0 (each node has a disk of its own); `node: N` saves the
     folder of node N instead, `node: all` every node's, node N's as `<path>/node<N>`.
     """
 
-    path: str = Field(min_length=1)
+    path: Annotated[str, MinLen(1)]
     mount: bool = False
-    node: Annotated[int, Field(ge=0)] | Literal["all"] = 0
+    node: Annotated[int, Ge(0)] | Literal["all"] = 0
 
-    @model_validator(mode="before")
     @classmethod
-    def _from_string(cls, value: Any) -> Any:
+    def prepare(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
 
 
-class Gpu(Strict):
-    count: int = Field(default=1, ge=0)
+@dataclass(frozen=True, kw_only=True)
+class Gpu(Model):
+    count: Annotated[int, Ge(0)] = 1
     name: str | None = None
     memory: Size = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _from_count(cls, value: Any) -> Any:
+    def prepare(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("expected a GPU count or {name, count, memory}")
         if isinstance(value, str) and value.strip().isdigit():  # `gpu: ${{ gpus }}` substituted
@@ -95,11 +91,12 @@ class Gpu(Strict):
         return {"count": value} if isinstance(value, int) else value
 
 
-class Resources(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Resources(Model):
     gpu: Gpu | None = None
     memory: Size = None
-    shm_size: Size = Field(default=None, alias="shm_size")
-    cpu: float | None = Field(default=None, gt=0)
+    shm_size: Size = None
+    cpu: Annotated[float, Gt(0)] | None = None
     interruptible: bool = False
     local: bool = False
 
@@ -108,15 +105,17 @@ class Resources(Strict):
         return self.gpu.count if self.gpu else 0
 
 
-class RegistryAuth(Strict):
+@dataclass(frozen=True, kw_only=True)
+class RegistryAuth(Model):
     """`registry_auth` of the docker provider: who pulls its image. Values are usually
     `${{ secrets.NAME }}`, resolved only when the job starts; the password is never shown."""
 
     username: str
-    password: str = Field(repr=False)
+    password: str = field(repr=False)
 
 
-class Dep(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Dep(Model):
     """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository.
 
     Written as a string (`:tag`, `:owner/repo/tag`, `workflow`, `workflow:tag`, `owner/repo/workflow`) or
@@ -127,9 +126,8 @@ class Dep(Strict):
     tag: str | None = None
     repo: str | None = None
 
-    @model_validator(mode="before")
     @classmethod
-    def _parse(cls, value: Any) -> Any:
+    def prepare(cls, value: Any) -> Any:
         if isinstance(value, str):
             return _parse_dep(value)
         if isinstance(value, dict):
@@ -146,8 +144,7 @@ class Dep(Strict):
             return {**value, **known}
         return value
 
-    @model_validator(mode="after")
-    def _check(self) -> Dep:
+    def check(self) -> None:
         if not self.workflow and not self.tag:
             raise ValueError("a dependency names a workflow or a tag")
         for part, what in ((self.workflow, "workflow"), (self.tag, "tag")):
@@ -158,7 +155,6 @@ class Dep(Strict):
             if len(segments) < 2 or not all(segments):
                 raise ValueError(f"'{self.repo}' is not a repository; another repository is written "
                                  "owner/repo, as in owner/repo/workflow or :owner/repo/tag")
-        return self
 
     @property
     def is_runtime(self) -> bool:
@@ -205,50 +201,110 @@ def _split(text: str) -> list[str]:
 PythonInstall = Literal["auto", "system", "conda", "uv"]
 
 
-class Workflow(Strict):
-    name: str
+def _one_or_many(value: Any) -> Any:
+    """`commands: echo hi` means one command."""
+    return [value] if isinstance(value, str) else value
+
+
+def _workflow_name(value: str) -> str:
+    if not re.match(NAME_PATTERN, value):
+        raise ValueError(f"'{value}' is not a valid workflow name: use letters, digits, '.', '-' and '_' "
+                         "(no spaces, ':' or '/', which dependencies use)")
+    return value
+
+
+def _secret_names(value: list[str]) -> list[str]:
+    for name in value:
+        _env_name(name)
+    return value
+
+
+def _cache_forms(value: Any) -> Any:
+    """dstack 0.7 wrote `- path: ~/.cache/pip`, later versions `- ~/.cache/pip`; both mean the path."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return [v["path"] if isinstance(v, dict) and set(v) == {"path"} else v for v in value]
+    return value
+
+
+def _cache_paths(value: list[str]) -> list[str]:
+    for path in value:
+        if not path.strip():
+            raise ValueError("a `cache` path is empty")
+        if path.startswith("~") and not (path == "~" or path.startswith("~/")):
+            raise ValueError(f"cache path '{path}': only `~/` (the home of the job's user) is understood")
+    return value
+
+
+def _args_forms(value: Any) -> Any:
+    if isinstance(value, str):
+        return _split(value)
+    return [_text(v) for v in value] if isinstance(value, list) else value
+
+
+def _env_forms(value: Any) -> Any:
+    if isinstance(value, list):
+        env: dict[str, str | None] = {}
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError("env entries are NAME=value or NAME")
+            name, sep, val = item.partition("=")
+            env[_env_name(name.strip())] = val if sep else None
+        return env
+    if isinstance(value, dict):
+        return {_env_name(k): None if v is None else str(v).lower() if isinstance(v, bool) else str(_text(v))
+                for k, v in value.items()}
+    return value
+
+
+Commands = Annotated[list[str], Before(_one_or_many)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workflow(Model):
+    name: Annotated[str, After(_workflow_name)]
     provider: ProviderName
     help: str | None = None
-    deps: list[Dep] = Field(default_factory=list)
-    depends_on: list[Dep] = Field(default_factory=list, alias="depends-on")
-    commands: list[str] = Field(default_factory=list)
+    deps: list[Dep] = field(default_factory=list)
+    depends_on: Annotated[list[Dep], Alias("depends-on")] = field(default_factory=list)
+    commands: Commands = field(default_factory=list)
     python: Version | None = None
     python_install: PythonInstall | None = None
     requirements: str | None = None
     cuda: Version | None = None
     file: str | None = None
-    args: list[str] = Field(default_factory=list)
+    args: Annotated[list[str], Before(_args_forms)] = field(default_factory=list)
     image: str | None = None
     entrypoint: str | list[str] | None = None
     registry_auth: RegistryAuth | None = None
-    env: dict[str, str | None] = Field(default_factory=dict)
+    env: Annotated[dict[str, str | None], Before(_env_forms)] = field(default_factory=dict)
     working_dir: str | None = None
-    artifacts: list[Artifact] = Field(default_factory=list)
-    resources: Resources = Field(default_factory=Resources)
-    ports: int = Field(default=0, ge=0)
-    cache: list[str] = Field(default_factory=list)
-    nodes: int = Field(default=1, ge=1)
+    artifacts: list[Artifact] = field(default_factory=list)
+    resources: Resources = field(default_factory=Resources)
+    ports: Annotated[int, Ge(0)] = 0
+    cache: Annotated[list[str], Before(_cache_forms), After(_cache_paths)] = field(default_factory=list)
+    nodes: Annotated[int, Ge(1)] = 1
     #: torchrun's processes per node; None: one per GPU (one on a CPU-only node).
-    nproc_per_node: int | None = Field(default=None, ge=1)
-    secrets: list[str] | None = None
+    nproc_per_node: Annotated[int, Ge(1)] | None = None
+    secrets: Annotated[list[str], After(_secret_names)] | None = None
     #: Shell commands run before the main ones, in the same shell (dstack 0.2-0.7 `before_run`).
-    before_run: list[str] = Field(default_factory=list)
+    before_run: Commands = field(default_factory=list)
     #: Commands run before a dev environment's app starts (lab, notebook, code; dstack 0.7 `setup`).
-    setup: list[str] = Field(default_factory=list)
+    setup: Commands = field(default_factory=list)
     #: The version of a dev environment's tool (`version:` of lab, notebook, code); None: the default.
     tool_version: Version | None = None
     #: dstack 0.7 `ssh: true` (an SSH server in the job); accepted with a warning, see `spec.legacy`.
     ssh: bool = False
     #: Hosted-era `depends-on: {repo: {include: [...]}}`: the repository files the job depends on.
-    repo_include: list[str] = Field(default_factory=list)
+    repo_include: Commands = field(default_factory=list)
     #: Hosted-era `depends-on: {variables: [...]}`: the variables the job depends on.
     depends_variables: list[str] | None = None
     #: The workflow's own properties handed to a repository-defined provider (`.dstack/providers.yaml`).
-    provider_data: dict[str, Any] = Field(default_factory=dict)
+    provider_data: dict[str, Any] = field(default_factory=dict)
 
-    @model_validator(mode="before")
     @classmethod
-    def _older_forms(cls, value: Any) -> Any:
+    def prepare(cls, value: Any) -> Any:
         """Names earlier dstack providers used: `image` alone means docker; `environment`, `version`,
         `python_script` (the script with its arguments), `script` and `resources.nodes`."""
         if not isinstance(value, dict):
@@ -280,78 +336,11 @@ class Workflow(Strict):
             value["nodes"] = resources["nodes"]
         return value
 
-    @model_validator(mode="after")
-    def _artifact_nodes(self) -> Workflow:
+    def check(self) -> None:
         for art in self.artifacts:
             if art.node != "all" and art.node >= self.nodes:
                 raise ValueError(f"artifact '{art.path}' is to be saved from node {art.node}, but the workflow runs "
                                  f"on {self.nodes} node{'s' if self.nodes > 1 else ''} (0..{self.nodes - 1})")
-        return self
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.match(NAME_PATTERN, value):
-            raise ValueError(f"'{value}' is not a valid workflow name: use letters, digits, '.', '-' and '_' "
-                             "(no spaces, ':' or '/', which dependencies use)")
-        return value
-
-    @field_validator("secrets")
-    @classmethod
-    def _secrets(cls, value: list[str] | None) -> list[str] | None:
-        for name in value or []:
-            _env_name(name)
-        return value
-
-    @field_validator("commands", "before_run", "setup", "repo_include", mode="before")
-    @classmethod
-    def _commands(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [value]
-        return value
-
-    @field_validator("cache", mode="before")
-    @classmethod
-    def _cache(cls, value: Any) -> Any:
-        """dstack 0.7 wrote `- path: ~/.cache/pip`, later versions `- ~/.cache/pip`; both mean the path."""
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list):
-            return [v["path"] if isinstance(v, dict) and set(v) == {"path"} else v for v in value]
-        return value
-
-    @field_validator("cache")
-    @classmethod
-    def _cache_paths(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path.strip():
-                raise ValueError("a `cache` path is empty")
-            if path.startswith("~") and not (path == "~" or path.startswith("~/")):
-                raise ValueError(f"cache path '{path}': only `~/` (the home of the job's user) is understood")
-        return value
-
-    @field_validator("args", mode="before")
-    @classmethod
-    def _args(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return _split(value)
-        return [_text(v) for v in value] if isinstance(value, list) else value
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            env: dict[str, str | None] = {}
-            for item in value:
-                if not isinstance(item, str):
-                    raise ValueError("env entries are NAME=value or NAME")
-                name, sep, val = item.partition("=")
-                env[_env_name(name.strip())] = val if sep else None
-            return env
-        if isinstance(value, dict):
-            return {_env_name(k): None if v is None else str(v).lower() if isinstance(v, bool) else str(_text(v))
-                    for k, v in value.items()}
-        return value
 
     @property
     def all_deps(self) -> list[Dep]:
@@ -380,6 +369,5 @@ def with_gpus(workflow: Workflow, count: int) -> Workflow:
     Applied to the workflow before planning, so the image follows (a GPU base image for N > 0).
     """
     resources = workflow.resources
-    gpu = None if count == 0 else (resources.gpu.model_copy(update={"count": count}) if resources.gpu
-                                   else Gpu(count=count))
-    return workflow.model_copy(update={"resources": resources.model_copy(update={"gpu": gpu})})
+    gpu = None if count == 0 else (replace(resources.gpu, count=count) if resources.gpu else Gpu(count=count))
+    return replace(workflow, resources=replace(resources, gpu=gpu))

@@ -1,6 +1,6 @@
 """JSON Schemas of the workflow and variables files, for editors with the YAML language server.
 
-Built from the pydantic models, then adjusted where the models accept more than their types say
+Built from the models' type hints, then adjusted where the models accept more than their types say
 (`python: 3.10` as a number, `commands` as one string, `artifacts: [data]`, `gpu: 1`, sizes such as
 `64GB`, deps as strings) and with each provider's required and allowed properties.
 """
@@ -12,6 +12,7 @@ from typing import Any
 from dtrun.spec.legacy import PROVIDER_ALIASES
 from dtrun.spec.models import ENV_NAME, NAME_PATTERN, PROVIDER_NAMES, Artifact, Dep, Gpu, Resources, Workflow
 from dtrun.spec.rules import ALIASES, ALL_PROPERTIES, INTERNAL, PROVIDER_PROPERTIES
+from dtrun.spec.typed import Model, json_schema
 
 _STRING = {"type": "string"}
 _TEXT = {"type": ["string", "number"]}
@@ -57,9 +58,8 @@ DESCRIPTIONS = {
 
 def workflows_schema() -> dict[str, Any]:
     """The schema of `.dtrun/workflows.yaml` (and of `.dstack/workflows.yaml`)."""
-    base = Workflow.model_json_schema(ref_template="#/$defs/{model}")
-    defs: dict[str, Any] = base.pop("$defs", {})
-    props: dict[str, Any] = base["properties"]
+    defs: dict[str, Any] = {}
+    props: dict[str, Any] = json_schema(Workflow)["properties"]
     props["name"] = {"type": "string", "pattern": NAME_PATTERN}
     props["provider"] = {"enum": [*PROVIDER_NAMES, *PROVIDER_ALIASES]}
     props["python"] = props["cuda"] = _TEXT
@@ -90,7 +90,7 @@ def workflows_schema() -> dict[str, Any]:
                      "properties": {"include": {"type": "array", "items": _STRING}}},
             "variables": {"type": "array", "items": _STRING}}}]}
     for name, description in DESCRIPTIONS.items():
-        props[name] = {**_strip(props[name]), "description": description}
+        props[name] = {**props[name], "description": description}
     defs["Dep"] = _model(Dep)
     defs["Artifact"] = _model(Artifact)
     gpu = _model(Gpu)
@@ -160,20 +160,5 @@ def _provider_rule(provider: str) -> dict[str, Any]:
     return {"if": condition, "then": then}
 
 
-def _model(model: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = model.model_json_schema(ref_template="#/$defs/{model}")
-    schema.pop("$defs", None)
-    schema["properties"] = {k: _strip(v) for k, v in schema["properties"].items()}
-    return schema
-
-
-def _strip(schema: dict[str, Any]) -> dict[str, Any]:
-    """pydantic's `Optional` shows as anyOf [T, null] with a title; an editor needs only T."""
-    out = {k: v for k, v in schema.items() if k not in ("title", "default")}
-    options = out.get("anyOf")
-    if isinstance(options, list):
-        kept = [o for o in options if o != {"type": "null"}]
-        if len(kept) == 1:
-            out.pop("anyOf")
-            out.update(kept[0])
-    return out
+def _model(model: type[Model]) -> dict[str, Any]:
+    return json_schema(model)

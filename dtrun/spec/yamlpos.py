@@ -1,7 +1,8 @@
 """YAML loading that remembers where every value came from.
 
-pydantic reports errors by location path (``("workflows", 0, "provider")``); this loader records the
-file position of every path so that any validation error can be reported as ``file:line:col``. Float
+Validation (`dtrun.spec.typed`) reports problems by location path (``("workflows", 0, "provider")``);
+this loader records the file position of every path so that any problem can be reported as
+``file:line:col``. Float
 scalars keep their source text, so ``python: 3.10`` can mean "3.10" and not 3.1.
 """
 

@@ -166,7 +166,7 @@ def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_projec
     project = make_project({".dtrun/workflows.yaml": WORKFLOWS, "requirements.txt": requirements("six==1.16.0")})
     for key in ("DTRUN_DATA_DIR", "DTRUN_STORE", "DTRUN_BASE_IMAGE", "XDG_CONFIG_HOME"):
         monkeypatch.setenv(key, dtrun.env[key])
-    workflow = Workflow.model_validate({"name": "hello", "provider": "bash", "python_install": "system",
+    workflow = Workflow.validate({"name": "hello", "provider": "bash", "python_install": "system",
                                         "commands": ["true"]})
     spec = PROVIDERS["bash"].shape(workflow, ProviderContext(project_root=project)).image
     from dtrun.backends.docker.connection import connect

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from dtrun.spec.models import Dep, Workflow, parse_size
+from dtrun.spec.typed import ValidationError
 from dtrun.spec.yamlpos import RawFloat
 
 
 def wf(**kwargs: object) -> Workflow:
-    return Workflow.model_validate({"name": "w", "provider": "bash", "commands": ["true"], **kwargs})
+    return Workflow.validate({"name": "w", "provider": "bash", "commands": ["true"], **kwargs})
 
 
 def test_python_written_as_a_number_keeps_its_digits() -> None:
@@ -35,13 +35,13 @@ def test_bad_size_says_what_is_expected() -> None:
     ("dstackai/dstack/some_workflow", Dep(workflow="some_workflow", repo="dstackai/dstack")),
 ])
 def test_dependency_forms(text: str, expected: Dep) -> None:
-    assert Dep.model_validate(text) == expected
+    assert Dep.validate(text) == expected
 
 
 def test_only_a_plain_workflow_is_a_runtime_dependency() -> None:
-    assert Dep.model_validate("download").is_runtime
-    assert not Dep.model_validate("download:latest").is_runtime
-    assert not Dep.model_validate(":data").is_runtime
+    assert Dep.validate("download").is_runtime
+    assert not Dep.validate("download:latest").is_runtime
+    assert not Dep.validate(":data").is_runtime
 
 
 def test_env_forms() -> None:
@@ -55,7 +55,7 @@ def test_artifacts_as_strings_or_mappings() -> None:
 
 
 def test_image_without_provider_means_docker() -> None:
-    assert Workflow.model_validate({"name": "w", "image": "ubuntu"}).provider == "docker"
+    assert Workflow.validate({"name": "w", "image": "ubuntu"}).provider == "docker"
 
 
 def test_unknown_property_is_refused() -> None:

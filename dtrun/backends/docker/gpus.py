@@ -215,7 +215,7 @@ def job_request(job: Job) -> Gpu | None:
     nodes = job.torchrun.nodes if job.torchrun is not None else 1
     if request is None or request.count <= 0 or nodes <= 1:
         return request
-    return request.model_copy(update={"count": request.count * nodes})
+    return replace(request, count=request.count * nodes)
 
 
 def create_with_gpus(backend: DockerBackend, spec: ContainerSpec, request: Gpu | None, host: HostInfo | None, *,

@@ -7,6 +7,7 @@ request with what `docker info` and the host's GPU list say, and name both in th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dtrun.errors import ResourceError
@@ -24,11 +25,11 @@ def check_resources(backend: DockerBackend, workflow: str, resources: Resources,
     """`resources` are per node; a multi-node job's `nodes` containers all run on this one host, so the
     host must have `nodes` x each of them (what a single node may use at most: memory, CPUs, GPUs)."""
     if nodes > 1:
-        gpu = resources.gpu.model_copy(update={"count": resources.gpu.count * nodes}) if resources.gpu else None
-        resources = resources.model_copy(update={
-            "memory": resources.memory * nodes if resources.memory else resources.memory,
-            "cpu": resources.cpu * nodes if resources.cpu else resources.cpu,
-            "shm_size": resources.shm_size * nodes if resources.shm_size else resources.shm_size, "gpu": gpu})
+        gpu = replace(resources.gpu, count=resources.gpu.count * nodes) if resources.gpu else None
+        resources = replace(
+            resources, memory=resources.memory * nodes if resources.memory else resources.memory,
+            cpu=resources.cpu * nodes if resources.cpu else resources.cpu,
+            shm_size=resources.shm_size * nodes if resources.shm_size else resources.shm_size, gpu=gpu)
         try:
             _check(backend, workflow, resources)
         except ResourceError as err:  # say that the sizes are the nodes' together

@@ -17,7 +17,7 @@ MIXED = [*A100[:2], GpuInfo(2, "GPU-t0", "Tesla T4", 15 * 2**30, "535")]
 
 
 def gpu(spec: object) -> Gpu:
-    return Gpu.model_validate(spec)
+    return Gpu.validate(spec)
 
 
 def hold(busy: dict[str, Holder], name: str, ids: list[str], *, interruptible: bool = False, t: int = 0) -> Holder:
@@ -142,7 +142,7 @@ class FakeJob:
         from dtrun.spec.models import Resources
 
         self.workflow = workflow
-        self.resources = Resources.model_validate({"gpu": gpus or None, "interruptible": interruptible})
+        self.resources = Resources.validate({"gpu": gpus or None, "interruptible": interruptible})
         self.torchrun = Torchrun(nodes=nodes, nproc_per_node=max(gpus, 1)) if nodes > 1 else None
 
 
@@ -196,12 +196,12 @@ def test_check_counts_every_node_of_a_multi_node_job() -> None:
     from dtrun.spec.models import Resources
 
     host: Any = FakeBackend([])
-    check_resources(host, "ddp", Resources.model_validate({"gpu": 2, "cpu": 16}), nodes=2)
+    check_resources(host, "ddp", Resources.validate({"gpu": 2, "cpu": 16}), nodes=2)
     with pytest.raises(ResourceError, match=r"asks for 6 GPUs, but .* has 4 x NVIDIA A100.*\(its 2 nodes together"):
-        check_resources(host, "ddp", Resources.model_validate({"gpu": 3}), nodes=2)
-    check_resources(host, "ddp", Resources.model_validate({"gpu": 3}))  # one node of three fits
+        check_resources(host, "ddp", Resources.validate({"gpu": 3}), nodes=2)
+    check_resources(host, "ddp", Resources.validate({"gpu": 3}))  # one node of three fits
     with pytest.raises(ResourceError, match=r"asks for 40 CPUs, but .* has 32 \(its 2 nodes together"):
-        check_resources(host, "ddp", Resources.model_validate({"cpu": 20}), nodes=2)
+        check_resources(host, "ddp", Resources.validate({"cpu": 20}), nodes=2)
 
 
 class LaggingDaemon:

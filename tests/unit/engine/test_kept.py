@@ -14,11 +14,11 @@ from dtrun.spec.models import Workflow
 
 
 def test_cache_accepts_both_of_dstacks_forms_and_refuses_another_users_home() -> None:
-    workflow = Workflow.model_validate({"name": "w", "provider": "bash", "commands": ["true"],
+    workflow = Workflow.validate({"name": "w", "provider": "bash", "commands": ["true"],
                                         "cache": ["~/.cache/pip", {"path": "./models"}]})
     assert workflow.cache == ["~/.cache/pip", "./models"]
     with pytest.raises(ValueError, match="only `~/`"):
-        Workflow.model_validate({"name": "w", "provider": "bash", "cache": ["~bob/.cache"]})
+        Workflow.validate({"name": "w", "provider": "bash", "cache": ["~bob/.cache"]})
 
 
 def test_tilde_is_the_image_users_home() -> None:

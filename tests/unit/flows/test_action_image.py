@@ -16,7 +16,7 @@ from dtrun.images.spec import ImageSpec
 
 GOLDEN = Path(__file__).parent / "golden"
 CPU_BASE = BaseInfo("sha256:" + "c" * 64, python="3.11", venv=True, apt=True)
-MANIFEST = ActionManifest.model_validate({"name": "a", "runs": {"using": "python", "main": "main.py"}})
+MANIFEST = ActionManifest.validate({"name": "a", "runs": {"using": "python", "main": "main.py"}})
 
 
 @pytest.mark.parametrize("install", ["auto", "system", "conda", "uv"])

@@ -5,7 +5,7 @@ from dtrun.flows.inputs import check_inputs, env_name, input_env
 from dtrun.flows.models import ActionManifest
 from dtrun.flows.outputs import parse_output_file, parse_stdout_line
 
-MANIFEST = ActionManifest.model_validate({
+MANIFEST = ActionManifest.validate({
     "name": "t",
     "inputs": {"count": {"type": "integer", "required": True}, "rate": {"type": "float", "default": 0.5},
                "flag": {"type": "boolean", "default": False}, "items": {"type": "array", "default": []},
@@ -53,7 +53,7 @@ def test_outputs() -> None:
 def test_defaults_with_expressions_and_deprecation() -> None:
     from dtrun.flows.expressions import Scope
 
-    manifest = ActionManifest.model_validate({
+    manifest = ActionManifest.validate({
         "name": "t", "runs": {"using": "cmd", "command": "true"},
         "inputs": {"dir": {"default": "${{ directory.temp }}/x"},
                    "copy": {"type": "integer", "default": "${{ input.n }}"},

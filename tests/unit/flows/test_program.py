@@ -23,13 +23,13 @@ def action(tmp_path: Path, **manifest: Any) -> Action:
     folder.mkdir(exist_ok=True)
     (folder / "main.py").write_text("print('hi')\n")
     data = {"name": "act", "runs": {"using": "python", "main": "main.py"}, **manifest}
-    return Action(ActionRef("./act", folder=folder), ActionManifest.model_validate(data), folder=folder)
+    return Action(ActionRef("./act", folder=folder), ActionManifest.validate(data), folder=folder)
 
 
 def program(tmp_path: Path, job: dict[str, Any], act: Action | None, *, store: Store | None = None,
             secrets: dict[str, str] | None = None, masked: dict[str, str] | None = None,
             upstream: dict[str, Any] | None = None) -> FlowJobProgram:
-    flow = Flow.model_validate({"name": "f", "jobs": {"j": job}})
+    flow = Flow.validate({"name": "f", "jobs": {"j": job}})
     steps = [PreparedStep(s.id or f"step{i + 1}", s.id or str(i + 1), s, act if s.action else None, "img",
                           "sha256:img")
              for i, s in enumerate(flow.jobs["j"].steps)]

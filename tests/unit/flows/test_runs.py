@@ -17,7 +17,7 @@ from dtrun.flows.runs import action_command, cache_enabled, cache_key, declared_
 
 
 def manifest(runs: dict[str, Any], **extra: Any) -> ActionManifest:
-    return ActionManifest.model_validate({"name": "act", "runs": runs, **extra})
+    return ActionManifest.validate({"name": "act", "runs": runs, **extra})
 
 
 def test_python_gets_the_inputs_json_as_its_last_argument() -> None:

@@ -39,7 +39,7 @@ def workflow(provider: str, gpu: bool, install: str) -> Workflow:
         data["args"] = ["--epochs", "2"]
     if gpu:
         data["resources"] = {"gpu": 2}
-    return Workflow.model_validate(data)
+    return Workflow.validate(data)
 
 
 def render(provider: str, gpu: bool, install: str, project: Path, *, buildkit: bool = True) -> str:

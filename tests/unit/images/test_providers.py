@@ -13,7 +13,7 @@ from dtrun.spec.models import Workflow
 
 
 def shape(tmp_path: Path, **data: object):  # type: ignore[no-untyped-def]
-    workflow = Workflow.model_validate({"name": "w", **data})
+    workflow = Workflow.validate({"name": "w", **data})
     return PROVIDERS[str(data["provider"])].shape(workflow, ProviderContext(project_root=tmp_path))
 
 

@@ -71,7 +71,7 @@ def test_version_pins_the_tool_in_the_image(provider: str, line: str) -> None:
     from test_plan import DEBIAN  # type: ignore[import-not-found]
 
     version = line.split("==")[-1].strip('"') if "==" in line else line.split("@")[1].strip()
-    workflow = Workflow.model_validate({"name": "ide", "provider": provider, "version": version,
+    workflow = Workflow.validate({"name": "ide", "provider": provider, "version": version,
                                        "python_install": "system", "setup": ["echo set up"]})
     providers: dict[str, Provider] = {"lab": LabProvider(), "notebook": NotebookProvider(), "code": CodeProvider()}
     chosen = providers[provider]

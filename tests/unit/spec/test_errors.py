@@ -25,22 +25,20 @@ EXPECTED: dict[str, list[str]] = {
          "(letters, digits, '.', '-', '_')"),
     ],
     'bad_types': [
-        (".dtrun/workflows.yaml:5:12: 'ports': Input should be a valid integer, unable to parse "
-         'string as an integer'),
-        (".dtrun/workflows.yaml:6:21: 'python_install': Input should be 'auto', 'system', 'conda' "
-         "or 'uv'"),
+        ".dtrun/workflows.yaml:5:12: 'ports': expected a whole number, got 'many'",
+        (".dtrun/workflows.yaml:6:21: 'python_install': expected one of 'auto', 'system', 'conda', 'uv', "
+         "got 'pip'"),
         ".dtrun/workflows.yaml:7:10: 'env': env entries are NAME=value or NAME",
         (".dtrun/workflows.yaml:9:15: 'resources.memory': 'lots' is not a size; expected a number "
          'with a unit such as 16GB or 512MiB'),
         (".dtrun/workflows.yaml:10:12: 'resources.gpu': expected a GPU count or {name, count, "
          'memory}'),
-        ".dtrun/workflows.yaml:11:12: 'resources.cpu': Input should be greater than 0",
+        ".dtrun/workflows.yaml:11:12: 'resources.cpu': must be more than 0, got 0",
         (".dtrun/workflows.yaml:12:11: 'name': 'my train' is not a valid workflow name: use "
          "letters, digits, '.', '-' and '_' (no spaces, ':' or '/', which dependencies use)"),
         (".dtrun/workflows.yaml:18:14: 'secrets': 'API-KEY' is not an environment variable name "
          '(letters, digits and _, not first a digit)'),
-        (".dtrun/workflows.yaml:19:17: 'artifacts[0].path': String should have at least 1 "
-         'character'),
+        ".dtrun/workflows.yaml:19:17: 'artifacts[0].path': must not be empty",
     ],
     'cycle': [
         ('.dtrun/workflows.yaml:13:18: depends-on has a cycle: a -> b -> c -> a\n  hint: remove '

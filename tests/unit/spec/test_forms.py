@@ -108,7 +108,7 @@ def test_sizes(written: object, expected: int) -> None:
     ({"tag": "data", "repo": "owner/repo"}, Dep(tag="data", repo="owner/repo")),
 ])
 def test_dep_forms(written: object, expected: Dep) -> None:
-    assert Dep.model_validate(written) == expected
+    assert Dep.validate(written) == expected
 
 
 def test_empty_files_are_skipped(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from dtrun.spec.models import Workflow
 
 
 def shape(tmp_path: Path, **data: Any) -> Any:
-    workflow = Workflow.model_validate({"name": "w", **data})
+    workflow = Workflow.validate({"name": "w", **data})
     return PROVIDERS[workflow.provider].shape(workflow, ProviderContext(project_root=tmp_path))
 
 

@@ -126,8 +126,8 @@ def test_an_override_of_the_wrong_type_is_reported_at_the_template(tmp_path: Pat
         ".dtrun/variables.yaml": "variables:\n  w:\n    ports: 1\n"})
     with pytest.raises(DtrunError) as info:
         build_plan(load_spec(proj), "w", variables={"ports": "many"})
-    assert str(info.value).startswith(f"{tmp_path}/.dtrun/workflows.yaml:5:12: 'ports': Input should be a valid "
-                                      "integer")
+    assert str(info.value).startswith(f"{tmp_path}/.dtrun/workflows.yaml:5:12: 'ports': expected a whole number, "
+                                      "got 'many'")
 
 
 def test_run_args_in_an_args_string_are_split_back_into_the_same_arguments(tmp_path: Path) -> None:

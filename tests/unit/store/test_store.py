@@ -93,15 +93,15 @@ def test_upload_becomes_a_tag_that_a_dep_resolves(tmp_path: Path) -> None:
     job.artifacts.append(upload_folder(store, job.id, data, "data", "/workspace/data"))
     tag = tag_upload(store, "raw", job)
     assert isinstance(tag, TagRecord) and tag.artifacts == ["data"]
-    inputs = resolve_dep(store, Dep.model_validate(":raw"))
+    inputs = resolve_dep(store, Dep.validate(":raw"))
     assert [i.record.container_path for i in inputs] == ["/workspace/data"]
     assert store.exists(tar_path(store, job.id, inputs[0].record))
     other = store_at(tmp_path, "github.com/bob/train")
-    assert resolve_dep(other, Dep.model_validate(":alice/data/raw"))[0].record.digest == inputs[0].record.digest
-    as_mapping = Dep.model_validate({"tag": "alice/data/raw"})
+    assert resolve_dep(other, Dep.validate(":alice/data/raw"))[0].record.digest == inputs[0].record.digest
+    as_mapping = Dep.validate({"tag": "alice/data/raw"})
     assert resolve_dep(other, as_mapping)[0].record.digest == inputs[0].record.digest
     with pytest.raises(NotFound, match="no tag 'nope'"):
-        resolve_dep(store, Dep.model_validate(":nope"))
+        resolve_dep(store, Dep.validate(":nope"))
 
 
 def test_an_artifact_without_its_manifest_was_never_saved(tmp_path: Path) -> None:
