@@ -125,7 +125,7 @@ def breakdown(project: Path, env: dict[str, str], image: str) -> None:
     from dtrun.engine import Engine
     from dtrun.plan import build_plan
 
-    t = step("import the engine, the spec (pydantic)", t)
+    t = step("import the engine and the spec", t)
     context = Session(project)
     spec = context.spec()
     plan = build_plan(spec, "hello")

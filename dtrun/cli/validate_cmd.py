@@ -29,6 +29,7 @@ def validate() -> None:
         raise typer.Exit(1) from None
     files = [*workflow_files(project), *variable_files(project)]
     shown = ", ".join(str(f.relative_to(project.root)) for f in files)
-    typer.echo(f"ok: {len(spec.workflows)} workflows in {shown}")
+    count = len(spec.workflows)
+    typer.echo(f"ok: {count} workflow{'s' if count != 1 else ''} in {shown}")
     for warning in spec.warnings:  # properties accepted without their meaning here (issue 12)
         typer.echo(f"warning: {warning}", err=True)

@@ -68,7 +68,7 @@ def test_plain_install_runs_a_workflow(plain_install: Installed, tmp_path: Path)
 
     validated = plain_install.dtrun("validate", cwd=repo)
     assert validated.code == 0, validated.output
-    assert validated.stdout.strip() == "ok: 1 workflows in .dtrun/workflows.yaml"
+    assert validated.stdout.strip() == "ok: 1 workflow in .dtrun/workflows.yaml"
 
     ran = plain_install.dtrun("run", "hello", cwd=repo)
     assert ran.code == 0, ran.output
