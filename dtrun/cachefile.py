@@ -1,7 +1,7 @@
-"""The client's small JSON caches in its data folder (`cache/`): the image record, when each image was
-last used, the base images' probes, the code trees seen complete in each code volume. A missing or
-damaged file reads as empty (each is a cache: losing one costs a lookup, never a wrong answer); a write
-replaces the file whole, so a reader never sees half of one."""
+"""The client's small caches in its data folder (`cache/`): the image record, when each image was last
+used, the base images' probes, the code trees seen complete in each code volume (JSON), parsed YAML files
+(`dtrun.spec.yamlcache`). A missing or damaged file reads as empty (each is a cache: losing one costs a
+lookup, never a wrong answer); a write replaces the file whole, so a reader never sees half of one."""
 
 from __future__ import annotations
 
@@ -31,8 +31,12 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # one temporary name per writer (jobs of one run build in parallel threads of one process)
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     tmp.replace(path)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dtrun.errors import DtrunError
+from dtrun.errors import DtrunError, SpecError
 
 #: Settings a user may set with `dtrun config set KEY VALUE`, with what each means.
 KEYS: dict[str, str] = {
@@ -108,15 +108,15 @@ def read_file_settings() -> dict[str, str]:
     path = config_file()
     if not path.is_file():
         return {}
-    import yaml
+    from dtrun.spec.yamlpos import load_yaml  # a file read before comes back without PyYAML
 
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DtrunError(f"{path}: invalid YAML: {exc}", hint="fix or delete the file") from None
+        data = load_yaml(path).data or {}
+    except SpecError as exc:
+        raise DtrunError(f"{exc.position or path}: {exc.message}", hint="fix or delete the file") from None
     if not isinstance(data, dict):
         raise DtrunError(f"{path}: expected a mapping of settings", hint="fix or delete the file")
-    return {str(k): str(v) for k, v in data.items() if v is not None}
+    return {str(k): getattr(v, "raw", None) or str(v) for k, v in data.items() if v is not None}
 
 
 def write_file_setting(key: str, value: str | None) -> None:

@@ -105,6 +105,17 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dtrun-data")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _client_data_in_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """dtrun code run in the tests' own process keeps its client caches (parsed YAML, image records) in a
+    folder of the session, not in the home folder of whoever runs the tests."""
+    before = os.environ.get("DTRUN_DATA_DIR")
+    os.environ.setdefault("DTRUN_DATA_DIR", str(tmp_path_factory.mktemp("dtrun-client-data")))
+    yield
+    if before is None:
+        os.environ.pop("DTRUN_DATA_DIR", None)
+
+
 @pytest.fixture
 def dtrun(tmp_path: Path, data_dir: Path) -> Iterator[DtrunRunner]:
     store = tmp_path / "store"
