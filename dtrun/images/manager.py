@@ -20,7 +20,7 @@ from typing import Any
 from dtrun.backends.base import ImageInfo
 from dtrun.cachefile import cache_path, read_json, write_json
 from dtrun.config import Settings
-from dtrun.errors import BuildError, DtrunError
+from dtrun.errors import REFERENCE_HINT, BuildError, DtrunError, InvalidReference
 from dtrun.images import cuda as cuda_table
 from dtrun.images import record
 from dtrun.images.builder import Builder, Output, build, pick_builder
@@ -77,8 +77,16 @@ def provider_base(provider: str, gpu: bool) -> str | None:
 
 
 def _get_or_pull(host: Any, ref: str, what: str) -> ImageInfo:
-    """An image on the host (an `ImageHost`), pulled if missing; flows call it for action images."""
-    found: ImageInfo | None = host.image(ref)
+    """An image on the host (an `ImageHost`), pulled if missing; flows call it for action images.
+
+    A reference the daemon cannot parse is refused as one, saying where such a reference is set: a
+    lookup or pull would only fail again with Docker's terse "invalid reference format"."""
+    try:
+        found: ImageInfo | None = host.image(ref)
+    except InvalidReference as exc:
+        fix = {"base image": "fix DTRUN_BASE_IMAGE (or `dtrun config set base_image`, or the workflow's base)",
+               "image": "fix the workflow's `image:`"}.get(what, f"fix the {what}'s reference")
+        raise InvalidReference(ref, exc.reason, what=f"the {what}", hint=f"{fix}: {REFERENCE_HINT}") from None
     if found is not None:
         return found
     try:

@@ -228,6 +228,21 @@ def test_outside_a_git_repository(dtrun: DtrunRunner, tmp_path: Path) -> None:
     assert_clear_error(dtrun("run", "x", cwd=folder), "not inside a git repository", "hint:")
 
 
+def test_an_image_reference_the_daemon_cannot_parse_is_a_clear_error(
+        dtrun: DtrunRunner, project: Path, make_project: Callable[..., Path]) -> None:
+    """Docker answers 400 "invalid reference format": a clear error saying where the reference is set."""
+    result = dtrun("run", "hello", cwd=project, env={"DTRUN_BASE_IMAGE": "not a valid ref!"})
+    assert_clear_error(result, "the base image 'not a valid ref!' is not a valid image reference",
+                       "invalid reference format", "hint: fix DTRUN_BASE_IMAGE")
+    named = make_project({".dtrun/workflows.yaml": "workflows:\n  - name: a\n    provider: docker\n"
+                                                  "    image: Site/Tool:1\n    commands: [echo]\n"})
+    assert_clear_error(dtrun("run", "a", cwd=named), "the image 'Site/Tool:1' is not a valid image reference",
+                       "hint: fix the workflow's `image:`")
+    doctor = dtrun("doctor", cwd=project, env={"DTRUN_BASE_IMAGE": "not a valid ref!"})
+    assert "Traceback" not in doctor.output
+    assert "FAIL  base image  'not a valid ref!' (base_image setting) is not a valid image reference" in doctor.stdout
+
+
 def test_gpu_request_without_a_gpu_runtime(dtrun: DtrunRunner, project: Path, docker_client: Any) -> None:
     if "nvidia" in (docker_client.info().get("Runtimes") or {}):
         pytest.skip("this Docker host has the NVIDIA runtime: the refusal cannot be shown here")
