@@ -21,12 +21,9 @@ from dtrun.backends.base import ImageInfo
 from dtrun.cachefile import cache_path, read_json, write_json
 from dtrun.config import Settings
 from dtrun.errors import REFERENCE_HINT, BuildError, DtrunError, InvalidReference
-from dtrun.images import cuda as cuda_table
 from dtrun.images import record
 from dtrun.images.builder import Builder, Output, build, pick_builder
-from dtrun.images.dockerfile import plan_build
 from dtrun.images.host import ImageHost
-from dtrun.images.probe import probe_base
 from dtrun.images.spec import ImageSpec
 from dtrun.images.templates import fingerprint
 
@@ -55,6 +52,8 @@ def base_image(spec: ImageSpec, settings: Settings, driver_version: str | None =
         return BaseChoice(spec.base, None, "workflow")
     if not spec.gpu:
         return BaseChoice(provider_base(spec.provider, False) or settings.base_image or DEFAULT_CPU_BASE)
+    from dtrun.images import cuda as cuda_table  # GPU images only
+
     # The host's driver (when known) bounds the default CUDA (issue 17: the default follows the newest torch).
     choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements, driver_version)
     override = provider_base(spec.provider, True) or settings.gpu_base_image or settings.base_image
@@ -202,7 +201,9 @@ def resolve_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docke
 
     choice = base_image(spec, settings, driver_version)
     if choice.cuda:
-        cuda_table.check_cuda_supported(choice.cuda, driver_version)
+        from dtrun.images.cuda import check_cuda_supported
+
+        check_cuda_supported(choice.cuda, driver_version)
     builder = pick_builder()
     key = lookup_key(spec, choice.ref, builder, where)
     if not rebuild:
@@ -210,6 +211,10 @@ def resolve_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docke
         if known:
             record_use(known[0])
             return known[0], known[1], False
+    # the full path: the modules that render and probe load only here, not for an image that exists
+    from dtrun.images.dockerfile import plan_build
+    from dtrun.images.probe import probe_base
+
     base = _get_or_pull(host, choice.ref, "base image")
     info = probe_base(host, choice.ref, base.id)
     plan = plan_build(spec, choice.ref, info, buildkit=builder.buildkit, rebuild=rebuild, platform=PLATFORM,
