@@ -92,7 +92,8 @@ def run_records(store: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in store.glob("repos/**/runs/*.json")]
 
 
-def test_passing_workflow_streams_output_and_records_the_run(dtrun: DtrunRunner, project: Path) -> None:
+def test_passing_workflow_streams_output_and_records_the_run(dtrun: DtrunRunner, project: Path,
+                                                             docker_client: Any) -> None:
     result = dtrun("run", "hello", cwd=project / ".dtrun")  # any folder inside the repository
     assert result.code == 0, result.output
     assert result.stdout == "hello from hello\nhi there\n"
@@ -105,6 +106,10 @@ def test_passing_workflow_streams_output_and_records_the_run(dtrun: DtrunRunner,
     assert job["image"].startswith("dtrun/bash:")
     logs = next(dtrun.store.glob("repos/**/jobs/*/logs.txt")).read_text()
     assert "hi there" in logs
+    # the command returned once the job's container and its workspace (a view and its two companions) were gone
+    mine = {"label": f"dev.dtrun.job={job['id']}"}
+    assert docker_client.containers.list(all=True, filters=mine) == []
+    assert [v.name for v in docker_client.volumes.list(filters={"name": f"dtrun-ws-{job['id']}"})] == []
 
 
 def test_failing_workflow_propagates_its_exit_code(dtrun: DtrunRunner, project: Path) -> None:
