@@ -198,9 +198,18 @@ def code_view(client: Any, code_volume: str, layers: str, name: str, labels: dic
     if not chain:
         raise DtrunError(f"no layers of a code tree in {layers!r}")
     mountpoint = mountpoint or client.volumes.get(code_volume).attrs["Mountpoint"]
-    upper = client.volumes.create(name=f"{name}-upper", labels=labels).attrs["Mountpoint"]
-    work = client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"]
-    options = overlay_options([f"{mountpoint}/{layer_dir(layer)}" for layer in chain], upper, work)
+    # the upper and work volumes at once, each on its own connection: the job waits for one round trip
+    work: list[str] = []
+    second = threading.Thread(target=lambda: work.append(
+        client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"]), name="dtrun-view", daemon=True)
+    second.start()
+    try:
+        upper = client.volumes.create(name=f"{name}-upper", labels=labels).attrs["Mountpoint"]
+    finally:
+        second.join()
+    if not work:  # its create failed (the error went to the thread): ask again here, where it raises
+        work.append(client.volumes.create(name=f"{name}-work", labels=labels).attrs["Mountpoint"])
+    options = overlay_options([f"{mountpoint}/{layer_dir(layer)}" for layer in chain], upper, work[0])
     client.volumes.create(name=name, driver="local", driver_opts=options, labels=labels)
     return name
 
