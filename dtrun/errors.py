@@ -74,6 +74,21 @@ class BackendError(DtrunError):
     """The backend (a Docker daemon, a cluster) refused or failed an operation; the message says which."""
 
 
+class InvalidReference(BackendError):
+    """An image reference the Docker daemon cannot parse (`not a valid ref!`, upper case, a space): it is
+    refused (400) before any image is looked for, so no pull or build can help; the text must be fixed."""
+
+    def __init__(self, reference: str, reason: str, *, what: str = "", hint: str | None = None) -> None:
+        super().__init__(f"{what + ' ' if what else ''}'{reference}' is not a valid image reference ({reason})",
+                         hint=hint or REFERENCE_HINT)
+        self.reference, self.reason = reference, reason
+
+
+#: What an image reference looks like, for the hint of an `InvalidReference`.
+REFERENCE_HINT = ("an image reference is [REGISTRY/]NAME[:TAG] or NAME@sha256:DIGEST, NAME in lower case "
+                  "(letters, digits, '.', '_', '-', '/'), e.g. debian:bookworm-slim")
+
+
 class DaemonRestarted(BackendError):
     """The backend's daemon went away under a running job (restarted, or lost): the job was cut short by
     its host, not by its own program, so its saved outputs can be resumed (`dtrun resume`)."""

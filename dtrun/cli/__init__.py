@@ -132,15 +132,13 @@ def _finish(code: int) -> NoReturn:
 
 
 def _print_error(exc: Exception) -> None:
-    from rich.markup import escape
-
-    from dtrun.ui import console
+    from dtrun.ui import escape, say
 
     errors = getattr(exc, "errors", None) or [exc]
     for error in errors:
         position = getattr(error, "position", None)
         where = f"{position}: " if position else ""
-        console().print(f"[bold red]error:[/bold red] {escape(where + error.message)}")
+        say(f"[bold red]error:[/bold red] {escape(where + error.message)}")
         hint = getattr(error, "hint", None)
         if hint:
-            console().print(f"  [dim]hint:[/dim] {escape(hint)}")
+            say(f"  [dim]hint:[/dim] {escape(hint)}")

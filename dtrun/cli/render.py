@@ -142,8 +142,9 @@ class Renderer:
         sys.stderr.flush()
 
     def _say(self, text: str, style: str | None) -> None:
-        from rich.markup import escape
+        from dtrun.ui import console, escape, plain, plain_text, write_plain
 
-        from dtrun.ui import console
-
-        console().print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
+        if plain():  # what rich would print, without loading it (dtrun/ui.py)
+            write_plain(plain_text(escape(text)))
+        else:
+            console().print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))

@@ -101,12 +101,10 @@ def run(
 def _run(ctx: typer.Context, workflow: str, host: str | None, tag: str | None, detach: bool, no_cache: bool,
          attached_run: str | None, gpus: int | None, publish_all: bool, as_json: bool = False,
          verbose: bool = False, backend: str | None = None, dry_run: str | None = None) -> int:
-    from rich.markup import escape
-
     from dtrun.cli.lifecycle import session
     from dtrun.spec.arguments import parse_run_arguments, variables_help
     from dtrun.spec.models import DEV_ENVIRONMENTS
-    from dtrun.ui import say, warn
+    from dtrun.ui import escape, say, warn
 
     current = session(host, json_stdout=as_json, verbose=verbose)
     # issue 12: an invalid workflow elsewhere does not block this one; one warning line per such file.

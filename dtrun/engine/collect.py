@@ -93,6 +93,15 @@ def finish_job(store: Store, backend: Backend, container: Any, record: JobRecord
     state is saved: the result is reported while the daemon removes them, and the run waits for
     the threads before it returns (nothing is left behind). Without it, they are removed here.
 
+    Why the command waits for the removal (5-10 ms on a local daemon) rather than leave it to a detached
+    process: when `dtrun run` returns, `docker ps -a`, `docker volume ls`, a script's next step and the
+    Python API's caller all see the host as it was before the run, and a leftover exists only where the
+    process was killed, named after its run. A detached remover would save those milliseconds at the
+    price of a window in which the job's container and volumes still exist after the command is over,
+    and of leftovers nobody reports when it fails (the daemon gone, a remote host's tunnel closed with
+    this process). What is kept off the command's path instead: no lookup before each removal, the
+    workspace's volumes at once (`remove_volume`), and the result shown before any of it.
+
     An interruptible job that another job preempted (backends/docker/gpus.py) goes back to SUBMITTED with its
     outputs saved, and its workspace volume is kept: the engine that runs it resumes it in a new
     container on the same volume (engine/interruptible.py). Every other exit removes the volume.

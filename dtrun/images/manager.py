@@ -1,11 +1,11 @@
-"""Getting the image a job needs: found by its content tag in one API call, else built.
+"""Getting the image a job needs: found by its content tag in two exact inspects, else built.
 
 The tag is a hash of everything that builds the image, including the base image's id, which takes a
-base lookup and a probe to know. To keep the common case (the image exists) to a single API call, the
+base lookup and a probe to know. To keep the common case (the image exists) to two cheap API calls, the
 tag computed for a spec is remembered on disk together with the base id it was computed from; the next
-lookup asks the daemon, in one `images/json` call filtered by both references, whether the base still
-has that id and the tag still exists. Anything else (base moved, image removed, first time) takes the
-full path: base, probe, render, hash, build.
+lookup inspects the tag and the base by name (`known_image`): the tag must still exist and the base must
+still have that id. Anything else (base moved, image removed, first time) takes the full path: base,
+probe, render, hash, build.
 """
 
 from __future__ import annotations
@@ -20,13 +20,10 @@ from typing import Any
 from dtrun.backends.base import ImageInfo
 from dtrun.cachefile import cache_path, read_json, write_json
 from dtrun.config import Settings
-from dtrun.errors import BuildError, DtrunError
-from dtrun.images import cuda as cuda_table
+from dtrun.errors import REFERENCE_HINT, BuildError, DtrunError, InvalidReference
 from dtrun.images import record
 from dtrun.images.builder import Builder, Output, build, pick_builder
-from dtrun.images.dockerfile import plan_build
 from dtrun.images.host import ImageHost
-from dtrun.images.probe import probe_base
 from dtrun.images.spec import ImageSpec
 from dtrun.images.templates import fingerprint
 
@@ -55,6 +52,8 @@ def base_image(spec: ImageSpec, settings: Settings, driver_version: str | None =
         return BaseChoice(spec.base, None, "workflow")
     if not spec.gpu:
         return BaseChoice(provider_base(spec.provider, False) or settings.base_image or DEFAULT_CPU_BASE)
+    from dtrun.images import cuda as cuda_table  # GPU images only
+
     # The host's driver (when known) bounds the default CUDA (issue 17: the default follows the newest torch).
     choice = cuda_table.resolve_cuda(spec.cuda, spec.requirements, driver_version)
     override = provider_base(spec.provider, True) or settings.gpu_base_image or settings.base_image
@@ -77,8 +76,16 @@ def provider_base(provider: str, gpu: bool) -> str | None:
 
 
 def _get_or_pull(host: Any, ref: str, what: str) -> ImageInfo:
-    """An image on the host (an `ImageHost`), pulled if missing; flows call it for action images."""
-    found: ImageInfo | None = host.image(ref)
+    """An image on the host (an `ImageHost`), pulled if missing; flows call it for action images.
+
+    A reference the daemon cannot parse is refused as one, saying where such a reference is set: a
+    lookup or pull would only fail again with Docker's terse "invalid reference format"."""
+    try:
+        found: ImageInfo | None = host.image(ref)
+    except InvalidReference as exc:
+        fix = {"base image": "fix DTRUN_BASE_IMAGE (or `dtrun config set base_image`, or the workflow's base)",
+               "image": "fix the workflow's `image:`"}.get(what, f"fix the {what}'s reference")
+        raise InvalidReference(ref, exc.reason, what=f"the {what}", hint=f"{fix}: {REFERENCE_HINT}") from None
     if found is not None:
         return found
     try:
@@ -109,29 +116,28 @@ def user_image_key(ref: str, host: str | None) -> str:
     return hashlib.sha256(json.dumps({"image": ref, "host": host or ""}).encode()).hexdigest()[:32]
 
 
-def _normalise(ref: str) -> str:
-    """`name` -> `name:latest`, as the daemon lists it."""
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last or "@" in ref else f"{ref}:latest"
-
-
 def known_image(host: ImageHost, key: str, base_ref: str) -> tuple[str, ImageInfo] | None:
-    """The remembered tag for `key` and its image if, in one API call, the base still has the same id and
-    the tag exists (one more, an inspect, only when the tag's image is not the one recorded)."""
+    """The remembered tag for `key` and its image, if the tag still exists and the base still has the id
+    the tag was computed from (else None: the full path decides).
+
+    Two exact inspects by name, the tag's first (a missing tag needs no second call). Not one filtered
+    `images/json` list for both references: the daemon answers a list by walking every image it holds
+    (9-14 ms on a host with a few hundred images, more on a busy one), an inspect by name in under a
+    millisecond; and the tag's inspect carries the image's config (user, HOME) the list lacks. The name
+    is resolved by the daemon as `docker run` would (`name` is `name:latest`; a digest reference names
+    one image), so what is checked is what the job's container will be created from."""
     entry = record.entry(key)
     if entry is None or not entry.get("base_id"):
         return None
     tag, base_id = str(entry.get("tag")), str(entry.get("base_id"))
-    found = host.list_images(references=[_normalise(base_ref), tag])
-    has_base = any(img.id == base_id and _normalise(base_ref) in img.tags for img in found)
-    image = next((img for img in found if tag in img.tags), None)
-    if not has_base or image is None:
+    image = host.image(tag)
+    if image is None:
         return None
-    info = record.known_info(key, tag, image) or host.image(tag)
-    if info is None:  # removed between the two calls
+    base = host.image(base_ref)
+    if base is None or base.id != base_id:
         return None
-    record.remember(key, tag, info, base_id)
-    return tag, info
+    record.remember(key, tag, image, base_id)
+    return tag, image
 
 
 def recorded_image(spec: ImageSpec, settings: Settings, host: str | None) -> tuple[str, ImageInfo] | None:
@@ -195,7 +201,9 @@ def resolve_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docke
 
     choice = base_image(spec, settings, driver_version)
     if choice.cuda:
-        cuda_table.check_cuda_supported(choice.cuda, driver_version)
+        from dtrun.images.cuda import check_cuda_supported
+
+        check_cuda_supported(choice.cuda, driver_version)
     builder = pick_builder()
     key = lookup_key(spec, choice.ref, builder, where)
     if not rebuild:
@@ -203,6 +211,10 @@ def resolve_image(host: ImageHost, spec: ImageSpec, settings: Settings, *, docke
         if known:
             record_use(known[0])
             return known[0], known[1], False
+    # the full path: the modules that render and probe load only here, not for an image that exists
+    from dtrun.images.dockerfile import plan_build
+    from dtrun.images.probe import probe_base
+
     base = _get_or_pull(host, choice.ref, "base image")
     info = probe_base(host, choice.ref, base.id)
     plan = plan_build(spec, choice.ref, info, buildkit=builder.buildkit, rebuild=rebuild, platform=PLATFORM,

@@ -76,13 +76,3 @@ def recorded(key: str) -> tuple[str, ImageInfo] | None:
     return tag, ImageInfo(id=str(found["id"]), tags=[tag], user=str(found.get("user") or ""),
                           home=str(home) if home else None)
 
-
-def known_info(key: str, tag: str, seen: ImageInfo) -> ImageInfo | None:
-    """`seen` (an image listing's entry for `tag`, which has no config) with the user and HOME
-    recorded for it, when the record has that very image id; None when it must be inspected."""
-    found = entry(key)
-    if found is None or found.get("tag") != tag or found.get("id") != seen.id or "user" not in found:
-        return None
-    home = found.get("home")
-    return ImageInfo(id=seen.id, tags=seen.tags, labels=seen.labels, size=seen.size, created=seen.created,
-                     user=str(found.get("user") or ""), home=str(home) if home else None)

@@ -381,3 +381,31 @@ def test_uncommitted_edits_as_git_lists_them_reach_each_next_view(
     (root / "f" / "inside.py").write_text("now a folder\n")
     assert shipped() == ["./.dtrunignore = data/", "./a.py = committed a", "./b.py = committed b",
                          "./f/inside.py = now a folder", "./renamed.py = untracked"]
+
+
+def test_a_workspace_view_is_removed_whole_and_only_once_no_container_mounts_it(
+        docker_client: Any, code_volume: str, tmp_path: Path) -> None:
+    """`remove_volume` (every job's end) asks nothing first and removes the view's companions at once, but
+    only after the view itself: a view a container still mounts keeps the folders its overlay writes to."""
+    from dtrun.backends.docker.volumes import VolumeOps
+
+    volumes = dv.DockerCodeVolumes(ours(), BUSYBOX)
+    backend = VolumeOps()
+    backend.client = ours()
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "a.py").write_text("one\n")
+    view = volumes.code_view(volumes.put_code(code_volume, root, _manifest(root), LABELS), f"{code_volume}-v1", LABELS)
+    names = {view, f"{view}-upper", f"{view}-work"}
+
+    def left() -> set[str]:
+        return {v.name for v in docker_client.volumes.list(filters={"name": view})} & names
+
+    holder = docker_client.containers.create(BUSYBOX, ["true"], labels=LABELS, network_disabled=True,
+                                             mounts=[Mount(target="/workspace", source=view, type="volume")])
+    backend.remove_volume(view)
+    assert left() == names
+    holder.remove(force=True)
+    backend.remove_volume(view)
+    assert left() == set()
+    backend.remove_volume(view)  # gone already: nothing to do, no error

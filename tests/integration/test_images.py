@@ -155,7 +155,7 @@ def test_a_failing_step_shows_its_own_log(dtrun: DtrunRunner, make_project: Any)
     assert "hint: fix requirements.txt" in report
 
 
-def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_project: Any, docker_client: Any,
+def test_lookup_of_a_built_image_is_two_exact_inspects(dtrun: DtrunRunner, make_project: Any, docker_client: Any,
                                                  built_tags: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
 
     from dtrun.backends.docker import DockerBackend
@@ -186,7 +186,9 @@ def test_lookup_of_a_built_image_is_one_api_call(dtrun: DtrunRunner, make_projec
     calls.clear()
     again, built = backend.ensure_image(spec, load_settings(), output=lambda line: None)
     assert (again, built) == (tag, False)
-    assert len(calls) == 1 and calls[0].startswith("/v"), calls
+    # the tag's, then the base's (not a filtered image list, which walks every image on the daemon)
+    base = dtrun.env["DTRUN_BASE_IMAGE"]
+    assert [c.split("/", 2)[2] for c in calls] == [f"images/{tag}/json", f"images/{base}/json"], calls
 
 
 def test_images_list_and_prune_touch_only_dtrun_images(dtrun: DtrunRunner, make_project: Any,

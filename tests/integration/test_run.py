@@ -92,7 +92,8 @@ def run_records(store: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in store.glob("repos/**/runs/*.json")]
 
 
-def test_passing_workflow_streams_output_and_records_the_run(dtrun: DtrunRunner, project: Path) -> None:
+def test_passing_workflow_streams_output_and_records_the_run(dtrun: DtrunRunner, project: Path,
+                                                             docker_client: Any) -> None:
     result = dtrun("run", "hello", cwd=project / ".dtrun")  # any folder inside the repository
     assert result.code == 0, result.output
     assert result.stdout == "hello from hello\nhi there\n"
@@ -105,6 +106,10 @@ def test_passing_workflow_streams_output_and_records_the_run(dtrun: DtrunRunner,
     assert job["image"].startswith("dtrun/bash:")
     logs = next(dtrun.store.glob("repos/**/jobs/*/logs.txt")).read_text()
     assert "hi there" in logs
+    # the command returned once the job's container and its workspace (a view and its two companions) were gone
+    mine = {"label": f"dev.dtrun.job={job['id']}"}
+    assert docker_client.containers.list(all=True, filters=mine) == []
+    assert [v.name for v in docker_client.volumes.list(filters={"name": f"dtrun-ws-{job['id']}"})] == []
 
 
 def test_failing_workflow_propagates_its_exit_code(dtrun: DtrunRunner, project: Path) -> None:
@@ -226,6 +231,21 @@ def test_outside_a_git_repository(dtrun: DtrunRunner, tmp_path: Path) -> None:
     folder = tmp_path / "plain"
     (folder / ".dtrun").mkdir(parents=True)
     assert_clear_error(dtrun("run", "x", cwd=folder), "not inside a git repository", "hint:")
+
+
+def test_an_image_reference_the_daemon_cannot_parse_is_a_clear_error(
+        dtrun: DtrunRunner, project: Path, make_project: Callable[..., Path]) -> None:
+    """Docker answers 400 "invalid reference format": a clear error saying where the reference is set."""
+    result = dtrun("run", "hello", cwd=project, env={"DTRUN_BASE_IMAGE": "not a valid ref!"})
+    assert_clear_error(result, "the base image 'not a valid ref!' is not a valid image reference",
+                       "invalid reference format", "hint: fix DTRUN_BASE_IMAGE")
+    named = make_project({".dtrun/workflows.yaml": "workflows:\n  - name: a\n    provider: docker\n"
+                                                  "    image: Site/Tool:1\n    commands: [echo]\n"})
+    assert_clear_error(dtrun("run", "a", cwd=named), "the image 'Site/Tool:1' is not a valid image reference",
+                       "hint: fix the workflow's `image:`")
+    doctor = dtrun("doctor", cwd=project, env={"DTRUN_BASE_IMAGE": "not a valid ref!"})
+    assert "Traceback" not in doctor.output
+    assert "FAIL  base image  'not a valid ref!' (base_image setting) is not a valid image reference" in doctor.stdout
 
 
 def test_gpu_request_without_a_gpu_runtime(dtrun: DtrunRunner, project: Path, docker_client: Any) -> None:

@@ -251,7 +251,8 @@ class DockerBackend(LazyClient, VolumeOps, ImageOps, CodeVolumeOps, PortOps):
         while True:
             try:
                 result = handle.wait()
-                state = self.client.api.inspect_container(handle.id)["State"]
+                # exit 0 says all there is to say; any other is inspected (killed for memory? by a shutdown?)
+                state = {} if result.get("StatusCode") == 0 else self.client.api.inspect_container(handle.id)["State"]
                 code = int(result.get("StatusCode", state.get("ExitCode", 1)))
                 lost = code in SHUTDOWN_EXITS and going_away(self.client, handle)
             except Exception as exc:

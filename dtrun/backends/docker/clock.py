@@ -23,7 +23,9 @@ def parse_time(text: str) -> float:
     if not match:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     whole, fraction, zone = match.groups()
-    stamp = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    # fromisoformat, not strptime: the latter's first call imports _strptime and compiles its patterns (~2 ms
+    # on the way to every job's container, for each image's `Created`)
+    stamp = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)
     if zone and zone != "Z":
         sign = -1 if zone[0] == "-" else 1
         digits = zone[1:].replace(":", "")

@@ -74,6 +74,14 @@ def check_base_image(client: Any, settings: Settings) -> Check:
         return Check("base image", "ok", f"{ref} ({origin}) is on the Docker host")
     except api_errors.ImageNotFound:
         pass
+    except api_errors.APIError as exc:
+        if exc.status_code != 400:
+            raise
+        from dtrun.errors import REFERENCE_HINT
+
+        return Check("base image", "FAIL", f"'{ref}' ({origin}) is not a valid image reference: "
+                     f"{_first_line(explanation(exc)).rsplit(': ', 1)[-1]}",
+                     f"fix DTRUN_BASE_IMAGE (or `dtrun config set base_image`): {REFERENCE_HINT}")
     try:
         client.images.get_registry_data(ref)  # a manifest lookup: nothing is pulled
     except api_errors.APIError as exc:

@@ -115,7 +115,7 @@ def _first_present(client: Any, images: list[str]) -> str:
         try:
             client.images.get(ref)
             return ref
-        except api_errors.ImageNotFound:
+        except api_errors.APIError:  # missing, or a reference the daemon cannot parse (400): the next one
             continue
     for ref in images:
         try:

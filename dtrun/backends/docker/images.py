@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dtrun.backends.base import Credentials, ImageInfo, Output
 from dtrun.backends.docker.errors import explanation, ignored, translated
-from dtrun.errors import BackendError
+from dtrun.errors import BackendError, InvalidReference
 
 if TYPE_CHECKING:
     from dtrun.config import Settings
@@ -73,12 +73,18 @@ class ImageOps:
               secrets={}, docker_host=self.cli_host, output=output)
 
     def image(self, ref: str) -> ImageInfo | None:
+        """The image `ref` names on the host, None if none; `InvalidReference` if the daemon cannot parse
+        `ref` (a 400: no image can ever have that name, so it is not "missing" and must not be pulled)."""
         from dtrun.backends.docker.engineapi import errors as api_errors
 
         try:
             return _info(self.client.api.inspect_image(ref))
         except api_errors.ImageNotFound:
             return None
+        except api_errors.APIError as exc:
+            if exc.status_code == 400:
+                raise InvalidReference(ref, explanation(exc).rsplit(": ", 1)[-1]) from None
+            raise
 
     def pull_image(self, ref: str, auth: Credentials | None = None) -> ImageInfo:
         """Pull `ref`, as `auth`'s user when given (a private registry); the password goes to the daemon only."""

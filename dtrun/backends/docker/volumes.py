@@ -33,17 +33,25 @@ class VolumeOps:
 
     def remove_volume(self, name: str) -> None:
         """Remove a volume; a job's code view (an overlay volume, codevolumes.py) goes with its upper and
-        work volumes, so every place that removes a workspace today removes a view whole."""
+        work volumes, so every place that removes a workspace removes a view whole.
+
+        This is on the way out of every job, so it asks nothing first: the volume is deleted, then the
+        two companions a view has, both at once (a workspace that is not a view has none: two quick
+        404s). The companions go only once the view is gone: a view still in use (its container could
+        not be removed) keeps the upper and work folders its overlay writes to."""
+        from dtrun.backends.docker.engineapi import errors as api_errors
+
         if not name:
             return
-        with ignored():
-            volume = self.client.volumes.get(name)
-            view = (volume.attrs.get("Options") or {}).get("type") == "overlay"
-            volume.remove(force=True)
-            if view:
-                from dtrun.backends.docker.codevolumes import remove_view
+        try:
+            self.client.api.remove_volume(name, force=True)
+        except api_errors.NotFound:
+            pass  # gone already; companions a half-done removal left still go
+        except api_errors.APIError:
+            return  # in use, or refused: kept whole
+        from dtrun.backends.docker.codevolumes import remove_view
 
-                remove_view(self.client, name, companions_only=True)
+        remove_view(self.client, name, companions_only=True)
 
     def list_volumes(self, labels: list[str]) -> list[VolumeInfo]:
         """The volumes carrying every one of `labels` (`key` or `key=value`)."""

@@ -1,5 +1,5 @@
 """The client's record of each host's images (issue 19): what `resolve_image` saw, answered again
-without the daemon by `recorded_image`; a listing that shows the recorded id needs no inspect."""
+without the daemon by `recorded_image`; `known_image` asks the daemon with two exact inspects."""
 
 from __future__ import annotations
 
@@ -28,10 +28,6 @@ class Host:
     def image(self, ref: str) -> ImageInfo | None:
         self.asked.append(f"inspect {ref}")
         return self.images.get(ref)
-
-    def list_images(self, *, references: list[str] | None = None, label: str | None = None) -> list[ImageInfo]:
-        self.asked.append("list")
-        return [i for ref, i in self.images.items() if ref in (references or [])]
 
 
 @pytest.fixture(autouse=True)
@@ -62,24 +58,29 @@ def test_an_image_named_by_tag_is_always_asked_of_the_host() -> None:
     assert recorded_image(spec, settings, "unix:///one") is None
 
 
-def test_a_listing_with_the_recorded_id_needs_no_inspect_and_another_id_is_recorded() -> None:
+def test_a_remembered_tag_is_checked_by_two_exact_inspects_and_another_id_is_recorded() -> None:
     tag = "dtrun/bash:0123"
     record.remember("key", tag, ImageInfo(id="sha256:t", user="u", home="/h"), base_id="sha256:b")
-    host = Host({"base:latest": ImageInfo(id="sha256:b", tags=["base:latest"]),
-                 tag: ImageInfo(id="sha256:t", tags=[tag])})
+    host = Host({"base": ImageInfo(id="sha256:b", tags=["base:latest"]),
+                 tag: ImageInfo(id="sha256:t", tags=[tag], user="u", home="/h")})
     found = known_image(cast("ImageHost", host), "key", "base")
     assert found is not None and (found[0], found[1].id, found[1].user, found[1].home) == (tag, "sha256:t", "u", "/h")
-    assert host.asked == ["list"]
+    assert host.asked == [f"inspect {tag}", "inspect base"]
 
     host.images[tag] = ImageInfo(id="sha256:t2", tags=[tag], user="v")  # rebuilt since (another client)
-    host.asked.clear()
     found = known_image(cast("ImageHost", host), "key", "base")
     assert found is not None and (found[1].id, found[1].user) == ("sha256:t2", "v")
-    assert host.asked == ["list", f"inspect {tag}"]
     assert record.recorded("key") == (tag, ImageInfo(id="sha256:t2", tags=[tag], user="v"))
 
-    host.images["base:latest"] = ImageInfo(id="sha256:b2", tags=["base:latest"])  # the base moved: no answer
+    host.images["base"] = ImageInfo(id="sha256:b2", tags=["base:latest"])  # the base moved: no answer
     assert known_image(cast("ImageHost", host), "key", "base") is None
+
+
+def test_a_missing_tag_takes_one_inspect_and_no_answer() -> None:
+    record.remember("key", "dtrun/bash:0123", ImageInfo(id="sha256:t"), base_id="sha256:b")
+    host = Host({"base": ImageInfo(id="sha256:b", tags=["base:latest"])})
+    assert known_image(cast("ImageHost", host), "key", "base") is None
+    assert host.asked == ["inspect dtrun/bash:0123"]
 
 
 def test_a_gpu_image_is_not_answered_from_the_record() -> None:
