@@ -10,7 +10,8 @@ What a type hint accepts is what a person means when writing YAML by hand or thr
 - `str` takes text only (a number where text is meant is handled by the field's own `Before`, which
   keeps its source text: `python: 3.10`);
 - `int`, `float` and `bool` also take their text (`"4"`, `"0.5"`, `"true"`), since a substituted
-  variable is always text; `int` takes a float without a fraction; `bool` takes 0 and 1;
+  variable is always text; `int` takes a float without a fraction; `bool` takes 0 and 1; a number
+  never takes `true` (`ports: true` is a mistake, not one port);
 - `Literal[...]` takes exactly one of its values; `list[T]`, `dict[str, T]` and nested models check
   each item; `X | Y` takes the first arm that fits, trying first the arms of the value's own kind.
 
@@ -290,9 +291,9 @@ def _annotated(hint: Any, value: Any, loc: Loc, problems: list[Problem]) -> Any:
 
 
 def _bound(rule: object, value: Any) -> None:
-    if isinstance(rule, Ge) and value < rule.bound:
+    if isinstance(rule, Ge) and not value >= rule.bound:  # `not >=`: NaN is refused too
         raise ValueError(f"must be {rule.bound} or more, got {show(value)}")
-    if isinstance(rule, Gt) and value <= rule.bound:
+    if isinstance(rule, Gt) and not value > rule.bound:
         raise ValueError(f"must be more than {rule.bound}, got {show(value)}")
     if isinstance(rule, MinLen) and len(value) < rule.length:
         if isinstance(value, str):
@@ -388,7 +389,10 @@ def _integer(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text[:1] in "+-" else text
-        return int(text) if digits.isdigit() and digits.isascii() else FAIL
+        if digits.isdigit() and digits.isascii():
+            return int(text)
+        number = _number(text)  # "2.0", as a variable holding a float is substituted
+        return int(number) if number is not FAIL and number.is_integer() else FAIL
     return FAIL
 
 
@@ -408,7 +412,7 @@ def _number(value: Any) -> Any:
 def _flag(value: Any) -> Any:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
         text = value.strip().lower()

@@ -82,7 +82,9 @@ def test_a_valid_mapping_becomes_a_frozen_model_with_defaults() -> None:
 @pytest.mark.parametrize(("written", "field_name", "expected"), [
     ({"flag": "true"}, "flag", True), ({"flag": "off"}, "flag", False), ({"flag": 1}, "flag", True),
     ({"size": "2.5"}, "size", 2.5), ({"size": 3}, "size", 3.0),
-    ({"node": "2"}, "node", 2), ({"node": 4.0}, "node", 4), ({"node": "all"}, "node", "all"),
+    ({"flag": 1.0}, "flag", True), ({"flag": " no "}, "flag", False),
+    ({"node": "2"}, "node", 2), ({"node": 4.0}, "node", 4), ({"node": "3.0"}, "node", 3),
+    ({"node": "all"}, "node", "all"),
     ({"table": {"a": " 7 "}}, "table", {"a": 7}),
 ])
 def test_text_written_by_a_variable_takes_the_fields_type(written: dict[str, Any], field_name: str,
@@ -99,6 +101,9 @@ def test_text_written_by_a_variable_takes_the_fields_type(written: dict[str, Any
     ({"node": -1}, ("node",), "must be 0 or more, got -1"),
     ({"node": True}, ("node",), "expected a whole number or 'all', got true"),
     ({"size": 0}, ("size",), "must be more than 0, got 0"),
+    ({"size": "nan"}, ("size",), "must be more than 0, got nan"),
+    ({"node": "2.5"}, ("node",), "expected a whole number or 'all', got '2.5'"),
+    ({"table": {"a": True}}, ("table", "a"), "expected a whole number, got true"),
     ({"name": 5}, ("name",), "expected text, got 5"),
     ({"name": " "}, ("name",), "is blank"),
     ({"kind": "huge"}, ("kind",), "expected one of 'small', 'large', got 'huge'"),
