@@ -74,6 +74,11 @@ class BackendError(DtrunError):
     """The backend (a Docker daemon, a cluster) refused or failed an operation; the message says which."""
 
 
+class ArtifactExportError(BackendError):
+    """A job's output folder could not be copied out of its container: the daemon's archive of it broke
+    off, ended early or was not a tar. Nothing of that artifact is stored (an earlier complete copy stays)."""
+
+
 class InvalidReference(BackendError):
     """An image reference the Docker daemon cannot parse (`not a valid ref!`, upper case, a space): it is
     refused (400) before any image is looked for, so no pull or build can help; the text must be fixed."""

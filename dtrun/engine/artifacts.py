@@ -120,9 +120,11 @@ def _commit(store: Store, job_id: str, key: str, path: str, container_path: str,
 
 def export_artifact(backend: Backend, container: object, store: Store, job_id: str, path: str,
                     container_path: str, *, running: bool = False, progress: Progress | None = None,
-                    source: str | None = None) -> ArtifactRecord | None:
+                    source: str | None = None, job: str | None = None) -> ArtifactRecord | None:
     """Save one output folder of a container; None when the job never created it. `source`: where the
-    folder is in the container when that is not `container_path` (one node's copy of a `node: all` one).
+    folder is in the container when that is not `container_path` (one node's copy of a `node: all` one);
+    `job`: the job's name, for errors (else its id). A stream that breaks off or ends early is an
+    `ArtifactExportError` (`dtrun.engine.exportcheck`), and nothing of it is stored.
 
     Through the Docker API (works on a remote daemon); on the daemon's own host a stopped container's
     volume folder is read directly instead, which skips the daemon's tar stream (same checks).
@@ -140,14 +142,22 @@ def export_artifact(backend: Backend, container: object, store: Store, job_id: s
     stream = backend.get_archive(container, source)
     if stream is None:
         return None
+    from dtrun.engine.exportcheck import Received, broken_export
     from dtrun.store.streams import Prefetch
 
+    received = Received(stream)
     # The daemon's stream is read ahead by a thread while this one checks, hashes and writes. Up to
     # 48 MiB ahead (plus 16 MiB queued for the disk): when this process is descheduled on a busy
     # machine the daemon keeps sending; 16 MiB ahead measured ~10% slower for a 1 GiB file, and one
     # thread doing it all (no read-ahead, no writer) used the same CPU but was 10-20% slower under load.
-    with Prefetch(stream, depth=48) as chunks:
-        return save_members(store, job_id, path, container_path, tar_members(chunks), progress=progress)
+    try:
+        with Prefetch(received, depth=48) as chunks:
+            return save_members(store, job_id, path, container_path, tar_members(chunks), progress=progress)
+    except Exception as exc:
+        error = broken_export(exc, received, job=job or job_id, path=path, source=source)
+        if error is None:
+            raise
+        raise error from None
 
 
 def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_path: str) -> ArtifactRecord:
@@ -165,12 +175,13 @@ class SaveResult:
 
 
 def save_outputs(backend: Backend, store: Store, job_id: str, artifacts: list[tuple[str, str, str]],
-                 container: object, say: Callable[[str], None], *, progress: Transfers | None = None) -> SaveResult:
+                 container: object, say: Callable[[str], None], *, progress: Transfers | None = None,
+                 job: str | None = None) -> SaveResult:
     """Export every declared artifact of a finished job; an unsafe or malformed one is refused by name."""
     result = SaveResult([], [])
     for path, cpath, source in artifacts:  # source: where it is in the container (usually cpath)
         try:
-            item = export_artifact(backend, container, store, job_id, path, cpath, source=source,
+            item = export_artifact(backend, container, store, job_id, path, cpath, source=source, job=job,
                                    progress=progress(f"artifact {path}") if progress else None)
         except (UnsafeArchive, NotAFolder) as exc:
             say(f"  artifact {path} refused: {exc.message}")

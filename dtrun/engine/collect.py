@@ -181,7 +181,8 @@ def save_outputs(store: Store, backend: Backend, container: Any, record: JobReco
     for node in sorted({d.node for d in declared}):
         result = export_outputs(backend, store, record.id,
                                 [(d.path, d.container_path, d.copy_from) for d in declared if d.node == node],
-                                backend.node_handle(container, node), status, progress=progress)
+                                backend.node_handle(container, node), status, progress=progress,
+                                job=record.workflow)
         saved += result.saved
         refused += result.refused
     order = [d.path for d in declared]  # as declared, whichever node each came from

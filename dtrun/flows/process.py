@@ -107,9 +107,17 @@ def manifest_label(manifest: ActionManifest) -> str:
     return json.dumps(dump(manifest, by_alias=True, exclude_none=True), sort_keys=True)
 
 
-def _context_files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink() and not (_SKIP & set(p.relative_to(folder).parts))}
+def _context_files(folder: Path, dockerfile: str) -> dict[str, bytes]:
+    """The action folder's files a Dockerfile build sends: what its `.dockerignore` leaves out is not read
+    (a big `data/` stays on disk), not in the image's hash, and never reaches the daemon."""
+    from dtrun.backends.docker.engineapi.dockerignore import context_paths
+
+    files = {}
+    for name in context_paths(folder, dockerfile):
+        path = folder / name
+        if path.is_file() and not path.is_symlink() and not (_SKIP & set(Path(name).parts)):
+            files[name] = path.read_bytes()
+    return files
 
 
 def build_image(backend: Backend, action: Action, settings: Settings, *, output: Callable[[str], None],
@@ -121,7 +129,7 @@ def build_image(backend: Backend, action: Action, settings: Settings, *, output:
     runs: Runs = manifest.runs
     label = {ACTION_LABEL: manifest_label(manifest), "dev.dtrun.image": "1"}
     if runs.using == "docker" and runs.dockerfile:
-        context = _context_files(folder)
+        context = _context_files(folder, runs.dockerfile)
         dockerfile = (folder / runs.dockerfile)
         if not dockerfile.is_file():
             raise DtrunError(f"action '{manifest.name}': no Dockerfile {runs.dockerfile} in {folder}")

@@ -20,6 +20,7 @@ so it never reads ahead of the header it parses; `stream_members` checks that on
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 Piece = bytes | memoryview
+
+
+class Truncated(tarfile.ReadError):
+    """The stream ended before the archive did; `where` says where in it (for the user's message)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"the archive stream ended {where} (it broke off)")
+        self.where = where
 
 
 class _Cursor(io.RawIOBase):
@@ -78,7 +87,7 @@ class _Cursor(io.RawIOBase):
         left = size
         while left:
             if not self._ready():
-                raise tarfile.ReadError("unexpected end of data: the archive stream broke off")
+                raise Truncated("in the middle of a member's data")
             piece = self._view[:left]
             self._view = self._view[len(piece):]
             left -= len(piece)
@@ -95,21 +104,23 @@ class _Cursor(io.RawIOBase):
 class StreamData(io.RawIOBase):
     """The data of the current member of a stream: `pieces()` as views, or `read` like a file."""
 
-    def __init__(self, cursor: _Cursor, size: int) -> None:
+    def __init__(self, cursor: _Cursor, size: int, name: str = "") -> None:
         super().__init__()
-        self._cursor, self.left = cursor, size
+        self._cursor, self.left, self.name = cursor, size, name
 
     def readable(self) -> bool:
         return True
 
     def pieces(self) -> Iterator[memoryview]:
-        for piece in self._cursor.pieces(self.left):
-            self.left -= len(piece)
-            yield piece
+        with _inside(self.name):
+            for piece in self._cursor.pieces(self.left):
+                self.left -= len(piece)
+                yield piece
 
     def read(self, size: int | None = -1) -> bytes:
         want = self.left if size is None or size < 0 else min(size, self.left)
-        data = b"".join([bytes(piece) for piece in self._cursor.pieces(want)])  # copied while valid
+        with _inside(self.name):
+            data = b"".join([bytes(piece) for piece in self._cursor.pieces(want)])  # copied while valid
         self.left -= len(data)
         return data
 
@@ -117,6 +128,17 @@ class StreamData(io.RawIOBase):
         data = self.read(len(target))
         target[: len(data)] = data
         return len(data)
+
+
+@contextlib.contextmanager
+def _inside(name: str) -> Iterator[None]:
+    """A `Truncated` in a member's data names the member."""
+    try:
+        yield
+    except Truncated:
+        if not name:
+            raise
+        raise Truncated(f"in the middle of {name}") from None
 
 
 def _padded(size: int) -> int:
@@ -131,18 +153,33 @@ def _header_after(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
         if type(exc).__name__ == "EOFHeaderError":
             return None
         if type(exc).__name__ == "EmptyHeaderError":
-            raise tarfile.ReadError("the archive stream ended before its end marker (it broke off)") from None
+            raise Truncated("at the end of a member, with neither a next member nor tar's end-of-archive "
+                            "marker after it") from None
+        if type(exc).__name__ == "TruncatedHeaderError":
+            raise Truncated("in the middle of a member's header") from None
         raise tarfile.ReadError(f"bad tar header: {exc}") from None
+
+
+def _open(cursor: _Cursor) -> tarfile.TarFile:
+    """tarfile over the cursor, its first header read: a stream that ends before one is `Truncated`."""
+    try:
+        return tarfile.open(fileobj=cursor, mode="r|", bufsize=BLOCK)
+    except tarfile.ReadError as exc:
+        if str(exc) in ("empty file", "truncated header"):
+            raise Truncated("before its first member was complete") from None
+        raise
 
 
 def stream_members(chunks: Iterable[Piece]) -> Iterator[tuple[tarfile.TarInfo, StreamData | None]]:
     """The members of a tar stream, each regular file with its data (valid until the next member).
 
-    Data left unread is skipped. The stream must end with tar's end marker: a stream that stops
-    between two members (a dropped connection) is a `tarfile.ReadError`, never a shorter artifact.
+    Data left unread is skipped. The stream must end with tar's end-of-archive marker, two zero blocks:
+    a stream read to the end of its connection has no length to check, so the marker is what tells a
+    complete archive from one cut short, even exactly between two members, where every header read is
+    valid. A stream without it (a dropped connection) is `Truncated`, never a shorter artifact.
     """
     cursor = _Cursor(chunks)
-    with tarfile.open(fileobj=cursor, mode="r|", bufsize=BLOCK) as tar:
+    with _open(cursor) as tar:
         parsed = tar.fileobj  # tarfile's own reader: every header byte goes through it
         assert parsed is not None
         member = tar.next()  # the first (read when the archive was opened)
@@ -153,13 +190,16 @@ def stream_members(chunks: Iterable[Piece]) -> Iterator[tuple[tarfile.TarInfo, S
             if member.issparse():
                 raise tarfile.ReadError(f"{member.name}: a sparse file (not supported in artifacts)")
             size = member.size if member.isreg() or member.type not in tarfile.SUPPORTED_TYPES else 0
-            data = StreamData(cursor, size) if member.isreg() else None
+            data = StreamData(cursor, size, member.name) if member.isreg() else None
             yield member, data
             left = data.left if data is not None else size
-            for _ in cursor.pieces(left + _padded(size)):
-                pass
+            with _inside(member.name):
+                for _ in cursor.pieces(left + _padded(size)):
+                    pass
             direct += size + _padded(size)
             member = _header_after(tar)
+    if len(cursor.read(BLOCK)) < BLOCK:  # the marker's second zero block (tarfile stops at the first)
+        raise Truncated("inside tar's end-of-archive marker")
     cursor.drain()
 
 

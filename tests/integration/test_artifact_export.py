@@ -15,6 +15,7 @@ import pytest
 
 from dtrun.backends.docker import DockerBackend
 from dtrun.engine.artifacts import export_artifact, tar_path
+from dtrun.errors import ArtifactExportError
 from dtrun.store import ArtifactRecord, Store
 from tests.conftest import BUSYBOX_IMAGE, SESSION, remove_labelled
 
@@ -121,8 +122,11 @@ def test_a_stream_that_breaks_off_records_nothing_and_keeps_the_last_complete_ar
         return breaking(real(handle, path), end, error=False)  # type: ignore[arg-type]
 
     backend.get_archive = cut_stream  # type: ignore[method-assign]
-    with pytest.raises((Broken, tarfile.ReadError)):
-        export_artifact(backend, container, store, "job", "out", "/workspace/out")
+    with pytest.raises(ArtifactExportError) as caught:
+        export_artifact(backend, container, store, "job", "out", "/workspace/out", job="train")
+    said = "job train: artifact out: the Docker daemon's archive of /workspace/out "
+    assert caught.value.message.startswith(said + ("broke off after 1048576 bytes (connection lost)"
+                                                   if cut == "error mid-file" else "ended after "))
     assert store.read_json(manifest_path) == before
     assert sorted(p.name for p in folder.iterdir()) == listing  # no half tar, no temporary file left
     assert stored_files(store, "job", complete)  # the complete one is still readable

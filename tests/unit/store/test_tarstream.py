@@ -15,7 +15,7 @@ import pytest
 
 from dtrun.store.archive import tar_members, write_members
 from dtrun.store.streams import BackgroundWriter, Prefetch
-from dtrun.store.tarstream import TarWriter, stream_members
+from dtrun.store.tarstream import TarWriter, Truncated, stream_members
 
 LONG = "deep/" + "d" * 120 + "/" + "n" * 150 + ".bin"  # needs a PAX (or GNU) long-name record
 
@@ -76,17 +76,34 @@ def test_read_and_pieces_can_be_mixed() -> None:
             assert head + rest == files[member.name]
 
 
-@pytest.mark.parametrize("cut", ["mid-data", "between members", "empty"])
-def test_a_stream_that_breaks_off_is_an_error_never_a_shorter_archive(cut: str) -> None:
+@pytest.mark.parametrize(("cut", "where"), [
+    ("mid-data", "in the middle of out/"), ("between members", "at the end of a member"),
+    ("no end marker", "at the end of a member"), ("half the end marker", "inside tar's end-of-archive marker"),
+    ("mid-header", "in the middle of a member's header"), ("empty", "before its first member was complete")])
+def test_a_stream_that_breaks_off_is_an_error_never_a_shorter_archive(cut: str, where: str) -> None:
     data, _ = sample_tar()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
     last = members[-1]  # the symlink: its header ends where the end marker starts
-    end = {"mid-data": len(data) // 2, "between members": last.offset, "empty": 0}[cut]
-    with pytest.raises(tarfile.ReadError):
+    marker = last.offset_data
+    end = {"mid-data": len(data) // 2, "between members": last.offset, "no end marker": marker,
+           "half the end marker": marker + 512, "mid-header": last.offset + 100, "empty": 0}[cut]
+    with pytest.raises(Truncated) as caught:
         for _member, body in stream_members(chunked(data[:end], 4096)):
             if body is not None:
                 b"".join(body.pieces())
+    assert caught.value.where.startswith(where)
+    assert isinstance(caught.value, tarfile.ReadError)  # what callers that know only tarfile catch
+
+
+@pytest.mark.parametrize("padding", ["two zero blocks, as the daemon's Go writer ends", "padded to a record"])
+def test_an_archive_with_its_whole_end_marker_is_complete(padding: str) -> None:
+    data, files = sample_tar()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        marker = tar.getmembers()[-1].offset_data
+    stream = data[:marker + 1024] if padding.startswith("two") else data
+    got = {m.name: b"".join(body.pieces()) for m, body in stream_members(chunked(stream, 1000)) if body}
+    assert got == files
 
 
 def test_the_writer_writes_what_tarfile_writes_byte_for_byte() -> None:

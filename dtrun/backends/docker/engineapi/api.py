@@ -140,8 +140,10 @@ class Api:
     def build(self, path: str, tag: str | None = None, labels: dict[str, str] | None = None,
               buildargs: dict[str, str] | None = None, decode: bool = True, rm: bool = True,
               forcerm: bool = False) -> Iterator[dict[str, Any]]:
-        """The legacy builder's progress messages for a build of the folder `path` (sent as a tar)."""
-        from dtrun.backends.docker.engineapi.registry import build_context, registry_config
+        """The legacy builder's progress messages for a build of the folder `path` (sent as a tar, less what
+        its `.dockerignore` names, as the docker CLI sends it)."""
+        from dtrun.backends.docker.engineapi.dockerignore import build_context
+        from dtrun.backends.docker.engineapi.registry import registry_config
 
         if not decode:
             raise ValueError("build() answers decoded progress messages only (decode=True)")

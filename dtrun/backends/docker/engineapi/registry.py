@@ -11,15 +11,11 @@ the caller (`registry_auth` in a workflow, `--username`) or from the docker CLI'
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import subprocess
-import tarfile
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 #: Docker Hub's key in config.json (the CLI's historical address for it)
 HUB = "https://index.docker.io/v1/"
@@ -128,14 +124,3 @@ def registry_config() -> str:
         if found:
             out[key] = found
     return encode(out)
-
-
-@contextlib.contextmanager
-def build_context(folder: str) -> Iterator[IO[bytes]]:
-    """The folder as a tar in a temporary file (a build context can be large: not in memory)."""
-    with tempfile.TemporaryFile() as file:
-        with tarfile.open(fileobj=file, mode="w") as tar:
-            for path in sorted(Path(folder).rglob("*")):
-                tar.add(str(path), arcname=path.relative_to(folder).as_posix(), recursive=False)
-        file.seek(0)
-        yield file
