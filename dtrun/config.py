@@ -6,11 +6,12 @@ Kept deliberately small and import-light: every command reads it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 
 from dtrun.errors import DtrunError, SpecError
+from dtrun.structs import struct
 
 #: Settings a user may set with `dtrun config set KEY VALUE`, with what each means.
 KEYS: dict[str, str] = {
@@ -69,7 +70,7 @@ def config_file() -> Path:
     return Path(os.environ.get("DTRUN_CONFIG") or config_home() / "config.yaml")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Settings:
     store: str
     base_image: str | None = None

@@ -7,11 +7,12 @@ escapes is a bug in dtrun and is allowed to show its traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from dtrun.structs import struct
 
-@dataclass(frozen=True)
+
+@struct(frozen=True)
 class Position:
     """Where a value came from: a file and a 1-based line and column."""
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, field, replace
 from typing import TYPE_CHECKING
 
 from dtrun.errors import SpecError
@@ -27,6 +27,7 @@ from dtrun.spec.loader import Spec
 from dtrun.spec.models import Artifact, Dep, RegistryAuth, Resources, Workflow, with_gpus
 from dtrun.spec.templating import references, resolve_secrets, secret_marker
 from dtrun.spec.typed import dump
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.engine.program import JobProgram
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 WORKSPACE = "/workspace"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Job:
     workflow: str
     provider: str
@@ -104,7 +105,7 @@ class Job:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Plan:
     target: str
     jobs: list[Job]

@@ -11,11 +11,12 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from dtrun.code.listing import git_output as _git
+from dtrun.structs import struct
 
 if TYPE_CHECKING:  # hashing and packing are imported when used: `dtrun status` only needs the repo id
     from dtrun.code.manifest import LargeUntracked, Manifest
@@ -45,7 +46,7 @@ def repo_id_from_remote(url: str) -> str | None:
     return f"{host}/{path}".lower()
 
 
-@dataclass
+@struct
 class Snapshot:
     """What a run ships. `files` as listed; `manifest` (digests) computed on first use, through the
     per-project digest index so unchanged files are not read again; `pack()` streams files into the

@@ -12,9 +12,11 @@ Errors a backend meets become `DtrunError` subclasses inside the backend package
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.code.protocol import CodeVolumes
@@ -36,7 +38,7 @@ FIRST_PORT = 8000
 Output = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class VolumeMount:
     """A backend volume (a workspace, a dep's artifacts, the CA bundle) mounted at `target` in a job."""
 
@@ -45,7 +47,7 @@ class VolumeMount:
     read_only: bool = False
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class ContainerSpec:
     """One unit of work as the engine asks for it: image, command, environment, mounts, resources."""
 
@@ -71,7 +73,7 @@ class ContainerSpec:
     torchrun: Torchrun | None = None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class PublishedPort:
     name: str  # PORT_0
     container_port: int
@@ -85,7 +87,7 @@ class PublishedPort:
 Close = Callable[[], None]
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Exit:
     """How a job ended. A backend whose job saved its own outputs (an in-job agent: `AgentBackend`)
     reports them here (`saved`, as `ArtifactRecord` JSON, and `refused`), so the engine records them
@@ -100,7 +102,7 @@ class Exit:
     stopped: str | None = None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class ImageInfo:
     """An image on the backend's host, as `dtrun images` and the image manager need it."""
 
@@ -115,7 +117,7 @@ class ImageInfo:
     home: str | None = None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Credentials:
     """A registry's user and password for one pull (the password is left out of the repr)."""
 
@@ -123,7 +125,7 @@ class Credentials:
     password: str = field(repr=False)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class VolumeInfo:
     name: str
     labels: dict[str, str]
@@ -135,7 +137,7 @@ class VolumeInfo:
 CheckStatus = Literal["ok", "warn", "FAIL", "skip"]
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Check:
     """One line of `dtrun doctor`: what was checked, the verdict, and (unless all is well) the fix.
 
@@ -160,7 +162,7 @@ class Handle(Protocol):
     def labels(self) -> dict[str, str]: ...
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class AgentJobSpec:
     """A whole job for a backend whose jobs run the in-job agent (`AgentBackend.launch`).
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -24,7 +26,7 @@ _LINE = re.compile(r"^#\d+ (?:\d+\.\d+ )?(.*)$")
 SHOW_AFTER = 1.0
 
 
-@dataclass
+@struct
 class _Build:
     header: str
     step: str = ""
@@ -33,7 +35,7 @@ class _Build:
     log: list[str] = field(default_factory=list)
 
 
-@dataclass
+@struct
 class _Transfer:
     done: int = 0
     total: int | None = None

@@ -19,7 +19,6 @@ import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from dtrun.store.archive import (
     write_members,
 )
 from dtrun.store.streams import BackgroundWriter
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.engine.progress import Progress, Transfers
@@ -168,7 +168,7 @@ def upload_folder(store: Store, job_id: str, folder: Path, path: str, container_
     return save_members(store, job_id, path, container_path, folder_members(folder, folder.name or "data"))
 
 
-@dataclass
+@struct
 class SaveResult:
     saved: list[ArtifactRecord]
     refused: list[str]
@@ -205,7 +205,7 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class InputArtifact:
     """An artifact of an upstream job that a job receives, read-only, where it was produced."""
 

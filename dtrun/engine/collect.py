@@ -9,13 +9,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, Backend, Exit
 from dtrun.engine import cache, control
 from dtrun.engine.artifacts import save_outputs as export_outputs
 from dtrun.store import JobRecord, State, Store
+from dtrun.structs import struct
 from dtrun.units import size
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ ARTIFACTS_LABEL = f"{LABEL}.artifacts"
 WORKSPACE_LABEL = f"{LABEL}.workspace"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Declared:
     """An output folder a job declared: as written, where it is in the container, and which node of a
     multi-node job it is saved from (0: the first; every node has a disk of its own).

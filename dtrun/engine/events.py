@@ -5,7 +5,8 @@ tests and API users collect them. The engine itself never prints and never forma
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from dtrun.structs import struct
 
 #: Event kinds. `output` carries a chunk of a job's (masked) output in `data`; `build` one line of an
 #: image build; `result` a job's final state in `state`; the others a sentence in `text`.
@@ -19,7 +20,7 @@ BUILD_START, BUILD_STEP, BUILD_DONE, BUILD_FAILED = "build-start", "build-step",
 PROGRESS = "progress"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Event:
     kind: str
     text: str = ""

@@ -9,11 +9,13 @@ logs, stop, reconcile, events); the dialect owns its language: conditions, expre
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
+from dtrun.structs import struct
 
-@dataclass(frozen=True)
+
+@struct(frozen=True)
 class StepCommand:
     """One step as it starts: its image (already built), command, environment and files to put in."""
 
@@ -29,7 +31,7 @@ class StepCommand:
     describe: str = "run"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Reused:
     """A step the dialect settled without a container (e.g. DataTorch's action cache had its outputs):
     the engine reports `message` and tells the dialect the step succeeded."""

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dtrun.backends.base import LABEL, Backend
@@ -34,12 +34,13 @@ from dtrun.names import new_run_name
 from dtrun.plan import Job, Plan
 from dtrun.snapshot import Snapshot
 from dtrun.store import ArtifactRecord, JobRecord, RunRecord, State, Store
+from dtrun.structs import struct
 
 STOP_GRACE = 10
 EXIT_INTERRUPTED = 130
 
 
-@dataclass
+@struct
 class RunResult:
     run: RunRecord
     jobs: list[JobRecord] = field(default_factory=list)
@@ -55,7 +56,7 @@ def store_label(store: Store) -> str:
     return label_of(store.url)
 
 
-@dataclass
+@struct
 class _RunState:
     run: RunRecord
     records: dict[str, JobRecord]

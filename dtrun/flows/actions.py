@@ -21,13 +21,13 @@ import os
 import re
 import shutil
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 from dtrun.config import Settings, data_home
 from dtrun.errors import DtrunError
 from dtrun.flows.models import ActionManifest, ActionObject
+from dtrun.structs import struct
 
 DEFAULT_GIT_BASE = "https://github.com"
 DATATORCH_OWNER = "datatorch-actions"
@@ -40,7 +40,7 @@ class ActionError(DtrunError):
     """An action that cannot be found, fetched or read."""
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class ActionRef:
     """A parsed reference; exactly one of `folder`, `git` or `image` is set."""
 
@@ -53,7 +53,7 @@ class ActionRef:
     file: str | None = None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Action:
     """A resolved action: its manifest, and its files (a folder) or its image."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,12 @@ from dtrun.flows.program import WORKSPACE, FlowJobProgram, JobResult, Options, P
 from dtrun.images.spec import ImageSpec
 from dtrun.plan import Job as PlanJob
 from dtrun.plan import Plan
+from dtrun.structs import struct
 
 _REF = re.compile(r"\b(steps|jobs)\.([A-Za-z0-9_-]+)")
 
 
-@dataclass
+@struct
 class FlowResult:
     flow: str
     run: str

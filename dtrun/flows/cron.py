@@ -7,10 +7,10 @@ day fields are restricted a day matches if either does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from dtrun.errors import SpecError
+from dtrun.structs import struct
 
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
            ("day of week", 0, 7))
@@ -23,7 +23,7 @@ _SHORT = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *
           "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Cron:
     text: str
     minutes: frozenset[int]

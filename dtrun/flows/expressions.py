@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*'|\"[^\"]*\")|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||!|\(|\)|,)"
@@ -39,7 +40,7 @@ def warn_once(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
-@dataclass
+@struct
 class Scope:
     """What expressions can see. Unknown names are errors with the list of what exists.
 

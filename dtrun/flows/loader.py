@@ -6,7 +6,6 @@ JSON is loaded with the same position-keeping YAML loader (JSON is valid YAML he
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,13 +14,14 @@ from dtrun.flows.models import ActionManifest, Flow
 from dtrun.spec.errors import SpecErrors, did_you_mean, validation_errors
 from dtrun.spec.typed import Model, ValidationError
 from dtrun.spec.yamlpos import Document, load_yaml
+from dtrun.structs import struct
 
 FLOW_SUFFIXES = (".yml", ".yaml", ".json")
 MANIFEST = "action-datatorch.yaml"
 M = TypeVar("M", bound=Model)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class LoadedFlow:
     flow: Flow
     doc: Document

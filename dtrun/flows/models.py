@@ -7,11 +7,12 @@ misspelt `needs` that is silently ignored runs jobs in the wrong order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated, Any, Literal
 
 from dtrun.spec.models import Resources
 from dtrun.spec.typed import After, Alias, Before, MinLen, Model
+from dtrun.structs import struct
 
 JOB_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 INPUT_TYPES = ("string", "integer", "float", "boolean", "array", "list")
@@ -42,7 +43,7 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class ActionObject(Model):
     """`action: {name, tag, git}`: an action in any git repository (seed 004)."""
 
@@ -53,7 +54,7 @@ class ActionObject(Model):
     file: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Step(Model):
     id: str | None = None
     name: str | None = None
@@ -90,7 +91,7 @@ def parse_duration(value: Any) -> float | None:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Job(Model):
     name: str | None = None
     needs: Annotated[list[str], Before(_one_or_many)] = field(default_factory=list)
@@ -106,12 +107,12 @@ class Job(Model):
     steps: Annotated[list[Step], MinLen(1)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Schedule(Model):
     cron: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Webhook(Model):
     """A webhook trigger; `secret` (usually `${{ secrets.NAME }}`) is checked on every request."""
 
@@ -119,7 +120,7 @@ class Webhook(Model):
     path: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Triggers(Model):
     schedule: list[Schedule] = field(default_factory=list)
     webhook: Webhook | None = None
@@ -158,7 +159,7 @@ def _job_ids(jobs: dict[str, Job]) -> dict[str, Job]:
     return jobs
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Flow(Model):
     name: Text
     on: Triggers = field(default_factory=Triggers)
@@ -168,7 +169,7 @@ class Flow(Model):
 
 # -- action-datatorch.yaml --------------------------------------------------------------------------
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class ActionInput(Model):
     """One `inputs.<id>` of a manifest; `default` may hold `${{ }}` (rendered when the step runs)."""
 
@@ -183,7 +184,7 @@ class ActionInput(Model):
     deprecation_message: Annotated[str | None, Alias("deprecationMessage")] = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class ActionOutput(Model):
     """One `outputs.<id>`; a declared `type` turns a text value (from $DTRUN_OUTPUT) into that type."""
 
@@ -191,7 +192,7 @@ class ActionOutput(Model):
     description: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class ActionEnv(Model):
     """One `env.<NAME>` of a manifest: a name the action reads. The value comes from `--secret NAME=...`
     or the host's environment when the step runs, never from the file (it would be published)."""
@@ -213,7 +214,7 @@ def _texts(value: Any) -> Any:
     return [_scalar_text(v) for v in value] if isinstance(value, list) else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Runs(Model):
     """How the action runs (DataTorch's `runs.using`):
 
@@ -283,7 +284,7 @@ def _input_forms(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class ActionManifest(Model):
     """`action-datatorch.yaml` as DataTorch defines it (its action.v1 schema), plus dtrun's `runs` extras."""
 

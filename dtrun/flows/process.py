@@ -12,7 +12,7 @@ import io
 import json
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from dtrun.flows.models import ActionManifest, Runs
 from dtrun.flows.runs import action_command, image_tools
 from dtrun.images.spec import ImageSpec
 from dtrun.spec.typed import dump
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.backends.base import Backend
@@ -32,7 +33,7 @@ ACTION_DIR = "/dtrun/action"
 _SKIP = {".git", ".dtrun-complete", "__pycache__"}
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Process:
     entrypoint: list[str] | None
     command: list[str] | None

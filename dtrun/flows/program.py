@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from dtrun.engine.program import Reused, StepCommand
@@ -26,6 +26,7 @@ from dtrun.flows.outputs import mask_value, parse_output_file, parse_stdout_line
 from dtrun.flows.process import ACTION_DIR, Process, folder_tar, process, run_shell
 from dtrun.flows.runs import cache_enabled, declared_env, step_context
 from dtrun.spec.typed import dump
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.store import Store
@@ -37,7 +38,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.*-]*")
 CACHED_MESSAGE = "outputs reused from the cache"
 
 
-@dataclass
+@struct
 class StepResult:
     id: str
     name: str
@@ -50,7 +51,7 @@ class StepResult:
     job_record: str | None = None
 
 
-@dataclass
+@struct
 class JobResult:
     id: str
     name: str
@@ -60,7 +61,7 @@ class JobResult:
     steps: list[StepResult] = field(default_factory=list)
 
 
-@dataclass
+@struct
 class PreparedStep:
     id: str
     label: str
@@ -75,7 +76,7 @@ class PreparedStep:
         return "run" if self.action is None else self.action.ref.text
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Options:
     """What a flow job's steps need beyond the flow: the store (DataTorch's action cache), the Docker
     host (`machine.name`), values to mask beyond the secrets (declared `env` taken from the host)."""

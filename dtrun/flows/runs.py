@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dtrun.errors import SpecError
@@ -27,6 +27,7 @@ from dtrun.flows.contexts import ACTION_DIR, action_context, local_context, mach
 from dtrun.flows.expressions import Scope, render, render_shell, text_of, warn_once
 from dtrun.flows.inputs import env_name, input_env
 from dtrun.flows.models import ActionManifest
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.flows.actions import Action
@@ -36,7 +37,7 @@ SDK_TOOL = "datatorch"
 _RUN_FILE = 'if [ -x "$0" ]; then exec "$0" "$@"; else exec sh "$0" "$@"; fi'
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Command:
     """What the container runs: `entrypoint` ([] clears the image's), `command`, extra environment."""
 

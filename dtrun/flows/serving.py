@@ -13,16 +13,16 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 #: Runs one flow (its file, why it was triggered) and returns (run name, whether it succeeded).
 Start = Callable[[Path, str], tuple[str, bool]]
 
 
-@dataclass
+@struct
 class Counts:
     succeeded: int = 0
     failed: int = 0

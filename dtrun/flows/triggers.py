@@ -12,7 +12,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,13 +20,14 @@ from dtrun.errors import DtrunError
 from dtrun.flows.cron import Cron, parse_cron
 from dtrun.flows.expressions import Scope, render, text_of
 from dtrun.flows.loader import LoadedFlow
+from dtrun.structs import struct
 
 TOKEN_HEADER = "X-Dtrun-Token"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 Fire = Callable[[LoadedFlow, str], None]
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Scheduled:
     loaded: LoadedFlow
     cron: Cron
@@ -86,7 +86,7 @@ class Scheduler:
             self.sleep(max(0.5, 60 - now.second - now.microsecond / 1e6))
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Hook:
     loaded: LoadedFlow
     path: str

@@ -15,11 +15,12 @@ import subprocess
 import tempfile
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dtrun.errors import BuildError
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.images.host import ImageHost
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 Output = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Builder:
     """How to build: a docker CLI invocation (BuildKit), or the Engine API (legacy)."""
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dtrun.errors import BuildError, ResourceError
+from dtrun.structs import struct
 
 _TORCH_PIN = re.compile(r"^\s*torch\s*(?:\[[^\]]*\])?\s*(===?|~=)\s*([0-9]+)\.([0-9]+)", re.IGNORECASE)
 _CU_SUFFIX = re.compile(r"\+cu(\d+)(\d)\b")
@@ -56,7 +56,7 @@ def torch_pin(requirements: bytes | None) -> tuple[str, str | None] | None:
     return None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class CudaChoice:
     version: str
     source: str  # "workflow", "torch X.Y in the requirements", "default"

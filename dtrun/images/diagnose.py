@@ -10,11 +10,11 @@ and so on. A failure it does not recognise keeps the builder's own message.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from dtrun.errors import BuildError
 from dtrun.images.probe import BaseInfo
 from dtrun.images.spec import ImageSpec
+from dtrun.structs import struct
 
 #: What a log says when the network, not the step, failed.
 _OFFLINE = re.compile(
@@ -29,7 +29,7 @@ CONDA_HOST = "conda.anaconda.org"
 UV_PYTHON_HOST = "github.com"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Step:
     """The failing step as `BuildLog.failure()` writes it: its title, then its output lines."""
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
 from dtrun.errors import BuildError
 from dtrun.images import cuda as cuda_table
 from dtrun.images.probe import BaseInfo
 from dtrun.images.spec import TOOLS, ImageSpec
 from dtrun.images.templates import TEMPLATE_VERSION, render
+from dtrun.structs import struct
 
 #: The Python that conda and uv install when the workflow names none.
 DEFAULT_PYTHON = "3.11"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class BuildPlan:
     """Everything one build needs; `tag` is derived from all of it."""
 

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from dtrun.backends.base import ImageInfo
@@ -26,12 +25,13 @@ from dtrun.images.builder import Builder, Output, build, pick_builder
 from dtrun.images.host import ImageHost
 from dtrun.images.spec import ImageSpec
 from dtrun.images.templates import fingerprint
+from dtrun.structs import struct
 
 DEFAULT_CPU_BASE = "debian:bookworm-slim"
 PLATFORM = "linux/amd64"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class BaseChoice:
     ref: str
     cuda: str | None = None

@@ -6,10 +6,11 @@ result is cached on disk by the image id, so it is paid once per base, not once 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from dtrun.cachefile import cache_path, read_json, write_json
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.images.host import ImageHost
@@ -24,7 +25,7 @@ _SCRIPT = (
 )
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class BaseInfo:
     image_id: str
     python: str | None = None

@@ -6,8 +6,9 @@ The Dockerfile depends on the base image (its Python, its package manager), so t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.config import Settings
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from dtrun.images.spec import ImageSpec
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Shown:
     """The image a job gets: its content tag and base, and the Dockerfile that builds it (None: a user's
     image, run as it is)."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
+
+from dtrun.structs import struct
 
 #: Provider tools a generated image can carry, each installed by its own step of `images/layers/tools.j2`.
 #: `datatorch` is DataTorch's SDK from PyPI, which `python` flow actions import (`datatorch.get_inputs()`).
 TOOLS = ("torch", "jupyterlab", "notebook", "code-server", "datatorch")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Origin:
     """Which workflow asked for this image, and which of its properties made which part of it: the
     words a failed build is explained in (`images.diagnose`). Never part of the image's identity."""
@@ -23,7 +25,7 @@ class Origin:
     conda: str | None = None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class ImageSpec:
     """The inputs of one generated image.
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Protocol
 
 from dtrun.images.spec import ImageSpec, Origin
 from dtrun.providers.torchrun_launch import Torchrun
 from dtrun.spec.models import Workflow
+from dtrun.structs import struct
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class ProviderContext:
     """What a provider may look at besides the workflow: the project folder and the settings it uses."""
 
@@ -21,7 +22,7 @@ class ProviderContext:
     python_install: str = "auto"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class JobShape:
     """What one provider makes of one workflow: image, command and anything it adds to the job."""
 

@@ -13,14 +13,13 @@ ranks fail together (`max_restarts` 0: dtrun decides retries, for the whole job)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dtrun.errors import SpecError
+from dtrun.structs import struct
 
 DEFAULT_PORT = 29500
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Torchrun:
     """A multi-node torchrun as the plan asks for it: `nodes` nodes of `nproc_per_node` processes each.
 
@@ -37,7 +36,7 @@ class Torchrun:
                           master_port=self.port)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Rendezvous:
     """The shape of one distributed torchrun: how many nodes, processes per node, where node 0 listens."""
 

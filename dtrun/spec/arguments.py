@@ -8,13 +8,14 @@ argument, never a variable or `--help`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dtrun.errors import DtrunError
 from dtrun.spec.variables import Variable
+from dtrun.structs import struct
 
 
-@dataclass
+@struct
 class RunArguments:
     variables: dict[str, str] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)

@@ -19,13 +19,13 @@ further jobs) has no counterpart here; a one-line warning says so.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dtrun.errors import Position, SpecError
 from dtrun.spec.errors import SpecWarning
 from dtrun.spec.yamlpos import Document, PathKey, documents, side_files
+from dtrun.structs import struct
 
 #: Where the workflow's own properties reach the provider's commands.
 DATA_ENV = "DSTACK_WORKFLOW_DATA"
@@ -34,7 +34,7 @@ WORKFLOW_KEYS = ("name", "help", "deps", "depends-on", "env", "environment", "wo
                  "resources", "ports", "cache", "secrets", "repo_include", "depends_variables")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class CustomProvider:
     name: str
     image: str

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from dtrun.errors import Position, SpecError
 from dtrun.spec.typed import Problem, ValidationError, format_loc
 from dtrun.spec.yamlpos import Document, PathKey
+from dtrun.structs import struct
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -58,7 +58,7 @@ class SpecErrors(SpecError):
 
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class SpecWarning:
     """A property accepted without (all of) its meaning on a Docker host, or a workflow skipped because
     it is invalid. Returned by the loader, never printed by it: the CLI decides how to show it."""

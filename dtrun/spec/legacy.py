@@ -22,19 +22,20 @@ Warnings are returned, never printed: the CLI shows them.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dtrun.errors import SpecError
 from dtrun.spec.errors import SpecWarning
 from dtrun.spec.rules import INTERNAL
 from dtrun.spec.yamlpos import Document, PathKey
+from dtrun.structs import struct
 
 #: Provider names of earlier dstack releases and the provider that has their meaning now.
 PROVIDER_ALIASES = {"vscode": "code", "jupyterlab": "lab", "jupyter": "notebook"}
 
 
-@dataclass
+@struct
 class Normalized:
     item: dict[str, Any]
     warnings: list[SpecWarning] = field(default_factory=list)

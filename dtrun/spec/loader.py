@@ -8,7 +8,7 @@ made with the variables' defaults (what `dtrun list` and `dtrun validate` look a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,10 @@ from dtrun.spec.templating import Scope, substitute
 from dtrun.spec.typed import ValidationError
 from dtrun.spec.variables import GLOBAL, Variable, load_variables, variable_files
 from dtrun.spec.yamlpos import Document, PathKey, load_yaml
+from dtrun.structs import struct
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Source:
     """A workflow as written: its mapping (unknown properties removed), its file and where in it."""
 
@@ -37,7 +38,7 @@ class Source:
     provider_ok: bool = True
 
 
-@dataclass
+@struct
 class Spec:
     """All workflows of a project, with where each was defined and the variables each declares."""
 

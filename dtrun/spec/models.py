@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Annotated, Any, Literal
 
 from dtrun.spec.typed import After, Alias, Before, Ge, Gt, MinLen, Model
 from dtrun.spec.yamlpos import RawFloat
+from dtrun.structs import struct
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
 
@@ -59,7 +60,7 @@ Version = Annotated[str, Before(_text)]
 Size = Annotated[int | None, Before(parse_size)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Artifact(Model):
     """An output folder saved when the job ends; `mount: true` also saves it while the job runs.
 
@@ -76,7 +77,7 @@ class Artifact(Model):
         return {"path": value} if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Gpu(Model):
     count: Annotated[int, Ge(0)] = 1
     name: str | None = None
@@ -91,7 +92,7 @@ class Gpu(Model):
         return {"count": value} if isinstance(value, int) else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Resources(Model):
     gpu: Gpu | None = None
     memory: Size = None
@@ -105,7 +106,7 @@ class Resources(Model):
         return self.gpu.count if self.gpu else 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class RegistryAuth(Model):
     """`registry_auth` of the docker provider: who pulls its image. Values are usually
     `${{ secrets.NAME }}`, resolved only when the job starts; the password is never shown."""
@@ -114,7 +115,7 @@ class RegistryAuth(Model):
     password: str = field(repr=False)
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Dep(Model):
     """One dependency: on a tag, or on a workflow (optionally at a tag), maybe in another repository.
 
@@ -261,7 +262,7 @@ def _env_forms(value: Any) -> Any:
 Commands = Annotated[list[str], Before(_one_or_many)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@struct(frozen=True, kw_only=True)
 class Workflow(Model):
     name: Annotated[str, After(_workflow_name)]
     provider: ProviderName

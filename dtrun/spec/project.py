@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from dtrun.code.listing import find_git_root
 from dtrun.errors import ProjectError
+from dtrun.structs import struct
 
 SPEC_DIRS = (".dtrun", ".dstack")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Project:
     """A project folder inside a git repository.
 

@@ -9,13 +9,13 @@ a provider this build cannot run is still a valid workflow to list, validate and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from dtrun.errors import SpecError
 from dtrun.spec.errors import did_you_mean
 from dtrun.spec.models import PROVIDER_NAMES
 from dtrun.spec.yamlpos import Document, PathKey
+from dtrun.structs import struct
 
 COMMON = ("name", "provider", "help", "deps", "depends-on", "env", "environment", "working_dir", "artifacts",
           "resources", "ports", "cache", "secrets", "ssh", "before_run", "repo_include", "depends_variables")
@@ -58,7 +58,7 @@ def provider_of(item: Mapping[str, Any]) -> Any:
     return item.get("provider")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Checked:
     """A workflow mapping without its offending properties, so that type checking can still report
     everything else at once; `provider_ok` is false when the provider is missing or unknown (its

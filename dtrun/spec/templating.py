@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from dtrun.errors import DtrunError, Position, SpecError
 from dtrun.spec.errors import did_you_mean
 from dtrun.spec.yamlpos import Document, PathKey, RawFloat
+from dtrun.structs import struct
 
 TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 #: A template, or a hosted-era `${name}` / `$name`.
@@ -42,7 +43,7 @@ def secret_marker(name: str) -> str:
     return "${{ secrets." + name + " }}"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Scope:
     """What `${{ ... }}` may name in one workflow."""
 

@@ -29,8 +29,9 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
+
+from dtrun.structs import struct
 
 Loc = tuple[str | int, ...]
 
@@ -89,7 +90,7 @@ class MinLen:
 
 # -- problems -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Problem:
     """One thing wrong with the data, at `loc`.
 

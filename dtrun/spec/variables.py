@@ -16,20 +16,20 @@ environment variables and `${{ name }}` substitutions, which are text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from dtrun.errors import Position, SpecError
 from dtrun.spec.project import Project
 from dtrun.spec.templating import plain
 from dtrun.spec.yamlpos import documents, side_files
+from dtrun.structs import struct
 
 #: The section of variables.yaml shared by every workflow (hosted dstack.ai, early 2022).
 GLOBAL = "global"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Variable:
     """One declared variable; `workflow_position` is where its workflow's key is in variables.yaml."""
 

@@ -9,11 +9,12 @@ The parsing itself is in `dtrun.spec.yamlparse`; a file parsed before comes from
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from dtrun.errors import Position, SpecError
+from dtrun.structs import struct
 
 PathKey = tuple[str | int, ...]
 
@@ -29,7 +30,7 @@ class RawFloat(float):
         return obj
 
 
-@dataclass
+@struct
 class Document:
     """One loaded file: its plain data and the position of every value in it."""
 

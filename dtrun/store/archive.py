@@ -22,11 +22,12 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO
 
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 #: Read and write in large blocks: tarfile's default (10 KiB) makes Python the bottleneck on big files.
 BUFSIZE = 1 << 20
@@ -40,7 +41,7 @@ class NotAFolder(DtrunError):
     """An artifact path names a single file where only folders are taken (`allow_file` unset)."""
 
 
-@dataclass
+@struct
 class Manifest:
     files: list[dict[str, object]] = field(default_factory=list)
     size: int = 0

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Any, TypeVar
+
+from dtrun.structs import struct
 
 
 class State(str, Enum):
@@ -47,7 +49,7 @@ class RecordError(ValueError):
     """JSON that is not the record it should be; the message names the record kind and the field."""
 
 
-@dataclass
+@struct
 class Transition:
     state: State
     at: float
@@ -61,7 +63,7 @@ class Transition:
         return {"state": self.state.value, "at": self.at}
 
 
-@dataclass
+@struct
 class ArtifactRecord:
     """One saved output folder (or single file): `path` as declared, stored as one tar object plus a manifest."""
 
@@ -94,7 +96,7 @@ class ArtifactRecord:
                 "files": self.files, "size": self.size, "file": self.file}
 
 
-@dataclass
+@struct
 class JobRecord:
     id: str
     run: str
@@ -158,7 +160,7 @@ class JobRecord:
                 "submitted_at": self.submitted_at, "finished_at": self.finished_at}
 
 
-@dataclass
+@struct
 class RunRecord:
     name: str
     repo: str
@@ -195,7 +197,7 @@ class RunRecord:
                 "user": self.user}
 
 
-@dataclass
+@struct
 class TagRecord:
     """A name for the artifacts of a finished run (or of uploaded local data), reusable as a dep.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from dtrun.backends.base import (
     VolumeMount,
 )
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.backends.base import Backend, ContainerSpec, Credentials
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 LOST = 137
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class QueueJob:
     """One job as the cluster's queue reports it, in dtrun's terms."""
 
@@ -67,7 +68,7 @@ class QueueJob:
     cancelled: str | None = None
 
 
-@dataclass
+@struct
 class AgentHandle:
     """What the engine holds for a launched job: its queue id, name and labels (`dev.dtrun.*`)."""
 

@@ -40,9 +40,9 @@ def agent_spec(spec: ImageSpec, store_url: str) -> ImageSpec:
 
 #: The modules of dtrun the agent imports (tests/unit/backends/agent checks this stays true): only they
 #: are shipped, so the layer, and with it the jobs' cache keys, change only when the agent does.
-AGENT_MODULES = ("__init__.py", "agent", "errors.py", "masking.py", "store/__init__.py", "store/archive.py",
-                 "store/tarstream.py", "store/store.py", "store/records.py", "store/failures.py", "store/guarded.py",
-                 "store/localfiles.py")
+AGENT_MODULES = ("__init__.py", "agent", "errors.py", "masking.py", "structs.py", "store/__init__.py",
+                 "store/archive.py", "store/tarstream.py", "store/store.py", "store/records.py", "store/failures.py",
+                 "store/guarded.py", "store/localfiles.py")
 
 
 def agent_files() -> dict[str, bytes]:

@@ -25,11 +25,11 @@ import socket
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from dtrun.backends.docker.sshtunnel import TunnelError, ssh_child_setup, ssh_destination
+from dtrun.structs import struct
 
 #: how long `failure` waits for the children of a connection that just failed to exit and say why
 FAILURE_WAIT_S = 2.0
@@ -42,7 +42,7 @@ def dial_stdio_argv(url: str) -> list[str]:
             "docker", "system", "dial-stdio"]
 
 
-@dataclass
+@struct
 class _Child:
     """One connection's process, and the file its stderr goes to (a file: a pipe nobody reads can fill)."""
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Tls:
     """Client TLS material: a folder holding ca.pem, cert.pem and key.pem, and whether to verify."""
 
@@ -35,7 +35,7 @@ class Tls:
         return str(path) if path.is_file() else None
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Endpoint:
     url: str
     source: str

@@ -35,7 +35,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from dtrun.engine.scheduler import Admission
 from dtrun.errors import ResourceError
 from dtrun.plan import Job
 from dtrun.spec.models import Gpu
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.backends.docker.backend import DockerBackend
@@ -57,7 +58,7 @@ BUSY_STATES = ("created", "running", "paused", "restarting")
 POLL_S = 2.0
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Holder:
     """A container that holds GPUs."""
 
@@ -75,7 +76,7 @@ class Holder:
         return (_normal_time(self.created), self.id)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Decision:
     gpus: list[GpuInfo]
     preempt: list[Holder]

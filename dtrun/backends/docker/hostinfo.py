@@ -11,16 +11,17 @@ forces it.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any
 
 from dtrun.cachefile import cache_path, read_json, write_json
+from dtrun.structs import struct
 
 CACHE_TTL = 24 * 3600
 QUERY = "index,uuid,name,memory.total,driver_version"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class GpuInfo:
     index: int
     uuid: str
@@ -33,7 +34,7 @@ class GpuInfo:
         return self.memory / 2**30
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class HostInfo:
     endpoint: str
     name: str

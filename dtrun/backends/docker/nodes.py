@@ -13,13 +13,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from dtrun.backends.base import LABEL, ContainerSpec, Exit, VolumeMount
 from dtrun.backends.docker.errors import explanation, ignored
 from dtrun.errors import BackendError
 from dtrun.providers import torchrun_launch
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     from dtrun.backends.docker.backend import DockerBackend
@@ -35,7 +36,7 @@ NODE_VOLUME_LABEL = f"{LABEL}.node-volume"
 FAIL_GRACE = 5
 
 
-@dataclass
+@struct
 class NodeGroup:
     """One job's N containers, node 0 first; `name` and `labels` are the job's (node 0's)."""
 

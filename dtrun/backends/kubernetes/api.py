@@ -15,7 +15,6 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +22,7 @@ from dtrun.backends.kubernetes import manifests
 from dtrun.backends.kubernetes.job import COMPLETION_INDEX_ANNOTATION, KubeJob
 from dtrun.backends.kubernetes.status import JobState, job_state
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 T = TypeVar("T")
 _TRANSIENT = {429, 500, 502, 503, 504}
@@ -33,7 +33,7 @@ class ClusterError(DtrunError):
     """The Kubernetes API server refused or failed a request."""
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Retry:
     """Exponential backoff with jitter: `base`, 2*base, 4*base ... capped, for `attempts` tries in all."""
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dtrun.errors import SpecError
 from dtrun.providers.torchrun_launch import Torchrun
+from dtrun.structs import struct
 
 __all__ = ["KubeJob", "Torchrun", "dns_label", "gpu_products", "label_value"]
 
@@ -28,7 +29,7 @@ COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 _NAME_MAX = 52
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class KubeJob:
     """One dtrun job as the Kubernetes backend runs it.
 

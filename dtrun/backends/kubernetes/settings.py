@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 _INTS = ("ttl", "stop_grace")
 KNOWN = ("kubeconfig", "context", "namespace", "registry", "image_pull_secret", "service_account", "ttl",
          "stop_grace", "agent_python")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class KubeSettings:
     #: A kubeconfig file; None: $KUBECONFIG, ~/.kube/config, else the pod's service account.
     kubeconfig: str | None = None

@@ -8,8 +8,9 @@ pulled. dtrun reports those in its own words, not as a bare "Failed".
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from dtrun.structs import struct
 
 Phase = Literal["pending", "running", "succeeded", "failed"]
 # Container waiting reasons that will not fix themselves.
@@ -17,7 +18,7 @@ _STUCK = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContain
           "CreateContainerError", "RunContainerError"}
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class JobState:
     """Where one job stands; `reason` is a sentence for `dtrun status`, None when there is nothing to say."""
 

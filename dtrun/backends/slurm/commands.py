@@ -18,17 +18,17 @@ import shlex
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from dtrun.backends.slurm.settings import Login
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 
 class SlurmError(DtrunError):
     """A Slurm command failed; the message carries its own words."""
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Output:
     code: int
     stdout: str

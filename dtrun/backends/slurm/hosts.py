@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dtrun.backends.slurm.commands import SlurmCommands, SlurmError
+from dtrun.structs import struct
 
 _SEP = "\x1f"
 _FIELDS = ("NodeList", "Partition", "StateLong", "CPUsState", "Memory", "AllocMem", "Gres", "GresUsed")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class GpuCount:
     kind: str | None  # the GRES type (`a100`), None when the cluster names none
     total: int
@@ -23,7 +24,7 @@ class GpuCount:
         return max(0, self.total - self.used)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class SlurmNode:
     name: str
     partition: str
@@ -40,7 +41,7 @@ class SlurmNode:
         return not re.search(r"down|drain|fail|maint|unknown|not_responding|reboot", self.state)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Partition:
     name: str
     default: bool

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dtrun.backends.slurm.commands import SlurmCommands, SlurmError
 from dtrun.backends.slurm.script import job_name, parse_comment
 from dtrun.store.records import State
+from dtrun.structs import struct
 
 _SEP = "\x1f"  # no job name or comment of ours contains it
 _SQUEUE_FIELDS = ("JobID", "Name", "State", "Reason", "exit_code", "Comment", "NodeList")
@@ -47,7 +48,7 @@ REASONS = {
 }
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class SlurmJob:
     id: str
     name: str

@@ -17,16 +17,17 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dtrun.backends.slurm.settings import STORE_ENV, SlurmSettings
 from dtrun.providers.torchrun_launch import Torchrun
+from dtrun.structs import struct
 
 #: The comment's first word, so a listing picks out dtrun's jobs among everyone else's.
 COMMENT_TAG = "dtrun"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class SbatchJob:
     """What the script needs of one job (the backend fills it from a plan job and its manifest)."""
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dtrun.errors import DtrunError
+from dtrun.structs import struct
 
 RUNTIMES = ("docker", "pyxis", "apptainer")
 #: Environment variables the agent needs to reach an S3 store; passed to the job, never to its command.
@@ -13,7 +14,7 @@ STORE_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", 
              "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Login:
     """Where Slurm's commands run: here (`local`) or on a login node (`ssh://user@host[:port]`)."""
 
@@ -48,7 +49,7 @@ class Login:
         return cls(host=host, user=user, port=int(port) if port else None)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class SlurmSettings:
     login: Login = field(default_factory=Login)
     partition: str | None = None

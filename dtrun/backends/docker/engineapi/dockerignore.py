@@ -25,14 +25,15 @@ import re
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from dtrun.structs import struct
 
 FILE = ".dockerignore"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Pattern:
     """One line of the file: its cleaned text (without `!`), whether it is an exception, its regex."""
 

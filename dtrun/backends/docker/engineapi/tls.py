@@ -6,14 +6,15 @@ reported when connecting, as `no Docker daemon answers at ...`, not when the end
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from dtrun.structs import struct
 
 if TYPE_CHECKING:
     import ssl
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class TLSConfig:
     """`cert`: the client's (certificate, key) files; `ca_cert`: the CA to check the daemon against when
     `verify` (None: the system's CAs); `verify` False accepts any daemon certificate."""
