@@ -233,6 +233,7 @@ class Engine:
                 self.store.save_run(state.run)
             for thread in state.clean_ups:  # the run returns with nothing of its jobs left on the host
                 thread.join()
+            self.code.close()  # its hold on the code tree goes, a prune it started is handed over
         if scheduler.errors:
             raise scheduler.errors[0]
 
