@@ -19,10 +19,10 @@ def test_the_setting_is_a_number_of_trees_with_a_default() -> None:
         assert caught.value.hint == f"dtrun config set code_trees {DEFAULT_TREES}"
 
 
-def test_a_prune_comes_once_per_quarter_of_the_bound_and_never_when_off() -> None:
-    assert [prune_every(k) for k in (0, 1, 2, 4, 8, 16)] == [0, 1, 1, 1, 2, 4]
-    assert not due(8, 1) and due(8, 2) and due(8, 3)
-    assert due(2, 1) and not due(2, 0)
+def test_a_prune_comes_once_per_bound_of_trees_landed_and_never_when_off() -> None:
+    assert [prune_every(k) for k in (0, 1, 2, 8)] == [0, 1, 2, 8]
+    assert not due(8, 7) and due(8, 8) and due(8, 9)
+    assert due(1, 1) and not due(2, 1) and not due(2, 0)
     assert not any(due(0, landed) for landed in range(100))  # 0: only `dtrun volumes prune` removes trees
 
 
