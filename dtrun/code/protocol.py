@@ -38,10 +38,12 @@ class CodeRef:
 
 @runtime_checkable
 class CodeVolumes(Protocol):
-    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> CodeRef:
+    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str],
+                 hold_labels: dict[str, str] | None = None) -> CodeRef:
         """Make `manifest`'s tree complete in `volume` (created with its anchor if missing), sending only
         the objects the volume lacks; nothing at all when the tree is there. Through the API only. The
-        tree is held (no prune removes it) until `release_code`."""
+        tree is held (no prune removes it) until `release_code`; `hold_labels` (the run's) go on the hold
+        alone, so that whoever settles a run whose client died can release it (`release_holds`)."""
         ...
 
     def code_view(self, code: CodeRef, name: str, labels: dict[str, str], image: str | None = None) -> str:
@@ -61,4 +63,8 @@ class CodeVolumes(Protocol):
 
     def release_code(self, code: CodeRef) -> None:
         """The run that put `code` is over: its tree may be pruned from now on."""
+        ...
+
+    def release_holds(self, labels: dict[str, str]) -> None:
+        """Release the holds whose labels include `labels` (a dead run's, settled by reconcile)."""
         ...

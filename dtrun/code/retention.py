@@ -25,7 +25,9 @@ tree was pruned sends what changed since the volume's latest tree, as it would a
   time as the put (no added round trip) and removed when the run returns. A job's view exists only while
   the job runs; the hold covers the gaps between a run's jobs (a later job's image build, a flow's
   waiting jobs) and another client's recorded tree (a tree found complete long ago). A hold older than
-  `HOLD_STALE_S` is a client that died without removing it: ignored and removed by the next prune.
+  `HOLD_STALE_S` is a client that died without removing it: ignored and removed by the next prune. A
+  hold carries its run's name (`dev.dtrun.run`), so the command that settles a run whose client died
+  (`engine/reconcile.py`) releases it at once.
 - **Clients' records** (`coderecord`) name trees without asking the daemon; a prune removes the anchor
   first, so every client's records lapse with the old anchor id, and a put in flight on the old anchor
   fails with NotFound and is made again on the new one. The pruning client carries its own record of
@@ -38,7 +40,8 @@ long ago and used again today is kept only while a run holds it or a view uses i
 what changed since HEAD). A hold is made at the same time as the put, not before it: a prune by another
 client that lists holds in the few milliseconds between this put finding an old tree in its record and
 the hold's creation could drop that tree, and the job's view would then fail to mount, naming the layer.
-A client killed mid-run leaves its hold, which keeps one tree for `HOLD_STALE_S`.
+A client killed mid-run leaves its hold, which keeps one tree until a later command settles its run
+(reconcile), at most `HOLD_STALE_S`.
 """
 
 from __future__ import annotations

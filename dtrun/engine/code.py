@@ -24,6 +24,8 @@ from dtrun.units import size
 if TYPE_CHECKING:
     from dtrun.engine.runner import Engine
 
+RUN_LABEL = "dev.dtrun.run"  # backends.base.LABEL + ".run", as every run's containers are labelled
+
 
 class RunCode:
     def __init__(self, engine: Engine) -> None:
@@ -36,6 +38,7 @@ class RunCode:
         self._ref: Any = None
         self._pruning: threading.Thread | None = None
         self._released: Any = None
+        self._run = ""  # the run's name, on the hold of its tree (reconcile releases a dead run's)
 
     def _background(self, target: Any, name: str) -> threading.Thread:
         def guarded() -> None:
@@ -73,10 +76,12 @@ class RunCode:
             raise self._error
         return self.engine.snapshot.digest
 
-    def send(self) -> None:
-        """Begin putting the tree into the backend's code volume (once per run), if it has one."""
+    def send(self, run: str = "") -> None:
+        """Begin putting the tree into the backend's code volume (once per run), if it has one. `run`:
+        the run's name, labelled on the run's hold of its tree."""
         from dtrun.backends.base import code_volumes
 
+        self._run = self._run or run
         if code_volumes(self.engine.backend) is None or not self.engine.snapshot.files:
             return
         with self._start_lock:
@@ -96,7 +101,7 @@ class RunCode:
         self.digest()
         labels = engine.labels(**{LABEL_CODE: snapshot.repo_id})
         self._ref = store.put_code(volume_name(snapshot.repo_id, store_label(engine.store)), snapshot.root,
-                                   snapshot.manifest, labels)
+                                   snapshot.manifest, labels, {RUN_LABEL: self._run} if self._run else None)
         sent = self._ref.sent
         if sent is not None and due(trees, self._ref.landed):
             self._pruning = threading.Thread(target=self._prune, args=(trees,), name="dtrun-prune", daemon=True)
@@ -140,7 +145,7 @@ class RunCode:
         store = code_volumes(self.engine.backend)
         if store is None or not self.engine.snapshot.files:
             return None
-        self.send()
+        self.send(labels.get(RUN_LABEL, ""))
         assert self._sending is not None
         self._sending.join()
         if self._error is not None:

@@ -139,7 +139,7 @@ class ContainerJob:
         declared = declare(job)
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
-        self.engine.code.send()  # the run's tree goes to the code volume while the inputs are mounted
+        self.engine.code.send(run.name)  # the run's tree goes to the code volume while the inputs are mounted
         mounts = mount_inputs(self.backend, self.store, inputs, image, self.labels(),
                               progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}", job=job.workflow))
         mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,

@@ -283,7 +283,8 @@ class CodeVolumeOps:
             raise BackendError(f"no image with a shell for the code volume's helper: none of "
                                f"{', '.join(self.probe_images)} is on {getattr(self, 'host', 'the host')}") from None
 
-    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> Any:
+    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str],
+                 hold_labels: dict[str, str] | None = None) -> Any:
         """`put_code` above, with the tree held for the run (`codeprune.hold`, made at the same time, no
         added round trip) and made again on a new anchor when a concurrent prune removed the old one."""
         from dtrun.backends.docker import codeprune, coderecord
@@ -291,7 +292,7 @@ class CodeVolumeOps:
         from dtrun.code.protocol import CodeRef
         from dtrun.code.volume import LABEL_CODE
 
-        own = {key: value for key, value in labels.items() if key != LABEL_CODE}
+        own = {**{key: value for key, value in labels.items() if key != LABEL_CODE}, **(hold_labels or {})}
         held: list[str] = []
         holding = threading.Thread(target=lambda: held.append(codeprune.hold(self.client, volume, manifest.digest,
                                                                                own)), name="dtrun-hold", daemon=True)
@@ -355,6 +356,14 @@ class CodeVolumeOps:
 
         if code.hold:
             codeprune.release(self.client, code.hold)
+
+    def release_holds(self, labels: dict[str, str]) -> None:
+        from dtrun.backends.docker import codeprune
+        from dtrun.code.retention import HOLD_LABEL
+
+        selector = [HOLD_LABEL, *(f"{key}={value}" for key, value in labels.items())]
+        for volume in self.client.api.volumes(filters={"label": selector}).get("Volumes") or []:
+            codeprune.release(self.client, str(volume.get("Name") or ""))
 
     def remove_code(self, volume: str) -> str | None:
         """Remove a repository's code volume and its anchor: None when removed, else why it was kept

@@ -33,9 +33,11 @@ class CodeBackend(FakeBackend):
         self.pruned: list[tuple[str, list[str], int, bool]] = []
         self.released: list[tuple[str | None, int]] = []  # (hold, views still existing then)
 
-    def put_code(self, volume: str, root: Path, manifest: Any, labels: dict[str, str]) -> CodeRef:
+    def put_code(self, volume: str, root: Path, manifest: Any, labels: dict[str, str],
+                 hold_labels: dict[str, str] | None = None) -> CodeRef:
         with self.lock:
             self.puts.append(volume)
+        assert hold_labels is not None and hold_labels["dev.dtrun.run"]  # the run, on its hold
         assert labels["dev.dtrun.code"] == "local/test"
         if self.landed:
             from dtrun.code.delta import Delta
@@ -58,6 +60,9 @@ class CodeBackend(FakeBackend):
 
     def release_code(self, code: CodeRef) -> None:
         self.released.append((code.hold, sum(v.startswith("dtrun-ws-") for v in self.volumes)))
+
+    def release_holds(self, labels: dict[str, str]) -> None:
+        pass
 
     def put_archive(self, handle: Any, path: str, data: IO[bytes] | bytes) -> None:
         self.archived.append(path)
