@@ -122,14 +122,22 @@ class RunCode:
         except Exception as exc:  # any failure only leaves the old trees in place
             self.engine.emit(Event(WARNING, f"could not prune the code volume {self._ref.volume}: {exc}"))
 
-    def close(self) -> None:
-        """The run is over: a prune it started has handed its work to the daemon, and its hold on the
-        tree goes (from now on a prune may remove the tree)."""
+    def close(self) -> threading.Thread:
+        """The run's jobs are over (views that still exist keep their layers themselves): on a thread,
+        the put is waited for, a prune it started hands its work to the daemon, and the run's hold on
+        the tree goes (from then on a prune may remove the tree). Join the thread before the run returns;
+        it overlaps the run's last records and clean-ups."""
+        thread = threading.Thread(target=self._close, name="dtrun-code-close", daemon=True)
+        thread.start()
+        return thread
+
+    def _close(self) -> None:
         from dtrun.backends.base import code_volumes
 
-        if self._pruning is not None:
-            self._pruning.join()
-            self._pruning = None
+        for thread in (self._sending, self._pruning):
+            if thread is not None:
+                thread.join()
+        self._pruning = None
         store = code_volumes(self.engine.backend)
         ref = self._ref
         if store is not None and ref is not None and ref.hold and ref is not self._released:
