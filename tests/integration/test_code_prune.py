@@ -43,12 +43,12 @@ def settled(docker_client: Any, volume: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def contents(docker_client: Any, volume: str) -> tuple[dict[str, list[str]], list[str]]:
-    """The volume's trees (id -> layers) and its layer folders."""
+def contents(docker_client: Any, volume: str, image: str = BUSYBOX_IMAGE) -> tuple[dict[str, list[str]], list[str]]:
+    """The volume's trees (id -> layers) and its layer folders (read by a container of `image`)."""
     script = ("cd /code && for m in trees/*.layers; do [ -e \"$m\" ] && echo \"$m $(cat \"$m\")\"; done; "
               "ls layers | sed 's/^/layer /'")
     out = docker_client.containers.run(
-        BUSYBOX_IMAGE, ["sh", "-c", script], remove=True, labels=LABELS,
+        image, ["sh", "-c", script], remove=True, labels=LABELS,
         mounts=[Mount(target="/code", source=volume, type="volume", read_only=True)])
     trees: dict[str, list[str]] = {}
     layers: list[str] = []
@@ -165,3 +165,26 @@ def test_the_pruning_client_keeps_its_record_of_the_tree_it_kept(docker_client: 
     volumes.release_code(second)
     assert second.sent is not None and second.sent.bytes_to_send == len("two\n")
     assert split_layers(second.build)[1:] == split_layers(first.build) and second.landed == 1
+
+
+def test_a_remote_daemon_is_pruned_through_the_api(docker_client: Any, make_project: Callable[..., Path],
+                                                  dtrun: DtrunRunner, tmp_path: Path) -> None:
+    """ssh:// to a daemon that shares no file system with the client: the same bound, the same files."""
+    from tests.conftest import BASE_IMAGE, SESSION
+    from tests.dind_daemon import remote_daemon
+
+    (tmp_path / "remote").mkdir()
+    with remote_daemon(docker_client, BASE_IMAGE, name=f"dtrun-test-dind-prune-{SESSION}",
+                       labels={"dtrun-test-session": SESSION}, workdir=tmp_path / "remote") as remote:
+        env = {"DOCKER_HOST": remote.ssh, **remote.ssh_env, "DTRUN_CODE_TREES": "1"}  # a prune every changed run
+        root = make_project({".dtrun/workflows.yaml": WORKFLOWS, "a.txt": "v0\n"})
+        for version in range(4):
+            (root / "a.txt").write_text(f"v{version}\n")
+            result = dtrun("run", "show", cwd=root, env=env)
+            assert result.code == 0 and result.stdout == f"v{version}\n", result.output
+            [volume] = remote.client.volumes.list(filters={"label": ["dev.dtrun.code",
+                                                                     f"dev.dtrun.store={dtrun.store_label}"]})
+            settled(remote.client, volume.name)
+            trees, layers = contents(remote.client, volume.name, BASE_IMAGE)
+            assert len(trees) <= 2 and set(layers) == {layer for chain in trees.values() for layer in chain}, trees
+        assert not remote.client.volumes.list(filters={"label": "dev.dtrun.code.hold"})  # released at the end
