@@ -140,17 +140,24 @@ def landed(anchor_id: str, data: dict[str, Any] | None = None) -> int:
     return value if isinstance(value, int) and value > 0 else 0
 
 
-def carry(old_anchor: str, new_anchor: str, tree_id: str, layers: str) -> None:
-    """After a prune that kept `tree_id` (`layers`): this client's record of it, and its last put and
-    base if they are that tree and the full layer it stacks on, now hold behind `new_anchor`."""
-    from dtrun.code.volume import split_layers
+def carry(old_anchor: str, new_anchor: str, keep: list[str]) -> bool:
+    """After a prune that kept `keep` (`join_layers` strings among them): this client's last put behind
+    `old_anchor`, if it is one of those trees, holds behind `new_anchor` (its record, its last put, and
+    its base if that is the full layer it stacks on). False when there was nothing to carry. No manifest
+    is parsed: the tree is found by its layers in this client's records."""
+    from dtrun.code.volume import join_layers
 
-    stack = split_layers(layers)
-    if not stack:
-        return
-    remember(new_anchor, tree_id, layers)
-    head, base = last_put(old_anchor), last_base(old_anchor)
-    if head is not None and head.layers == stack:
-        remember_put(new_anchor, head)
-        if base is not None and base.layers == stack[-1:]:
-            write_text(cache_path(BASES) / f"{new_anchor}.json", base.to_json())
+    head = last_put(old_anchor)
+    if head is None or join_layers(head.layers) not in keep:
+        return False
+    layers = join_layers(head.layers)
+    found = [tree for tree, named in _trees(read_json(cache_path(FILE)), old_anchor) if named == layers]
+    if not found:
+        return False
+    stack = head.layers
+    remember(new_anchor, found[-1], layers)
+    base = last_base(old_anchor)
+    remember_put(new_anchor, head)
+    if base is not None and base.layers == stack[-1:]:
+        write_text(cache_path(BASES) / f"{new_anchor}.json", base.to_json())
+    return True

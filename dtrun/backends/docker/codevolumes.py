@@ -343,12 +343,12 @@ class CodeVolumeOps:
 
         codeprune.prune(self.client, self._helper_image(), volume, keep, {LABEL: "1"}, newest=newest, wait=wait)
         old = getattr(self, "_anchors", {}).get(volume)
-        tree = coderecord.last_put(old[0]) if old is not None else None
-        if old is None or tree is None or join_layers(tree.layers) not in keep:
+        head = coderecord.last_put(old[0]) if old is not None else None
+        if old is None or head is None or join_layers(head.layers) not in keep:
             return
         anchor = ensure_code_volume(self.client, volume, old[1])
-        coderecord.carry(old[0], anchor.id, tree.manifest.digest, join_layers(tree.layers))
-        self._anchors[volume] = (anchor.id, old[1])
+        if coderecord.carry(old[0], anchor.id, keep):
+            self._anchors[volume] = (anchor.id, old[1])
 
     def release_code(self, code: Any) -> None:
         """The run is over: its hold on the tree goes (`codeprune.hold`)."""
