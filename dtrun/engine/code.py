@@ -134,10 +134,11 @@ class RunCode:
     def _close(self) -> None:
         from dtrun.backends.base import code_volumes
 
-        for thread in (self._sending, self._pruning):
-            if thread is not None:
-                thread.join()
-        self._pruning = None
+        if self._sending is not None:
+            self._sending.join()  # it may start the prune: joined first
+        if self._pruning is not None:
+            self._pruning.join()
+            self._pruning = None
         store = code_volumes(self.engine.backend)
         ref = self._ref
         if store is not None and ref is not None and ref.hold and ref is not self._released:

@@ -359,11 +359,13 @@ class CodeVolumeOps:
 
     def release_holds(self, labels: dict[str, str]) -> None:
         from dtrun.backends.docker import codeprune
+        from dtrun.backends.docker.engineapi import errors as api_errors
         from dtrun.code.retention import HOLD_LABEL
 
         selector = [HOLD_LABEL, *(f"{key}={value}" for key, value in labels.items())]
-        for volume in self.client.api.volumes(filters={"label": selector}).get("Volumes") or []:
-            codeprune.release(self.client, str(volume.get("Name") or ""))
+        with contextlib.suppress(api_errors.DockerException):  # left for the stale-hold rule (retention)
+            for volume in self.client.api.volumes(filters={"label": selector}).get("Volumes") or []:
+                codeprune.release(self.client, str(volume.get("Name") or ""))
 
     def remove_code(self, volume: str) -> str | None:
         """Remove a repository's code volume and its anchor: None when removed, else why it was kept
