@@ -50,6 +50,17 @@ def release(client: Any, name: str) -> None:
         client.api.remove_volume(name, force=True)
 
 
+def release_holds(client: Any, labels: dict[str, str]) -> None:
+    """Release the holds whose labels include `labels` (a dead run's, settled by reconcile); one that
+    cannot be listed now is left to the stale-hold rule."""
+    from dtrun.backends.docker.engineapi import errors as api_errors
+
+    selector = [HOLD_LABEL, *(f"{key}={value}" for key, value in labels.items())]
+    with contextlib.suppress(api_errors.DockerException):
+        for volume in client.api.volumes(filters={"label": selector}).get("Volumes") or []:
+            release(client, str(volume.get("Name") or ""))
+
+
 def _created(text: str) -> float:
     """A volume's CreatedAt (RFC 3339) as epoch seconds; now when unreadable (a hold is kept, not lost)."""
     from datetime import datetime

@@ -358,14 +358,9 @@ class CodeVolumeOps:
             codeprune.release(self.client, code.hold)
 
     def release_holds(self, labels: dict[str, str]) -> None:
-        from dtrun.backends.docker import codeprune
-        from dtrun.backends.docker.engineapi import errors as api_errors
-        from dtrun.code.retention import HOLD_LABEL
+        from dtrun.backends.docker.codeprune import release_holds
 
-        selector = [HOLD_LABEL, *(f"{key}={value}" for key, value in labels.items())]
-        with contextlib.suppress(api_errors.DockerException):  # left for the stale-hold rule (retention)
-            for volume in self.client.api.volumes(filters={"label": selector}).get("Volumes") or []:
-                codeprune.release(self.client, str(volume.get("Name") or ""))
+        release_holds(self.client, labels)
 
     def remove_code(self, volume: str) -> str | None:
         """Remove a repository's code volume and its anchor: None when removed, else why it was kept
