@@ -25,6 +25,8 @@ KEYS: dict[str, str] = {
     "actions_git_base": "where flow actions named owner/repo@tag are cloned from (default https://github.com)",
     "backend": "where jobs run: docker (the default) or slurm (settings slurm.*); dtrun --backend NAME for one command",
     "publish_all": "true: publish job ports (dev environments too) on all of the host's interfaces, not 127.0.0.1",
+    "code_trees": "how many trees of a repository's code its code volume on a Docker host keeps besides those in "
+                  "use (default 8; 0: pruned only by `dtrun volumes prune`)",
 }
 
 _ENV = {key: f"DTRUN_{key.upper()}" for key in KEYS}
@@ -82,6 +84,7 @@ class Settings:
     actions_git_base: str | None = None
     backend: str | None = None
     publish_all: str | None = None
+    code_trees: str | None = None
 
     @property
     def publishes_all(self) -> bool:

@@ -7,7 +7,8 @@ live in one volume each (`dtrun-cache-*`, engine/kept.py); each repository's cod
 GPU box they would fill the disk. Any of them can go: the next job that needs an artifact or the CA
 materialises it again from the store, and a removed `cache:` path starts empty again (as on the
 first run), a removed code volume is sent whole by the next run; Docker itself refuses to remove a
-volume a container uses, and a code volume a job's view still uses is kept.
+volume a container uses, and a code volume a job's view still uses or a run in flight holds is kept
+(within a living code volume, runs prune old trees themselves: `dtrun.code.retention`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The engine calls `put_code` once per run (it can overlap the image lookup), then `code_view` per job
 instead of copying the whole snapshot into each container; `remove_code_view` where it removes the
-job's workspace today. `dtrun volumes prune` removes a repository's code volume whole (`remove_code`);
-`prune_code`, which drops the trees nothing uses from a living volume, has no caller yet. A backend
+job's workspace today, and `release_code` when the run is over. `dtrun volumes prune` removes a
+repository's code volume whole (`remove_code`); `prune_code` drops the trees nothing uses from a living
+volume, started by a run whose put made the volume due (policy: `dtrun.code.retention`). A backend
 without a daemon-side store of its own (Slurm, Kubernetes: the agent fetches code from the store) need
 not offer it: the engine checks `isinstance(backend, CodeVolumes)` and otherwise ships the snapshot as before.
 """
@@ -28,13 +29,21 @@ class CodeRef:
     #: them (`dtrun.code.volume.join_layers`); opaque to the engine
     build: str
     sent: Delta | None  # what this run sent; None when the daemon already had the tree
+    #: what keeps the tree from a prune until the run is over (`release_code`); None: nothing to release
+    hold: str | None = None
+    #: trees this client has landed in the volume since it was last pruned, this one included
+    #: (`dtrun.code.retention.due`)
+    landed: int = 0
 
 
 @runtime_checkable
 class CodeVolumes(Protocol):
-    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> CodeRef:
+    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str],
+                 hold_labels: dict[str, str] | None = None) -> CodeRef:
         """Make `manifest`'s tree complete in `volume` (created with its anchor if missing), sending only
-        the objects the volume lacks; nothing at all when the tree is there. Through the API only."""
+        the objects the volume lacks; nothing at all when the tree is there. Through the API only. The
+        tree is held (no prune removes it) until `release_code`; `hold_labels` (the run's) go on the hold
+        alone, so that whoever settles a run whose client died can release it (`release_holds`)."""
         ...
 
     def code_view(self, code: CodeRef, name: str, labels: dict[str, str], image: str | None = None) -> str:
@@ -46,7 +55,16 @@ class CodeVolumes(Protocol):
     def remove_code_view(self, name: str) -> None:
         ...
 
-    def prune_code(self, volume: str, keep: list[str]) -> None:
-        """Drop the trees of `volume` not in `keep` (tree ids or builds: the latest trees and those the
-        job views that still exist use) and the objects only they used."""
+    def prune_code(self, volume: str, keep: list[str], newest: int = 0, wait: bool = True) -> None:
+        """Drop the trees of `volume` that are not in `keep` (tree ids or builds), not among the `newest`
+        most recently landed, not the latest, not used by a job view that exists and not held by a run in
+        flight, and the objects only they used. `wait=False`: the work is left to the daemon."""
+        ...
+
+    def release_code(self, code: CodeRef) -> None:
+        """The run that put `code` is over: its tree may be pruned from now on."""
+        ...
+
+    def release_holds(self, labels: dict[str, str]) -> None:
+        """Release the holds whose labels include `labels` (a dead run's, settled by reconcile)."""
         ...

@@ -47,23 +47,31 @@ find @VIEW@ -type f -links +1 -exec sh -c \
   'for f; do cp -p "$f" "$f.dtrun-tmp" && mv -f "$f.dtrun-tmp" "$f"; done' sh {} +
 """)
 
-#: argv: what to keep: tree ids (their markers and layers) and layer names (those job views use);
-#: the code volume at CODE_MOUNT. The latest tree (HEAD's layers) is always kept: the next put stacks
-#: on it. Drops every other marker, then every layer no kept tree or view uses, if a dropped tree
-#: used it or it is over an hour old (a younger one no marker names may be a put in flight), then the
-#: objects nothing links to any more (link count 1). Folders of the earlier layout (one hard-link farm
-#: per tree under trees/) go once over an hour old.
+#: argv: how many of the most recently landed trees to keep (their markers' mtime), then what else to
+#: keep: tree ids (their markers and layers) and layer names (those job views use); the code volume at
+#: CODE_MOUNT. The latest tree (HEAD's layers) is always kept: the next put stacks on it. Drops every
+#: other marker, then every layer no kept tree or view uses, if a dropped tree used it or it is over an
+#: hour old (a younger one no marker names may be a put in flight), then the objects nothing links to
+#: any more (link count 1, asked again right before each removal: an object a concurrent put links
+#: again after find listed it stays). Folders of the earlier layout (one hard-link farm
+#: per tree under trees/) go once over an hour old. Policy: `dtrun.code.retention`.
 PRUNE_SCRIPT = _fill(r"""set -eu
 cd @CODE@
+newest=$1
+shift
 keep=" $* "
 head=$(head -c 4096 @HEAD@ 2>/dev/null | sed -n 's/^{"layers":"\([0-9a-f:]*\)".*/\1/p') || head=
 live=" $(echo "$head" | tr ':' ' ') "
+recent=" "
+if [ "$newest" -gt 0 ] && [ -d trees ]; then
+  recent=" $(cd trees && ls -t | sed -n 's/\.layers$//p' | head -n "$newest" | tr '\n' ' ') "
+fi
 dropped=" "
 for marker in trees/*.layers; do
   [ -e "$marker" ] || continue
   id=$(basename "$marker" .layers)
   chain=$(cat "$marker")
-  case "$keep" in *" $id "*) live="$live$(echo "$chain" | tr ':' ' ') "; continue ;; esac
+  case "$keep$recent" in *" $id "*) live="$live$(echo "$chain" | tr ':' ' ') "; continue ;; esac
   [ "$chain" = "$head" ] && continue
   dropped="$dropped$(echo "$chain" | tr ':' ' ') "
   rm -f "$marker"
@@ -76,5 +84,6 @@ for dir in @LAYERS@/*/; do
   case "$dropped$old" in *" $name "*) rm -rf "$dir" ;; esac
 done
 find trees -mindepth 1 -maxdepth 1 -mmin +60 ! -name '*.layers' -exec rm -rf {} + 2>/dev/null || true
-find objects -type f -links 1 -exec rm -f {} + 2>/dev/null || true
+find objects -type f -links 1 -exec sh -c \
+  'for f; do [ "$(stat -c %h "$f" 2>/dev/null)" = 1 ] && rm -f "$f"; done; true' sh {} + 2>/dev/null || true
 """)

@@ -139,7 +139,7 @@ class ContainerJob:
         declared = declare(job)
         labels = self.labels(**{f"{LABEL}.run": run.name, f"{LABEL}.job": record.id,
                                 f"{LABEL}.workflow": job.workflow})
-        self.engine.code.send()  # the run's tree goes to the code volume while the inputs are mounted
+        self.engine.code.send(run.name)  # the run's tree goes to the code volume while the inputs are mounted
         mounts = mount_inputs(self.backend, self.store, inputs, image, self.labels(),
                               progress=lambda name: Progress(self.emit, f"{job.workflow}: {name}", job=job.workflow))
         mounts += cache_mounts(self.backend, workflow=job.workflow, paths=job.cache, working_dir=job.working_dir,
@@ -231,20 +231,10 @@ class ContainerJob:
         self.store.save_job(record)
         self.emit(Event(RESULT, f"CACHED {job.workflow} (reusing job {record.cached_from}; "
                         "--no-cache runs it again); its output then:", job=job.workflow, state=State.CACHED.value))
-        self._replay_log(job.workflow, record.cached_from)
+        from dtrun.engine.program_cache import replay_log
+
+        replay_log(self.store, self.emit, job.workflow, record.cached_from, step=None)
         return True
-
-    def _replay_log(self, workflow: str, job_id: str) -> None:
-        """A cache hit still shows what the job printed, as the run that produced it did."""
-        from dtrun.engine.logs import stored_lines
-
-        try:
-            handle = self.store.open(self.store.job_path(job_id, "logs.txt"), "rb")
-        except FileNotFoundError:
-            return
-        with handle:
-            for _, text in stored_lines(handle):
-                self.emit(Event(OUTPUT, job=workflow, data=text))
 
     def _restore(self, container: Any, record: JobRecord, saved: ArtifactRecord) -> None:
         from dtrun.engine.artifacts import tar_path

@@ -88,6 +88,7 @@ def reconcile(store: Store, backend: Callable[[], Backend], secrets: Callable[[]
                 job.move(state, _why_unfinished(job.state))
                 store.save_job(job)
         finish_run(store, run, jobs)
+        _release_holds(docker, name, store_label(store))
         status(f"run {run.name}: finished while no dtrun process watched it: {run.state.value}")
     return runs
 
@@ -149,3 +150,13 @@ def adopt(store: Store, backend: Backend, container: Any, job: JobRecord, secret
             store.save_job(job)
         backend.remove_volume(container.labels.get(WORKSPACE_VOLUME, ""))
     return True
+
+
+def _release_holds(backend: Backend, run: str, store: str) -> None:
+    """A settled run's hold on its code tree (its client died before releasing it): no longer kept
+    from a prune (`dtrun.code.retention`)."""
+    from dtrun.backends.base import LABEL, code_volumes
+
+    codes = code_volumes(backend)
+    if codes is not None:
+        codes.release_holds({f"{LABEL}.run": run, f"{LABEL}.store": store})

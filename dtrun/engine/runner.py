@@ -227,6 +227,7 @@ class Engine:
                     interrupts += 1
                     self._interrupt(state, control.ABORT if interrupts > 1 else control.STOP)
         finally:
+            closing = self.code.close()  # the run's hold on its code tree goes, a prune it started is handed over
             jobs_all = [self.store.load_job(job_id) for job_id in state.run.jobs]
             if all(j.state.finished for j in jobs_all):
                 finish_run(self.store, state.run, jobs_all)
@@ -234,6 +235,7 @@ class Engine:
                 self.store.save_run(state.run)
             for thread in state.clean_ups:  # the run returns with nothing of its jobs left on the host
                 thread.join()
+            closing.join()
         if scheduler.errors:
             raise scheduler.errors[0]
 

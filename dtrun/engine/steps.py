@@ -84,6 +84,7 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
     workspace = viewed or engine.backend.create_volume(f"dtrun-ws-{record.id}", labels)
     deadline = time.monotonic() + program.timeout if program.timeout else None
     status, failure, halted = "success", None, None
+    log_steps: list[tuple[int, str]] = []  # where each step's output begins in the log (program_cache)
     with tempfile.NamedTemporaryFile(prefix="dtrun-log-", suffix=".txt") as log:
         try:
             for index, label in enumerate(program.steps):
@@ -109,6 +110,8 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
                     engine.emit(Event(STATUS, f"{command.message} ({command.describe})", job=name, step=label))
                     program.done(index, "success", None, command.message, "")
                     continue
+                log.flush()
+                log_steps.append((log.tell(), label))
                 outcome, message = _step(engine, job, record, state, command, index, label, workspace, labels,
                                          log, deadline, first=index == 0 and viewed is None)
                 if outcome == "failure":
@@ -130,7 +133,7 @@ def run_program(engine: Engine, job: Job, record: JobRecord, state: _RunState) -
     state.outputs[name] = program.outputs()
     engine.store.save_job(record)
     if record.cache_key and record.state == State.DONE:
-        program_cache.remember(engine, record, program)
+        program_cache.remember(engine, record, program, log_steps)
     ok = record.state == State.DONE
     engine.emit(Event(RESULT, "done" if ok else f"failed ({record.message})" if record.state == State.FAILED
                       else record.state.value, job=name, step="", state=record.state.value))

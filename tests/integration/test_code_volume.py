@@ -340,6 +340,8 @@ def test_a_code_volume_a_view_uses_is_kept_and_removed_once_free(docker_client: 
     assert dv.views_of(ours(), code_volume) == [ref.build]
     assert "view uses it" in (volumes.remove_code(code_volume) or "")
     volumes.remove_code_view(view)
+    assert "a run in flight holds" in (volumes.remove_code(code_volume) or "")  # the put's hold, until released
+    volumes.release_code(ref)
     assert volumes.remove_code(code_volume) is None
     assert not docker_client.volumes.list(filters={"name": code_volume})
     assert not docker_client.containers.list(all=True, filters={"name": f"{code_volume}-anchor"})

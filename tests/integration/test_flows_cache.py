@@ -22,6 +22,11 @@ def run_name(summary: dict[str, Any]) -> str:
     return str(summary["run"])
 
 
+def printed(stderr: str) -> list[str]:
+    """prep's output lines as the terminal showed them (its steps' status lines left out)."""
+    return [line.strip() for line in stderr.splitlines() if SESSION in line and line.strip().startswith("[prep")]
+
+
 def test_a_deterministic_flow_job_is_cached(tmp_path: Path, dtrun: DtrunRunner, docker_client: Any) -> None:
     write_files(tmp_path, {
         "actions/square/action-datatorch.yaml": f"""
@@ -46,6 +51,8 @@ def test_a_deterministic_flow_job_is_cached(tmp_path: Path, dtrun: DtrunRunner, 
                 steps:
                   - id: count
                     run: echo "counting {SESSION}" && echo "::n::6"
+                  - id: tell
+                    run: printf 'told {SESSION} one\\ntold {SESSION} two\\n'
               calc:
                 needs: prep
                 outputs: {{square: "${{{{ steps.sq.outputs.square }}}}"}}
@@ -73,7 +80,9 @@ def test_a_deterministic_flow_job_is_cached(tmp_path: Path, dtrun: DtrunRunner, 
     summary = json.loads(again.stdout)
     # prep (cache: true) and calc (every step an action with `cache: true`) are reused; report is not
     assert "CACHED prep" in again.stderr and "CACHED calc" in again.stderr
-    assert f"[prep] counting {SESSION}" in again.stderr  # the first run's output, replayed
+    # the first run's output, replayed as it was shown: each line under the step that printed it
+    assert printed(again.stderr) == printed(first.stderr) == [
+        f"[prep/count] counting {SESSION}", f"[prep/tell] told {SESSION} one", f"[prep/tell] told {SESSION} two"]
     assert "[report/1] square is 36" in again.stderr
     assert summary["jobs"]["prep"]["outputs"] == {"n": 6} and summary["jobs"]["calc"]["outputs"] == {"square": 36}
     assert [s["outcome"] for s in summary["jobs"]["calc"]["steps"]] == ["success"]
@@ -83,7 +92,7 @@ def test_a_deterministic_flow_job_is_cached(tmp_path: Path, dtrun: DtrunRunner, 
     forced = dtrun("flow", "run", flow, "--no-cache", "--json")
     assert forced.code == 0, forced.output
     assert "CACHED" not in forced.stderr and "reused from the cache" not in forced.stderr
-    assert len(created_containers(docker_client, since, run_name(json.loads(forced.stdout)))) == 3
+    assert len(created_containers(docker_client, since, run_name(json.loads(forced.stdout)))) == 4  # prep: 2 steps
 
     # the flow changed (another input for prep's step): prep runs again
     text = (tmp_path / "flow.yaml").read_text().replace("::n::6", "::n::7")

@@ -26,6 +26,11 @@ stacks on its layers, without reading the volume's HEAD.json or the new tree's m
 about 0.2 s). Any complete tree is a sound base for a delta, not only the volume's latest: its layers
 stay as long as the anchor does (above). A tree another client already put is then sent again as a
 delta of its own (its own layer; nobody's views are touched), which costs what changed, not a round trip.
+
+`cache/code-landed.json` counts the trees this client landed behind each anchor: what says when a
+volume is due for a prune (`dtrun.code.retention`). The prune removes the anchor, so the count starts
+again with the next one; `carry` moves the pruning client's own record of the tree it kept to the new
+anchor (the tree and the layers it stacks on were kept), so its next put needs no read either.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from dtrun.cachefile import cache_path, read_json, write_json, write_text
 from dtrun.code.volume import Head
 
 FILE = "code-trees.json"
+LANDED = "code-landed.json"
 #: Trees remembered per anchor: the recent ones are those a run asks for again.
 KEEP = 32
 HEADS = "code-heads"
@@ -114,3 +120,44 @@ def _written(path: Path) -> float:
         return float(path.stat().st_mtime)
     except OSError:
         return 0.0
+
+
+def count_landed(anchor_id: str) -> int:
+    """One more tree landed by this client behind this anchor: how many now."""
+    with _lock:
+        path = cache_path(LANDED)
+        data = read_json(path)
+        count = landed(anchor_id, data) + 1
+        data.pop(anchor_id, None)
+        data[anchor_id] = count  # newest last: the oldest anchors are dropped first
+        write_json(path, dict(list(data.items())[-KEEP_HEADS:]))
+        return count
+
+
+def landed(anchor_id: str, data: dict[str, Any] | None = None) -> int:
+    """How many trees this client has landed behind this anchor."""
+    value = (read_json(cache_path(LANDED)) if data is None else data).get(anchor_id)
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def carry(old_anchor: str, new_anchor: str, keep: list[str]) -> bool:
+    """After a prune that kept `keep` (`join_layers` strings among them): this client's last put behind
+    `old_anchor`, if it is one of those trees, holds behind `new_anchor` (its record, its last put, and
+    its base if that is the full layer it stacks on). False when there was nothing to carry. No manifest
+    is parsed: the tree is found by its layers in this client's records."""
+    from dtrun.code.volume import join_layers
+
+    head = last_put(old_anchor)
+    if head is None or join_layers(head.layers) not in keep:
+        return False
+    layers = join_layers(head.layers)
+    found = [tree for tree, named in _trees(read_json(cache_path(FILE)), old_anchor) if named == layers]
+    if not found:
+        return False
+    stack = head.layers
+    remember(new_anchor, found[-1], layers)
+    base = last_base(old_anchor)
+    remember_put(new_anchor, head)
+    if base is not None and base.layers == stack[-1:]:
+        write_text(cache_path(BASES) / f"{new_anchor}.json", base.to_json())
+    return True

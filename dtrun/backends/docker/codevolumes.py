@@ -14,6 +14,7 @@ through `dtrun.backends.base.code_volumes`); the functions below it work on an E
   the new tree's marker first (present: nothing to send), then HEAD.json, the volume's latest tree.
 - A job's view: an overlay `local` volume (lower: the tree's layers; upper, work: two fresh volumes);
   creating three volumes is three API calls, whatever the size of the tree or the depth of its stack.
+- Pruning, and the holds that keep a run's tree from it: `codeprune.py` (policy: `dtrun.code.retention`).
 """
 
 from __future__ import annotations
@@ -22,17 +23,15 @@ import contextlib
 import io
 import tarfile
 import threading
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dtrun.backends.docker.codeprune import views_of as views_of
 from dtrun.code.delta import Delta
 from dtrun.code.manifest import Manifest
 from dtrun.code.volume import (
     CODE_MOUNT,
     HEAD,
-    LAYERS,
     VIEW_MOUNT,
     WHITEOUT_PROBE,
     Head,
@@ -258,76 +257,6 @@ def copy_view(client: Any, image: str, code_volume: str, layers: str, target: st
              Mount(target=VIEW_MOUNT, source=target, type="volume")], labels)
 
 
-def prune_code(client: Any, image: str, code_volume: str, keep: list[str], labels: dict[str, str]) -> None:
-    """Drop what `scripts.PRUNE_SCRIPT` drops; `keep`: tree ids, layer names or `join_layers` strings.
-
-    The anchor is removed afterwards (the next put makes a new one): clients' records of the trees in
-    this volume are keyed by the anchor's id (`coderecord`), and some of those trees are gone now."""
-    from dtrun.backends.docker.engineapi import errors as api_errors
-    from dtrun.backends.docker.engineapi.create import Mount
-    from dtrun.code.scripts import PRUNE_SCRIPT
-
-    tokens = sorted({part for item in keep for part in item.split(":") if part})
-    _helper(client, image, PRUNE_SCRIPT, tokens, [Mount(target=CODE_MOUNT, source=code_volume, type="volume")],
-            labels)
-    with contextlib.suppress(api_errors.NotFound):
-        client.api.remove_container(f"{code_volume}-anchor", force=True)
-
-
-def _probe_file(daemon_id: str) -> Path:
-    from dtrun.cachefile import cache_path
-
-    return cache_path(f"hosts/{daemon_id.replace(':', '_')}.overlay.json")
-
-
-def overlay_works(client: Any, image: Callable[[], str], code: Any, labels: dict[str, str],
-                  daemon_id: str) -> bool:
-    """Whether overlay views mount on this daemon: a view of `code`'s tree, `true` run with it.
-    Asked once per daemon (its ID) and kept beside the host description (`hostinfo.py`)."""
-    import json
-
-    from dtrun.backends.docker.engineapi import errors as api_errors
-    from dtrun.backends.docker.engineapi.create import Mount
-
-    cache = _probe_file(daemon_id) if daemon_id else None
-    if cache is not None:
-        with contextlib.suppress(OSError, ValueError):
-            return bool(json.loads(cache.read_text())["overlay"])
-    name = f"dtrun-probe-{uuid.uuid4().hex[:12]}"
-    works = True
-    try:
-        code_view(client, code.volume, code.build, name, labels)
-        client.containers.run(image(), ["true"], remove=True, labels=labels, network_disabled=True,
-                              mounts=[Mount(target="/workspace", source=name, type="volume")])
-    except api_errors.DockerException as exc:
-        if "mount" not in str(exc).lower():  # the image cannot run `true`: no answer, nothing cached
-            return True  # (the job's own start says it if the view does not mount after all)
-        works = False
-    finally:
-        remove_view(client, name)
-    if cache is not None:
-        from dtrun.cachefile import write_json
-
-        with contextlib.suppress(OSError):
-            write_json(cache, {"overlay": works})
-    return works
-
-
-def views_of(client: Any, code_volume: str) -> list[str]:
-    """The layers of `code_volume` that existing job views use (their overlay `lowerdir`), each once."""
-    mountpoint = client.volumes.get(code_volume).attrs["Mountpoint"]
-    prefix = f"{mountpoint}/{LAYERS}/"
-    layers: list[str] = []
-    for volume in client.api.volumes(filters={"label": [LABEL]}).get("Volumes") or []:
-        options = (volume.get("Options") or {}).get("o", "")
-        for part in options.split(","):
-            if part.startswith("lowerdir="):
-                for lower in part[len("lowerdir="):].split(":"):
-                    if lower.startswith(prefix) and lower[len(prefix):] not in layers:
-                        layers.append(lower[len(prefix):])
-    return layers
-
-
 class CodeVolumeOps:
     """The Docker backend's code volumes (`dtrun.code.protocol.CodeVolumes`), on its client.
 
@@ -354,21 +283,46 @@ class CodeVolumeOps:
             raise BackendError(f"no image with a shell for the code volume's helper: none of "
                                f"{', '.join(self.probe_images)} is on {getattr(self, 'host', 'the host')}") from None
 
-    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str]) -> Any:
+    def put_code(self, volume: str, root: Path, manifest: Manifest, labels: dict[str, str],
+                 hold_labels: dict[str, str] | None = None) -> Any:
+        """`put_code` above, with the tree held for the run (`codeprune.hold`, made at the same time, no
+        added round trip) and made again on a new anchor when a concurrent prune removed the old one."""
+        from dtrun.backends.docker import codeprune, coderecord
+        from dtrun.backends.docker.engineapi import errors as api_errors
         from dtrun.code.protocol import CodeRef
         from dtrun.code.volume import LABEL_CODE
 
-        anchor = ensure_code_volume(self.client, volume, {LABEL_CODE: "1", **labels})
-        mountpoint = anchor_mountpoint(anchor)
+        own = {**{key: value for key, value in labels.items() if key != LABEL_CODE}, **(hold_labels or {})}
+        held: list[str] = []
+        holding = threading.Thread(target=lambda: held.append(codeprune.hold(self.client, volume, manifest.digest,
+                                                                               own)), name="dtrun-hold", daemon=True)
+        holding.start()
+        try:
+            for attempt in (1, 2):
+                anchor = ensure_code_volume(self.client, volume, {LABEL_CODE: "1", **labels})
+                mountpoint = anchor_mountpoint(anchor)
+                try:
+                    layers, sent = put_code(anchor, root, manifest, mountpoint)
+                    break
+                except api_errors.NotFound:  # a prune removed the anchor under this put: again, on a new one
+                    if attempt == 2:
+                        raise
+        finally:
+            holding.join()
+        if not held:  # its create failed (the error went to the thread): asked again here, where it raises
+            held.append(codeprune.hold(self.client, volume, manifest.digest, own))
         self._mountpoints = {**getattr(self, "_mountpoints", {}), volume: mountpoint}
-        layers, sent = put_code(anchor, root, manifest, mountpoint)
-        return CodeRef(volume, manifest.digest, layers, sent)
+        self._anchors = {**getattr(self, "_anchors", {}), volume: (anchor.id, {LABEL_CODE: "1", **labels})}
+        landed = coderecord.count_landed(anchor.id) if sent is not None else coderecord.landed(anchor.id)
+        return CodeRef(volume, manifest.digest, layers, sent, hold=held[0], landed=landed)
 
     def code_view(self, code: Any, name: str, labels: dict[str, str], image: str | None = None) -> str:
         def helper() -> str:
             return image or self._helper_image()
 
         if self._overlay is None:
+            from dtrun.backends.docker.codeprobe import overlay_works
+
             self._overlay = overlay_works(self.client, helper, code, labels, self._daemon_id())
         if self._overlay:
             return code_view(self.client, code.volume, code.build, name, labels,
@@ -382,13 +336,37 @@ class CodeVolumeOps:
     def remove_code_view(self, name: str) -> None:
         remove_view(self.client, name)
 
-    def prune_code(self, volume: str, keep: list[str]) -> None:
-        prune_code(self.client, self._helper_image(), volume, [*keep, *views_of(self.client, volume)],
-                   {LABEL: "1"})
+    def prune_code(self, volume: str, keep: list[str], newest: int = 0, wait: bool = True) -> None:
+        """`codeprune.prune`; then, if this client put into `volume` in this process, its record of the
+        tree in `keep` it put last moves to the new anchor (`coderecord.carry`): its next put reads nothing."""
+        from dtrun.backends.docker import codeprune, coderecord
+
+        codeprune.prune(self.client, self._helper_image(), volume, keep, {LABEL: "1"}, newest=newest, wait=wait)
+        old = getattr(self, "_anchors", {}).get(volume)
+        head = coderecord.last_put(old[0]) if old is not None else None
+        if old is None or head is None or join_layers(head.layers) not in keep:
+            return
+        anchor = ensure_code_volume(self.client, volume, old[1])
+        if coderecord.carry(old[0], anchor.id, keep):
+            self._anchors[volume] = (anchor.id, old[1])
+
+    def release_code(self, code: Any) -> None:
+        """The run is over: its hold on the tree goes (`codeprune.hold`)."""
+        from dtrun.backends.docker import codeprune
+
+        if code.hold:
+            codeprune.release(self.client, code.hold)
+
+    def release_holds(self, labels: dict[str, str]) -> None:
+        from dtrun.backends.docker.codeprune import release_holds
+
+        release_holds(self.client, labels)
 
     def remove_code(self, volume: str) -> str | None:
         """Remove a repository's code volume and its anchor: None when removed, else why it was kept
-        (a job's view still uses one of its trees). The next run sends the whole tree again."""
+        (a job's view still uses one of its trees, or a run in flight holds one). The next run sends the
+        whole tree again."""
+        from dtrun.backends.docker.codeprune import holds_of
         from dtrun.backends.docker.engineapi import errors as api_errors
         from dtrun.errors import NotFound
 
@@ -398,6 +376,9 @@ class CodeVolumeOps:
             raise NotFound(f"no volume {volume}") from None
         if in_use:
             return f"a job's code view uses it ({len(in_use)} view{'s' if len(in_use) != 1 else ''})"
+        held = holds_of(self.client, volume)
+        if held:
+            return f"a run in flight holds one of its trees ({len(held)} tree{'s' if len(held) != 1 else ''})"
         with contextlib.suppress(api_errors.NotFound):
             self.client.api.remove_container(f"{volume}-anchor", force=True)
         try:

@@ -29,12 +29,22 @@ class CodeBackend(FakeBackend):
         self.views: list[tuple[str, str | None]] = []
         self.archived: list[str] = []
         self.lock = threading.Lock()
+        self.landed = 0  # what the next put says this client has landed (with something sent)
+        self.pruned: list[tuple[str, list[str], int, bool]] = []
+        self.released: list[str | None] = []
 
-    def put_code(self, volume: str, root: Path, manifest: Any, labels: dict[str, str]) -> CodeRef:
+    def put_code(self, volume: str, root: Path, manifest: Any, labels: dict[str, str],
+                 hold_labels: dict[str, str] | None = None) -> CodeRef:
         with self.lock:
             self.puts.append(volume)
+        assert hold_labels is not None and hold_labels["dev.dtrun.run"]  # the run, on its hold
         assert labels["dev.dtrun.code"] == "local/test"
-        return CodeRef(volume, manifest.digest, f"{manifest.digest}-txn", None)
+        if self.landed:
+            from dtrun.code.delta import Delta
+
+            return CodeRef(volume, manifest.digest, f"{manifest.digest}-txn", Delta([], [], [], [], {}),
+                           hold="hold-1", landed=self.landed)
+        return CodeRef(volume, manifest.digest, f"{manifest.digest}-txn", None, hold="hold-1")
 
     def code_view(self, code: CodeRef, name: str, labels: dict[str, str], image: str | None = None) -> str:
         with self.lock:
@@ -45,7 +55,13 @@ class CodeBackend(FakeBackend):
     def remove_code_view(self, name: str) -> None:
         self.volumes.discard(name)
 
-    def prune_code(self, volume: str, keep: list[str]) -> None:
+    def prune_code(self, volume: str, keep: list[str], newest: int = 0, wait: bool = True) -> None:
+        self.pruned.append((volume, keep, newest, wait))
+
+    def release_code(self, code: CodeRef) -> None:
+        self.released.append(code.hold)
+
+    def release_holds(self, labels: dict[str, str]) -> None:
         pass
 
     def put_archive(self, handle: Any, path: str, data: IO[bytes] | bytes) -> None:
@@ -98,6 +114,33 @@ def test_a_cache_hit_puts_nothing(tmp_path: Path) -> None:
     again = Engine(engine.settings, engine.store, backend, engine.snapshot, lambda e: None)
     assert again.run(Plan("a", [job("a")])).jobs[0].state == State.CACHED
     assert len(backend.puts) == 1 and len(backend.views) == 1
+
+
+def test_a_run_that_lands_the_kth_tree_prunes_and_every_run_releases_its_hold(tmp_path: Path) -> None:
+    backend = CodeBackend({"a": Script(), "b": Script()})
+    engine, _ = make(tmp_path, backend)
+    assert engine.run(Plan("b", [job("a"), job("b", "a")])).jobs[1].state == State.DONE
+    assert backend.pruned == [] and backend.released == ["hold-1"]  # released once, when the jobs are over
+    backend.landed = 7  # the default bound is 8: not yet
+    engine = Engine(Settings(store=engine.settings.store), engine.store, backend, engine.snapshot, lambda e: None)
+    engine.run(Plan("a", [job("a")]), no_cache=True)
+    assert backend.pruned == []
+    backend.landed = 8
+    engine = Engine(Settings(store=engine.settings.store), engine.store, backend, engine.snapshot, lambda e: None)
+    engine.run(Plan("a", [job("a")]), no_cache=True)
+    [(volume, keep, newest, wait)] = backend.pruned
+    assert volume == backend.puts[-1]
+    assert keep == [f"{engine.snapshot.digest}-txn"] and newest == 8 and not wait  # its own tree kept
+    backend.landed, backend.pruned = 3, []
+    engine = Engine(Settings(store=engine.settings.store, code_trees="3"), engine.store, backend, engine.snapshot,
+                    lambda e: None)
+    engine.run(Plan("a", [job("a")]), no_cache=True)
+    assert [newest for _, _, newest, _ in backend.pruned] == [3]
+    backend.pruned = []
+    engine = Engine(Settings(store=engine.settings.store, code_trees="0"), engine.store, backend, engine.snapshot,
+                    lambda e: None)
+    engine.run(Plan("a", [job("a")]), no_cache=True)
+    assert backend.pruned == [] and len(backend.released) == 5
 
 
 def test_large_untracked_files_are_a_warning_once(tmp_path: Path) -> None:
