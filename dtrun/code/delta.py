@@ -8,12 +8,13 @@ travel; everything else is a hard link to content the volume already has.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dtrun.code.manifest import Entry, Manifest
+from dtrun.structs import struct
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Delta:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)

@@ -17,15 +17,15 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from dtrun.errors import ProjectError
+from dtrun.structs import struct
 
 IGNORE_FILE = ".dtrunignore"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Listing:
     """Paths relative to the project root, sorted; `untracked` is the subset git does not track."""
 
@@ -33,7 +33,7 @@ class Listing:
     untracked: frozenset[str]
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Scan:
     """A listing and what `git status` said of the repository: its commit (None before the first), its
     branch (None when detached) and whether anything differs from the commit (untracked files count)."""
@@ -112,7 +112,7 @@ def _prefix(root: Path, git_root: Path) -> str:
     return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Status:
     commit: str | None
     branch: str | None

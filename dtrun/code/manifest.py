@@ -12,13 +12,14 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from dtrun.code.index import DigestIndex
 from dtrun.errors import ProjectError
+from dtrun.structs import struct
 
 CHUNK = 1024 * 1024
 #: Untracked, unignored files over this many bytes in total are pointed out (see `LargeUntracked`).
@@ -41,7 +42,7 @@ class Entry(NamedTuple):
         return f"{self.digest}-{self.mode:o}"
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Manifest:
     entries: dict[str, Entry]
     #: the digest index's rows (`[size, mtime_ns, ctime_ns, inode, digest]`, `DigestIndex.entries`) the
@@ -92,7 +93,7 @@ class Manifest:
                         self.stamps)
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class LargeUntracked:
     """Untracked, unignored files shipped with the code, worth a one-time notice (the CLI renders it)."""
 

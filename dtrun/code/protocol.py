@@ -11,15 +11,15 @@ not offer it: the engine checks `isinstance(backend, CodeVolumes)` and otherwise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from dtrun.code.delta import Delta
 from dtrun.code.manifest import Manifest
+from dtrun.structs import struct
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class CodeRef:
     """A complete tree in a repository's code volume."""
 

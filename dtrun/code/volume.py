@@ -43,7 +43,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -58,6 +57,7 @@ from dtrun.code.tarstream import (
     parent_dirs,
     whiteout_header,
 )
+from dtrun.structs import struct
 
 VOLUME_PREFIX = "dtrun-code-"
 LABEL_CODE = "dev.dtrun.code"  # value: the repository id
@@ -125,7 +125,7 @@ def max_layers(mountpoint: str | None) -> int:
 MANIFEST_FIELDS = ',"version":1,"entries":['
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class Head:
     """What `HEAD.json` says: the latest tree's manifest and layers, and whether the daemon makes
     whiteouts in this volume (None: not asked yet). The manifest is kept as its JSON text, parsed only
