@@ -263,3 +263,29 @@ def test_a_node_all_artifact_is_saved_by_each_node_under_its_own_path(tmp_path: 
              *s.read_json(s.job_path("job1", formats.per_node(formats.STATUS_FILE, 1)))["artifacts"]]
     assert [(a["path"], a["container_path"]) for a in saved] == [
         ("every/node0", str(ws / "every" / "node0")), ("every/node1", str(ws / "every" / "node1"))]
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.9"])
+def test_a_python_too_old_for_the_agent_is_told_so(version: str) -> None:
+    """A job image whose `python` is older than the agent supports gets one clear line, not a traceback
+    from deep inside an import; the oldest supported one starts the agent (which then asks for its
+    manifest)."""
+    import shutil
+
+    import dtrun
+
+    candidates = [shutil.which(f"python{version}"),
+                  *map(str, sorted((Path.home() / ".pyenv" / "versions").glob(f"{version}.*/bin/python")))]
+    python = next((c for c in candidates if c and subprocess.run(
+        [c, "-c", f"import sys; assert sys.version_info[:2] == ({version.replace('.', ', ')})"],
+        capture_output=True).returncode == 0), None)
+    if python is None:
+        pytest.skip(f"no Python {version} on this machine")
+    root = Path(dtrun.__file__).parent.parent
+    proc = subprocess.run([python, "-m", "dtrun.agent"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root)})
+    if version == "3.8":
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "dtrun's in-job agent needs Python 3.9 or later" in proc.stderr and "agent_python" in proc.stderr
+    else:
+        assert "needs Python" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
