@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type checkers only (the `test` extra): dtrun never imports typing_extensions when it runs
     from typing_extensions import dataclass_transform
 else:
     try:
