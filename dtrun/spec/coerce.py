@@ -136,10 +136,9 @@ def _literal(hint: Any, value: Any, loc: Loc, problems: list[Problem]) -> Any:
         return value
     hint_text = None
     if isinstance(value, str):
-        import difflib
+        from dtrun.spec.errors import did_you_mean
 
-        close = difflib.get_close_matches(value, [str(c) for c in choices], n=1, cutoff=0.6)
-        hint_text = f"did you mean '{close[0]}'?" if close else None
+        hint_text = did_you_mean(value, [str(c) for c in choices]).strip() or None
     problems.append(Problem(loc, f"expected {describe(hint)}, got {show(value)}", "type", hint=hint_text))
     return FAIL
 

@@ -12,7 +12,7 @@ from typing import Any
 from dtrun.spec.legacy import PROVIDER_ALIASES
 from dtrun.spec.models import ENV_NAME, NAME_PATTERN, PROVIDER_NAMES, Artifact, Dep, Gpu, Resources, Workflow
 from dtrun.spec.rules import ALIASES, ALL_PROPERTIES, INTERNAL, PROVIDER_PROPERTIES
-from dtrun.spec.typed import Model, json_schema
+from dtrun.spec.typed import json_schema
 
 _STRING = {"type": "string"}
 _TEXT = {"type": ["string", "number"]}
@@ -91,12 +91,12 @@ def workflows_schema() -> dict[str, Any]:
             "variables": {"type": "array", "items": _STRING}}}]}
     for name, description in DESCRIPTIONS.items():
         props[name] = {**props[name], "description": description}
-    defs["Dep"] = _model(Dep)
-    defs["Artifact"] = _model(Artifact)
-    gpu = _model(Gpu)
+    defs["Dep"] = json_schema(Dep)
+    defs["Artifact"] = json_schema(Artifact)
+    gpu = json_schema(Gpu)
     gpu["properties"]["memory"] = _SIZE
     defs["Gpu"] = gpu
-    resources = _model(Resources)
+    resources = json_schema(Resources)
     resources["properties"].update({"memory": _SIZE, "shm_size": _SIZE, "nodes": {
                                         "type": "integer", "minimum": 1, "description": "Earlier place of `nodes`."},
                                     "gpu": {"anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/$defs/Gpu"}]}})
@@ -158,7 +158,3 @@ def _provider_rule(provider: str) -> dict[str, Any]:
     if needs:
         then["allOf"] = needs
     return {"if": condition, "then": then}
-
-
-def _model(model: type[Model]) -> dict[str, Any]:
-    return json_schema(model)

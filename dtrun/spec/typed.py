@@ -150,10 +150,6 @@ class Model:
             raise ValidationError(problems)
         return typing.cast(M, model)
 
-    @classmethod
-    def property_names(cls) -> list[str]:
-        """The keys this model accepts, as written in files."""
-        return sorted(f.key for f in model_fields(cls))
 
 
 class _Field:
