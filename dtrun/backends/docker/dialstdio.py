@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from dtrun.backends.docker.sshtunnel import TunnelError, ssh_child_setup, ssh_destination
+from dtrun.backends.docker.sshtunnel import TunnelError, popen_ssh, ssh_destination
 from dtrun.structs import struct
 
 #: how long `failure` waits for the children of a connection that just failed to exit and say why
@@ -66,7 +66,7 @@ class DialStdio:
     `docker system dial-stdio`). `start` returns the socket's unix:// URL; `close` (also at exit) ends the
     processes and removes the folder. Children are started from the accepting thread, which lives until
     `close`: they ask the kernel to stop them when that thread (the process) dies, even by SIGKILL, and
-    ignore a terminal's Ctrl+C (`ssh_child_setup`), which dtrun handles.
+    ignore a terminal's Ctrl+C (`ssh_child_setup`, through `popen_ssh`), which dtrun handles.
     """
 
     def __init__(self, argv: list[str]) -> None:
@@ -105,8 +105,7 @@ class DialStdio:
     def _spawn(self, conn: socket.socket) -> None:
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open with the child, closed when reaped
         try:
-            proc = subprocess.Popen(self.argv, stdin=conn.fileno(), stdout=conn.fileno(), stderr=stderr,
-                                    preexec_fn=ssh_child_setup)
+            proc = popen_ssh(self.argv, stdin=conn.fileno(), stdout=conn.fileno(), stderr=stderr)
         except OSError as exc:
             stderr.close()
             with self._lock:

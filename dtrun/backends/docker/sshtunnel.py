@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 REMOTE_SOCKET = "/var/run/docker.sock"
@@ -29,7 +34,8 @@ class TunnelError(RuntimeError):
 
 
 def ssh_child_setup() -> None:
-    """In an ssh child: get SIGTERM when dtrun dies, even by SIGKILL (Linux), so no tunnel is orphaned; and
+    """In an ssh child: get SIGTERM when dtrun dies, even by SIGKILL (Linux; started through `popen_ssh`, so
+    that it is the process that dies, not a thread), so no tunnel is orphaned; and
     ignore SIGINT, which a terminal's Ctrl+C sends to the whole group: dtrun then stops its jobs gracefully
     through this ssh, and closes it itself (ssh keeps a signal ignored at its start ignored)."""
     import ctypes
@@ -60,8 +66,56 @@ def ssh_argv(url: str, forwards: list[str]) -> list[str]:
 def start_ssh(argv: list[str]) -> subprocess.Popen[bytes]:
     if not shutil.which("ssh"):
         raise TunnelError("no ssh client on PATH")
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, preexec_fn=ssh_child_setup)
+    return popen_ssh(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def popen_ssh(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """Start an ssh child (`ssh_child_setup` in it) that lives until it is closed or dtrun ends.
+
+    Linux sends the parent-death signal when the *thread* that started the child ends, not the process.
+    An ssh started on a short-lived thread (the connecting thread, `dtrun attach`'s watch that forwards a
+    job's ports once it runs and then returns) would get SIGTERM with that thread, and its forward would
+    vanish right after it was announced. So children are started on the main thread, or else on one
+    spawner thread that lives as long as the process."""
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, preexec_fn=ssh_child_setup, **options)
+
+    if threading.current_thread() is threading.main_thread():
+        return start()
+    return _spawner().run(start)
+
+
+class _Spawner:
+    """One daemon thread, for the life of the process, that starts the ssh children asked of it."""
+
+    def __init__(self) -> None:
+        self.asked: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="dtrun-ssh-spawner", daemon=True).start()
+
+    def run(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self.asked.put((done, start))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            done, start = self.asked.get()
+            try:
+                done.set_result(start())
+            except BaseException as exc:  # handed to the caller, who raises it
+                done.set_exception(exc)
+
+
+_SPAWNER: _Spawner | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner() -> _Spawner:
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = _Spawner()
+        return _SPAWNER
 
 
 def ssh_error(proc: subprocess.Popen[bytes]) -> str:

@@ -32,3 +32,26 @@ def test_ssh_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(TunnelError, match=r"Permission denied \(publickey\)"):
         tunnel.start()
     assert not tunnel.folder.exists()
+
+
+def test_an_ssh_child_started_on_a_short_lived_thread_outlives_that_thread() -> None:
+    """The parent-death signal follows the thread that started the child: `dtrun attach` forwards a job's
+    ports from a watch thread that then returns, and the forward must stay (it vanished before)."""
+    import subprocess
+    import threading
+    import time
+
+    from dtrun.backends.docker.sshtunnel import popen_ssh
+
+    started: list[subprocess.Popen[bytes]] = []
+    watch = threading.Thread(target=lambda: started.append(popen_ssh(["sleep", "30"])))
+    watch.start()
+    watch.join()
+    [child] = started
+    try:
+        time.sleep(0.5)  # the signal, if any, comes as the thread ends
+        assert child.poll() is None, f"the child died with its thread (exit {child.returncode})"
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+    assert child.returncode == -15
