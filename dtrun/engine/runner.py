@@ -217,15 +217,21 @@ class Engine:
         scheduler = Scheduler(jobs, lambda job: self._job(job, state), lambda job, why: self._skip(job, state, why),
                               limit=len(jobs), admit=self.admit or self.backend.admission(state.run.name),
                               done=done)
-        interrupts = 0
+        pressed = [0]  # Ctrl+C presses, counted by the handler; acted on here, between two polls
+        handled = 0
         try:
-            while True:
-                try:
-                    if scheduler.poll(0.2):
+            with _counting_interrupts(pressed):
+                while True:
+                    try:
+                        finished = scheduler.poll(0.2)
+                    except KeyboardInterrupt:  # not the main thread, or another handler was kept
+                        pressed[0] += 1
+                        finished = False
+                    while handled < pressed[0]:
+                        handled += 1
+                        self._interrupt(state, control.ABORT if handled > 1 else control.STOP)
+                    if finished:
                         break
-                except KeyboardInterrupt:
-                    interrupts += 1
-                    self._interrupt(state, control.ABORT if interrupts > 1 else control.STOP)
         finally:
             closing = self.code.close()  # the run's hold on its code tree goes, a prune it started is handed over
             jobs_all = [self.store.load_job(job_id) for job_id in state.run.jobs]
@@ -334,3 +340,30 @@ def wait_finished(store: Store, job_ids: list[str], timeout: float) -> list[JobR
 def _nodes(job: Job) -> int:
     """How many nodes the job runs on (a multi-node torchrun's; one otherwise)."""
     return job.torchrun.nodes if job.torchrun is not None else 1
+
+
+@contextmanager
+def _counting_interrupts(pressed: list[int]) -> Iterator[None]:
+    """While a run is driven, Ctrl+C (SIGINT) is counted, not raised.
+
+    Python raises KeyboardInterrupt in the main thread wherever it happens to be: inside the scheduler's
+    wait, that can be between a condition's lock being released and taken back, which breaks the lock
+    ("release unlocked lock"): the run then ended with a traceback instead of stopping or aborting its
+    jobs. A handler that only counts cannot land badly; the loop acts on the count at its next poll
+    (0.2 s). Only the main thread can set a handler, and only a Python-level default one is replaced
+    (a caller's own handler, or SIGINT ignored, stays as it was)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def count(signum: int, frame: Any) -> None:
+        pressed[0] += 1
+
+    signal.signal(signal.SIGINT, count)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
